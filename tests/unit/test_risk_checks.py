@@ -9,7 +9,7 @@ from optrunner.core.types import Side, Tag
 from optrunner.risk import KillSwitch, RiskEngine, RiskSettings, StrategyLimits, TradingState
 from optrunner.risk.settings import EntryGuardSettings
 
-from .risk_support import NOW, FakeView, contract, intent, position, quote
+from _risk_support import NOW, FakeView, contract, intent, position, quote
 
 
 def check(i, view, limits=None, settings=None, switch=None):
