@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from optrunner.config import commands as config_commands
+from optrunner.market import commands as market_commands
+
 app = typer.Typer(
     name="optrunner",
     help="Options strategies on Indian F&O: backtest, paper and live with one code path.",
@@ -16,6 +19,12 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """optrunner — run `optrunner COMMAND --help` for a command's options."""
+
+
+app.command("validate")(config_commands.validate)
+app.command("schema")(config_commands.schema)
+app.command("find-option")(market_commands.find_option_command)
+
 
 
 def main() -> None:

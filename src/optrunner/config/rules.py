@@ -1,0 +1,240 @@
+"""Rules that involve more than one field.
+
+Each rule reads values through a ``Lookup`` — a function from a dotted path to the field's
+validated value, or ``INVALID`` when that field is itself broken or its section is missing.
+A rule whose inputs are not all valid stays silent (the broken field is already reported),
+so the same rules serve two callers: the model (looking at its own attributes) and
+``validate_config`` (looking at the raw file, field by field, while other fields are broken).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from optrunner.config.issues import ConfigIssue
+from optrunner.config.sections import STRATEGY_FOR_ENTRY_TYPE
+from optrunner.core.types import Product
+from optrunner.instruments import get_index
+
+
+class _Invalid:
+    """Marks a field that is broken or absent-and-required: rules using it stay silent."""
+
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+INVALID: Any = _Invalid()
+Lookup = Callable[[str], Any]
+Rule = Callable[[Lookup], Iterator[ConfigIssue]]
+
+MISSING = "missing required field"
+
+
+def _values(get: Lookup, *paths: str) -> tuple[Any, ...] | None:
+    values = tuple(get(p) for p in paths)
+    return None if any(v is INVALID for v in values) else values
+
+
+def strategy_type(get: Lookup) -> str | None:
+    """The strategy the file runs: ``strategy`` if given, else the one its entry_type implies."""
+    got = _values(get, "strategy", "entry.entry_type")
+    if got is None:
+        return None
+    strategy, entry_type = got
+    return strategy or STRATEGY_FOR_ENTRY_TYPE.get(entry_type)
+
+
+def session_order(get: Lookup) -> Iterator[ConfigIssue]:
+    got = _values(get, "entry.entry_time", "exit.exit_time")
+    if got and got[1] <= got[0]:
+        yield ConfigIssue(
+            "exit.exit_time",
+            f"{got[1]:%H:%M} is not after entry.entry_time {got[0]:%H:%M} — the exit must come after the entry",
+        )
+
+
+def market_source(get: Lookup) -> Iterator[ConfigIssue]:
+    """database_market needs db_path, live_feed_market needs feed_url; neither uses the other's."""
+    got = _values(
+        get, "market_config.market_type", "market_config.db_path", "market_config.feed_url"
+    )
+    if got is None:
+        return
+    market_type, db_path, feed_url = got
+    if market_type == "database_market":
+        if db_path is None:
+            yield ConfigIssue(
+                "market_config.db_path",
+                f"{MISSING} — database_market reads the chain from this file or folder",
+            )
+        if feed_url is not None:
+            yield ConfigIssue(
+                "market_config.feed_url",
+                "only used by live_feed_market — remove it or set market_type to live_feed_market",
+            )
+    else:
+        if feed_url is None:
+            yield ConfigIssue(
+                "market_config.feed_url",
+                f"{MISSING} — live_feed_market listens to this ws:// or wss:// feed",
+            )
+        if db_path is not None:
+            yield ConfigIssue(
+                "market_config.db_path",
+                "only used by database_market — remove it or set market_type to database_market",
+            )
+
+
+def exchange_segment(get: Lookup) -> Iterator[ConfigIssue]:
+    got = _values(get, "market_config.exchange", "market_config.symbol")
+    if got is None:
+        return
+    exchange, symbol = got
+    segment = get_index(symbol).segment
+    if exchange != segment:
+        yield ConfigIssue(
+            "market_config.exchange", f'"{exchange}" does not list {symbol} options — use {segment}'
+        )
+
+
+def chain_matches_symbol(get: Lookup) -> Iterator[ConfigIssue]:
+    """The chain source holds the configured index (the seed once read another symbol's file)."""
+    got = _values(get, "market_config.db_path", "market_config.symbol")
+    if got is None or got[0] is None:
+        return
+    db_path, symbol = got
+    if db_path.is_dir():
+        if not (db_path / f"symbol={symbol}").is_dir():
+            yield ConfigIssue(
+                "market_config.db_path",
+                f"catalog {db_path} has no {symbol} data (no symbol={symbol} folder in it)",
+            )
+        return
+    try:
+        found = _sqlite_meta_symbol(db_path)
+    except sqlite3.Error as exc:
+        yield ConfigIssue(
+            "market_config.db_path", f"{db_path} cannot be read as an option-chain DB ({exc})"
+        )
+        return
+    if found is not None and found.upper() != symbol:
+        yield ConfigIssue(
+            "market_config.db_path", f"{db_path} holds the {found} chain, not {symbol}"
+        )
+
+
+def _sqlite_meta_symbol(path: Path) -> str | None:
+    """meta.symbol of a seed chain DB; None for a DB without one (e.g. an empty placeholder)."""
+    con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        has_meta = con.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        row = (
+            con.execute("SELECT value FROM meta WHERE key='symbol'").fetchone()
+            if has_meta
+            else None
+        )
+    finally:
+        con.close()
+    return str(row[0]) if row else None
+
+
+def dnss_needs(get: Lookup) -> Iterator[ConfigIssue]:
+    if strategy_type(get) != "dnss":
+        return
+    needs = {
+        "entry.target_ce_delta": "the dnss strategy sells the call nearest this delta",
+        "entry.target_pe_delta": "the dnss strategy sells the put nearest this |delta|",
+        "entry.quantity": "the dnss strategy needs the lots per leg",
+    }
+    for path, why in needs.items():
+        if get(path) is None:
+            yield ConfigIssue(path, f"{MISSING} — {why}")
+    legs = get("risk_management.max_concurrent_legs")
+    if legs is not INVALID and legs < 2:
+        yield ConfigIssue(
+            "risk_management.max_concurrent_legs",
+            f"{legs} is too few — dnss holds a CE and a PE leg: use at least 2",
+        )
+
+
+def adjustment_trigger(get: Lookup) -> Iterator[ConfigIssue]:
+    got = _values(get, "adjustment.enabled", "adjustment.delta_drift_trigger")
+    if got and got[0] and got[1] is None:
+        yield ConfigIssue(
+            "adjustment.delta_drift_trigger",
+            f"{MISSING} — adjustments are on (adjustment.enabled defaults to true); "
+            "set it, or set adjustment.enabled to false",
+        )
+
+
+def leg_deltas_below_max(get: Lookup) -> Iterator[ConfigIssue]:
+    """A leg opened at or above max_leg_delta would be closed again on the next evaluation."""
+    got = _values(get, "adjustment.enabled", "adjustment.max_leg_delta")
+    if not got or not got[0]:
+        return
+    cap = got[1]
+    for path in (
+        "entry.target_ce_delta",
+        "entry.target_pe_delta",
+        "adjustment.rebalance_target_delta",
+    ):
+        value = get(path)
+        if value is not INVALID and value is not None and value >= cap:
+            yield ConfigIssue(
+                path,
+                f"{value} is not below adjustment.max_leg_delta {cap} — the leg would be closed as soon as it is opened",
+            )
+
+
+def trailing_stop(get: Lookup) -> Iterator[ConfigIssue]:
+    if get("exit.trailing_stop_enabled") is not True:
+        return
+    for path in ("exit.trailing_stop_activation", "exit.trailing_stop_distance"):
+        if get(path) is None:
+            yield ConfigIssue(
+                path,
+                f"{MISSING} — the trailing stop is enabled; set it, or disable the trailing stop",
+            )
+
+
+def carry_needs_nrml(get: Lookup) -> Iterator[ConfigIssue]:
+    got = _values(get, "exit.time_exit_override", "execution.product")
+    if got and got[0] is False and got[1] == Product.MIS:
+        yield ConfigIssue(
+            "exit.time_exit_override",
+            "false carries the position past exit_time, but the broker squares off MIS positions — "
+            "use execution.product NRML or set this to true",
+        )
+
+
+def position_size(get: Lookup) -> Iterator[ConfigIssue]:
+    got = _values(get, "entry.quantity", "risk_management.max_position_size")
+    if got and None not in got and got[0] > got[1]:
+        yield ConfigIssue(
+            "entry.quantity",
+            f"{got[0]} lots is more than risk_management.max_position_size {got[1]} — every entry would be rejected",
+        )
+
+
+RULES: tuple[Rule, ...] = (
+    market_source,
+    exchange_segment,
+    chain_matches_symbol,
+    dnss_needs,
+    session_order,
+    adjustment_trigger,
+    leg_deltas_below_max,
+    trailing_stop,
+    carry_needs_nrml,
+    position_size,
+)
+
+
+def check_rules(get: Lookup) -> list[ConfigIssue]:
+    return [issue for rule in RULES for issue in rule(get)]

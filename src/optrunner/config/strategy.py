@@ -1,0 +1,93 @@
+"""``StrategyConfig``: one strategy file, as the seed documented it plus what DNSS needs."""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from optrunner.config.base import ConfigModel, Flag, Name, Text, one_of
+from optrunner.config.market import MarketConfig
+from optrunner.config.operations import (
+    BacktestingConfig,
+    ExecutionConfig,
+    MonitoringConfig,
+    RiskManagementConfig,
+)
+from optrunner.config.rules import check_rules
+from optrunner.config.sections import (
+    STRATEGY_FOR_ENTRY_TYPE,
+    STRATEGY_TYPES,
+    AdjustmentConfig,
+    EntryConfig,
+    ExitConfig,
+)
+
+RULES_ERROR = "cross_field_rules"  # pydantic error type of a rule violation (reported per path by validate_config)
+
+
+class StrategyConfig(ConfigModel):
+    """A strategy file. Build it with ``validate_config`` / ``load_config_file`` to get every
+    problem reported at once, in plain words. ``StrategyConfig.model_validate`` works too but
+    raises pydantic's ValidationError (cross-field problems as one combined error)."""
+
+    name: Name = Field(
+        description="Unique strategy identifier, e.g. NIFTY_DNSS. Must not be empty.",
+        examples=["NIFTY_DNSS"],
+    )
+    enabled: Flag = Field(description="true: the runner loads this strategy; false: it is skipped.")
+    description: Text = Field("", description="Free text describing the strategy.")
+    version: Text = Field("1.0.0", description="Your version label for this file, e.g. 1.0.0.")
+    strategy: Annotated[Literal["dnss"], one_of(STRATEGY_TYPES)] | None = Field(
+        None,
+        description=(
+            "Registered strategy type that runs this file. Unset: derived from entry.entry_type "
+            "(delta_neutral -> dnss)."
+        ),
+    )
+    market_config: MarketConfig = Field(description="Where the option chain comes from.")
+    entry: EntryConfig = Field(
+        description="Entry time, target deltas, lots per leg and expiry of the position."
+    )
+    adjustment: AdjustmentConfig = Field(
+        default_factory=AdjustmentConfig,
+        description="When a leg is closed and re-opened (DNSS re-balancing).",
+    )
+    exit: ExitConfig = Field(
+        description="Exit time, profit targets, loss limits and trailing stop."
+    )
+    execution: ExecutionConfig = Field(
+        default_factory=ExecutionConfig, description="How orders are sent."
+    )
+    risk_management: RiskManagementConfig = Field(
+        default_factory=RiskManagementConfig, description="Limits checked before every order."
+    )
+    monitoring: MonitoringConfig = Field(
+        default_factory=MonitoringConfig,
+        description="Evaluation interval, logging, alerts and metrics.",
+    )
+    backtesting: BacktestingConfig = Field(
+        default_factory=BacktestingConfig, description="What the strategy's backtest claimed."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_strategy(cls, data: Any) -> Any:
+        """Fill ``strategy`` from ``entry.entry_type`` when the file does not name one."""
+        if not isinstance(data, dict) or data.get("strategy") is not None:
+            return data
+        entry = data.get("entry")
+        entry_type = entry.get("entry_type", "delta_neutral") if isinstance(entry, dict) else None
+        derived = STRATEGY_FOR_ENTRY_TYPE.get(entry_type) if isinstance(entry_type, str) else None
+        return {**data, "strategy": derived} if derived else data
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> StrategyConfig:
+        issues = check_rules(lambda path: attrgetter(path)(self))
+        if issues:
+            raise PydanticCustomError(
+                RULES_ERROR, "{issues}", {"issues": "; ".join(map(str, issues))}
+            )
+        return self

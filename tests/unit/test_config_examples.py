@@ -1,0 +1,133 @@
+"""The shipped example configs, the exported JSON Schema and docs/config.md stay in step with the models."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from optrunner.config import iter_strategy_files, load_config_file, strategy_json_schema
+from optrunner.config.translate import field_paths
+from optrunner.core.types import OrderType, Product
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+SAMPLES = ("NFO_NIFTY_sample.sqlite", "NFO_BANKNIFTY_sample.sqlite")
+
+
+@pytest.fixture
+def configs(tmp_path) -> Path:
+    """examples/configs, or a copy next to placeholder chain files while the samples are not there yet."""
+    if all((EXAMPLES / "data" / name).is_file() for name in SAMPLES):
+        return EXAMPLES / "configs"
+    copy = tmp_path / "examples"
+    shutil.copytree(EXAMPLES / "configs", copy / "configs")
+    (copy / "data").mkdir()
+    for name in SAMPLES:
+        (copy / "data" / name).touch()  # zero bytes: an empty SQLite database
+    return copy / "configs"
+
+
+@pytest.mark.parametrize(
+    "name", ["NIFTY_DNSS.json", "BANKNIFTY_DNSS.json", "NIFTY_DNSS_TEMPLATE.json"]
+)
+def test_example_validates(configs, name):
+    config = load_config_file(configs / name)
+    assert config.market_config.db_path.is_file()
+    assert config.market_config.db_path.parent == (configs.parent / "data").resolve()
+
+
+def test_nifty_example_has_the_documented_settings(configs):
+    c = load_config_file(configs / "NIFTY_DNSS.json")
+    assert (c.strategy, c.market_config.symbol, c.market_config.exchange) == (
+        "dnss",
+        "NIFTY",
+        "NFO",
+    )
+    assert (c.entry.entry_time, c.exit.exit_time) == (time(9, 30), time(15, 15))
+    assert (c.entry.target_ce_delta, c.entry.target_pe_delta, c.entry.quantity) == (0.25, 0.25, 1)
+    a = c.adjustment
+    assert (
+        a.delta_drift_trigger,
+        a.max_leg_delta,
+        a.profit_step,
+        a.cooldown_seconds,
+        a.max_adjustments_per_day,
+    ) == (
+        0.30,
+        0.65,
+        1500,
+        60,
+        5,
+    )
+    assert (c.exit.max_loss, c.exit.profit_target) == (5000, 5000)
+    assert (c.execution.order_type, c.execution.price_limit_percent, c.execution.product) == (
+        OrderType.MARKET,
+        1.0,
+        Product.NRML,
+    )
+
+
+def test_runner_would_load_the_two_strategies_but_not_the_template(configs):
+    skipped = []
+    loaded = [
+        p.name for p in iter_strategy_files(configs, on_skip=lambda p, why: skipped.append(p.name))
+    ]
+    assert loaded == ["BANKNIFTY_DNSS.json", "NIFTY_DNSS.json"]
+    assert skipped == ["NIFTY_DNSS_TEMPLATE.json"]
+
+
+def _objects(node):
+    if isinstance(node, dict):
+        if isinstance(node.get("properties"), dict):
+            yield node
+        for value in node.values():
+            yield from _objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _objects(value)
+
+
+def test_every_schema_field_has_a_description():
+    schema = strategy_json_schema()
+    described = 0
+    for obj in _objects(schema):
+        for name, prop in obj["properties"].items():
+            assert prop.get("description"), f"{obj.get('title')}.{name} has no description"
+            described += 1
+    assert described == len(field_paths()) + 8  # the leaves plus the 8 section objects themselves
+
+
+def test_schema_lists_the_seed_order_type_aliases_and_refuses_unknown_keys():
+    schema = strategy_json_schema()
+    execution = schema["$defs"]["ExecutionConfig"]["properties"]
+    assert set(execution["order_type"]["enum"]) == {
+        "MARKET",
+        "LIMIT",
+        "SL",
+        "SL-M",
+        "STOP",
+        "STOP_LIMIT",
+        "SL_M",
+    }
+    assert execution["product"]["enum"] == ["NRML", "MIS"]
+    assert all(obj.get("additionalProperties") is False for obj in _objects(schema))
+
+
+def test_docs_describe_every_field():
+    """docs/config.md has a table row for every key, under the heading of its section."""
+    text = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    blocks = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^## (.+?)\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
+    }
+    missing = []
+    for path in field_paths():
+        section, _, key = path.rpartition(".")
+        block = blocks.get(f"`{section}`" if section else "Top level", "")
+        if f"| `{key}` |" not in block:
+            missing.append(path)
+    assert missing == []
