@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from optrunner.backtest import report as backtest_report
 from optrunner.config import commands as config_commands
 from optrunner.market import commands as market_commands
 
@@ -24,6 +25,7 @@ def _root() -> None:
 app.command("validate")(config_commands.validate)
 app.command("schema")(config_commands.schema)
 app.command("find-option")(market_commands.find_option_command)
+app.command("report")(backtest_report.report_command)
 
 
 

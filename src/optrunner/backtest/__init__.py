@@ -1,0 +1,1 @@
+"""Backtests: the kernel on a simulated clock and exchange, metrics, reports and parameter sweeps."""

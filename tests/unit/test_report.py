@@ -1,0 +1,213 @@
+"""The HTML backtest report rendered from run folders written by hand (tests/unit/_report_support.py)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from _report_support import (
+    EVENTS_HEADER,
+    TRADES_HEADER,
+    cards,
+    small_run,
+    strategy_figures,
+    table_with,
+    write_csv,
+    write_summary,
+    year_run,
+)
+from typer.testing import CliRunner
+
+from optrunner.backtest.report import MAX_TRADE_ROWS, render_report
+from optrunner.cli import app
+
+DASH = "—"
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    run = small_run(tmp_path_factory.mktemp("small") / "run")
+    return run, render_report(run).read_text(encoding="utf-8")
+
+
+def test_writes_one_self_contained_page_next_to_the_run(small):
+    run, html = small
+    assert (run / "report.html").is_file()
+    assert html.startswith("<!DOCTYPE html>") and html.count("<html") == 1 and html.rstrip().endswith("</html>")
+    # Nothing fetched from anywhere: no script or stylesheet by address, no web fonts, no CSS imports.
+    assert not re.search(r"<script[^>]*\bsrc=", html)
+    assert "<link" not in html and "@import" not in html and "url(http" not in html
+    assert html.count("* plotly.js v") == 1  # the library once, not once per chart
+    assert html.count("Plotly.newPlot(") == 4  # equity+drawdown, daily P&L, a spot chart per underlying
+
+
+def test_title_names_strategies_symbols_and_dates(small):
+    _, html = small
+    h1 = re.search(r"<h1>(.*?)</h1>", html).group(1)
+    assert h1 == "Backtest: dnss, zones, idle · BANKNIFTY, NIFTY · 30 Jan 2026 to 03 Feb 2026"
+
+
+def test_headline_cards_in_rupees_indian_style(small):
+    _, html = small
+    got = cards(html)
+    assert got["Net P&L"] == "₹1,23,456.78"
+    assert got["Return"] == "12.35%"
+    assert got["Max drawdown"] == "1.23%"
+    assert '<div class="sub">₹12,345.50</div>' in html  # the drawdown in rupees under its %
+    assert got["Sharpe"] == DASH and got["Calmar"] == DASH  # None in summary.json
+    assert got["Sortino"] == "5.12"
+    assert got["Win rate"] == "66.7%"
+    assert got["Profit factor"] == "13.35"
+    assert got["Trades"] == "3" and got["Adjustments"] == "1"
+    assert got["Charges"] == "₹5,543.22"
+    assert got["Capital"] == "₹10,00,000"
+    assert got["Best day"] == "₹1,00,000.00" and got["Worst day"] == "-₹10,000.00"
+
+
+def test_monthly_returns_are_month_pnl_over_starting_capital(small):
+    _, html = small
+    head, *rows = table_with(html, "Year", "Jan")
+    assert head == ["Year", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "Year"]
+    # Jan: -10,000 / 10,00,000 = -1.00%. Feb: (1,00,000 + 33,456.78) / 10,00,000 = 13.345678%.
+    # Year: 1,23,456.78 / 10,00,000 = 12.345678%. Months without trading days stay blank.
+    assert rows == [["2026", "-1.00%", "+13.35%", *[""] * 10, "+12.35%"]]
+
+
+def test_monthly_table_splits_years(tmp_path):
+    run = tmp_path / "run"
+    write_summary(run, start="2025-12-31", end="2026-01-01", days=2)
+    write_csv(run / "daily.csv", ["date", "pnl", "equity"],
+              [["2025-12-31", 2_500.0, 1_002_500.0], ["2026-01-01", -500.0, 1_002_000.0]])  # fmt: skip
+    _, *rows = table_with(render_report(run).read_text(encoding="utf-8"), "Year", "Jan")
+    assert rows == [["2025", *[""] * 11, "+0.25%", "+0.25%"], ["2026", "-0.05%", *[""] * 11, "-0.05%"]]
+
+
+def test_trade_list_rows(small):
+    _, html = small
+    head, *rows = table_with(html, "#", "Strategy")
+    assert head == ["#", "Strategy", "Entry (IST)", "Exit (IST)", "Legs", "Adj.", "Gross P&L", "Charges", "Net P&L",
+                    "Exit reason"]  # fmt: skip
+    assert rows == [
+        ["1", "dnss", "30 Jan 2026 09:20", "30 Jan 2026 15:20", "NIFTY:20260203:25000:CE NIFTY:20260203:25000:PE",
+         "0", "-₹9,000.00", "₹1,000.00", "-₹10,000.00", "STOP_LOSS"],
+        ["2", "dnss", "02 Feb 2026 09:30", "02 Feb 2026 15:15", "NIFTY:20260203:25100:CE NIFTY:20260203:24900:PE",
+         "0", "₹1,01,000.00", "₹1,000.00", "₹1,00,000.00", "EXIT"],
+        ["3", "zones", "03 Feb 2026 10:00", "03 Feb 2026 14:00",
+         "BANKNIFTY:20260224:57000:PE BANKNIFTY:20260224:56500:PE", "1", "₹37,000.00", "₹3,543.22", "₹33,456.78",
+         "TARGET"],
+    ]  # fmt: skip
+    assert "Showing the first" not in html
+
+
+def test_strategy_breakdown_shows_dash_for_undefined_ratios(small):
+    _, html = small
+    head, *rows = table_with(html, "Strategy", "Trades")
+    by_name = {r[0]: dict(zip(head, r, strict=True)) for r in rows}
+    idle = by_name["idle"]
+    assert idle["Trades"] == "0" and idle["Net P&L"] == "₹0.00"
+    assert [idle[k] for k in ("Win rate", "Avg win", "Avg loss", "Expectancy", "Profit factor")] == [DASH] * 5
+    assert by_name["zones"]["Profit factor"] == DASH and by_name["zones"]["Avg loss"] == DASH  # no losing trade
+    assert by_name["dnss"]["Net P&L"] == "₹90,000.00" and by_name["dnss"]["Profit factor"] == "10.00"
+    assert by_name["All strategies"]["Net P&L"] == "₹1,23,456.78" and by_name["All strategies"]["Trades"] == "3"
+
+
+def test_claimed_vs_measured(small):
+    _, html = small
+    _, *rows = table_with(html, "Strategy", "Measure")
+    assert rows == [
+        ["dnss", "Win rate", "72.5%", "50.0%", "-22.5 pp"],
+        ["dnss", "Avg profit (winning trade)", "₹4,500.00", "₹1,00,000.00", "₹95,500.00"],
+        # The strategy file states its average loss as a positive amount; the measured -10,000 is shown alike.
+        ["dnss", "Avg loss (losing trade)", "₹1,800.00", "₹10,000.00", "₹8,200.00"],
+        ["dnss", "Period", "2025-01-01 to 2025-12-31", "2026-01-30 to 2026-02-03", ""],
+    ]
+
+
+def test_no_claims_no_claims_table(tmp_path):
+    html = render_report(small_run(tmp_path / "run", claims={})).read_text(encoding="utf-8")
+    assert "Claimed vs measured" not in html
+
+
+def test_rejected_orders_by_reason(small):
+    _, html = small
+    _, *rows = table_with(html, "Reason")
+    assert rows == [["FREEZE_QTY", "5"], ["MARGIN", "2"], ["Total", "7"]]
+    assert "Orders sent: 14." in html
+
+
+def test_spot_charts_carry_a_marker_trace_per_tag(small):
+    _, html = small
+    for name in ("Entry (2)", "Exit (2)", "Entry (1)", "Adjustment exit (1)", "Adjustment entry (1)", "Exit (1)"):
+        assert f'"name":"{name}"' in html
+    assert '"symbol":"triangle-up"' in html and '"symbol":"diamond"' in html
+
+
+def test_a_run_with_no_trades_renders(tmp_path):
+    """One flat day, nothing traded: the recorder writes an empty trades.csv (no header)."""
+    run = tmp_path / "run"
+    write_summary(run, strategies={"dnss": strategy_figures()})
+    minutes = [f"2026-01-05T{(555 + m) // 60:02d}:{(555 + m) % 60:02d}:00+05:30" for m in range(375)]
+    write_csv(run / "equity.csv", ["time", "equity", "drawdown", "gross_pnl", "charges"],
+              [[t, 1_000_000.0, 0.0, 0.0, 0.0] for t in minutes])  # fmt: skip
+    write_csv(run / "daily.csv", ["date", "pnl", "equity"], [["2026-01-05", 0.0, 1_000_000.0]])
+    write_csv(run / "spot.csv", ["time", "symbol", "spot"], [[t, "NIFTY", 25_000.0] for t in minutes])
+    (run / "trades.csv").write_text("")
+    write_csv(run / "events.csv", EVENTS_HEADER, [])
+    html = render_report(run).read_text(encoding="utf-8")
+    got = cards(html)
+    assert got["Net P&L"] == "₹0.00" and got["Trades"] == "0"
+    assert [got[k] for k in ("Sharpe", "Sortino", "Calmar", "Win rate", "Profit factor")] == [DASH] * 5
+    assert "No trades" in html and "Claimed vs measured" not in html
+    assert '"name":"Entry' not in html
+    _, *rows = table_with(html, "Year", "Jan")
+    assert rows == [["2026", "0.00%", *[""] * 11, "0.00%"]]
+
+
+def test_files_the_run_did_not_write_are_named(tmp_path):
+    run = tmp_path / "run"
+    write_summary(run)
+    html = render_report(run).read_text(encoding="utf-8")
+    for name in ("equity.csv", "daily.csv", "trades.csv", "spot.csv"):
+        assert f"No {name} in the run folder" in html
+    assert "equity.csv, daily.csv, trades.csv, spot.csv, events.csv" in html
+
+
+def test_trade_list_is_capped_with_a_note(tmp_path):
+    run = tmp_path / "run"
+    write_summary(run)
+    row = ["dnss", "2026-01-05T09:20:00+05:30", "2026-01-05T15:00:00+05:30", "NIFTY:20260113:25000:CE", 0, 10.0,
+           1.0, 9.0, "EXIT"]  # fmt: skip
+    write_csv(run / "trades.csv", TRADES_HEADER, [row] * (MAX_TRADE_ROWS + 1))
+    html = render_report(run).read_text(encoding="utf-8")
+    assert len(table_with(html, "#", "Strategy")) == 1 + MAX_TRADE_ROWS
+    assert "Showing the first 2,000 of 2,001 trades; all are in trades.csv." in html
+
+
+def test_cli_report_rerenders_a_run_folder(small, tmp_path):
+    run, _ = small
+    out = tmp_path / "elsewhere" / "r.html"
+    res = CliRunner().invoke(app, ["report", str(run), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.is_file() and str(out) in res.output
+    assert cards(out.read_text(encoding="utf-8"))["Net P&L"] == "₹1,23,456.78"
+
+
+def test_cli_report_names_what_is_wrong(tmp_path):
+    res = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert res.exit_code == 1
+    assert "no summary.json" in res.output and str(tmp_path) in res.output
+
+
+@pytest.mark.slow
+def test_a_year_of_minutes_renders_small_and_fast(tmp_path):
+    run = year_run(tmp_path / "year")  # 250 days x 375 minutes = 93,750 equity rows, two underlyings
+    began = time.perf_counter()
+    out = render_report(run)
+    seconds = time.perf_counter() - began
+    size = out.stat().st_size
+    assert size < 8_000_000, f"{size / 1e6:.1f} MB"
+    assert seconds < 15, f"{seconds:.1f} s"  # ~1.5 s here; generous for a noisy 2-core machine
+    # Each chart states its downsampling; three series (equity, drawdown, spot x2) of <= 10k points.
+    kept = re.findall(r"min and max of each 19-minute bucket, ([\d,]+) of 93,750 points", out.read_text(encoding="utf-8"))
+    assert len(kept) >= 3 and all(int(k.replace(",", "")) <= 10_000 for k in kept)
