@@ -6,6 +6,7 @@ import typer
 
 from optrunner.backtest import report as backtest_report
 from optrunner.config import commands as config_commands
+from optrunner.data import commands as data_commands
 from optrunner.market import commands as market_commands
 
 app = typer.Typer(
@@ -25,6 +26,8 @@ def _root() -> None:
 app.command("validate")(config_commands.validate)
 app.command("schema")(config_commands.schema)
 app.command("find-option")(market_commands.find_option_command)
+app.command("chain")(data_commands.chain_command)
+app.add_typer(data_commands.data_app, name="data")
 app.command("report")(backtest_report.report_command)
 
 
