@@ -7,6 +7,7 @@ import typer
 from optrunner.backtest import report as backtest_report
 from optrunner.config import commands as config_commands
 from optrunner.data import commands as data_commands
+from optrunner.live import feed_server
 from optrunner.market import commands as market_commands
 
 app = typer.Typer(
@@ -30,6 +31,9 @@ app.command("chain")(data_commands.chain_command)
 app.add_typer(data_commands.data_app, name="data")
 app.command("report")(backtest_report.report_command)
 
+feed_app = typer.Typer(help="The optrunner WebSocket market feed (docs/feed-protocol.md).", no_args_is_help=True)
+feed_app.command("serve")(feed_server.serve_command)
+app.add_typer(feed_app, name="feed")
 
 
 def main() -> None:

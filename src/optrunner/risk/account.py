@@ -58,7 +58,9 @@ class AccountRisk:
         if self.day is not None:
             self.loss_streak = self.loss_streak + 1 if self.day_pnl < 0 else 0
             if self.loss_streak >= self.s.max_consecutive_loss_days:
-                last_loss = self.day  # the streak's last losing day: blocked until the Monday after it
+                last_loss = (
+                    self.day
+                )  # the streak's last losing day: blocked until the Monday after it
                 self.cooldown_until = last_loss + timedelta(days=7 - last_loss.weekday())
                 self.loss_streak = 0
         self.day, self.day_pnl, self.best_day_pnl = d, 0.0, 0.0
@@ -73,7 +75,9 @@ class AccountRisk:
             )  # fmt: skip
         elif own and self.switch.state is not TradingState.ACTIVE:
             self.cooldown_until = None
-            self.switch.set(TradingState.ACTIVE, source=SOURCE, reason=f"new trading day {d}", ts=ts)
+            self.switch.set(
+                TradingState.ACTIVE, source=SOURCE, reason=f"new trading day {d}", ts=ts
+            )
 
     def update(self, day_pnl: float, ts: datetime | None = None) -> str | None:
         """Feed the account's net P&L for the day; returns an alert message when a limit is hit."""
@@ -89,13 +93,19 @@ class AccountRisk:
             return f"account max loss hit: day P&L {day_pnl:,.2f} <= {level:,.2f}"
         if not self.warned and level < 0 and day_pnl <= level * self.s.warn_fraction:
             self.warned = True
-            return f"account at {day_pnl / level:.0%} of its max loss ({day_pnl:,.2f} of {level:,.2f})"
+            return (
+                f"account at {day_pnl / level:.0%} of its max loss ({day_pnl:,.2f} of {level:,.2f})"
+            )
         return None
 
     def blocks_entries(self) -> str | None:
         if self.locked_for_day:
             return "account max loss hit today"
-        if self.cooldown_until is not None and self.day is not None and self.day < self.cooldown_until:
+        if (
+            self.cooldown_until is not None
+            and self.day is not None
+            and self.day < self.cooldown_until
+        ):
             return f"losing-streak cool-down until {self.cooldown_until}"
         return None
 
@@ -117,4 +127,6 @@ class AccountRisk:
         self.day = date.fromisoformat(d["day"]) if d["day"] else None
         self.day_pnl, self.best_day_pnl = d["day_pnl"], d["best_day_pnl"]
         self.locked_for_day, self.loss_streak = d["locked_for_day"], d["loss_streak"]
-        self.cooldown_until = date.fromisoformat(d["cooldown_until"]) if d["cooldown_until"] else None
+        self.cooldown_until = (
+            date.fromisoformat(d["cooldown_until"]) if d["cooldown_until"] else None
+        )

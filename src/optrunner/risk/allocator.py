@@ -68,7 +68,9 @@ class CapitalAllocator:
             try:
                 value = float(raw)
             except ValueError:
-                raise ValueError(f"{env_name}={raw!r} is not a number (use a fraction like 0.25)") from None
+                raise ValueError(
+                    f"{env_name}={raw!r} is not a number (use a fraction like 0.25)"
+                ) from None
             if not 0 < value <= 1:
                 raise ValueError(f"{env_name}={raw!r} must be a fraction in (0, 1]")
             return value
@@ -80,11 +82,19 @@ class CapitalAllocator:
         return balance * pct
 
     def size(
-        self, balance: float, price: float, lot_size: int, *, stop_fraction: float = 0.30, multiplier: int = 1
+        self,
+        balance: float,
+        price: float,
+        lot_size: int,
+        *,
+        stop_fraction: float = 0.30,
+        multiplier: int = 1,
     ) -> Sizing:
         """Lots for a premium-buying trade at ``price`` with a stop ``stop_fraction`` below it."""
         if balance <= 0 or price <= 0 or lot_size <= 0 or stop_fraction <= 0:
-            return Sizing(0, 0, 0, 0, 0.0, 0.0, "balance, price, lot size and stop must be positive")
+            return Sizing(
+                0, 0, 0, 0, 0.0, 0.0, "balance, price, lot size and stop must be positive"
+            )
         if multiplier < 1 or int(multiplier) != multiplier:
             raise ValueError(f"multiplier {multiplier!r} must be an integer >= 1")
         band = self.band(balance)
@@ -98,6 +108,8 @@ class CapitalAllocator:
         reason = ""
         if lots < 1:
             binding = "risk budget" if by_risk < by_alloc else "allocation"
-            reason = f"one lot ({price * lot_size:,.0f}) exceeds the {binding} at balance {balance:,.0f}"
+            reason = (
+                f"one lot ({price * lot_size:,.0f}) exceeds the {binding} at balance {balance:,.0f}"
+            )
             lots = 0
         return Sizing(lots * lot_size, lots, by_alloc, by_risk, alloc, risk, reason)

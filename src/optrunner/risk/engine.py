@@ -31,14 +31,19 @@ class Decision:
 
 def is_reducing(intent: OrderIntent, view: RiskView) -> bool:
     """True when the order only shrinks the strategy's position (net of working orders)."""
-    held = view.position_qty(intent.strategy, intent.contract) + view.pending_qty(intent.strategy, intent.contract)
+    held = view.position_qty(intent.strategy, intent.contract) + view.pending_qty(
+        intent.strategy, intent.contract
+    )
     s = intent.signed_quantity
     return held != 0 and (held > 0) != (s > 0) and abs(s) <= abs(held)
 
 
 class RiskEngine:
     def __init__(
-        self, settings: RiskSettings | None = None, kill_switch: KillSwitch | None = None, account: AccountRisk | None = None
+        self,
+        settings: RiskSettings | None = None,
+        kill_switch: KillSwitch | None = None,
+        account: AccountRisk | None = None,
     ) -> None:
         self.settings = settings or RiskSettings()
         self.kill_switch = kill_switch or KillSwitch()
@@ -54,7 +59,9 @@ class RiskEngine:
         try:
             decision = self._check(intent, view)
         except Exception as exc:  # fail closed
-            log.exception("risk check crashed on %s %s %s", intent.strategy, intent.side, intent.contract)
+            log.exception(
+                "risk check crashed on %s %s %s", intent.strategy, intent.side, intent.contract
+            )
             decision = Decision(False, "CHECK_ERROR", f"risk check failed: {exc!r}")
         if decision.ok:
             self.passed += 1
@@ -82,7 +89,9 @@ class RiskEngine:
             checks.market_hours(intent, view, s),
             checks.entry_cutoff(intent, view, s),
             checks.stale_data(intent, view, s),
-            checks.strategy_limits(intent, view, self.limits.get(intent.strategy, StrategyLimits())),
+            checks.strategy_limits(
+                intent, view, self.limits.get(intent.strategy, StrategyLimits())
+            ),
             checks.entry_guard(intent, view, s),
         ):
             if rejection is not None:

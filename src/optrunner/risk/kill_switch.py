@@ -40,7 +40,9 @@ class KillSwitch:
         self._listeners: list[Callable[[SwitchChange], None]] = []
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, ts: datetime | None = None) -> KillSwitch:
+    def from_env(
+        cls, environ: dict[str, str] | None = None, ts: datetime | None = None
+    ) -> KillSwitch:
         """HALTED at start when OPTRUNNER_DISABLE_TRADING or the seed's DISABLE_TRADING_SUPERVISOR is true."""
         env = os.environ if environ is None else environ
         switch = cls()
@@ -53,7 +55,9 @@ class KillSwitch:
     def on_change(self, listener: Callable[[SwitchChange], None]) -> None:
         self._listeners.append(listener)
 
-    def set(self, state: TradingState, *, source: str, reason: str, ts: datetime | None = None) -> bool:
+    def set(
+        self, state: TradingState, *, source: str, reason: str, ts: datetime | None = None
+    ) -> bool:
         """Move to ``state``; returns False when already there. Listeners run after the change."""
         state = TradingState(state)
         if state is self.state:
@@ -65,7 +69,9 @@ class KillSwitch:
             listener(change)
         return True
 
-    def escalate(self, state: TradingState, *, source: str, reason: str, ts: datetime | None = None) -> bool:
+    def escalate(
+        self, state: TradingState, *, source: str, reason: str, ts: datetime | None = None
+    ) -> bool:
         """Like ``set`` but never relaxes: automatic limits may tighten, only an operator loosens."""
         order = [TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED]
         if order.index(TradingState(state)) <= order.index(self.state):

@@ -15,12 +15,21 @@ class EntryGuardSettings(BaseModel):
     """seeds/001's entry guard: exposure, pyramiding, re-entry cooldown, capital."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    max_same_side: int = Field(1, ge=1, description="open positions per (underlying, direction, option type)")
-    pyramid_min_age_seconds: float = Field(300, ge=0, description="an add-on needs the open position this old")
+    max_same_side: int = Field(
+        1, ge=1, description="open positions per (underlying, direction, option type)"
+    )
+    pyramid_min_age_seconds: float = Field(
+        300, ge=0, description="an add-on needs the open position this old"
+    )
     pyramid_requires_profit: bool = True
-    reentry_cooldown_seconds: float = Field(180, ge=0, description="after exiting a contract, wait this long")
+    reentry_cooldown_seconds: float = Field(
+        180, ge=0, description="after exiting a contract, wait this long"
+    )
     short_margin_pct: float = Field(
-        0.12, gt=0, le=1, description="margin estimate for a short option: this fraction of underlying notional"
+        0.12,
+        gt=0,
+        le=1,
+        description="margin estimate for a short option: this fraction of underlying notional",
     )
 
 
@@ -29,7 +38,9 @@ class AccountRiskSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     base_max_loss: float = Field(2000, gt=0, description="rupees: day loss that halts trading")
-    trail_step: float = Field(100, gt=0, description="max loss trails up by whole steps of the day's best profit")
+    trail_step: float = Field(
+        100, gt=0, description="max loss trails up by whole steps of the day's best profit"
+    )
     warn_fraction: float = Field(0.8, gt=0, lt=1)
     max_consecutive_loss_days: int = Field(3, ge=1, description="then no entries until next Monday")
 
@@ -37,7 +48,9 @@ class AccountRiskSettings(BaseModel):
 class RiskSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     no_new_entries_after: time = time(14, 50)
-    stale_after_seconds: float = Field(120, gt=0, description="market data older than this blocks entries")
+    stale_after_seconds: float = Field(
+        120, gt=0, description="market data older than this blocks entries"
+    )
     enforce_market_hours: bool = True
     entry_guard: EntryGuardSettings = EntryGuardSettings()
     account: AccountRiskSettings = AccountRiskSettings()

@@ -1,0 +1,1 @@
+"""Live and paper nodes: the feed server, and (later) broker-connected wiring and reconciliation."""

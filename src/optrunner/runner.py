@@ -1,0 +1,520 @@
+"""StrategyRunner: routes market and execution events to strategies and their intents onward.
+
+The same runner serves backtest, paper and live. Its synchronous core, ``dispatch(event)``,
+finds the interested strategies with one dict lookup built from each strategy's
+``subscriptions()`` (chains by underlying, ticks by instrument, bars by (symbol, timeframe),
+fills and order updates by strategy name, stale data by symbol, timers to timer
+subscribers), so an event costs the same however many uninterested strategies are loaded.
+Backtests call ``run(events)``; paper and live call ``start()``, which pulls events from the
+live market adapters on a background thread and fires timers every poll interval.
+
+Each strategy is isolated: an exception is counted and logged with its context, and after
+``max_consecutive_errors`` in a row the strategy is halted (it gets no more events until
+``resume``) and an ``AlertEvent`` goes to the alert listeners and its webhook. The old
+runner counted errors and retried a broken strategy forever.
+
+The seed's public API is kept: ``StrategyRunner(bot=..., poll_interval=2.0)``,
+``load_strategies_from_json``, ``register``, ``start``, ``stop``, ``get_status``,
+``get_metrics``, ``print_metrics``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from optrunner.core.clock import Clock, LiveClock
+from optrunner.core.events import (
+    AlertEvent,
+    BarEvent,
+    ChainEvent,
+    Event,
+    FillEvent,
+    OrderUpdateEvent,
+    StaleDataEvent,
+    TickEvent,
+    TimerEvent,
+)
+from optrunner.runner_support import (
+    DispatchResult,
+    StrategySlot,
+    build_routes,
+    check_strategy,
+    format_metrics,
+    load_strategy_files,
+    make_intent_sink,
+    post_webhook,
+)
+from optrunner.strategies.base import Intents, Strategy
+
+log = logging.getLogger(__name__)
+
+_STOP = object()  # queue sentinel: everything queued before it is still dispatched
+# A live loop wakes by the monotonic clock and compares wall times: without a little slack a
+# wake-up a hair early would skip a whole interval.
+_TIMER_SLACK = timedelta(milliseconds=10)
+
+
+class StrategyRunner:
+    """Loads strategies, routes events to them, isolates their failures and measures them."""
+
+    def __init__(
+        self,
+        bot: Any = None,
+        poll_interval: float = 2.0,
+        *,
+        clock: Clock | None = None,
+        max_consecutive_errors: int = 5,
+        slow_handler_ms: float = 100.0,
+    ) -> None:
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval must be positive, got {poll_interval}")
+        if max_consecutive_errors < 1:
+            raise ValueError(
+                f"max_consecutive_errors must be at least 1, got {max_consecutive_errors}"
+            )
+        self.bot = bot
+        self.poll_interval = float(poll_interval)
+        self.clock: Clock = clock or LiveClock()
+        self.max_consecutive_errors = max_consecutive_errors
+        self.slow_handler_ns = int(slow_handler_ms * 1e6)
+        self._send_intents = make_intent_sink(bot)
+        self._slots: dict[str, StrategySlot] = {}
+        self._markets: dict[tuple[Any, ...], Any] = {}
+        self._alert_listeners: list[Callable[[AlertEvent], None]] = []
+        self._lock = threading.RLock()  # one event at a time through the strategies
+        self._state_lock = threading.Lock()  # start/stop
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self.events_dispatched = 0
+        self.events_unrouted = 0
+        self.bot_errors = 0
+        self.loop_errors = 0
+        self._routes = build_routes({})
+        self._dispatchers: dict[type, Callable[[Any], DispatchResult]] = {
+            ChainEvent: self._dispatch_chain,
+            TickEvent: self._dispatch_tick,
+            BarEvent: self._dispatch_bar,
+            FillEvent: self._dispatch_fill,
+            OrderUpdateEvent: self._dispatch_order_update,
+            StaleDataEvent: self._dispatch_stale,
+            TimerEvent: self._dispatch_timer,
+            AlertEvent: self._dispatch_alert,
+        }
+
+    # --- registration -------------------------------------------------------------------
+
+    def register(
+        self, name: str, strategy: Strategy, market: Any = None, config: Any = None
+    ) -> None:
+        """Add ``strategy`` under ``name`` (which must equal ``strategy.name``: fills route by it).
+
+        ``market`` is its market adapter; adapters with the same ``source_key`` are shared,
+        and the strategy's tick instruments are subscribed on it. ``config`` (a
+        StrategyConfig) supplies monitoring: log file, alert webhook, timer interval.
+        """
+        problem = check_strategy(strategy)
+        if problem:
+            raise TypeError(f"cannot register {name!r}: {problem}")
+        if strategy.name != name:
+            raise ValueError(
+                f"cannot register {name!r}: the strategy calls itself {strategy.name!r}"
+            )
+        with self._lock:
+            if name in self._slots:
+                raise ValueError(f"a strategy named {name!r} is already registered")
+            subs = strategy.subscriptions()
+            lower = sorted(s for s in (*subs.chains, *(b[0] for b in subs.bars)) if s != s.upper())
+            if lower:
+                raise ValueError(f"cannot register {name!r}: symbols are upper case ({lower} never match)")
+            market = self._attach_market(name, market, subs.ticks)
+            slot = StrategySlot(name, strategy, market, config, subs, self.poll_interval)
+            self._slots[name] = slot
+            self._routes = build_routes(self._slots)
+            running = self._running
+        if running:
+            if market is not None and getattr(market, "is_live", False):
+                market.start(self.submit)
+            self._lifecycle(slot, "on_start", self.clock.now())
+
+    def _attach_market(self, name: str, market: Any, instruments: set[str]) -> Any:
+        """The shared adapter for ``market``'s source, subscribed to the strategy's instruments."""
+        if market is None:
+            return None
+        key = getattr(market, "source_key", None) or ("object", id(market))
+        existing = self._markets.get(key)
+        symbol = getattr(market, "symbol", None)
+        if existing is None and symbol is not None:
+            for other_key, other in self._markets.items():
+                if getattr(other, "symbol", None) == symbol:
+                    raise ValueError(
+                        f"cannot register {name!r}: {symbol} already comes from {other_key}, not {key} — "
+                        "chains route by underlying, so a runner takes each symbol from one source"
+                    )
+        market = existing or market
+        wanted = [i for i in instruments if i == symbol or i.split(":", 1)[0] == symbol]
+        if wanted and hasattr(market, "subscribe"):
+            market.subscribe(wanted)
+        self._markets[key] = market
+        return market
+
+    def unregister(self, name: str) -> None:
+        """Remove a strategy (its market stays while another strategy uses it)."""
+        with self._lock:
+            slot = self._slots.pop(name)
+            self._routes = build_routes(self._slots)
+            slot.close()
+            if slot.market is not None and not any(
+                s.market is slot.market for s in self._slots.values()
+            ):
+                self._markets = {k: m for k, m in self._markets.items() if m is not slot.market}
+                slot.market.stop()
+
+    def load_strategies_from_json(
+        self, config_dir: str | Path, strategy_factory: Callable[[Any], Any] | None = None
+    ) -> dict[str, bool]:
+        """Load every strategy file in ``config_dir``: ``{name: loaded}``.
+
+        Templates, schemas and disabled files are skipped (logged, not reported). A file
+        that fails — invalid config (all its problems are logged), a factory error or a
+        factory result that is not a Strategy, a market adapter that cannot be made — is
+        reported False under its ``name`` (the file name when it has none, or when another
+        file already took the name). The factory defaults to the strategy registry.
+        """
+        return load_strategy_files(self, config_dir, strategy_factory)
+
+    def on_alert(self, callback: Callable[[AlertEvent], None]) -> None:
+        """Call ``callback(alert)`` for every alert (strategy halted, ...)."""
+        self._alert_listeners.append(callback)
+
+    # --- the synchronous core -----------------------------------------------------------
+
+    def dispatch(self, event: Event) -> list[tuple[str, Intents]]:
+        """Deliver ``event`` to the strategies interested in it; their intents, also sent to the bot."""
+        route = self._dispatchers.get(event.__class__)
+        if route is None:
+            raise TypeError(f"the runner does not route {type(event).__name__} events")
+        return route(event)
+
+    def _dispatch_chain(self, event: ChainEvent) -> DispatchResult:
+        return self._deliver(self._routes.chains.get(event.snapshot.symbol), event.snapshot, event)
+
+    def _dispatch_tick(self, event: TickEvent) -> DispatchResult:
+        return self._deliver(self._routes.ticks.get(event.instrument), event, event)
+
+    def _dispatch_bar(self, event: BarEvent) -> DispatchResult:
+        return self._deliver(self._routes.bars.get((event.symbol, event.timeframe)), event, event)
+
+    def _dispatch_fill(self, event: FillEvent) -> DispatchResult:
+        return self._deliver(self._routes.fills.get(event.fill.strategy), event.fill, event)
+
+    def _dispatch_order_update(self, event: OrderUpdateEvent) -> DispatchResult:
+        return self._deliver(
+            self._routes.order_updates.get(event.order.strategy), event.order, event
+        )
+
+    def _dispatch_stale(self, event: StaleDataEvent) -> DispatchResult:
+        return self._deliver(self._routes.stale.get(event.symbol), event, event)
+
+    def _dispatch_timer(self, event: TimerEvent) -> DispatchResult:
+        return self._deliver(self._routes.timer, event.ts, event)
+
+    def _dispatch_alert(self, event: AlertEvent) -> DispatchResult:
+        self._publish_alert(event, None)
+        return []
+
+    def _deliver(self, targets: Any, arg: Any, event: Any) -> DispatchResult:
+        """Call each (slot, handler) with ``arg``: timed, counted, isolated. The hot path."""
+        perf = time.perf_counter_ns
+        with self._lock:
+            self.events_dispatched += 1
+            if not targets:
+                self.events_unrouted += 1
+                return []
+            out: DispatchResult = []
+            for slot, handler in targets:
+                t0 = perf()
+                try:
+                    intents = handler(arg)
+                except Exception as exc:
+                    self._handler_failed(slot, type(event).__name__, event.ts, exc)
+                    continue
+                dt = perf() - t0
+                slot.events += 1
+                slot.total_ns += dt
+                slot.ema_ns += 0.1 * (dt - slot.ema_ns)
+                slot.consecutive_errors = 0
+                if dt > slot.max_ns:
+                    slot.max_ns = dt
+                if dt > self.slow_handler_ns:
+                    slot.slow += 1
+                    slot.logger.warning("%s: slow handler: %s at %s took %.1f ms",
+                                        slot.name, type(event).__name__, event.ts, dt / 1e6)  # fmt: skip
+                if intents:
+                    slot.commands += len(intents)
+                    out.append((slot.name, intents))
+            if out and self._send_intents is not None:
+                self._forward(out, event.ts)
+        return out
+
+    def _forward(self, out: DispatchResult, ts: datetime) -> None:
+        """Intents to the bot; a bot failure is counted and alerted, never blamed on the strategy."""
+        for name, intents in out:
+            slot = self._slots[name]
+            try:
+                self._send_intents(name, slot.strategy, slot.market, intents)
+            except Exception as exc:
+                self.bot_errors += 1
+                log.exception("bot failed to process %d intent(s) from %s", len(intents), name)
+                message = f"bot could not process {name}'s intents: {type(exc).__name__}: {exc}"
+                self._publish_alert(AlertEvent(ts, "critical", f"strategy:{name}", message), slot)
+
+    def _handler_failed(self, slot: StrategySlot, what: str, ts: datetime, exc: Exception) -> None:
+        slot.errors += 1
+        slot.consecutive_errors += 1
+        slot.last_error = f"{type(exc).__name__}: {exc}"
+        slot.logger.error(
+            "%s failed on %s at %s (%d in a row): %s",
+            slot.name, what, ts, slot.consecutive_errors, slot.last_error, exc_info=exc,
+        )  # fmt: skip
+        if slot.consecutive_errors >= self.max_consecutive_errors:
+            self.halt(
+                slot.name,
+                f"{slot.consecutive_errors} consecutive errors, last: {slot.last_error}",
+                ts,
+            )
+
+    def halt(self, name: str, reason: str, ts: datetime | None = None) -> None:
+        """Stop delivering events to ``name`` until ``resume(name)``, and raise a critical alert."""
+        with self._lock:
+            slot = self._slots[name]
+            if slot.halted:
+                return
+            slot.halted = True
+            slot.halt_reason = reason
+            self._routes = build_routes(self._slots)
+        slot.logger.critical("%s halted: %s", name, reason)
+        alert = AlertEvent(
+            ts or self.clock.now(), "critical", f"strategy:{name}", f"{name} halted: {reason}"
+        )
+        self._publish_alert(alert, slot)
+
+    def resume(self, name: str) -> None:
+        """Deliver events to a halted strategy again (its consecutive-error count restarts)."""
+        with self._lock:
+            slot = self._slots[name]
+            slot.halted = False
+            slot.halt_reason = ""
+            slot.consecutive_errors = 0
+            self._routes = build_routes(self._slots)
+        slot.logger.warning("%s resumed", name)
+
+    def _publish_alert(self, alert: AlertEvent, slot: StrategySlot | None) -> None:
+        for listener in list(self._alert_listeners):
+            try:
+                listener(alert)
+            except Exception:
+                log.exception("alert listener %r failed", listener)
+        if slot is not None and slot.webhook:
+            post_webhook(slot.webhook, alert)
+
+    def fire_timers(self, now: datetime) -> DispatchResult:
+        """``on_timer(now)`` for every timer subscriber whose interval has elapsed."""
+        due = []
+        for slot, handler in self._routes.timer:
+            if slot.next_timer is None or now + _TIMER_SLACK >= slot.next_timer:
+                slot.next_timer = now + timedelta(seconds=slot.timer_interval)
+                due.append((slot, handler))
+        return self._deliver(tuple(due), now, TimerEvent(now)) if due else []
+
+    def run(self, events: Iterable[Event], *, timers: bool = True) -> int:
+        """Dispatch ``events`` in order (a backtest or replay), with timers on the events' own clock."""
+        n = 0
+        has_timers = timers and bool(self._routes.timer)
+        for event in events:
+            self.dispatch(event)
+            if has_timers:
+                self.fire_timers(event.ts)
+            n += 1
+        return n
+
+    def replay(self, adapter: Any, *, timers: bool = True) -> int:
+        """Run a replay adapter's events, after subscribing it to every tick instrument of its
+        symbol that a registered strategy wants (the backtest's market loop)."""
+        symbol = adapter.symbol
+        wanted = [i for i in self._routes.ticks if i == symbol or i.split(":", 1)[0] == symbol]
+        if wanted:
+            adapter.subscribe(wanted)
+        return self.run(adapter.events(), timers=timers)
+
+    def start_strategies(self, now: datetime) -> DispatchResult:
+        """``on_start(now)`` for every strategy (``start()`` does this; a backtest calls it itself)."""
+        return [
+            r for slot in list(self._slots.values()) for r in self._lifecycle(slot, "on_start", now)
+        ]
+
+    def stop_strategies(self, now: datetime) -> DispatchResult:
+        return [
+            r for slot in list(self._slots.values()) for r in self._lifecycle(slot, "on_stop", now)
+        ]
+
+    def _lifecycle(self, slot: StrategySlot, method: str, now: datetime) -> DispatchResult:
+        """``on_start``/``on_stop``: isolated like any handler, not counted as events."""
+        if slot.halted:
+            return []
+        with self._lock:
+            try:
+                intents = getattr(slot.strategy, method)(now)
+            except Exception as exc:
+                self._handler_failed(slot, method, now, exc)
+                return []
+            out: DispatchResult = [(slot.name, intents)] if intents else []
+            if out:
+                slot.commands += len(intents)
+                if self._send_intents is not None:
+                    self._forward(out, now)
+        return out
+
+    # --- live loop ----------------------------------------------------------------------
+
+    def submit(self, event: Event) -> None:
+        """Queue ``event`` for the runner thread (thread-safe; adapters' sink)."""
+        self._queue.put(event)
+
+    def start(self) -> None:
+        """Start live adapters and the runner thread (idempotent); returns at once."""
+        with self._state_lock:
+            if self._running:
+                return
+            self._running = True
+            markets = list(self._markets.values())
+        self.start_strategies(self.clock.now())
+        for market in markets:
+            if getattr(market, "is_live", False):
+                market.start(self.submit)
+            elif hasattr(market, "events"):
+                log.warning("%s is a replay, not a live source: drive it with runner.replay()", market)
+        self._thread = threading.Thread(target=self._loop, name="strategy-runner", daemon=True)
+        self._thread.start()
+        log.info("runner started: %d strategies, %d markets", len(self._slots), len(markets))
+
+    def _loop(self) -> None:
+        next_due = time.monotonic()
+        while True:
+            try:
+                item = self._queue.get(timeout=max(0.0, next_due - time.monotonic()))
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                return
+            try:
+                if item is not None:
+                    self.dispatch(item)
+                if time.monotonic() >= next_due:
+                    self.fire_timers(self.clock.now())
+                    next_due = time.monotonic() + self._timer_tick()
+            except Exception:  # the loop must outlive any one bad cycle
+                self.loop_errors += 1
+                log.exception("runner loop cycle failed")
+
+    def _timer_tick(self) -> float:
+        return min(
+            (slot.timer_interval for slot, _ in self._routes.timer), default=self.poll_interval
+        )
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop adapters, finish queued events, join the thread, ``on_stop`` (idempotent)."""
+        with self._state_lock:
+            if not self._running:
+                return
+            self._running = False
+            markets = list(self._markets.values())
+        for market in markets:
+            if getattr(market, "is_live", False):
+                market.stop()
+        self._queue.put(_STOP)
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                log.error("runner thread did not stop within %.0fs", timeout)
+        self.stop_strategies(self.clock.now())
+        log.info("runner stopped")
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # --- state, status, metrics ---------------------------------------------------------
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        """Every strategy's ``get_state()`` (crash recovery); a failing one counts as an error."""
+        out: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            for name, slot in self._slots.items():
+                try:
+                    out[name] = slot.strategy.get_state()
+                except Exception as exc:
+                    self._handler_failed(slot, "get_state", self.clock.now(), exc)
+        return out
+
+    def restore_states(self, states: dict[str, dict[str, Any]]) -> None:
+        """Give each strategy its saved state. A strategy that cannot take it is halted: it must
+        not trade on a state it does not know."""
+        with self._lock:
+            for name, state in states.items():
+                slot = self._slots.get(name)
+                if slot is None:
+                    log.warning("saved state for %r, which is not registered — ignored", name)
+                    continue
+                try:
+                    slot.strategy.restore_state(state)
+                except Exception as exc:
+                    slot.errors += 1
+                    slot.logger.error("%s could not restore its state", name, exc_info=exc)
+                    self.halt(name, f"state restore failed: {type(exc).__name__}: {exc}")
+
+    def get_status(self) -> dict[str, Any]:
+        slots = list(self._slots.values())
+        return {
+            "running": self._running,
+            "total_strategies": len(slots),
+            "strategy_names": [s.name for s in slots],
+            "halted": [s.name for s in slots if s.halted],
+            "poll_interval": self.poll_interval,
+            "markets": {
+                ":".join(map(str, k)): m.stats()
+                for k, m in self._markets.items()
+                if hasattr(m, "stats")
+            },
+            "queued_events": self._queue.qsize(),
+        }
+
+    def get_metrics(self) -> dict[str, Any]:
+        strategies = {s.name: s.metrics() for s in list(self._slots.values())}
+        return {
+            "global": {
+                "total_ticks": sum(m["total_ticks"] for m in strategies.values()),
+                "total_commands": sum(m["total_commands"] for m in strategies.values()),
+                "total_errors": sum(m["total_errors"] for m in strategies.values()),
+                "events_dispatched": self.events_dispatched,
+                "events_unrouted": self.events_unrouted,
+                "bot_errors": self.bot_errors,
+                "loop_errors": self.loop_errors,
+                "halted_strategies": sum(1 for m in strategies.values() if m["halted"]),
+            },
+            "strategies": strategies,
+        }
+
+    def format_metrics(self) -> str:
+        return format_metrics(self.get_metrics())
+
+    def print_metrics(self) -> None:
+        print(self.format_metrics())
