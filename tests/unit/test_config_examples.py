@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import time
 from pathlib import Path
 
@@ -19,16 +18,10 @@ SAMPLES = ("NFO_NIFTY_sample.sqlite", "NFO_BANKNIFTY_sample.sqlite")
 
 
 @pytest.fixture
-def configs(tmp_path) -> Path:
-    """examples/configs, or a copy next to placeholder chain files while the samples are not there yet."""
-    if all((EXAMPLES / "data" / name).is_file() for name in SAMPLES):
-        return EXAMPLES / "configs"
-    copy = tmp_path / "examples"
-    shutil.copytree(EXAMPLES / "configs", copy / "configs")
-    (copy / "data").mkdir()
-    for name in SAMPLES:
-        (copy / "data" / name).touch()  # zero bytes: an empty SQLite database
-    return copy / "configs"
+def configs() -> Path:
+    """examples/configs, next to the sample chain files examples/data/make_samples.py writes."""
+    assert all((EXAMPLES / "data" / name).is_file() for name in SAMPLES)
+    return EXAMPLES / "configs"
 
 
 @pytest.mark.parametrize(

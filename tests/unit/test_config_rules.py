@@ -22,6 +22,11 @@ def _text_file(tmp: Path) -> str:
     return str(tmp / "chain.csv")
 
 
+def _empty_file(tmp: Path) -> str:
+    (tmp / "new.sqlite").touch()
+    return str(tmp / "new.sqlite")
+
+
 def _banknifty_db(tmp: Path) -> str:
     return str(make_chain_db(tmp / "bank.sqlite", symbol="BANKNIFTY"))
 
@@ -100,6 +105,12 @@ CASES: list[tuple[str, list[tuple[str, Any]], str, str]] = [
         [("market_config.db_path", _text_file)],
         "market_config.db_path",
         "is not a SQLite database",
+    ),
+    (
+        "db-path-empty-file",
+        [("market_config.db_path", _empty_file)],
+        "market_config.db_path",
+        "is empty",
     ),
     (
         "db-path-other-symbol",

@@ -178,8 +178,9 @@ def _chain_source(path: Path) -> Path:
             head = fh.read(len(SQLITE_MAGIC))
     except OSError as exc:
         raise ValueError(f"{path} cannot be read ({exc.strerror or exc})") from None
-    # A zero-byte file is an empty SQLite database to sqlite3; anything else must carry the header.
-    if head and head != SQLITE_MAGIC:
+    if not head:
+        raise ValueError(f"{path} is empty — it holds no option_chain table to read")
+    if head != SQLITE_MAGIC:
         raise ValueError(
             f"{path} is not a SQLite database — point db_path at the option-chain .sqlite file"
         )
