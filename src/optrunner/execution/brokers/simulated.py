@@ -1,0 +1,362 @@
+"""The simulated exchange: fills orders against option-chain snapshots like NSE would.
+
+* Buys fill at the ask, sells at the bid. A missing side (NaN or <= 0) is modelled as LTP
+  plus/minus a half-spread of max(1 tick, ``missing_quote_spread_pct`` % of LTP), with
+  unlimited size. Slippage (ticks and/or %) is applied against the trader; every fill price
+  is on the tick, rounded against the trader.
+* LIMIT orders fill only when marketable at their limit, at the better of touch and limit.
+  SL / SL-M trigger when the snapshot's LTP crosses the trigger (>= for buys, <= for sells),
+  then work as LIMIT / MARKET.
+* Latency: an order becomes executable ``latency_ms`` after submission. With 0 it trades
+  against the current snapshot (the one the strategy saw), otherwise from the first later
+  snapshot at or after that time.
+* Partial fills against displayed size (ask_qty for buys, bid_qty for sells, NaN =
+  unlimited), in whole lots; size taken by one order is gone for the rest of that snapshot.
+* Rejects (in this order): unknown contract, expired contract, outside the session, lot
+  multiple, freeze limit (strictly below unless ``freeze_inclusive``), price off the tick.
+* Session end: ``end_of_day(date)`` expires every working (DAY) order, then cash-settles
+  every position in contracts expiring that day at intrinsic value on that day's last spot,
+  as SETTLEMENT answers. The kernel should call it after the day's last snapshot; if it
+  does not, the first snapshot or submission of a later day triggers it for the previous
+  trading day, before anything of the new day happens.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from optrunner.core.clock import Clock
+from optrunner.core.orders import Order
+from optrunner.core.timeutil import SESSION_CLOSE, ist, to_ist
+from optrunner.core.types import OrderState, OrderType, Side
+from optrunner.data.snapshot import ChainSnapshot
+from optrunner.execution.brokers.base import (
+    BrokerEvent,
+    BrokerEventKind,
+    BrokerOrderStatus,
+    RejectReason,
+)
+from optrunner.execution.brokers.faults import FaultInjector
+from optrunner.execution.policy import is_on_tick, to_tick
+from optrunner.execution.records import copy_order
+from optrunner.instruments.calendar import calendar_for
+from optrunner.instruments.contracts import OptionContract
+from optrunner.instruments.specs import get_index
+
+K = BrokerEventKind
+R = RejectReason
+S = OrderState
+_WORKING = (S.ACCEPTED, S.PARTIALLY_FILLED)
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    name: str = "sim"
+    latency_ms: float = 0.0
+    slippage_ticks: int = 0
+    slippage_pct: float = 0.0
+    missing_quote_spread_pct: float = 0.5
+    freeze_inclusive: bool = False
+    enforce_session: bool = True
+
+    def __post_init__(self) -> None:
+        if self.latency_ms < 0 or self.slippage_ticks < 0 or self.slippage_pct < 0 or self.missing_quote_spread_pct < 0:
+            raise ValueError(f"SimConfig: latency, slippage and spread must be >= 0, got {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    tick: float
+    lot: int
+    freeze: int
+    calendar: str
+    session: tuple[datetime, datetime] | None  # None: not a trading day
+
+
+@dataclass(slots=True)
+class _ExOrder:
+    exchange_id: str
+    order: Order  # a private copy of what was submitted
+    tick: float
+    lot: int
+    executable_at: datetime
+    state: OrderState = S.ACCEPTED
+    filled: int = 0
+    avg: float = 0.0
+    triggered: bool = False
+    fills: list[BrokerEvent] = field(default_factory=list)
+
+
+def _ok(x: float) -> bool:
+    return math.isfinite(x) and x > 0.0
+
+
+class SimulatedExchange:
+    """A deterministic exchange + broker for backtests and tests (see the module docstring)."""
+
+    def __init__(self, clock: Clock, config: SimConfig | None = None, faults: FaultInjector | None = None) -> None:
+        self.config = config or SimConfig()
+        self.name = self.config.name
+        self._clock = clock
+        self._faults = faults
+        self._latency = timedelta(milliseconds=self.config.latency_ms)
+        self._out: list[BrokerEvent] = []
+        self._by_client: dict[str, _ExOrder] = {}
+        self._rejected: dict[str, str] = {}
+        self._working: dict[str, dict[str, _ExOrder]] = {}
+        self._snap: dict[str, ChainSnapshot] = {}
+        self._rows: dict[str, dict[OptionContract, int | None]] = {}  # contract -> row, per snapshot
+        self._rules_cache: dict[tuple[str, date, date], _Rules | None] = {}
+        self._taken: dict[str, dict[tuple[int, Side], int]] = {}  # size used up, per snapshot
+        self._close_spot: dict[str, tuple[date, float]] = {}
+        self._day: date | None = None
+        self._closed: set[date] = set()
+        self._n_orders = 0
+        self._n_exec = 0
+        #: net position per (strategy, contract) from the exchange's own fills
+        self.positions: dict[tuple[str, OptionContract], int] = {}
+        #: how many times each client id was accepted (more than once = a duplicate order)
+        self.accepted: Counter[str] = Counter()
+        #: every execution, including those whose answer a fault lost
+        self.executions: list[BrokerEvent] = []
+
+    # --- the broker protocol ------------------------------------------------------------
+
+    def events(self) -> list[BrokerEvent]:
+        out, self._out = self._out, []
+        return out
+
+    def submit(self, order: Order) -> None:
+        now = self._clock.now()
+        self._roll_day(to_ist(now).date())
+        cid = order.client_id
+        fault = self._faults.on_submit(now) if self._faults else None
+        if fault is not None:
+            why = R.RATE_LIMITED if fault == "rate_limited" else R.BROKER
+            self._reject(cid, now, why, "too many requests" if why is R.RATE_LIMITED else "simulated broker rejection")
+            return
+        rules = self._check(order, now)
+        if isinstance(rules, tuple):
+            self._reject(cid, now, *rules)
+            return
+        self._n_orders += 1
+        ex = _ExOrder(f"{self.name}-{self._n_orders:08d}", copy_order(order), rules.tick, rules.lot, now + self._latency)
+        self._by_client[cid] = ex
+        self._working.setdefault(order.contract.underlying, {})[ex.exchange_id] = ex
+        self.accepted[cid] += 1
+        mark = len(self._out)
+        self._out.append(BrokerEvent(K.ACK, cid, now, broker_id=ex.exchange_id))
+        snap = self._snap.get(order.contract.underlying)
+        if snap is not None and ex.executable_at <= now:
+            self._match(ex, snap, now)
+        if self._faults is not None and self._faults.lose_answer(cid):
+            self._out[mark:] = [e for e in self._out[mark:] if e.client_id != cid]
+
+    def cancel(self, client_id: str) -> None:
+        now = self._clock.now()
+        ex = self._by_client.get(client_id)
+        if ex is None or ex.state not in _WORKING:
+            self._out.append(BrokerEvent(K.CANCEL_REJECTED, client_id, now, reject_reason=R.NOT_WORKING,
+                                         reason="order is not working"))  # fmt: skip
+            return
+        self._finish(ex, S.CANCELLED, now, "cancelled on request")
+
+    def modify(self, client_id: str, limit_price: float) -> None:
+        now = self._clock.now()
+        ex = self._by_client.get(client_id)
+        if ex is None or ex.state not in _WORKING or ex.order.order_type not in (OrderType.LIMIT, OrderType.SL):
+            self._out.append(BrokerEvent(K.MODIFY_REJECTED, client_id, now, reject_reason=R.NOT_WORKING,
+                                         reason="no working limit order"))  # fmt: skip
+            return
+        if not (limit_price > 0 and is_on_tick(limit_price, ex.tick)):
+            self._out.append(BrokerEvent(K.MODIFY_REJECTED, client_id, now, reject_reason=R.TICK_SIZE,
+                                         reason=f"limit {limit_price} is not on the {ex.tick} tick"))  # fmt: skip
+            return
+        ex.order.limit_price = limit_price
+        self._out.append(BrokerEvent(K.MODIFIED, client_id, now, broker_id=ex.exchange_id, price=limit_price))
+        snap = self._snap.get(ex.order.contract.underlying)
+        if snap is not None and ex.executable_at <= now:
+            self._match(ex, snap, now)
+
+    def order_status(self, client_id: str) -> BrokerOrderStatus | None:
+        if self._faults is not None and self._faults.hides_status(client_id):
+            return None
+        ex = self._by_client.get(client_id)
+        if ex is not None:
+            return BrokerOrderStatus(client_id, ex.state, ex.filled, ex.avg, ex.exchange_id, tuple(ex.fills))
+        if client_id in self._rejected:
+            return BrokerOrderStatus(client_id, S.REJECTED, reason=self._rejected[client_id])
+        return None
+
+    # --- market data and the session ------------------------------------------------------
+
+    def on_snapshot(self, snapshot: ChainSnapshot) -> None:
+        """Make ``snapshot`` current for its underlying and work every executable order on it."""
+        day = to_ist(snapshot.ts).date()
+        self._roll_day(day)
+        sym = snapshot.symbol
+        self._snap[sym] = snapshot
+        self._rows[sym] = {}
+        self._taken[sym] = {}
+        self._close_spot[sym] = (day, snapshot.spot)
+        for ex in list(self._working.get(sym, {}).values()):
+            if ex.executable_at <= snapshot.ts:
+                self._match(ex, snapshot, snapshot.ts)
+
+    def end_of_day(self, day: date) -> None:
+        """Expire working DAY orders, then cash-settle positions in contracts expiring ``day``."""
+        if day in self._closed:
+            return
+        self._closed.add(day)
+        ts = ist(day, SESSION_CLOSE)
+        for working in self._working.values():
+            for ex in list(working.values()):
+                self._finish(ex, S.EXPIRED, ts, "DAY order expired at the session end")
+        for (strategy, contract), net in sorted(self.positions.items()):
+            if net == 0 or contract.expiry > day:
+                continue
+            spot_day, spot = self._close_spot.get(contract.underlying, (None, math.nan))
+            if not math.isfinite(spot):
+                raise RuntimeError(f"cannot settle {contract.id}: no {contract.underlying} spot ever seen")
+            k = contract.strike
+            intrinsic = round(max(spot - k, 0.0) if contract.is_call else max(k - spot, 0.0), 2)
+            side = Side.SELL if net > 0 else Side.BUY
+            key = f"{day:%Y%m%d}-{strategy}-{contract.id}"
+            note = "" if spot_day == day else f" (no snapshot on {day}: last spot of {spot_day})"
+            ev = BrokerEvent(
+                K.SETTLEMENT, f"settle-{key}", ts, quantity=abs(net), price=intrinsic,
+                exec_id=f"{self.name}-S-{key}", reason=f"cash settlement at spot {spot}{note}",
+                strategy=strategy, contract=contract, side=side,
+            )  # fmt: skip
+            self.positions[(strategy, contract)] = 0
+            self.executions.append(ev)
+            self._out.append(ev)
+
+    def _roll_day(self, today: date) -> None:
+        if self._day is not None and today > self._day:
+            self.end_of_day(self._day)
+        if self._day is None or today > self._day:
+            self._day = today
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _reject(self, client_id: str, now: datetime, why: RejectReason, text: str) -> None:
+        self._rejected[client_id] = f"{why}: {text}"
+        self._out.append(BrokerEvent(K.REJECT, client_id, now, reject_reason=why, reason=text))
+
+    def _rules(self, c: OptionContract, today: date) -> _Rules | None:
+        """Tick, lot, freeze limit and session of ``c`` traded on ``today`` (cached: these are
+        dated look-ups that do not change within a day)."""
+        key = (c.underlying, c.expiry, today)
+        rules = self._rules_cache.get(key)
+        if rules is None and key not in self._rules_cache:
+            try:
+                spec = get_index(c.underlying)
+            except KeyError:
+                self._rules_cache[key] = None
+                return None
+            cal = calendar_for(spec.calendar)
+            session = cal.session(today) if cal.is_trading_day(today) else None
+            rules = _Rules(spec.tick_size, spec.lot_size(c.expiry), spec.freeze_qty(today), spec.calendar, session)
+            self._rules_cache[key] = rules
+        return rules
+
+    def _check(self, o: Order, now: datetime) -> tuple[RejectReason, str] | _Rules:
+        c = o.contract
+        today = to_ist(now).date()
+        rules = self._rules(c, today)
+        if rules is None:
+            return R.UNKNOWN_CONTRACT, f"unknown underlying {c.underlying!r}"
+        if c.expiry < today:
+            return R.EXPIRED_CONTRACT, f"{c.id} expired on {c.expiry}"
+        if self.config.enforce_session and not (rules.session and rules.session[0] <= now < rules.session[1]):
+            return R.OUTSIDE_SESSION, f"{rules.calendar} is closed at {to_ist(now):%Y-%m-%d %H:%M:%S}"
+        lot, freeze = rules.lot, rules.freeze
+        if o.quantity <= 0 or o.quantity % lot:
+            return R.LOT_SIZE, f"quantity {o.quantity} is not a positive multiple of the lot {lot}"
+        if o.quantity > freeze or (o.quantity == freeze and not self.config.freeze_inclusive):
+            return R.FREEZE_LIMIT, f"quantity {o.quantity} is at/above the freeze limit {freeze}"
+        t = o.order_type
+        for label, p, needed in (
+            ("limit", o.limit_price, t is OrderType.LIMIT or t is OrderType.SL),
+            ("trigger", o.trigger_price, t is OrderType.SL or t is OrderType.SL_M),
+        ):
+            if needed and not (p is not None and p > 0 and is_on_tick(p, rules.tick)):
+                return R.TICK_SIZE, f"{label} price {p} is not a positive multiple of {rules.tick}"
+        snap = self._snap.get(c.underlying)
+        if snap is None or self._row(snap, c) is None:
+            return R.UNKNOWN_CONTRACT, f"{c.id} is not in the {c.underlying} chain"
+        return rules
+
+    def _match(self, ex: _ExOrder, snap: ChainSnapshot, ts: datetime) -> None:
+        o = ex.order
+        i = self._row(snap, o.contract)
+        if i is None:
+            return
+        buy = o.side is Side.BUY
+        ltp = float(snap.ltp[i])
+        if o.order_type in (OrderType.SL, OrderType.SL_M) and not ex.triggered:
+            if not (_ok(ltp) and (ltp >= o.trigger_price if buy else ltp <= o.trigger_price)):
+                return
+            ex.triggered = True
+        quote, size = (float(snap.ask[i]), float(snap.ask_qty[i])) if buy else (float(snap.bid[i]), float(snap.bid_qty[i]))
+        tick = ex.tick
+        if _ok(quote):
+            touch = quote
+        elif _ok(ltp):
+            half = max(tick, ltp * self.config.missing_quote_spread_pct / 100.0)
+            touch, size = (to_tick(ltp + half, tick, "up") if buy else to_tick(ltp - half, tick, "down")), math.nan
+        else:
+            return
+        limit = o.limit_price if o.order_type in (OrderType.LIMIT, OrderType.SL) else None
+        if limit is not None and (touch > limit + 1e-9 if buy else touch < limit - 1e-9):
+            return
+        slip = self.config.slippage_ticks * tick + touch * self.config.slippage_pct / 100.0
+        price = to_tick(touch + slip, tick, "up") if buy else to_tick(touch - slip, tick, "down")
+        if limit is not None:
+            price = min(price, limit) if buy else max(price, limit)
+        price = max(price, tick)
+        qty = o.quantity - ex.filled
+        if math.isfinite(size):
+            taken = self._taken.setdefault(snap.symbol, {})
+            shown = max(0, int(size) - taken.get((i, o.side), 0))
+            qty = min(qty, shown // ex.lot * ex.lot)
+            if qty > 0:
+                taken[(i, o.side)] = taken.get((i, o.side), 0) + qty
+        if qty > 0 and self._faults is not None:
+            qty = self._faults.cap_fill(qty, ex.lot)
+        if qty > 0:
+            self._fill(ex, qty, price, ts)
+
+    def _row(self, snap: ChainSnapshot, c: OptionContract) -> int | None:
+        rows = self._rows.setdefault(snap.symbol, {})
+        if c not in rows:
+            rows[c] = snap.index_of(c)
+        return rows[c]
+
+    def _fill(self, ex: _ExOrder, qty: int, price: float, ts: datetime) -> None:
+        o = ex.order
+        self._n_exec += 1
+        ev = BrokerEvent(K.FILL, o.client_id, ts, broker_id=ex.exchange_id, quantity=qty, price=price,
+                         exec_id=f"{self.name}-E{self._n_exec:08d}")  # fmt: skip
+        ex.fills.append(ev)
+        self.executions.append(ev)
+        ex.avg = (ex.avg * ex.filled + price * qty) / (ex.filled + qty)
+        ex.filled += qty
+        key = (o.strategy, o.contract)
+        self.positions[key] = self.positions.get(key, 0) + o.side.sign * qty
+        self._out.append(ev)
+        if ex.filled == o.quantity:
+            ex.state = S.FILLED
+            self._working[o.contract.underlying].pop(ex.exchange_id, None)
+        else:
+            ex.state = S.PARTIALLY_FILLED
+
+    def _finish(self, ex: _ExOrder, state: OrderState, ts: datetime, reason: str) -> None:
+        ex.state = state
+        self._working[ex.order.contract.underlying].pop(ex.exchange_id, None)
+        kind = K.CANCELLED if state is S.CANCELLED else K.EXPIRED
+        self._out.append(BrokerEvent(kind, ex.order.client_id, ts, broker_id=ex.exchange_id, reason=reason))

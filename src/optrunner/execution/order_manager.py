@@ -1,0 +1,422 @@
+"""The order manager: intents become orders with deterministic ids, driven through the state
+machine, journaled before every action, and never lost or duplicated.
+
+Rules it enforces (see DESIGN.md "The kernel" and REFERENCE_SYSTEMS §2.2-6 for the bug the
+id rules fix):
+
+* A client id is consumed only once the broker has accepted it. A retry of an accepted id
+  returns the existing order; a rejected (or never-delivered) one is reopened and resent
+  under the same id; a submitted one with no answer is *not* resent: the broker is asked
+  (``order_status``), and if it still cannot say after ``ack_timeout_seconds`` the order is
+  flagged unknown and its strategy halted with a critical alert.
+* Journal first: each transition is recorded, then ``journal.flush()`` runs before any
+  request reaches the broker and before any fill or update reaches a listener. Work is
+  grouped so one flush covers a whole batch (``batch()``, or one drained batch of answers).
+* Single-threaded and deterministic: broker answers are read from its outbox by ``drain()``;
+  time comes from the injected clock; nothing sleeps (rate limits queue, see rate_limit.py).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from optrunner.core.clock import Clock
+from optrunner.core.events import AlertEvent, FillEvent, OrderUpdateEvent
+from optrunner.core.orders import ChargeBreakdown, Fill, Order, OrderIntent
+from optrunner.core.types import OrderState, OrderType, Side
+from optrunner.data.snapshot import ChainSnapshot
+from optrunner.execution.answers import AnswerHandling
+from optrunner.execution.brokers.base import Broker
+from optrunner.execution.ids import ClientIds
+from optrunner.execution.journal import Journal, NullJournal
+from optrunner.execution.policy import ExecutionPolicy, marketable_limit_price
+from optrunner.execution.rate_limit import ExponentialBackoff, TokenBucket
+from optrunner.execution.records import OrderRecord, copy_order, record_from_dict, record_to_dict
+from optrunner.execution.requests import RequestHandling
+from optrunner.execution.states import InvalidOrder, StrategyHalted, check_transition
+from optrunner.instruments.contracts import OptionContract
+from optrunner.instruments.specs import get_index
+
+log = logging.getLogger(__name__)
+
+S = OrderState
+ChargeFn = Callable[[Order, int, float, datetime, bool], ChargeBreakdown]
+SettlementChargeFn = Callable[[OptionContract, Side, int, float, datetime], ChargeBreakdown]
+Listener = Callable[[OrderUpdateEvent | FillEvent | AlertEvent], None]
+ZERO_CHARGES = ChargeBreakdown()
+
+
+def zero_charges(*_: Any) -> ChargeBreakdown:
+    return ZERO_CHARGES
+
+
+class OrderManager(RequestHandling, AnswerHandling):
+    """Owns every order of one broker connection (one rate limit, one outbox)."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        clock: Clock,
+        *,
+        journal: Journal | None = None,
+        charge_fn: ChargeFn = zero_charges,
+        settlement_charge_fn: SettlementChargeFn = zero_charges,
+        default_policy: ExecutionPolicy | None = None,
+        rate_limit: TokenBucket | None = None,
+        backoff: ExponentialBackoff | None = None,
+        ack_query_seconds: float = 1.0,
+        ack_timeout_seconds: float = 10.0,
+    ) -> None:
+        if not 0 < ack_query_seconds <= ack_timeout_seconds:
+            raise ValueError(
+                f"need 0 < ack_query_seconds ({ack_query_seconds}) <= ack_timeout_seconds ({ack_timeout_seconds})"
+            )
+        self._broker = broker
+        self._clock = clock
+        self._journal = journal or NullJournal()
+        self._charge_fn = charge_fn
+        self._settlement_charge_fn = settlement_charge_fn
+        self.default_policy = default_policy or ExecutionPolicy()
+        self._limiter = rate_limit
+        self._backoff = backoff or ExponentialBackoff()
+        self._ack_query = timedelta(seconds=ack_query_seconds)
+        self._ack_timeout = timedelta(seconds=ack_timeout_seconds)
+        self.ids = ClientIds()
+        self._recs: dict[str, OrderRecord] = {}
+        self._open: dict[str, OrderRecord] = {}
+        self._halted: dict[str, str] = {}
+        self._settled: set[str] = set()
+        self._queue: list[tuple[datetime, int, str, str, float | None]] = []  # (not_before, seq, kind, id, price)
+        self._seq = 0
+        self._quotes: dict[str, tuple[ChainSnapshot, dict[OptionContract, tuple[float, ...]]]] = {}
+        self._listeners: list[Listener] = []
+        self._inbox: deque[Any] = deque()
+        self._publish: deque[OrderUpdateEvent | FillEvent | AlertEvent] = deque()
+        self._dirty = False
+        self._in_commit = False
+        self._draining = False
+        self._batch_depth = 0
+        self.counters: Counter[str] = Counter()  # metrics, not state
+
+    # --- wiring -----------------------------------------------------------------------
+
+    @property
+    def broker(self) -> Broker:
+        return self._broker
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def add_listener(self, fn: Listener) -> None:
+        """``fn`` receives OrderUpdateEvent / FillEvent / AlertEvent, after they are journaled."""
+        self._listeners.append(fn)
+
+    def on_snapshot(self, snapshot: ChainSnapshot) -> None:
+        """Latest quotes for marketable-limit pricing and repricing."""
+        self._quotes[snapshot.symbol] = (snapshot, {})
+
+    def quote(self, contract: OptionContract) -> tuple[float, float, float] | None:
+        """(bid, ask, ltp) of ``contract`` from the latest snapshot given, or None."""
+        entry = self._quotes.get(contract.underlying)
+        if entry is None:
+            return None
+        snap, seen = entry
+        q = seen.get(contract)
+        if q is None:
+            i = snap.index_of(contract)
+            q = seen[contract] = () if i is None else (float(snap.bid[i]), float(snap.ask[i]), float(snap.ltp[i]))
+        return q or None
+
+    def marketable_price(self, contract: OptionContract, side: Side, percent: float) -> float | None:
+        q = self.quote(contract)
+        if q is None:
+            return None
+        return marketable_limit_price(side, q[0], q[1], q[2], percent, get_index(contract.underlying).tick_size)
+
+    # --- queries ----------------------------------------------------------------------
+
+    def get(self, client_id: str) -> Order | None:
+        rec = self._recs.get(client_id)
+        return None if rec is None else rec.order
+
+    def orders(self, strategy: str | None = None) -> list[Order]:
+        return [r.order for r in self._recs.values() if strategy is None or r.order.strategy == strategy]
+
+    def open_orders(self, strategy: str | None = None) -> list[Order]:
+        return [r.order for r in self._open.values() if strategy is None or r.order.strategy == strategy]
+
+    def is_unknown(self, client_id: str) -> bool:
+        rec = self._recs.get(client_id)
+        return bool(rec and rec.unknown)
+
+    def unknown_orders(self) -> list[Order]:
+        return [r.order for r in self._open.values() if r.unknown]
+
+    def is_halted(self, strategy: str) -> bool:
+        return strategy in self._halted
+
+    def halted(self) -> dict[str, str]:
+        return dict(self._halted)
+
+    # --- halting ------------------------------------------------------------------------
+
+    def halt(self, strategy: str, reason: str, level: str = "critical") -> None:
+        """Stop new entries for ``strategy`` (exits and unwinds still go) and alert."""
+        self._halted.setdefault(strategy, reason)
+        self.alert(level, f"strategy {strategy} halted: {reason}")
+
+    def resume(self, strategy: str) -> None:
+        """Operator action after the cause of a halt has been resolved."""
+        if self._halted.pop(strategy, None) is not None:
+            self.alert("info", f"strategy {strategy} resumed")
+
+    def alert(self, level: str, message: str) -> None:
+        (log.critical if level == "critical" else log.warning)("%s", message)
+        self._publish.append(AlertEvent(self._clock.now(), level, f"execution:{self._broker.name}", message))
+        self._maybe_commit()
+
+    # --- placing ------------------------------------------------------------------------
+
+    def place(
+        self,
+        intent: OrderIntent,
+        policy: ExecutionPolicy | None = None,
+        *,
+        client_id: str | None = None,
+        quantity: int | None = None,
+        parent_id: str | None = None,
+        basket_id: str | None = None,
+    ) -> Order:
+        """Create and send the order for ``intent`` (or return / resume the one with its id).
+
+        ``client_id`` defaults to ``intent.client_id``; when both are None a new id is issued
+        and written back to ``intent.client_id`` so that retrying the intent is idempotent.
+        ``quantity``/``parent_id`` are used by the router for freeze-quantity slices.
+        """
+        qty = intent.quantity if quantity is None else quantity
+        cid = client_id or intent.client_id
+        if cid is not None and cid in self._recs:
+            return self._retry(self._recs[cid], intent, qty)
+        self.check_allowed(intent)
+        _validate(intent, qty)
+        if cid is None:
+            cid = intent.client_id = self.ids.next(intent.strategy)
+        elif not self.ids.was_issued(cid, intent.strategy):
+            raise InvalidOrder(f"client id {cid!r} was not issued by this order manager for {intent.strategy!r}")
+        now = self._clock.now()
+        order = Order(
+            client_id=cid, strategy=intent.strategy, tag=intent.tag, contract=intent.contract,
+            side=intent.side, quantity=qty, order_type=intent.order_type,
+            limit_price=intent.limit_price, trigger_price=intent.trigger_price,
+            product=intent.product, parent_id=parent_id, basket_id=basket_id, leg=intent.leg,
+            created_ts=now, updated_ts=now, reason=intent.reason,
+        )  # fmt: skip
+        pol = policy or self.default_policy
+        rec = OrderRecord(order, pol, pol.market_as_limit and intent.order_type is OrderType.MARKET)
+        self._recs[cid] = rec
+        self._open[cid] = rec
+        self._journal.save_order(order)
+        self._journal.record_transition(order, None, S.NEW, now, f"created: {intent.tag} {intent.reason}".strip())
+        self._dirty = True
+        self._publish.append(OrderUpdateEvent(copy_order(order), now))
+        self._enqueue_submit(rec, now)
+        self._maybe_commit()
+        return order
+
+    def _retry(self, rec: OrderRecord, intent: OrderIntent, qty: int) -> Order:
+        o = rec.order
+        if (o.strategy, o.contract, o.side, o.quantity) != (intent.strategy, intent.contract, intent.side, qty):
+            raise InvalidOrder(
+                f"client id {o.client_id} is {o.side} {o.quantity} {o.contract.id} for {o.strategy}; "
+                f"the retry asks for {intent.side} {qty} {intent.contract.id} for {intent.strategy}"
+            )
+        if o.state is S.REJECTED:  # not consumed: reopen under the same id
+            self.check_allowed(intent)
+            if intent.order_type is not OrderType.MARKET:
+                o.limit_price, o.trigger_price = intent.limit_price, intent.trigger_price
+            rec.attempts = rec.reprices = 0
+            self._transition(rec, S.NEW, "retry of a rejected order, same client id")
+            self._enqueue_submit(rec, self._clock.now())
+            self._maybe_commit()
+        elif o.state is S.SUBMITTED:  # answer pending or lost: ask, never resend
+            self._query_status(rec, self._clock.now())
+            self._maybe_commit()
+        return o
+
+    def check_allowed(self, intent: OrderIntent) -> None:
+        """Raise :class:`StrategyHalted` unless ``intent`` may be sent now."""
+        if intent.strategy in self._halted and not intent.tag.is_exit:
+            raise StrategyHalted(
+                f"strategy {intent.strategy} is halted ({self._halted[intent.strategy]}); "
+                f"only exits may be sent, not {intent.tag}"
+            )
+
+    def cancel(self, client_id: str, reason: str = "requested") -> bool:
+        """Ask for ``client_id`` to be cancelled; False when it is already done."""
+        rec = self._rec(client_id)
+        o = rec.order
+        if o.state.is_terminal:
+            return False
+        if o.state is S.NEW:  # never reached the broker: cancel locally
+            rec.queued = False
+            self._transition(rec, S.CANCELLED, f"cancelled before sending: {reason}")
+        elif not rec.cancel_wanted:
+            rec.cancel_wanted = True
+            self._transition(rec, o.state, f"cancel requested: {reason}")
+            self._enqueue("cancel", client_id, None, self._clock.now())
+        self._maybe_commit()
+        return True
+
+    def modify(self, client_id: str, limit_price: float, reason: str = "requested") -> None:
+        rec = self._rec(client_id)
+        o = rec.order
+        if o.state not in (S.ACCEPTED, S.PARTIALLY_FILLED) or o.order_type is not OrderType.LIMIT:
+            raise InvalidOrder(f"order {client_id} ({o.state}, {o.order_type}) cannot be modified")
+        rec.modify_pending = True
+        self._transition(rec, o.state, f"modify requested: limit {o.limit_price} -> {limit_price} ({reason})")
+        self._enqueue("modify", client_id, limit_price, self._clock.now())
+        self._maybe_commit()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group placements: one journal flush, then every request goes out in order."""
+        self._batch_depth += 1
+        try:
+            yield
+        finally:
+            self._batch_depth -= 1
+            self._maybe_commit()
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Process broker answers in FIFO order until none are left, including answers to
+        requests sent while draining. A call from inside a listener returns at once."""
+        if self._draining or self._in_commit:
+            return
+        self._draining = True
+        try:
+            while True:
+                self._inbox.extend(self._broker.events())
+                if not self._inbox:
+                    if not self._commit():
+                        break
+                    continue
+                while self._inbox:
+                    self._handle(self._inbox.popleft())
+                self._commit()
+        finally:
+            self._draining = False
+
+    def _maybe_commit(self) -> None:
+        if self._batch_depth == 0 and not self._draining:
+            self._commit()
+
+    def _commit(self) -> bool:
+        """Flush the journal, then act: send ready requests, publish events. Repeat until quiet."""
+        if self._in_commit:
+            return False
+        self._in_commit = True
+        did = False
+        try:
+            while True:
+                ready = self._take_ready(self._clock.now())
+                if not (ready or self._publish or self._dirty):
+                    break
+                did = True
+                if self._dirty:
+                    self._dirty = False
+                    self._journal.flush()
+                covered = len(self._publish)  # only what this flush made durable goes out now
+                for kind, rec, price in ready:
+                    self._execute(kind, rec, price)
+                for _ in range(covered):
+                    event = self._publish.popleft()
+                    for fn in self._listeners:
+                        fn(event)
+        finally:
+            self._in_commit = False
+        return did
+
+    # --- state ------------------------------------------------------------------------------
+
+    def _rec(self, client_id: str) -> OrderRecord:
+        try:
+            return self._recs[client_id]
+        except KeyError:
+            raise KeyError(f"no order with client id {client_id!r}") from None
+
+    def _transition(self, rec: OrderRecord, to_state: OrderState, reason: str) -> None:
+        """The only place an order's state changes: check, journal, then queue the update."""
+        o = rec.order
+        check_transition(o, to_state, reason)
+        frm = o.state
+        now = self._clock.now()
+        o.state, o.updated_ts = to_state, now
+        if to_state.is_terminal:
+            self._open.pop(o.client_id, None)
+        elif frm.is_terminal:
+            self._open[o.client_id] = rec
+        self._journal.record_transition(o, frm, to_state, now, reason)  # carries the order's new row
+        self._dirty = True
+        self._publish.append(OrderUpdateEvent(copy_order(o), now))
+
+    def _emit_fill(self, fill: Fill) -> None:
+        self._journal.save_fill(fill)
+        self._dirty = True
+        self._publish.append(FillEvent(fill))
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything needed to rebuild this order manager after a restart (plain JSON types)."""
+        return {
+            "ids": self.ids.to_state(),
+            "orders": [record_to_dict(r) for r in self._recs.values()],
+            "halted": dict(self._halted),
+            "settled": sorted(self._settled),
+            "queue": [[t.isoformat(), s, k, c, p] for t, s, k, c, p in sorted(self._queue)],
+            "seq": self._seq,
+            "limiter": None if self._limiter is None else self._limiter.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], broker: Broker, clock: Clock, **kwargs: Any) -> OrderManager:
+        """An order manager with ``state`` restored; ``kwargs`` as for the constructor."""
+        om = cls(broker, clock, **kwargs)
+        om.ids = ClientIds.from_state(state["ids"])
+        for d in state["orders"]:
+            rec = record_from_dict(d)
+            om._recs[rec.order.client_id] = rec
+            if not rec.order.state.is_terminal:
+                om._open[rec.order.client_id] = rec
+        om._halted = dict(state["halted"])
+        om._settled = set(state["settled"])
+        om._queue = [(datetime.fromisoformat(t), int(s), k, c, p) for t, s, k, c, p in state["queue"]]
+        heapq.heapify(om._queue)
+        om._seq = int(state["seq"])
+        if state.get("limiter") and om._limiter is not None:
+            om._limiter = TokenBucket.from_state(state["limiter"])
+        return om
+
+
+def _validate(intent: OrderIntent, qty: int) -> None:
+    problems = []
+    if not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
+        problems.append(f"quantity must be a positive integer number of units, got {qty!r}")
+    t = intent.order_type
+    if t in (OrderType.LIMIT, OrderType.SL) and not (intent.limit_price and intent.limit_price > 0):
+        problems.append(f"{t} needs a limit_price > 0, got {intent.limit_price!r}")
+    if t in (OrderType.SL, OrderType.SL_M) and not (intent.trigger_price and intent.trigger_price > 0):
+        problems.append(f"{t} needs a trigger_price > 0, got {intent.trigger_price!r}")
+    try:
+        get_index(intent.contract.underlying)
+    except KeyError as exc:
+        problems.append(str(exc.args[0]))
+    if problems:
+        what = f"{intent.strategy}/{intent.leg or intent.contract.id}"
+        raise InvalidOrder(f"intent {what}: " + "; ".join(problems))
