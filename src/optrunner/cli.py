@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from optrunner.backtest import commands as backtest_commands
 from optrunner.backtest import report as backtest_report
 from optrunner.config import commands as config_commands
 from optrunner.data import commands as data_commands
@@ -30,6 +31,9 @@ app.command("find-option")(market_commands.find_option_command)
 app.command("chain")(data_commands.chain_command)
 app.add_typer(data_commands.data_app, name="data")
 app.command("report")(backtest_report.report_command)
+app.command("backtest")(backtest_commands.backtest_command)
+app.command("sweep")(backtest_commands.sweep_command)
+app.command("demo")(backtest_commands.demo_command)
 
 feed_app = typer.Typer(help="The optrunner WebSocket market feed (docs/feed-protocol.md).", no_args_is_help=True)
 feed_app.command("serve")(feed_server.serve_command)

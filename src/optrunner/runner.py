@@ -79,12 +79,11 @@ class StrategyRunner:
             raise ValueError(
                 f"max_consecutive_errors must be at least 1, got {max_consecutive_errors}"
             )
-        self.bot = bot
+        self.bot = bot  # the property also builds the intent sink
         self.poll_interval = float(poll_interval)
         self.clock: Clock = clock or LiveClock()
         self.max_consecutive_errors = max_consecutive_errors
         self.slow_handler_ns = int(slow_handler_ms * 1e6)
-        self._send_intents = make_intent_sink(bot)
         self._slots: dict[str, StrategySlot] = {}
         self._markets: dict[tuple[Any, ...], Any] = {}
         self._alert_listeners: list[Callable[[AlertEvent], None]] = []
@@ -110,6 +109,20 @@ class StrategyRunner:
         }
 
     # --- registration -------------------------------------------------------------------
+
+    @property
+    def bot(self) -> Any:
+        """Where intents go: ``process_intents(name, intents)`` or the seed's ``_process_strategy_intents``."""
+        return self._bot
+
+    @bot.setter
+    def bot(self, bot: Any) -> None:
+        self._send_intents = make_intent_sink(bot)
+        self._bot = bot
+
+    def state_of(self, name: str) -> dict[str, Any]:
+        """One strategy's ``get_state()`` (the kernel saves it before acting on its intents)."""
+        return self._slots[name].strategy.get_state()
 
     def register(
         self, name: str, strategy: Strategy, market: Any = None, config: Any = None

@@ -13,7 +13,7 @@ from optrunner.config import validate_config
 
 
 def _catalog_without_symbol(tmp: Path) -> str:
-    (tmp / "catalog" / "symbol=BANKNIFTY").mkdir(parents=True)
+    (tmp / "catalog" / "chains" / "symbol=BANKNIFTY").mkdir(parents=True)
     return str(tmp / "catalog")
 
 
@@ -122,7 +122,7 @@ CASES: list[tuple[str, list[tuple[str, Any]], str, str]] = [
         "catalog-without-symbol",
         [("market_config.db_path", _catalog_without_symbol)],
         "market_config.db_path",
-        "no symbol=NIFTY folder",
+        "no chains/symbol=NIFTY folder",
     ),
     (
         "db-path-required",
@@ -498,7 +498,7 @@ def test_live_feed_market_is_valid_with_a_feed_url(tmp_path):
 
 
 def test_catalog_folder_with_the_symbol_is_accepted(tmp_path):
-    (tmp_path / "catalog" / "symbol=NIFTY" / "date=2026-02-10").mkdir(parents=True)
+    (tmp_path / "catalog" / "chains" / "symbol=NIFTY" / "date=2026-02-10").mkdir(parents=True)
     config, issues = validate_config(good_config(tmp_path / "catalog"), tmp_path)
     assert issues == []
     assert config.market_config.db_path == tmp_path / "catalog"

@@ -169,3 +169,16 @@ def test_answer_for_an_unknown_order_raises_a_critical_alert(rig):
     broker.fill("manual-1", LOT, 10.0)
     om.drain()
     assert alerts and alerts[0].level == "critical" and "manual-1" in alerts[0].message
+
+
+def test_reject_intent_records_a_refused_order_and_tells_listeners():
+    from _execution_support import Harness
+
+    h = Harness()
+    order = h.om.reject_intent(intent(), "MAX_DAILY_LOSS: daily loss limit reached")
+    h.om.drain()
+    assert order.state is S.REJECTED and order.reason.startswith("MAX_DAILY_LOSS")
+    assert h.journal.states_of(order.client_id) == [S.NEW, S.REJECTED]
+    updates = [(e.order.state, e.order.reason[:14]) for e in h.events if hasattr(e, "order")]
+    assert updates == [(S.NEW, ""), (S.REJECTED, "MAX_DAILY_LOSS")]
+    assert h.exchange.accepted[order.client_id] == 0  # never sent

@@ -55,7 +55,7 @@ def test_allocator_overrides_env_beats_config_beats_band(monkeypatch):
 
 def test_trailing_max_loss_steps_up_with_the_days_best_profit():
     switch = KillSwitch()
-    acct = AccountRisk(AccountRiskSettings(base_max_loss=2000, trail_step=100), switch)
+    acct = AccountRisk(AccountRiskSettings(base_max_loss=2000, trail_step=100), switch, capital=100_000)
     acct.start_day(date(2026, 11, 16))
     assert acct.max_loss_level == -2000
     acct.update(1_250.0)
@@ -71,7 +71,7 @@ def test_trailing_max_loss_steps_up_with_the_days_best_profit():
 
 
 def test_warning_at_80_percent_of_the_limit():
-    acct = AccountRisk(AccountRiskSettings(base_max_loss=2000), KillSwitch())
+    acct = AccountRisk(AccountRiskSettings(base_max_loss=2000), KillSwitch(), capital=100_000)
     acct.start_day(date(2026, 11, 16))
     assert acct.update(-1500.0) is None
     assert "80%" in acct.update(-1600.0)
@@ -80,7 +80,7 @@ def test_warning_at_80_percent_of_the_limit():
 
 def test_operator_halt_is_not_lifted_by_a_new_day():
     switch = KillSwitch()
-    acct = AccountRisk(AccountRiskSettings(), switch)
+    acct = AccountRisk(AccountRiskSettings(), switch, capital=100_000)
     acct.start_day(date(2026, 11, 16))
     switch.set(TradingState.HALTED, source="api", reason="operator pressed stop")
     acct.start_day(date(2026, 11, 17))
@@ -89,7 +89,7 @@ def test_operator_halt_is_not_lifted_by_a_new_day():
 
 def test_three_losing_days_block_entries_until_the_next_monday():
     switch = KillSwitch()
-    acct = AccountRisk(AccountRiskSettings(max_consecutive_loss_days=3), switch)
+    acct = AccountRisk(AccountRiskSettings(max_consecutive_loss_days=3), switch, capital=100_000)
     for d in (date(2026, 11, 16), date(2026, 11, 17), date(2026, 11, 18)):  # Mon, Tue, Wed losses
         acct.start_day(d)
         acct.update(-100.0)
@@ -103,7 +103,7 @@ def test_three_losing_days_block_entries_until_the_next_monday():
 
 
 def test_a_winning_day_resets_the_streak():
-    acct = AccountRisk(AccountRiskSettings(max_consecutive_loss_days=3), KillSwitch())
+    acct = AccountRisk(AccountRiskSettings(max_consecutive_loss_days=3), KillSwitch(), capital=100_000)
     for d, pnl in ((16, -1.0), (17, -1.0), (18, 5.0), (19, -1.0), (20, -1.0)):
         acct.start_day(date(2026, 11, d))
         acct.update(pnl)
@@ -112,10 +112,10 @@ def test_a_winning_day_resets_the_streak():
 
 
 def test_account_state_round_trip():
-    acct = AccountRisk(AccountRiskSettings(), KillSwitch())
+    acct = AccountRisk(AccountRiskSettings(), KillSwitch(), capital=100_000)
     acct.start_day(date(2026, 11, 16))
     acct.update(700.0)
-    other = AccountRisk(AccountRiskSettings(), KillSwitch())
+    other = AccountRisk(AccountRiskSettings(), KillSwitch(), capital=100_000)
     other.restore(acct.to_state())
     assert other.status() == acct.status()
 
@@ -135,3 +135,12 @@ def test_kill_switch_history_listeners_and_escalate_never_relaxes():
     assert s.escalate(TradingState.HALTED, source="account_risk", reason="limit")
     assert [c.new for c in seen] == [TradingState.REDUCING, TradingState.HALTED]
     assert s.history[-1].source == "account_risk" and not s.allows_exits
+
+
+def test_default_day_loss_limit_is_two_percent_of_capital():
+    acct = AccountRisk(AccountRiskSettings(), KillSwitch(), capital=1_000_000)
+    acct.start_day(date(2026, 11, 16))
+    assert acct.max_loss_level == -20_000
+    assert AccountRisk(AccountRiskSettings(base_max_loss=5_000), KillSwitch(), capital=1_000_000).max_loss_level == -5_000
+    with pytest.raises(ValueError, match="capital"):
+        _ = AccountRisk(AccountRiskSettings(), KillSwitch()).max_loss_level

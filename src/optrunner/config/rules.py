@@ -108,10 +108,11 @@ def chain_matches_symbol(get: Lookup) -> Iterator[ConfigIssue]:
         return
     db_path, symbol = got
     if db_path.is_dir():
-        if not (db_path / f"symbol={symbol}").is_dir():
+        if not (db_path / "chains" / f"symbol={symbol}").is_dir():
             yield ConfigIssue(
                 "market_config.db_path",
-                f"catalog {db_path} has no {symbol} data (no symbol={symbol} folder in it)",
+                f"catalog {db_path} has no {symbol} chains (no chains/symbol={symbol} folder in it) — "
+                f"run optrunner data synth/import --symbol {symbol} --data {db_path}",
             )
         return
     try:

@@ -229,6 +229,32 @@ class OrderManager(RequestHandling, AnswerHandling):
         self._maybe_commit()
         return order
 
+    def reject_intent(self, intent: OrderIntent, reason: str, policy: ExecutionPolicy | None = None) -> Order:
+        """Record an intent refused before it could be sent (a risk check, an invalid quantity).
+
+        It becomes an order NEW -> REJECTED under a fresh id, journaled and published like any
+        other, so the strategy hears about it and the refusal is on record.
+        """
+        cid = intent.client_id = self.ids.next(intent.strategy)
+        now = self._clock.now()
+        order = Order(
+            client_id=cid, strategy=intent.strategy, tag=intent.tag, contract=intent.contract,
+            side=intent.side, quantity=intent.quantity, order_type=intent.order_type,
+            limit_price=intent.limit_price, trigger_price=intent.trigger_price, product=intent.product,
+            leg=intent.leg, created_ts=now, updated_ts=now, reason=intent.reason,
+        )  # fmt: skip
+        pol = policy or self.default_policy
+        rec = OrderRecord(order, pol, False)
+        self._recs[cid] = rec
+        self._open[cid] = rec
+        self._journal.save_order(order)
+        self._journal.record_transition(order, None, S.NEW, now, f"created: {intent.tag} {intent.reason}".strip())
+        self._publish.append(OrderUpdateEvent(copy_order(order), now))
+        order.reason = reason  # the REJECTED update carries why
+        self._transition(rec, S.REJECTED, reason)
+        self._maybe_commit()
+        return order
+
     def _retry(self, rec: OrderRecord, intent: OrderIntent, qty: int) -> Order:
         o = rec.order
         if (o.strategy, o.contract, o.side, o.quantity) != (intent.strategy, intent.contract, intent.side, qty):

@@ -34,9 +34,10 @@ class AccountStatus:
 
 
 class AccountRisk:
-    def __init__(self, settings: AccountRiskSettings, kill_switch: KillSwitch) -> None:
+    def __init__(self, settings: AccountRiskSettings, kill_switch: KillSwitch, capital: float | None = None) -> None:
         self.s = settings
         self.switch = kill_switch
+        self.capital = capital  # sets the default base max loss when the settings give none
         self.day: date | None = None
         self.day_pnl = 0.0
         self.best_day_pnl = 0.0
@@ -46,10 +47,18 @@ class AccountRisk:
         self.warned = False
 
     @property
+    def base_max_loss(self) -> float:
+        if self.s.base_max_loss is not None:
+            return self.s.base_max_loss
+        if self.capital is None:
+            raise ValueError("account risk needs base_max_loss or the account's capital to derive it from")
+        return self.capital * self.s.base_max_loss_pct
+
+    @property
     def max_loss_level(self) -> float:
         """The day P&L at which trading halts (negative until profit trails it above zero)."""
         trail = math.floor(max(self.best_day_pnl, 0.0) / self.s.trail_step) * self.s.trail_step
-        return -self.s.base_max_loss + trail
+        return -self.base_max_loss + trail
 
     def start_day(self, d: date, ts: datetime | None = None) -> None:
         """Close the previous day (streak bookkeeping) and lift this module's own expired limits."""

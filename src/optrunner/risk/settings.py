@@ -37,7 +37,10 @@ class AccountRiskSettings(BaseModel):
     """Account limits: trailing max loss, daily lock, consecutive loss-day cool-down."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    base_max_loss: float = Field(2000, gt=0, description="rupees: day loss that halts trading")
+    base_max_loss: float | None = Field(
+        None, gt=0, description="rupees: day loss that halts trading (default: base_max_loss_pct of capital)"
+    )
+    base_max_loss_pct: float = Field(0.02, gt=0, lt=1, description="default day loss limit as a fraction of capital")
     trail_step: float = Field(
         100, gt=0, description="max loss trails up by whole steps of the day's best profit"
     )

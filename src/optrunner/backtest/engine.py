@@ -1,0 +1,191 @@
+"""Backtest wiring: the live kernel on a simulated clock and the simulated exchange.
+
+Snapshots of every underlying the configs trade are merged in time order and fed to the
+kernel one by one; the clock only moves forward with them, so no strategy can see a
+snapshot later than "now". At each session close the exchange expires DAY orders and
+cash-settles the contracts expiring that day.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from optrunner.backtest.metrics import summarise, trade_stats
+from optrunner.backtest.recorder import Recorder
+from optrunner.core.clock import SimClock
+from optrunner.core.timeutil import to_ist
+from optrunner.data.catalog import Catalog
+from optrunner.data.daychain import DayChain
+from optrunner.data.snapshot import ChainSnapshot
+from optrunner.execution.brokers.simulated import SimConfig, SimulatedExchange
+from optrunner.kernel import Kernel
+from optrunner.risk import RiskEngine, RiskSettings
+from optrunner.strategies.registry import create_strategy
+
+# Columns a backtest reads from the catalog (everything strategies, fills and marks use).
+COLUMNS = (
+    "bid",
+    "ask",
+    "ltp",
+    "bid_qty",
+    "ask_qty",
+    "volume",
+    "oi",
+    "future",
+    "iv",
+    "delta",
+    "gamma",
+    "theta",
+    "vega",
+)
+
+
+@dataclass(slots=True)
+class BacktestSpec:
+    configs: Sequence[Any]  # validated StrategyConfig objects
+    data: Path
+    start: date | None = None
+    end: date | None = None
+    capital: float = 1_000_000.0
+    sim: SimConfig = field(default_factory=SimConfig)
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    risk_free: float = 0.0
+    config_files: Sequence[str] = ()
+
+
+@dataclass(slots=True)
+class BacktestResult:
+    summary: dict[str, Any]
+    recorder: Recorder
+    kernel: Kernel
+    spot: list[tuple[datetime, str, float]]
+    snapshots: int
+
+
+def merged_snapshots(
+    catalog: Catalog, symbols: Sequence[str], start: date | None, end: date | None,
+    preloaded: dict[str, list[DayChain]] | None = None,
+) -> Iterator[ChainSnapshot]:  # fmt: skip
+    """Every snapshot of ``symbols`` in time order (from memory when the days were preloaded)."""
+    if preloaded is not None:
+        streams = [_from_days(preloaded[s]) for s in sorted(symbols)]
+    else:
+        streams = [catalog.snapshots(s, start, end, columns=COLUMNS) for s in sorted(symbols)]
+    if len(streams) == 1:
+        return streams[0]
+    return heapq.merge(*streams, key=lambda snap: snap.ts)
+
+
+def _from_days(days: list[DayChain]) -> Iterator[ChainSnapshot]:
+    for day in days:
+        yield from day.snapshots()
+
+
+def preload(catalog: Catalog, symbols: Sequence[str], start: date | None, end: date | None) -> dict[str, list[DayChain]]:
+    """Read the range into memory once (parameter sweeps run many backtests over it)."""
+    return {s: list(catalog.days(s, start, end, columns=COLUMNS)) for s in sorted(symbols)}
+
+
+def run_backtest(
+    spec: BacktestSpec, *, on_day: Callable[[date], None] | None = None,
+    preloaded: dict[str, list[DayChain]] | None = None,
+) -> BacktestResult:  # fmt: skip
+    catalog = Catalog(spec.data)
+    clock = SimClock()
+    exchange = SimulatedExchange(clock, spec.sim)
+    kernel = Kernel(exchange, clock, capital=spec.capital, risk=RiskEngine(spec.risk),
+                    freeze_inclusive=spec.sim.freeze_inclusive, log_alerts=False)  # fmt: skip
+    recorder = Recorder(spec.capital)
+    kernel.observe(recorder.on_event)
+    for config in spec.configs:
+        kernel.add_strategy(create_strategy(config), config)
+    symbols = sorted({c.market_config.symbol for c in spec.configs})
+    missing = [s for s in symbols if not (preloaded[s] if preloaded else catalog.dates(s))]
+    if missing:
+        raise ValueError(
+            f"catalog {spec.data} has no data for {', '.join(missing)}; generate or import it first"
+        )
+
+    spot: list[tuple[datetime, str, float]] = []
+    day: date | None = None
+    n = 0
+    for snap in merged_snapshots(catalog, symbols, spec.start, spec.end, preloaded):
+        d = to_ist(snap.ts).date()
+        if day is not None and d != day:
+            _close_day(kernel, recorder, day, on_day)
+        day = d
+        kernel.on_chain(snap)
+        pf = kernel.portfolio
+        recorder.on_mark(snap.ts, pf.equity, pf.realized + pf.unrealized, pf.charges)
+        spot.append((snap.ts, snap.symbol, snap.spot))
+        n += 1
+    if day is None:
+        raise ValueError(
+            f"no {', '.join(symbols)} data in {spec.data} between {spec.start} and {spec.end}"
+        )
+    _close_day(kernel, recorder, day, on_day)
+    summary = build_summary(spec, kernel, recorder)
+    return BacktestResult(summary, recorder, kernel, spot, n)
+
+
+def _close_day(
+    kernel: Kernel, recorder: Recorder, d: date, on_day: Callable[[date], None] | None
+) -> None:
+    kernel.end_of_day(d)
+    recorder.on_day_end(d, kernel.portfolio.equity)
+    if on_day is not None:
+        on_day(d)
+
+
+def build_summary(spec: BacktestSpec, kernel: Kernel, rec: Recorder) -> dict[str, Any]:
+    pf = kernel.portfolio
+    days = [d for d, _ in rec.days]
+    summary = summarise(
+        start=days[0], end=days[-1], capital=spec.capital, days=days, daily_pnl=rec.daily_pnl(),
+        equity=[spec.capital, *(e for _, e, _, _ in rec.equity)], trades=rec.trade_results(),
+        gross_pnl=pf.realized + pf.unrealized, charges=pf.charges, risk_free=spec.risk_free,
+    )  # fmt: skip
+    strategies: dict[str, Any] = {}
+    for config in spec.configs:
+        name = config.name
+        s = pf.summary(name) if name in pf.strategies() else None
+        trades = [t for t in rec.trades if t.strategy == name]
+        strategies[name] = {
+            "symbol": config.market_config.symbol, "gross_pnl": s.gross if s else 0.0,
+            "charges": s.charges if s else 0.0, "net_pnl": s.net if s else 0.0,
+            **trade_stats(rec.trade_results(name)),
+            "adjustments": sum(len(t.adjustments) for t in trades + [t for t in rec.open_trades() if t.strategy == name]),
+            "open_legs": s.open_legs if s else 0,
+        }  # fmt: skip
+    summary.update(
+        adjustments=sum(v["adjustments"] for v in strategies.values()),
+        orders=len(rec.submitted),
+        rejected_orders=dict(sorted(rec.rejections.items())),
+        risk_checks=kernel.risk.metrics(),
+        open_positions=len(pf.positions()),
+        strategies=strategies,
+        claims={c.name: _claims(c) for c in spec.configs if _claims(c)},
+        config_files=list(spec.config_files),
+        data=str(spec.data),
+        alerts=[f"{a.level}: {a.source}: {a.message}" for a in kernel.alerts],
+    )
+    return summary
+
+
+def _claims(config: Any) -> dict[str, Any]:
+    b = getattr(config, "backtesting", None)
+    if b is None:
+        return {}
+    out = {
+        k: getattr(b, k, None)
+        for k in ("backtest_win_rate", "backtest_avg_profit", "backtest_avg_loss")
+    }
+    dates = getattr(b, "backtest_dates", None)
+    if dates is not None:
+        out["backtest_dates"] = str(dates)
+    return {k: v for k, v in out.items() if v is not None}

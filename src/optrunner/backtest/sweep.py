@@ -1,0 +1,183 @@
+"""Parameter sweeps: every combination of a grid over one strategy file, ranked by a metric.
+
+Runs fan out over a local process pool. Each worker reads the date range from the catalog
+once (in its initializer) and reuses it for every run it is given, so a sweep of N runs
+costs N simulations but only ``workers`` reads. Each combination is validated like a
+hand-written file: an invalid one is reported in ``sweep.csv`` with its error, not run.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import itertools
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from optrunner.backtest.engine import BacktestSpec, preload, run_backtest
+from optrunner.config import read_document, validate_config
+from optrunner.data.catalog import Catalog
+from optrunner.data.daychain import DayChain
+from optrunner.execution.brokers.simulated import SimConfig
+
+# Metrics where smaller is better; everything else is ranked high-to-low.
+ASCENDING = {"max_drawdown", "max_drawdown_pct"}
+REPORTED = (
+    "net_pnl", "return_pct", "sharpe", "sortino", "calmar", "max_drawdown", "max_drawdown_pct",
+    "win_rate", "profit_factor", "expectancy", "trades", "adjustments", "charges",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class GridAxis:
+    path: str  # dotted, e.g. "entry.target_ce_delta"
+    values: tuple[Any, ...]
+
+
+def parse_grid(specs: Sequence[str]) -> list[GridAxis]:
+    """``section.key=v1,v2,...`` -> axes. Values are parsed as JSON where they can be (numbers, true)."""
+    import json
+
+    axes = []
+    for spec in specs:
+        path, sep, raw = spec.partition("=")
+        if not sep or not path.strip() or not raw.strip():
+            raise ValueError(f"--grid {spec!r}: write it as section.key=v1,v2 (e.g. entry.target_ce_delta=0.2,0.25)")
+        values = []
+        for text in raw.split(","):
+            try:
+                values.append(json.loads(text))
+            except json.JSONDecodeError:
+                values.append(text.strip())
+        axes.append(GridAxis(path.strip(), tuple(values)))
+    return axes
+
+
+def combinations(axes: Sequence[GridAxis]) -> list[dict[str, Any]]:
+    return [dict(zip([a.path for a in axes], combo, strict=True)) for combo in itertools.product(*(a.values for a in axes))]
+
+
+def apply(doc: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(doc)
+    for path, value in params.items():
+        node = out
+        *parents, leaf = path.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--grid {path}: {key!r} is not a section of the strategy file")
+        node[leaf] = value
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SweepJob:
+    config_path: Path
+    data: Path
+    start: date | None
+    end: date | None
+    capital: float
+    sim: SimConfig
+    risk_free: float
+
+
+# --- worker side ----------------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(job: SweepJob, symbols: list[str]) -> None:
+    _WORKER["days"] = preload(Catalog(job.data), symbols, job.start, job.end)
+    _WORKER["job"] = job
+
+
+def _run_one(index: int, params: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    job: SweepJob = _WORKER["job"]
+    days: dict[str, list[DayChain]] = _WORKER["days"]
+    return run_combination(index, params, doc, job, days)
+
+
+def run_combination(
+    index: int, params: dict[str, Any], doc: dict[str, Any], job: SweepJob, days: dict[str, list[DayChain]] | None
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"run": index, **params}
+    config, issues = validate_config(apply(doc, params), job.config_path.parent)
+    if config is None:
+        row["error"] = "; ".join(str(i) for i in issues)
+        return row
+    spec = BacktestSpec([config], job.data, job.start, job.end, job.capital, job.sim, risk_free=job.risk_free)
+    try:
+        summary = run_backtest(spec, preloaded=days).summary
+    except Exception as exc:  # one bad combination must not sink the sweep
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        return row
+    row.update({k: summary.get(k) for k in REPORTED})
+    row["error"] = ""
+    return row
+
+
+# --- driver ---------------------------------------------------------------------------------------
+
+
+def sweep(
+    job: SweepJob, axes: Sequence[GridAxis], *, workers: int | None = None, metric: str = "sharpe",
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Run every combination; rows ranked by ``metric`` (failed runs last)."""
+    if metric not in REPORTED:
+        raise ValueError(f"--metric {metric!r}: choose one of {', '.join(REPORTED)}")
+    doc, issues = read_document(job.config_path)
+    if issues:
+        raise ValueError(f"{job.config_path}: " + "; ".join(str(i) for i in issues))
+    base, issues = validate_config(doc, job.config_path.parent)
+    if base is None:
+        raise ValueError(f"{job.config_path} is not valid: " + "; ".join(str(i) for i in issues))
+    symbols = [base.market_config.symbol]
+    combos = combinations(axes)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(combos)))
+    rows: list[dict[str, Any]] = []
+    if workers == 1:
+        _init_worker(job, symbols)
+        for i, params in enumerate(combos, 1):
+            rows.append(_run_one(i, params, doc))
+            if on_result:
+                on_result(rows[-1])
+    else:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job, symbols)) as pool:
+            futures = [pool.submit(_run_one, i, params, doc) for i, params in enumerate(combos, 1)]
+            for fut in as_completed(futures):
+                rows.append(fut.result())
+                if on_result:
+                    on_result(rows[-1])
+    return rank(rows, metric)
+
+
+def rank(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    sign = 1 if metric in ASCENDING else -1
+
+    def key(row: dict[str, Any]) -> tuple[int, float, int]:
+        value = row.get(metric)
+        if row.get("error") or value is None:
+            return (1, 0.0, row["run"])
+        return (0, sign * float(value), row["run"])
+
+    ranked = sorted(rows, key=key)
+    for i, row in enumerate(ranked, 1):
+        row["rank"] = i
+    return ranked
+
+
+def write_csv(rows: list[dict[str, Any]], axes: Sequence[GridAxis], out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "sweep.csv"
+    fields = ["rank", "run", *(a.path for a in axes), *REPORTED, "error"]
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return path

@@ -1,0 +1,299 @@
+"""The kernel: one set of parts for backtest, paper and live.
+
+    market snapshot -> order manager quotes, broker (fills) -> portfolio marks -> account risk
+                    -> runner -> strategies -> intents -> risk engine -> router -> order manager -> broker
+    broker answers  -> order manager (journaled) -> portfolio, recorder, runner -> strategies -> ...
+
+Only the clock, the market source and the broker differ between modes; everything here is
+the same, so a session replayed through backtest and paper produces the same orders.
+It is single-threaded: every entry point takes the kernel's lock, so a live feed thread and
+a runner timer thread can both call in safely.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from optrunner.core.clock import Clock, SimClock
+from optrunner.core.events import (
+    AlertEvent,
+    ChainEvent,
+    FillEvent,
+    OrderUpdateEvent,
+    StaleDataEvent,
+)
+from optrunner.core.orders import Basket, ChargeBreakdown, Fill, Intent, Order, OrderIntent
+from optrunner.core.timeutil import to_ist
+from optrunner.core.types import Side, Tag
+from optrunner.data.snapshot import ChainSnapshot
+from optrunner.execution import ExecutionError, ExecutionPolicy, Journal, OrderManager, Router
+from optrunner.instruments import get_index
+from optrunner.instruments.contracts import OptionContract
+from optrunner.kernel_view import KernelView
+from optrunner.portfolio import ChargeSchedule, Portfolio
+from optrunner.risk import RiskEngine, StrategyLimits, TradingState
+from optrunner.risk.kill_switch import SwitchChange
+from optrunner.runner import StrategyRunner
+from optrunner.strategies.base import Strategy
+
+log = logging.getLogger(__name__)
+
+Observer = Callable[[Any], None]
+
+
+def policy_from_config(config: Any) -> ExecutionPolicy:
+    """The strategy file's ``execution`` section as an order-working policy."""
+    x = getattr(config, "execution", None)
+    if x is None:
+        return ExecutionPolicy()
+    return ExecutionPolicy(
+        market_as_limit=True, price_limit_percent=x.price_limit_percent,
+        timeout_seconds=x.timeout_seconds, on_timeout=x.on_timeout,
+    )  # fmt: skip
+
+
+class Kernel:
+    def __init__(
+        self,
+        broker: Any,
+        clock: Clock,
+        *,
+        capital: float,
+        risk: RiskEngine | None = None,
+        journal: Journal | None = None,
+        charges: ChargeSchedule | None = None,
+        runner: StrategyRunner | None = None,
+        freeze_inclusive: bool = False,
+        mark: str = "ltp",
+        state_sink: Callable[[str, dict[str, Any], datetime], None] | None = None,
+        log_alerts: bool = True,
+    ) -> None:
+        self.clock = clock
+        self.broker = broker
+        self.charges = charges or ChargeSchedule.load()
+        self.om = OrderManager(
+            broker,
+            clock,
+            journal=journal,
+            charge_fn=self._charge_fill,
+            settlement_charge_fn=self._charge_settlement,
+        )
+        self.router = Router(self.om, freeze_inclusive=freeze_inclusive)
+        self.portfolio = Portfolio(capital, mark=mark)  # type: ignore[arg-type]
+        self.risk = risk or RiskEngine()
+        if self.risk.account.capital is None:
+            self.risk.account.capital = capital
+        self.runner = runner or StrategyRunner()
+        self.runner.bot = self
+        self.runner.on_alert(self._on_runner_alert)
+        self.view = KernelView(self)
+        self.policies: dict[str, ExecutionPolicy] = {}
+        self.latest: dict[str, ChainSnapshot] = {}
+        self.day: date | None = None
+        self.day_start_net: dict[str, float] = {}
+        self.opened: dict[tuple[str, OptionContract], datetime] = {}
+        self.last_exit: dict[OptionContract, datetime] = {}
+        self.alerts: list[AlertEvent] = []
+        self.observers: list[Observer] = []
+        self._state_sink = state_sink
+        self._log_alerts = log_alerts  # a backtest keeps its alerts in the summary instead
+        self._lock = threading.RLock()
+        self.om.add_listener(self._on_execution_event)
+        self.risk.kill_switch.on_change(self._on_switch)
+
+    # --- wiring -------------------------------------------------------------------------------
+
+    def add_strategy(self, strategy: Strategy, config: Any = None, market: Any = None) -> None:
+        name = strategy.name
+        self.runner.register(name, strategy, market=market, config=config)
+        self.risk.set_limits(
+            name, StrategyLimits.from_config(getattr(config, "risk_management", None))
+        )
+        self.policies[name] = policy_from_config(config)
+
+    def observe(self, fn: Observer) -> None:
+        """``fn`` sees every fill, order update and alert after the kernel has booked it."""
+        self.observers.append(fn)
+
+    # --- the bot interface the runner sends intents to ----------------------------------------
+
+    def process_intents(self, strategy: str, intents: Sequence[Intent]) -> None:
+        with self._lock:
+            if (
+                intents and self._state_sink is not None
+            ):  # the decision is durable before it is acted on
+                self._state_sink(strategy, self.runner.state_of(strategy), self.clock.now())
+            for intent in intents:
+                self._route(strategy, intent)
+
+    def _route(self, strategy: str, intent: Intent) -> None:
+        legs = intent.legs if isinstance(intent, Basket) else [intent]
+        for leg in legs:
+            if leg.strategy != strategy:
+                raise ValueError(f"{strategy} sent an intent for strategy {leg.strategy!r}")
+        decisions = [self.risk.check(leg, self.view) for leg in legs]
+        refused = next((d for d in decisions if not d.ok), None)
+        policy = self.policies.get(strategy, ExecutionPolicy())
+        if refused is None:
+            try:
+                if isinstance(intent, Basket):
+                    self.router.submit_basket(intent, policy)
+                else:
+                    self.router.submit(intent, policy)
+                return
+            except (
+                ExecutionError
+            ) as exc:  # invalid quantity, halted strategy...: refuse, never guess
+                code, message = type(exc).__name__.upper(), str(exc)
+        else:
+            code, message = refused.code, refused.message
+        for leg in legs:  # the strategy hears about every leg it asked for
+            self.om.reject_intent(leg, f"{code}: {message}", policy)
+        self.om.drain()
+
+    # --- market input ---------------------------------------------------------------------------
+
+    def on_chain(self, snapshot: ChainSnapshot) -> None:
+        with self._lock:
+            if isinstance(self.clock, SimClock):
+                self.clock.advance(snapshot.ts)
+            d = to_ist(snapshot.ts).date()
+            if d != self.day:
+                self._start_day(d, snapshot.ts)
+            self.latest[snapshot.symbol] = snapshot
+            self.om.on_snapshot(snapshot)
+            if hasattr(self.broker, "on_snapshot"):
+                self.broker.on_snapshot(snapshot)
+            self.om.check_timers()  # drains: fills against this snapshot land before the mark
+            self.portfolio.mark(snapshot)
+            self._check_account(snapshot.ts)
+            self.runner.dispatch(ChainEvent(snapshot))
+            self.om.drain()
+
+    def on_stale(self, event: StaleDataEvent) -> None:
+        with self._lock:
+            self.runner.dispatch(event)
+            self.om.drain()
+
+    def on_timer(self, now: datetime) -> None:
+        with self._lock:
+            if isinstance(self.clock, SimClock):
+                self.clock.advance(now)
+            self.om.check_timers()
+            self.runner.fire_timers(now)
+            self.om.drain()
+
+    def end_of_day(self, d: date) -> None:
+        """Session close: expire DAY orders and settle contracts expiring today (simulated brokers)."""
+        with self._lock:
+            if hasattr(self.broker, "end_of_day"):
+                self.broker.end_of_day(d)
+            self.om.drain()
+
+    def _start_day(self, d: date, ts: datetime) -> None:
+        self.day = d
+        self.portfolio.start_day(d)
+        self.risk.account.start_day(d, ts)
+        self.day_start_net = {s: self.portfolio.summary(s).net for s in self.portfolio.strategies()}
+
+    def _check_account(self, ts: datetime) -> None:
+        message = self.risk.account.update(self.portfolio.day_pnl, ts)
+        if message:
+            self._alert(ts, "critical", "account_risk", message)
+
+    # --- execution answers ------------------------------------------------------------------------
+
+    def _on_execution_event(self, event: OrderUpdateEvent | FillEvent | AlertEvent) -> None:
+        if isinstance(event, FillEvent):
+            self._book_fill(event.fill)
+        elif isinstance(event, AlertEvent):
+            self.alerts.append(event)
+        for fn in self.observers:
+            fn(event)
+        if not isinstance(event, AlertEvent):
+            self.runner.dispatch(event)
+            if self._state_sink is not None:
+                key = event.fill.strategy if isinstance(event, FillEvent) else event.order.strategy
+                if key in self.policies:  # one of ours (not an order from before a restart)
+                    self._state_sink(key, self.runner.state_of(key), self.clock.now())
+
+    def _book_fill(self, fill: Fill) -> None:
+        key = (fill.strategy, fill.contract)
+        before = self.portfolio.position(*key)
+        had = before.quantity if before is not None else 0
+        self.portfolio.apply_fill(fill)
+        after = self.portfolio.position(*key)
+        now_qty = after.quantity if after is not None else 0
+        if had == 0 and now_qty != 0:
+            self.opened[key] = fill.ts
+        if now_qty == 0:
+            self.opened.pop(key, None)
+            self.last_exit[fill.contract] = fill.ts
+        self.day_start_net.setdefault(fill.strategy, 0.0)
+
+    # --- charges -----------------------------------------------------------------------------------
+
+    def _charge_fill(
+        self, order: Order, quantity: int, price: float, ts: datetime, first: bool
+    ) -> ChargeBreakdown:
+        exchange = get_index(order.contract.underlying).exchange
+        return self.charges.charges_for_fill(
+            exchange, order.side, quantity, price, ts, first_fill_of_order=first
+        )
+
+    def _charge_settlement(
+        self, contract: OptionContract, side: Side, quantity: int, intrinsic: float, ts: datetime
+    ) -> ChargeBreakdown:
+        exchange = get_index(contract.underlying).exchange
+        return self.charges.settlement_charges(exchange, side, quantity, intrinsic, ts)
+
+    # --- safety ------------------------------------------------------------------------------------
+
+    def _on_switch(self, change: SwitchChange) -> None:
+        self._alert(change.ts or self.clock.now(), "critical" if change.new is TradingState.HALTED else "warning",
+                    f"kill_switch:{change.source}", f"trading {change.old} -> {change.new}: {change.reason}")  # fmt: skip
+        if change.new is TradingState.HALTED:
+            self.flatten(reason=f"KILL_SWITCH: {change.reason}")
+
+    def _on_runner_alert(self, alert: AlertEvent) -> None:
+        self.alerts.append(alert)
+        for fn in self.observers:
+            fn(alert)
+        name = alert.source.split(":", 1)[-1]
+        if alert.level == "critical" and name in self.runner.get_status()["halted"]:
+            self.flatten(
+                name, reason=f"STRATEGY_HALTED: {alert.message}"
+            )  # an unmanaged short is the worst case
+
+    def flatten(self, strategy: str | None = None, *, reason: str) -> None:
+        """Cancel working orders and buy/sell back every open position (of one strategy or all)."""
+        with self._lock:
+            for order in self.om.open_orders(strategy):
+                self.om.cancel(order.client_id, reason)
+            for pos in self.portfolio.positions(strategy):
+                side = Side.BUY if pos.quantity < 0 else Side.SELL
+                intent = OrderIntent(
+                    pos.strategy, Tag.EXIT, pos.contract, side, abs(pos.quantity), reason=reason
+                )
+                try:
+                    self.router.submit(intent, self.policies.get(pos.strategy, ExecutionPolicy()))
+                except ExecutionError as exc:
+                    self._alert(
+                        self.clock.now(),
+                        "critical",
+                        "flatten",
+                        f"could not flatten {pos.contract.id}: {exc}",
+                    )
+            self.om.drain()
+
+    def _alert(self, ts: datetime, level: str, source: str, message: str) -> None:
+        alert = AlertEvent(ts, level, source, message)
+        if self._log_alerts:
+            (log.critical if level == "critical" else log.warning)("%s: %s", source, message)
+        self.alerts.append(alert)
+        for fn in self.observers:
+            fn(alert)
