@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,9 @@ def contract_keys(expiry_days: np.ndarray, strike: np.ndarray, is_call: np.ndarr
     return (e * 2 + c) * 100_000_000 + k
 
 
+@lru_cache(maxsize=65_536)
 def contract_key(contract: OptionContract) -> int:
+    """The int64 key of one contract (cached: strategies and portfolios look up the same legs every minute)."""
     days = (contract.expiry - date(1970, 1, 1)).days
     return (days * 2 + int(contract.is_call)) * 100_000_000 + round(contract.strike * 100)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from optrunner.core.orders import Fill
@@ -26,7 +27,7 @@ class Leg:
     avg_price: float = 0.0  # average sell price of the open quantity
     price: float = math.nan  # latest mark
     delta: float = math.nan  # latest per-unit delta (signed)
-    seen_ts: str = ""  # ISO time of the last snapshot that carried this contract
+    seen_ts: datetime | None = None  # the last snapshot that carried this contract
 
     @property
     def abs_delta(self) -> float:
@@ -41,7 +42,7 @@ class Leg:
     def to_dict(self) -> dict[str, Any]:
         return {
             "contract": self.contract.id, "qty": self.qty, "avg_price": self.avg_price,
-            "price": self.price, "delta": self.delta, "seen_ts": self.seen_ts,
+            "price": self.price, "delta": self.delta, "seen_ts": self.seen_ts.isoformat() if self.seen_ts else None,
         }  # fmt: skip
 
     @classmethod
@@ -115,7 +116,7 @@ class StrangleBook:
             d = float(snapshot.delta[i])
             if math.isfinite(d):
                 leg.delta = d
-                leg.seen_ts = snapshot.ts.isoformat()
+                leg.seen_ts = snapshot.ts
         return missing
 
     # --- views --------------------------------------------------------------------------
