@@ -25,15 +25,16 @@ def _root() -> None:
     """optrunner — run `optrunner COMMAND --help` for a command's options."""
 
 
-app.command("validate")(config_commands.validate)
-app.command("schema")(config_commands.schema)
-app.command("find-option")(market_commands.find_option_command)
-app.command("chain")(data_commands.chain_command)
-app.add_typer(data_commands.data_app, name="data")
-app.command("report")(backtest_report.report_command)
+# In the order a new user meets them.
+app.command("demo")(backtest_commands.demo_command)
 app.command("backtest")(backtest_commands.backtest_command)
 app.command("sweep")(backtest_commands.sweep_command)
-app.command("demo")(backtest_commands.demo_command)
+app.command("report")(backtest_report.report_command)
+app.command("validate")(config_commands.validate)
+app.command("schema")(config_commands.schema)
+app.add_typer(data_commands.data_app, name="data")
+app.command("chain")(data_commands.chain_command)
+app.command("find-option")(market_commands.find_option_command)
 
 feed_app = typer.Typer(help="The optrunner WebSocket market feed (docs/feed-protocol.md).", no_args_is_help=True)
 feed_app.command("serve")(feed_server.serve_command)
