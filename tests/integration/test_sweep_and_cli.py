@@ -39,7 +39,7 @@ def workdir(tmp_path_factory) -> Path:
 def test_parse_grid_values_and_errors():
     assert parse_grid(["entry.target_ce_delta=0.2,0.25", "adjustment.enabled=true,false"]) == [
         GridAxis("entry.target_ce_delta", (0.2, 0.25)), GridAxis("adjustment.enabled", (True, False))]  # fmt: skip
-    with pytest.raises(ValueError, match="section.key=v1,v2"):
+    with pytest.raises(ValueError, match=r"section\.key=v1,v2"):
         parse_grid(["entry.target_ce_delta"])
 
 

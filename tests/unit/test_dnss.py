@@ -228,7 +228,7 @@ def test_state_round_trip_restores_identical_behaviour(entered, tmp_path):
 
 def test_externally_closed_legs_finish_the_day(entered):
     """A kill-switch flatten buys the legs back outside the strategy's own exit."""
-    s, ex = entered
+    s, _ = entered
     snap = chain(at(11, 0), 25000.0)
     for right in (Right.CE, Right.PE):
         leg = s.legs[right]

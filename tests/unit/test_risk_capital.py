@@ -4,7 +4,13 @@ from datetime import date
 
 import pytest
 
-from optrunner.risk import AccountRisk, AccountRiskSettings, CapitalAllocator, KillSwitch, TradingState
+from optrunner.risk import (
+    AccountRisk,
+    AccountRiskSettings,
+    CapitalAllocator,
+    KillSwitch,
+    TradingState,
+)
 from optrunner.risk.allocator import ENV_ALLOC, ENV_RISK
 
 

@@ -3,13 +3,12 @@
 from datetime import datetime, timedelta
 
 import pytest
+from _risk_support import NOW, FakeView, contract, intent, position, quote
 
 from optrunner.core.timeutil import IST
 from optrunner.core.types import Side, Tag
 from optrunner.risk import KillSwitch, RiskEngine, RiskSettings, StrategyLimits, TradingState
 from optrunner.risk.settings import EntryGuardSettings
-
-from _risk_support import NOW, FakeView, contract, intent, position, quote
 
 
 def check(i, view, limits=None, settings=None, switch=None):

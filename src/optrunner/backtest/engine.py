@@ -27,23 +27,6 @@ from optrunner.kernel import Kernel
 from optrunner.risk import RiskEngine, RiskSettings
 from optrunner.strategies.registry import create_strategy
 
-# Columns a backtest reads from the catalog (everything strategies, fills and marks use).
-COLUMNS = (
-    "bid",
-    "ask",
-    "ltp",
-    "bid_qty",
-    "ask_qty",
-    "volume",
-    "oi",
-    "future",
-    "iv",
-    "delta",
-    "gamma",
-    "theta",
-    "vega",
-)
-
 
 @dataclass(slots=True)
 class BacktestSpec:
@@ -75,7 +58,7 @@ def merged_snapshots(
     if preloaded is not None:
         streams = [_from_days(preloaded[s]) for s in sorted(symbols)]
     else:
-        streams = [catalog.snapshots(s, start, end, columns=COLUMNS) for s in sorted(symbols)]
+        streams = [catalog.snapshots(s, start, end) for s in sorted(symbols)]
     if len(streams) == 1:
         return streams[0]
     return heapq.merge(*streams, key=lambda snap: snap.ts)
@@ -88,7 +71,7 @@ def _from_days(days: list[DayChain]) -> Iterator[ChainSnapshot]:
 
 def preload(catalog: Catalog, symbols: Sequence[str], start: date | None, end: date | None) -> dict[str, list[DayChain]]:
     """Read the range into memory once (parameter sweeps run many backtests over it)."""
-    return {s: list(catalog.days(s, start, end, columns=COLUMNS)) for s in sorted(symbols)}
+    return {s: list(catalog.days(s, start, end)) for s in sorted(symbols)}
 
 
 def run_backtest(

@@ -93,14 +93,7 @@ class TradingCalendar:
     def expiries(self, spec: IndexSpec | str, start: date, end: date) -> list[date]:
         """Every listed expiry (weeklies and monthlies) in ``[start, end]``, sorted."""
         spec = get_index(spec) if isinstance(spec, str) else spec
-        found = set(self.weekly_expiries(spec, start, end))
-        y, m = start.year, start.month
-        while date(y, m, 1) <= end:
-            d = self.monthly_expiry(spec, y, m)
-            if start <= d <= end:
-                found.add(d)
-            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-        return sorted(found)
+        return sorted(set(self.weekly_expiries(spec, start, end)) | set(self.monthly_expiries(spec, start, end)))
 
     def monthly_expiries(self, spec: IndexSpec | str, start: date, end: date) -> list[date]:
         spec = get_index(spec) if isinstance(spec, str) else spec
