@@ -5,8 +5,10 @@ tables, so the demo and the tests can rely on exact data without shipping any. E
 trading day has snapshots at each minute 09:15..15:30 IST (376); each listed expiry (every
 expiry of the index within ``horizon_days``, and always the next one) carries the day's
 opening ATM ± ``strikes_each_side`` strikes, each contract a row every minute. Prices are
-Black-76 on F = S·e^{rT}; the iv/greeks columns are then computed from the quoted mids
-exactly as an import would compute them. The market model is in :mod:`.synthetic_model`.
+Black-76 on F = S·e^{rT} (calendar T) with the variance to expiry counted on a trading-time
+clock (:meth:`SyntheticMarket.trading_years`, the real calendar's sessions, nights, weekends
+and holidays); the iv/greeks columns are then computed from the quoted mids exactly as an
+import would compute them, in calendar time. The market model is in :mod:`.synthetic_model`.
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ from optrunner.data.schema import (
     TS_TYPE,
 )
 from optrunner.data.snapshot import contract_keys
-from optrunner.greeks import black76_price
 from optrunner.instruments import calendar_for, get_index
 from optrunner.instruments.calendar import holidays_years
 
 SNAPSHOTS_PER_DAY = model.SESSION_MINUTES + 1  # 09:15 .. 15:30 inclusive
-_OPEN_NS = (9 * 60 + 15) * NS_PER_MINUTE
+_OPEN_MINUTE = 9 * 60 + 15
+_CLOSE_MINUTE = _OPEN_MINUTE + model.SESSION_MINUTES  # 15:30, when contracts expire
+_OPEN_NS = _OPEN_MINUTE * NS_PER_MINUTE
+_EPOCH = np.datetime64("1970-01-01", "D")
 
 
 class SyntheticMarket:
@@ -71,12 +75,40 @@ class SyntheticMarket:
         self._vol = self.p.vol
         self._oi_keys = np.empty(0, np.int64)
         self._oi_close = np.empty(0)
+        self._busdays = np.busdaycalendar(
+            holidays=np.array(sorted(self.calendar.holidays), dtype="datetime64[D]")
+        )
 
     def listed_expiries(self, d: date) -> list[date]:
         """Expiries trading on ``d``: all within the horizon, and at least the next one."""
         found = set(self.calendar.expiries(self.spec, d, d + timedelta(days=self.horizon_days)))
         found.add(self.calendar.next_expiry(self.spec, d))
         return sorted(found)
+
+    def trading_years(self, ts: np.ndarray, exp_days: np.ndarray) -> np.ndarray:
+        """Trading-time years from session instants ``ts`` (int64 ns UTC) to 15:30 IST on expiry.
+
+        ``exp_days`` are expiry dates as days since 1970-01-01; the two broadcast. Counts the
+        rest of ``ts``'s session and every trading day of the index's calendar after it up to
+        the expiry, each with the gap before it (:func:`.synthetic_model.trading_years`); 0
+        once expired. Only defined at session instants (09:15-15:30 IST of a trading day):
+        raises otherwise.
+        """
+        local = np.asarray(ts, np.int64) + IST_OFFSET_NS
+        day, minute = local // NS_PER_DAY, (local % NS_PER_DAY) / NS_PER_MINUTE
+        in_session = (minute >= _OPEN_MINUTE) & (minute <= _CLOSE_MINUTE)
+        in_session &= np.is_busday(_EPOCH + day, busdaycal=self._busdays)
+        if not np.all(in_session):
+            first_bad = int(np.ravel(local)[np.argmin(np.ravel(in_session))])
+            when = np.datetime64(first_bad, "ns").astype("datetime64[m]")
+            raise ValueError(
+                f"trading_years: {when} IST is not in a {self.calendar.name} session "
+                "(09:15-15:30 on a trading day); the trading-time clock is defined only there"
+            )
+        exp = np.asarray(exp_days, np.int64)
+        sessions = np.busday_count(_EPOCH + day + 1, _EPOCH + exp + 1, busdaycal=self._busdays)
+        tau = model.trading_years(minute - _OPEN_MINUTE, sessions, self.p.overnight_share)
+        return np.where(exp >= day, tau, 0.0)
 
     def day(self, d: date) -> tuple[pa.Table, pa.Table]:
         """(chain table, minute-bar table) for trading day ``d``; days must come in order."""
@@ -90,10 +122,11 @@ class SyntheticMarket:
 
         exp_days, strike, is_call, rank, lot = self._contracts(d, float(spot[0]))
         t_years = years_to_expiry(ts[:, None], exp_days[None, :])
+        tau = self.trading_years(ts[:, None], exp_days[None, :])
         forward = spot[:, None] * np.exp(self.rate * t_years)
-        atm = model.atm_vol(rng, self._vol, spot, t_years, p)
-        iv, x = model.smile(atm, forward, strike, t_years, p)
-        price = black76_price(forward, strike, t_years, self.rate, iv, is_call)
+        atm = model.atm_vol(rng, self._vol, spot, tau, p)
+        iv, x = model.smile(atm, forward, strike, tau, p)
+        price = model.trading_time_price(forward, strike, t_years, tau, self.rate, iv, is_call)
         bid, ask, ltp = model.quotes(rng, price, x, t_years, self.spec.tick_size)
         bid_qty, ask_qty = model.displayed_sizes(rng, x, lot)
         oi = self._open_interest(spot, strike, is_call, rank, t_years, lot, exp_days)

@@ -10,7 +10,13 @@ aims at what a trader checks first on a chain screen, not at being a calibrated 
 - implied vol: the realised regime times a risk premium, moving against spot within the
   day; a put skew with a smile in standardised moneyness; a term structure (upward when
   calm, flatter or inverted when stressed) and a rise for contracts in their last days;
-- quotes: the Black-76 price on the 0.05 tick, spreads in ticks widening with price, with
+- time: options are priced on a trading-time variance clock (:func:`trading_years`), the
+  way market makers price them: a session minute decays as much variance as the spot path
+  realises in it, and the gap between two sessions (a night, a weekend or a holiday) only
+  the overnight share of a day. Quoted in calendar time, as every importer and the
+  catalog's iv column do, that shows as IV drifting down through the session and jumping
+  back at the next open;
+- quotes: the model price on the 0.05 tick, spreads in ticks widening with price, with
   distance from the money, with time to expiry and on expiry afternoon; displayed sizes in
   lots, larger near the money;
 - OI and volume shaped like NSE's: OI peaking at round strikes and at out-of-the-money
@@ -24,9 +30,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optrunner.greeks import black76_price
+
 SUBSTEPS = 5  # path points per minute (bar high/low come from them)
 SESSION_MINUTES = 375
-_T_FLOOR = 1.0 / (365 * 1440)  # one minute, so moneyness stays finite at expiry
+TRADING_DAYS_PER_YEAR = 252  # the spot path's and the model vols' annualisation
+_T_FLOOR = 1.0 / (365 * 1440)  # one calendar minute
+_TAU_FLOOR = 1.0 / (TRADING_DAYS_PER_YEAR * SESSION_MINUTES)  # about a session minute
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +51,24 @@ class SynthParams:
     vol_halflife_days: float = 30.0
     leverage: float = 2.0  # log-vol change per unit of the day's (negative) log return
     drift: float = 0.08
-    overnight_share: float = 0.2  # share of daily variance in the overnight gap
+    overnight_share: float = 0.2  # share of daily variance in the gap between sessions
     gap_prob: float = 0.03  # chance of a large extra gap
     gap_sd: float = 0.012
     jump_rate: float = 0.15  # intraday jumps per day
     jump_sd: float = 0.004
     tail_df: float = 5.0  # Student-t degrees of freedom of the minute shocks
-    vrp: float = 1.12  # implied / realised
+    vrp: float = 1.12  # implied / realised, both on the trading-time clock
     spot_vol_beta: float = 4.0  # d ln(IV) / d ln(S) = -beta within the day
     skew: float = -0.07  # IV slope per standard deviation of moneyness
     smile: float = 0.012  # IV curvature per squared standard deviation
     term_slope: float = 0.06  # calm-regime term-structure slope
     expiry_bump: float = 0.10  # extra IV for contracts in their last days
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.overnight_share < 1.0:
+            raise ValueError(
+                f"SynthParams.overnight_share must be in [0, 1), got {self.overnight_share}"
+            )
 
     @classmethod
     def for_symbol(cls, symbol: str) -> SynthParams:
@@ -81,6 +97,11 @@ def intraday_profile(points: int = SESSION_MINUTES * SUBSTEPS) -> np.ndarray:
     return shape / np.sqrt(np.mean(shape**2))
 
 
+_PROFILE_MINUTES = np.arange(SESSION_MINUTES * SUBSTEPS + 1) / SUBSTEPS  # step boundaries
+_PROFILE_VARIANCE_LEFT = np.concatenate((np.cumsum((intraday_profile() ** 2)[::-1])[::-1], [0.0]))
+_PROFILE_VARIANCE_LEFT /= _PROFILE_VARIANCE_LEFT[0]
+
+
 def next_regime_vol(
     rng: np.random.Generator, vol: float, day_return: float, p: SynthParams
 ) -> float:
@@ -95,7 +116,7 @@ def next_regime_vol(
 
 def overnight_gap(rng: np.random.Generator, vol: float, p: SynthParams) -> float:
     """Log-return from yesterday's close to today's open."""
-    sd = vol * np.sqrt(p.overnight_share / 252.0)
+    sd = vol * np.sqrt(p.overnight_share / TRADING_DAYS_PER_YEAR)
     gap = sd * rng.standard_t(p.tail_df) * np.sqrt((p.tail_df - 2) / p.tail_df)
     if rng.random() < p.gap_prob:
         gap += p.gap_sd * rng.standard_normal()
@@ -105,39 +126,89 @@ def overnight_gap(rng: np.random.Generator, vol: float, p: SynthParams) -> float
 def day_path(rng: np.random.Generator, open_level: float, vol: float, p: SynthParams) -> np.ndarray:
     """The index at 09:15 + k/SUBSTEPS minutes, k = 0 .. 375*SUBSTEPS (rounded to 0.01)."""
     steps = SESSION_MINUTES * SUBSTEPS
-    var_step = vol**2 * (1.0 - p.overnight_share) / 252.0 / steps
+    var_step = vol**2 * (1.0 - p.overnight_share) / TRADING_DAYS_PER_YEAR / steps
     sd = np.sqrt(var_step) * intraday_profile(steps)
     shocks = rng.standard_t(p.tail_df, steps) * np.sqrt((p.tail_df - 2) / p.tail_df)
-    log_ret = (p.drift / 252.0 / steps - 0.5 * sd**2) + sd * shocks
+    log_ret = (p.drift / TRADING_DAYS_PER_YEAR / steps - 0.5 * sd**2) + sd * shocks
     for _ in range(rng.poisson(p.jump_rate)):
         log_ret[rng.integers(steps)] += p.jump_sd * rng.standard_normal() - 0.3 * p.jump_sd
     path = open_level * np.exp(np.concatenate(([0.0], np.cumsum(log_ret))))
     return np.round(path, 2)
 
 
+def session_variance_left(session_minute: np.ndarray) -> np.ndarray:
+    """Share of a session's (diffusive) variance still to come ``session_minute`` minutes after
+    09:15 (0 .. 375, fractions allowed): 1 at the open, 0 at 15:30, falling fastest at the open
+    and the close, as the spot path's :func:`intraday_profile` realises it."""
+    return np.interp(session_minute, _PROFILE_MINUTES, _PROFILE_VARIANCE_LEFT)
+
+
+def trading_years(
+    session_minute: np.ndarray, sessions_after: np.ndarray, overnight_share: float
+) -> np.ndarray:
+    """Time to expiry on the variance clock, in trading years of 252 sessions.
+
+    A trading day (the gap before a session plus the session) is 1/252: the session carries
+    ``1 - overnight_share`` of it, spread over its minutes as the spot's intraday volatility
+    profile spreads the variance, and the gap ``overnight_share``, however many calendar
+    days it spans — exactly how :func:`overnight_gap` and :func:`day_path` split the spot's
+    variance. So vol^2 x this is the variance the index is expected to realise to expiry:
+    the rest of today's session from ``session_minute`` (minutes after 09:15) to 15:30, plus
+    ``sessions_after`` whole trading days (each with the gap before it) up to and including
+    the expiry day. Pricing on it puts an option's decay where its risk is. (The rare extra
+    gaps and intraday jumps are not on the clock: like real tail risk, they are what the
+    volatility premium pays for.)
+    """
+    today = (1.0 - overnight_share) * session_variance_left(session_minute)
+    return (today + np.asarray(sessions_after)) / TRADING_DAYS_PER_YEAR
+
+
+def trading_time_price(
+    forward: np.ndarray, strike: np.ndarray, t_years: np.ndarray, tau: np.ndarray,
+    rate: float, iv: np.ndarray, is_call: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """Black-76 with total variance ``iv^2 tau`` (trading clock), discounted on calendar T.
+
+    Priced as Black-76 on calendar ``t_years`` at the vol ``iv sqrt(tau / T)`` — the vol a
+    screen quoting calendar time shows — so discounting and put-call parity stay on
+    calendar time, where the importer's parity forward and IV inversion look for them.
+    """
+    sigma = iv * np.sqrt(np.maximum(tau, 0.0) / np.maximum(t_years, _T_FLOOR))
+    return black76_price(forward, strike, t_years, rate, sigma, is_call)
+
+
+def term_structure(regime_vol: float, tau: np.ndarray, p: SynthParams) -> np.ndarray:
+    """ATM vol multiplier by trading time to expiry: a slope (inverted when stressed) and a
+    rise in a contract's last days. Days are trading time x 365 (calendar-equivalent), so the
+    curve moves smoothly through nights and weekends instead of jumping at every Monday open."""
+    stress = regime_vol / p.vol - 1.0
+    slope = p.term_slope - 0.3 * stress  # stressed markets invert the term structure
+    days = np.maximum(tau, _TAU_FLOOR) * 365.0
+    return 1.0 + slope * (np.sqrt(days / 30.0) - 1.0) + p.expiry_bump * np.exp(-days / 2.0)
+
+
 def atm_vol(
     rng: np.random.Generator,
     regime_vol: float,
     spot: np.ndarray,
-    t_years: np.ndarray,
+    tau: np.ndarray,
     p: SynthParams,
 ) -> np.ndarray:
-    """At-the-money implied vol per (minute, contract) from the regime, spot moves and term."""
+    """At-the-money model vol (trading time) per (minute, contract): regime, spot moves, term."""
     minutes = len(spot)
     wobble = np.exp(np.cumsum(rng.standard_normal(minutes)) * 0.0005)  # slow intraday noise
     level = regime_vol * p.vrp * np.exp(-p.spot_vol_beta * np.log(spot / spot[0])) * wobble
-    stress = regime_vol / p.vol - 1.0
-    slope = p.term_slope - 0.3 * stress  # stressed markets invert the term structure
-    days = np.maximum(t_years, _T_FLOOR) * 365.0
-    term = 1.0 + slope * (np.sqrt(days / 30.0) - 1.0) + p.expiry_bump * np.exp(-days / 2.0)
-    return np.maximum(level[:, None] * term, 0.03)
+    return np.maximum(level[:, None] * term_structure(regime_vol, tau, p), 0.03)
 
 
 def smile(
-    atm: np.ndarray, forward: np.ndarray, strike: np.ndarray, t_years: np.ndarray, p: SynthParams
+    atm: np.ndarray, forward: np.ndarray, strike: np.ndarray, tau: np.ndarray, p: SynthParams
 ):
-    """(IV, standardised moneyness x = ln(K/F) / (atm sqrt T)) with skew and smile in x."""
-    x = np.log(strike / forward) / (atm * np.sqrt(np.maximum(t_years, _T_FLOOR)))
+    """(model IV, standardised moneyness x = ln(K/F) / (atm sqrt tau)) with skew and smile in x.
+
+    x counts standard deviations of the variance left to expiry, the same whether read on
+    the trading clock or in calendar time at the quoted vol."""
+    x = np.log(strike / forward) / (atm * np.sqrt(np.maximum(tau, _TAU_FLOOR)))
     xc = np.clip(x, -5.0, 5.0)
     return atm * (1.0 + p.skew * xc + p.smile * xc**2), x
 
