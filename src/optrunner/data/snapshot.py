@@ -187,8 +187,9 @@ class ChainSnapshot:
         if contract.underlying != self.symbol:
             return None
         k = contract_key(contract)
-        i = int(np.searchsorted(self.key, k))
-        return i if i < len(self.key) and self.key[i] == k else None
+        key = self.key
+        i = int(key.searchsorted(k))  # the method, not np.searchsorted: no Python wrapper per call
+        return i if i < len(key) and key[i] == k else None
 
     def contract(self, i: int) -> OptionContract:
         return OptionContract(
