@@ -9,6 +9,7 @@ from optrunner.backtest import report as backtest_report
 from optrunner.config import commands as config_commands
 from optrunner.data import commands as data_commands
 from optrunner.live import feed_server
+from optrunner.live import node as live_node
 from optrunner.market import commands as market_commands
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.command("demo")(backtest_commands.demo_command)
 app.command("backtest")(backtest_commands.backtest_command)
 app.command("sweep")(backtest_commands.sweep_command)
 app.command("report")(backtest_report.report_command)
+app.command("run")(live_node.run_command)
 app.command("validate")(config_commands.validate)
 app.command("schema")(config_commands.schema)
 app.add_typer(data_commands.data_app, name="data")

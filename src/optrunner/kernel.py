@@ -101,6 +101,7 @@ class Kernel:
         self.observers: list[Observer] = []
         self._state_sink = state_sink
         self._log_alerts = log_alerts  # a backtest keeps its alerts in the summary instead
+        self._resync_pending = False
         self._lock = threading.RLock()
         self.om.add_listener(self._on_execution_event)
         self.risk.kill_switch.on_change(self._on_switch)
@@ -168,6 +169,7 @@ class Kernel:
             self.om.on_snapshot(snapshot)
             if hasattr(self.broker, "on_snapshot"):
                 self.broker.on_snapshot(snapshot)
+            self._resync_if_pending()
             self.om.check_timers()  # drains: fills against this snapshot land before the mark
             self.portfolio.mark(snapshot)
             self._check_account(snapshot.ts)
@@ -190,9 +192,21 @@ class Kernel:
     def end_of_day(self, d: date) -> None:
         """Session close: expire DAY orders and settle contracts expiring today (simulated brokers)."""
         with self._lock:
+            self._resync_if_pending()
             if hasattr(self.broker, "end_of_day"):
                 self.broker.end_of_day(d)
             self.om.drain()
+
+    def resync_at_next_input(self) -> None:
+        """After a restart: ask the broker about every order that may be working there
+        (``OrderManager.reconcile``) at the next snapshot, once the broker has it, or at the
+        session close — where the answers lost in the crash would have been read."""
+        self._resync_pending = True
+
+    def _resync_if_pending(self) -> None:
+        if self._resync_pending:
+            self._resync_pending = False
+            self.om.reconcile()
 
     def _start_day(self, d: date, ts: datetime) -> None:
         self.day = d

@@ -238,6 +238,9 @@ class AnswerHandling:
         if o.state is S.SUBMITTED:
             o.broker_id = st.broker_id or o.broker_id
             self._transition(rec, S.ACCEPTED, "acknowledged (from order_status)")
+        if st.limit_price is not None and st.limit_price != o.limit_price and not o.state.is_terminal:
+            old, o.limit_price = o.limit_price, st.limit_price  # a modify whose answer was lost
+            self._transition(rec, o.state, f"modified: limit {old} -> {st.limit_price} (from order_status)")
         for f in st.fills:
             if f.exec_id not in rec.exec_ids:
                 self._on_fill(rec, f)

@@ -14,6 +14,9 @@ id rules fix):
   grouped so one flush covers a whole batch (``batch()``, or one drained batch of answers).
 * Single-threaded and deterministic: broker answers are read from its outbox by ``drain()``;
   time comes from the injected clock; nothing sleeps (rate limits queue, see rate_limit.py).
+* After a restart (docs/recovery.md) the orders journaled after the restored state are
+  "possibly sent": when the replayed decisions submit one of those client ids again, the
+  broker is asked first and an order it already holds is adopted from its answer, not resent.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from optrunner.execution.policy import ExecutionPolicy, marketable_limit_price
 from optrunner.execution.rate_limit import ExponentialBackoff, TokenBucket
 from optrunner.execution.records import OrderRecord, copy_order, record_from_dict, record_to_dict
 from optrunner.execution.requests import RequestHandling
+from optrunner.execution.restarts import RestartHandling
 from optrunner.execution.states import InvalidOrder, StrategyHalted, check_transition
 from optrunner.instruments.contracts import OptionContract
 from optrunner.instruments.specs import get_index
@@ -56,7 +60,7 @@ def zero_charges(*_: Any) -> ChargeBreakdown:
     return ZERO_CHARGES
 
 
-class OrderManager(RequestHandling, AnswerHandling):
+class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
     """Owns every order of one broker connection (one rate limit, one outbox)."""
 
     def __init__(
@@ -98,6 +102,7 @@ class OrderManager(RequestHandling, AnswerHandling):
         self._listeners: list[Listener] = []
         self._inbox: deque[Any] = deque()
         self._publish: deque[OrderUpdateEvent | FillEvent | AlertEvent] = deque()
+        self._possibly_sent: dict[str, Order] = {}  # client id -> as journaled before a restart
         self._dirty = False
         self._in_commit = False
         self._draining = False
@@ -414,20 +419,27 @@ class OrderManager(RequestHandling, AnswerHandling):
     def from_state(cls, state: dict[str, Any], broker: Broker, clock: Clock, **kwargs: Any) -> OrderManager:
         """An order manager with ``state`` restored; ``kwargs`` as for the constructor."""
         om = cls(broker, clock, **kwargs)
-        om.ids = ClientIds.from_state(state["ids"])
+        om.load_state(state)
+        return om
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Replace orders, ids, halts, settlements, the request queue and the rate limit with
+        ``state`` (in place, so listeners wired to this order manager stay wired)."""
+        self.ids = ClientIds.from_state(state["ids"])
+        self._recs.clear()
+        self._open.clear()
         for d in state["orders"]:
             rec = record_from_dict(d)
-            om._recs[rec.order.client_id] = rec
+            self._recs[rec.order.client_id] = rec
             if not rec.order.state.is_terminal:
-                om._open[rec.order.client_id] = rec
-        om._halted = dict(state["halted"])
-        om._settled = set(state["settled"])
-        om._queue = [(datetime.fromisoformat(t), int(s), k, c, p) for t, s, k, c, p in state["queue"]]
-        heapq.heapify(om._queue)
-        om._seq = int(state["seq"])
-        if state.get("limiter") and om._limiter is not None:
-            om._limiter = TokenBucket.from_state(state["limiter"])
-        return om
+                self._open[rec.order.client_id] = rec
+        self._halted = dict(state["halted"])
+        self._settled = set(state["settled"])
+        self._queue = [(datetime.fromisoformat(t), int(s), k, c, p) for t, s, k, c, p in state["queue"]]
+        heapq.heapify(self._queue)
+        self._seq = int(state["seq"])
+        if state.get("limiter") and self._limiter is not None:
+            self._limiter = TokenBucket.from_state(state["limiter"])
 
 
 def _validate(intent: OrderIntent, qty: int) -> None:

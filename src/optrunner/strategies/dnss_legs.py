@@ -40,9 +40,11 @@ class Leg:
         return (self.avg_price - self.price) * self.qty
 
     def to_dict(self) -> dict[str, Any]:
+        """Strict JSON (the store refuses NaN): a leg not marked yet has None price/delta."""
         return {
             "contract": self.contract.id, "qty": self.qty, "avg_price": self.avg_price,
-            "price": self.price, "delta": self.delta, "seen_ts": self.seen_ts.isoformat() if self.seen_ts else None,
+            "price": _or_none(self.price), "delta": _or_none(self.delta),
+            "seen_ts": self.seen_ts.isoformat() if self.seen_ts else None,
         }  # fmt: skip
 
     @classmethod
@@ -51,10 +53,14 @@ class Leg:
             OptionContract.from_id(d["contract"]),
             d["qty"],
             d["avg_price"],
-            d["price"],
-            d["delta"],
-            d["seen_ts"],
+            math.nan if d["price"] is None else d["price"],
+            math.nan if d["delta"] is None else d["delta"],
+            datetime.fromisoformat(d["seen_ts"]) if d["seen_ts"] else None,
         )
+
+
+def _or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 class StrangleBook:

@@ -76,7 +76,9 @@ class BrokerOrderStatus:
     """What the broker knows about one order, used to resolve an order whose answer was lost.
 
     ``fills`` is the order's trade book (FILL events with their ``exec_id``) when the broker
-    provides one; otherwise ``filled_qty``/``avg_price`` are all there is.
+    provides one; otherwise ``filled_qty``/``avg_price`` are all there is. ``limit_price`` is
+    the order's limit as the broker now holds it (a modify whose answer was lost shows here);
+    None when the broker does not report it.
     """
 
     client_id: str
@@ -86,6 +88,7 @@ class BrokerOrderStatus:
     broker_id: str | None = None
     fills: tuple[BrokerEvent, ...] = ()
     reason: str = ""
+    limit_price: float | None = None
 
 
 class BrokerUnreachable(Exception):

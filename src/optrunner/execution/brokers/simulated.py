@@ -19,6 +19,12 @@
   as SETTLEMENT answers. The kernel should call it after the day's last snapshot; if it
   does not, the first snapshot or submission of a later day triggers it for the previous
   trading day, before anything of the new day happens.
+* Restarts: ``to_state()`` / ``from_state()`` carry the book (orders, executions, positions,
+  the session) but not the outbox, like a real broker that keeps its order book while its
+  client is down: answers the client never read are found again through ``order_status``
+  (with the trade book) and, for settlements, ``republish_settlements``. A snapshot at the
+  time of the last one seen (re-fed after a restart) only becomes current again, an older
+  one is ignored.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from optrunner.core.clock import Clock
 from optrunner.core.orders import Order
@@ -41,7 +48,7 @@ from optrunner.execution.brokers.base import (
 )
 from optrunner.execution.brokers.faults import FaultInjector
 from optrunner.execution.policy import is_on_tick, to_tick
-from optrunner.execution.records import copy_order
+from optrunner.execution.records import copy_order, order_from_dict, order_to_dict
 from optrunner.instruments.calendar import calendar_for
 from optrunner.instruments.contracts import OptionContract
 from optrunner.instruments.specs import get_index
@@ -108,6 +115,7 @@ class SimulatedExchange:
         self._rejected: dict[str, str] = {}
         self._working: dict[str, dict[str, _ExOrder]] = {}
         self._snap: dict[str, ChainSnapshot] = {}
+        self._seen: dict[str, datetime] = {}  # time of the last snapshot seen, per underlying
         self._rows: dict[str, dict[OptionContract, int | None]] = {}  # contract -> row, per snapshot
         self._rules_cache: dict[tuple[str, date, date], _Rules | None] = {}
         self._taken: dict[str, dict[tuple[int, Side], int]] = {}  # size used up, per snapshot
@@ -186,7 +194,8 @@ class SimulatedExchange:
             return None
         ex = self._by_client.get(client_id)
         if ex is not None:
-            return BrokerOrderStatus(client_id, ex.state, ex.filled, ex.avg, ex.exchange_id, tuple(ex.fills))
+            return BrokerOrderStatus(client_id, ex.state, ex.filled, ex.avg, ex.exchange_id, tuple(ex.fills),
+                                     limit_price=ex.order.limit_price)  # fmt: skip
         if client_id in self._rejected:
             return BrokerOrderStatus(client_id, S.REJECTED, reason=self._rejected[client_id])
         return None
@@ -194,12 +203,23 @@ class SimulatedExchange:
     # --- market data and the session ------------------------------------------------------
 
     def on_snapshot(self, snapshot: ChainSnapshot) -> None:
-        """Make ``snapshot`` current for its underlying and work every executable order on it."""
+        """Make ``snapshot`` current for its underlying and work every executable order on it.
+
+        After a restart the kernel feeds snapshots again: the same snapshot (same time) is only
+        made current — orders already traded against it, and the size they took stays taken —
+        and an older one is ignored (the market does not go back)."""
+        sym = snapshot.symbol
+        seen = self._seen.get(sym)
+        if seen is not None and snapshot.ts < seen:
+            return
+        repeat = seen == snapshot.ts
         day = to_ist(snapshot.ts).date()
         self._roll_day(day)
-        sym = snapshot.symbol
         self._snap[sym] = snapshot
+        self._seen[sym] = snapshot.ts
         self._rows[sym] = {}
+        if repeat:
+            return
         self._taken[sym] = {}
         self._close_spot[sym] = (day, snapshot.spot)
         for ex in list(self._working.get(sym, {}).values()):
@@ -234,6 +254,16 @@ class SimulatedExchange:
             self.positions[(strategy, contract)] = 0
             self.executions.append(ev)
             self._out.append(ev)
+
+    @property
+    def closed_days(self) -> frozenset[date]:
+        return frozenset(self._closed)
+
+    def republish_settlements(self, day: date) -> None:
+        """Push the settlement answers of the closed session ``day`` again, for a client that
+        lost them in a crash (the order manager applies each exec id once)."""
+        prefix = f"{self.name}-S-{day:%Y%m%d}-"
+        self._out.extend(e for e in self.executions if e.kind is K.SETTLEMENT and e.exec_id.startswith(prefix))
 
     def _roll_day(self, today: date) -> None:
         if self._day is not None and today > self._day:
@@ -360,3 +390,86 @@ class SimulatedExchange:
         self._working[ex.order.contract.underlying].pop(ex.exchange_id, None)
         kind = K.CANCELLED if state is S.CANCELLED else K.EXPIRED
         self._out.append(BrokerEvent(kind, ex.order.client_id, ts, broker_id=ex.exchange_id, reason=reason))
+
+    # --- state ------------------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """The book in plain JSON types (see the module docstring for what is left out)."""
+        return {
+            "name": self.name,
+            "orders": [_exorder_to_dict(ex) for ex in self._by_client.values()],
+            "rejected": dict(self._rejected),
+            "seen": {s: ts.isoformat() for s, ts in self._seen.items()},
+            "taken": {s: [[i, side.value, q] for (i, side), q in t.items()] for s, t in self._taken.items()},
+            "close_spot": {s: [d.isoformat(), spot] for s, (d, spot) in self._close_spot.items()},
+            "day": None if self._day is None else self._day.isoformat(),
+            "closed": sorted(d.isoformat() for d in self._closed),
+            "n_orders": self._n_orders,
+            "n_exec": self._n_exec,
+            "positions": [[s, c.id, n] for (s, c), n in self.positions.items()],
+            "accepted": dict(self.accepted),
+            "executions": [_event_to_dict(e) for e in self.executions],
+        }
+
+    @classmethod
+    def from_state(
+        cls, state: dict[str, Any], clock: Clock, config: SimConfig | None = None, faults: FaultInjector | None = None
+    ) -> SimulatedExchange:
+        """An exchange with the book of :meth:`to_state`; ``config`` must name the same exchange."""
+        ex = cls(clock, config, faults)
+        if state["name"] != ex.name:
+            raise ValueError(f"exchange state is for {state['name']!r}, not {ex.name!r}: exec ids would collide")
+        for d in state["orders"]:
+            o = _exorder_from_dict(d)
+            ex._by_client[o.order.client_id] = o
+        for o in sorted(ex._by_client.values(), key=lambda o: o.exchange_id):  # ids grow with submission order
+            if o.state in _WORKING:
+                ex._working.setdefault(o.order.contract.underlying, {})[o.exchange_id] = o
+        ex._rejected = dict(state["rejected"])
+        ex._seen = {s: datetime.fromisoformat(ts) for s, ts in state["seen"].items()}
+        ex._taken = {s: {(int(i), Side(side)): int(q) for i, side, q in t} for s, t in state["taken"].items()}
+        ex._close_spot = {s: (date.fromisoformat(d), float(spot)) for s, (d, spot) in state["close_spot"].items()}
+        ex._day = None if state["day"] is None else date.fromisoformat(state["day"])
+        ex._closed = {date.fromisoformat(d) for d in state["closed"]}
+        ex._n_orders, ex._n_exec = int(state["n_orders"]), int(state["n_exec"])
+        ex.positions = {(s, OptionContract.from_id(c)): int(n) for s, c, n in state["positions"]}
+        ex.accepted = Counter({c: int(n) for c, n in state["accepted"].items()})
+        ex.executions = [_event_from_dict(d) for d in state["executions"]]
+        for e in ex.executions:
+            if e.kind is K.FILL:
+                ex._by_client[e.client_id].fills.append(e)
+        return ex
+
+
+def _exorder_to_dict(ex: _ExOrder) -> dict[str, Any]:
+    return {
+        "exchange_id": ex.exchange_id, "order": order_to_dict(ex.order), "tick": ex.tick, "lot": ex.lot,
+        "executable_at": ex.executable_at.isoformat(), "state": ex.state.value, "filled": ex.filled,
+        "avg": ex.avg, "triggered": ex.triggered,
+    }  # fmt: skip
+
+
+def _exorder_from_dict(d: dict[str, Any]) -> _ExOrder:
+    return _ExOrder(
+        d["exchange_id"], order_from_dict(d["order"]), float(d["tick"]), int(d["lot"]),
+        datetime.fromisoformat(d["executable_at"]), OrderState(d["state"]), int(d["filled"]),
+        float(d["avg"]), bool(d["triggered"]),
+    )  # fmt: skip
+
+
+def _event_to_dict(e: BrokerEvent) -> dict[str, Any]:
+    return {
+        "kind": e.kind.value, "client_id": e.client_id, "ts": e.ts.isoformat(), "broker_id": e.broker_id,
+        "quantity": e.quantity, "price": e.price, "exec_id": e.exec_id, "reason": e.reason,
+        "reject_reason": None if e.reject_reason is None else e.reject_reason.value, "strategy": e.strategy,
+        "contract": None if e.contract is None else e.contract.id, "side": None if e.side is None else e.side.value,
+    }  # fmt: skip
+
+
+def _event_from_dict(d: dict[str, Any]) -> BrokerEvent:
+    return BrokerEvent(
+        K(d["kind"]), d["client_id"], datetime.fromisoformat(d["ts"]), d["broker_id"], int(d["quantity"]),
+        float(d["price"]), d["exec_id"], d["reason"], None if d["reject_reason"] is None else R(d["reject_reason"]),
+        d["strategy"], None if d["contract"] is None else OptionContract.from_id(d["contract"]),
+        None if d["side"] is None else Side(d["side"]),
+    )  # fmt: skip

@@ -1,0 +1,372 @@
+"""The trading node: the kernel of a paper (later live) session, durable in a store.
+
+It wires the kernel with the store as the order manager's write-ahead journal and as the
+home of strategy states (saved before their intents are routed and after each fill or
+update), feeds it snapshots from any iterable (a catalog replay, a market adapter), closes
+each session like the backtest does, and writes a checkpoint after every input it has
+fully processed. ``TradingNode.recover`` rebuilds a node from the latest checkpoint and
+the store after a crash; docs/recovery.md explains the design and what it guarantees.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from optrunner.backtest.commands import load_configs
+from optrunner.backtest.engine import merged_snapshots
+from optrunner.backtest.report_format import rupees
+from optrunner.core.clock import Clock, SimClock
+from optrunner.core.events import ChainEvent
+from optrunner.core.timeutil import to_ist
+from optrunner.data.catalog import Catalog
+from optrunner.data.snapshot import ChainSnapshot
+from optrunner.execution.brokers.simulated import SimConfig
+from optrunner.kernel import Kernel
+from optrunner.live.paper_broker import PaperBroker
+from optrunner.live.recovery import (
+    CHECKPOINT,
+    CHECKPOINT_VERSION,
+    RECOVERED,
+    StoreJournal,
+    kernel_state,
+    latest_checkpoint,
+    possibly_sent,
+    restore_kernel,
+)
+from optrunner.risk import RiskEngine, RiskSettings
+from optrunner.store import Store
+from optrunner.strategies.registry import create_strategy
+
+log = logging.getLogger(__name__)
+console = Console()
+
+
+class TradingNode:
+    """One trading account's kernel, its store and its broker, driven input by input."""
+
+    def __init__(
+        self,
+        configs: Sequence[Any],
+        store: Store,
+        broker: Any,
+        clock: Clock,
+        *,
+        capital: float,
+        risk: RiskSettings | None = None,
+        freeze_inclusive: bool = False,
+        stored_fills: Iterable[Any] = (),
+    ) -> None:
+        """``configs``: validated strategy configs; ``stored_fills``: the store's fills, when
+        resuming (see :class:`StoreJournal`)."""
+        self.store = store
+        self.journal = StoreJournal(store, stored_fills)
+        self.kernel = Kernel(
+            broker, clock, capital=capital, risk=RiskEngine(risk or RiskSettings()),
+            journal=self.journal, state_sink=self._save_strategy_state, freeze_inclusive=freeze_inclusive,
+        )  # fmt: skip
+        for config in configs:
+            self.kernel.add_strategy(create_strategy(config), config)
+        self.day: date | None = None  # the session being traded
+        self.closed: set[date] = set()  # sessions whose close has been processed
+        self.resume_after: datetime | None = None  # inputs at or before this were processed
+        self.inputs = 0
+        self.possibly_sent: list[str] = []  # client ids, after a restart
+        self.orphans: list[str] = []
+        self._replaying_interrupted = False
+
+    @property
+    def clock(self) -> Clock:
+        return self.kernel.clock
+
+    def _save_strategy_state(self, name: str, state: dict[str, Any], ts: datetime) -> None:
+        # buffered: the order manager's next flush commits it before any order leaves
+        self.store.save_strategy_state(name, state, ts)
+
+    # --- driving ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        snapshots: Iterable[ChainSnapshot],
+        *,
+        close_last_day: bool = True,
+        after_input: Callable[[TradingNode], None] | None = None,
+    ) -> int:
+        """Process ``snapshots`` in time order (skipping those a checkpoint already covers),
+        closing each session when the next day's first snapshot arrives and, with
+        ``close_last_day``, the last one at the end. Returns how many were processed."""
+        n = 0
+        covered: dict[str, ChainSnapshot] = {}  # latest input per underlying a checkpoint covers
+        for snap in snapshots:
+            if self.resume_after is not None and snap.ts <= self.resume_after:
+                covered[snap.symbol] = snap
+                continue
+            if covered:
+                self.warm_up(covered.values())
+                covered = {}
+            self.process(snap)
+            n += 1
+            if after_input is not None:
+                after_input(self)
+        if covered:
+            self.warm_up(covered.values())
+        if close_last_day and self.day is not None:
+            self.close_day(self.day)
+        self._after_interrupted_input()  # nothing was left to replay
+        return n
+
+    def process(self, snapshot: ChainSnapshot) -> None:
+        """One snapshot through the kernel, then a checkpoint."""
+        d = to_ist(snapshot.ts).date()
+        if self.day is not None and d != self.day:
+            self.close_day(self.day)
+        self.day = d
+        self.kernel.on_chain(snapshot)
+        self._after_interrupted_input()
+        self.inputs += 1
+        self.checkpoint()
+
+    def close_day(self, d: date) -> None:
+        """The session close (expiry of DAY orders, settlement), once per day, then a checkpoint."""
+        if d in self.closed:
+            return
+        self.kernel.end_of_day(d)
+        self._after_interrupted_input()
+        self.closed.add(d)
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """One journal entry with everything a restart resumes from, durable on return."""
+        ts = self.clock.now()
+        payload = {
+            "version": CHECKPOINT_VERSION,
+            "ts": ts.isoformat(),
+            "day": None if self.day is None else self.day.isoformat(),
+            "closed": sorted(d.isoformat() for d in self.closed),
+            "kernel": kernel_state(self.kernel),
+        }
+        self.store.append(CHECKPOINT, payload, ts)
+        self.store.flush()
+
+    # --- restart ------------------------------------------------------------------------------
+
+    @classmethod
+    def recover(
+        cls,
+        configs: Sequence[Any],
+        store: Store,
+        broker: Any,
+        clock: Clock,
+        *,
+        capital: float,
+        risk: RiskSettings | None = None,
+        freeze_inclusive: bool = False,
+    ) -> TradingNode:
+        """A node resumed from ``store``'s latest checkpoint, reconciled with ``broker``.
+
+        Orders journaled after the checkpoint are marked possibly sent (the replay asks the
+        broker before submitting them again), every order that may be working is asked about
+        at the next input, and ``run`` starts with the first input after the checkpoint.
+        Without a checkpoint the session starts from scratch with the same protections.
+        """
+        entry = latest_checkpoint(store)
+        node = cls(configs, store, broker, clock, capital=capital, risk=risk,
+                   freeze_inclusive=freeze_inclusive, stored_fills=store.load_fills())  # fmt: skip
+        payload = entry.payload if entry is not None else None
+        k = node.kernel
+        resent = possibly_sent(store.load_orders(), payload["kernel"]["om"] if payload else None)
+        k.om.mark_possibly_sent(resent)  # before anything below can place an order
+        node.possibly_sent = [o.client_id for o in resent]
+        if payload is not None:
+            ts = datetime.fromisoformat(payload["ts"])
+            if isinstance(clock, SimClock):
+                clock.advance(ts)
+            restore_kernel(k, payload["kernel"])
+            node.day = None if payload["day"] is None else date.fromisoformat(payload["day"])
+            node.closed = {date.fromisoformat(d) for d in payload["closed"]}
+            node.resume_after = ts
+        k.resync_at_next_input()
+        node._replaying_interrupted = True
+        store.append(RECOVERED, {
+            "checkpoint_seq": None if entry is None else entry.seq,
+            "resume_after": None if node.resume_after is None else node.resume_after.isoformat(),
+            "possibly_sent": node.possibly_sent,
+        }, datetime.now(UTC))  # fmt: skip
+        store.flush()
+        log.warning("recovered from checkpoint %s; %d order(s) possibly sent: %s",
+                    None if entry is None else entry.seq, len(resent), ", ".join(node.possibly_sent))  # fmt: skip
+        return node
+
+    def warm_up(self, snapshots: Iterable[ChainSnapshot]) -> None:
+        """After a restart: show the kernel again the snapshots its checkpoint was taken on
+        (the latest per underlying), so what no saved state holds is as it was — the quotes
+        the order manager prices from, the broker's current chain, the risk view's latest
+        data, a strategy's last snapshot. The strategies' decisions are discarded and their
+        restored states put back, so only that market context remains."""
+        k = self.kernel
+        states = k.runner.states()
+        bot, k.runner.bot = k.runner.bot, None  # intents go nowhere
+        try:
+            for snap in sorted(snapshots, key=lambda s: s.ts):
+                k.latest[snap.symbol] = snap
+                k.om.on_snapshot(snap)
+                if hasattr(k.broker, "on_snapshot"):
+                    k.broker.on_snapshot(snap)  # seen already: it only becomes current again
+                k.runner.dispatch(ChainEvent(snap))
+        finally:
+            k.runner.bot = bot
+        k.runner.restore_states(states)
+
+    def _after_interrupted_input(self) -> None:
+        """Once the input the crash interrupted has been processed again, deal with the
+        possibly-sent orders the replay did not place again (``OrderManager.adopt_orphans``)."""
+        if not self._replaying_interrupted:
+            return
+        self._replaying_interrupted = False
+        self.orphans = self.kernel.om.adopt_orphans()
+        self.kernel.om.drain()
+        if self.orphans:
+            log.critical(
+                "orders from before the restart not placed again: %s", ", ".join(self.orphans)
+            )
+
+
+# --- `optrunner run` ---------------------------------------------------------------------------
+
+
+def default_broker_state(store_url: str) -> Path:
+    """Next to a SQLite store: ``<store>.paper-broker.json``; other stores need the option."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(store_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        raise typer.BadParameter("give --broker-state FILE (the store is not a SQLite file)")
+    db = Path(url.database)
+    return db.with_name(db.name + ".paper-broker.json")
+
+
+def _status(node: TradingNode) -> str:
+    k = node.kernel
+    pf = k.portfolio
+    orders = k.om.orders()
+    working = sum(1 for o in orders if not o.state.is_terminal)
+    return (f"[bold]{to_ist(k.clock.now()):%Y-%m-%d %H:%M}[/]  snapshots {node.inputs}  orders {len(orders)} "
+            f"({working} working)  open legs {len(pf.positions())}  P&L {rupees(pf.realized + pf.unrealized - pf.charges)}")  # fmt: skip
+
+
+def print_positions(node: TradingNode) -> None:
+    pf = node.kernel.portfolio
+    t = Table(
+        "strategy",
+        "contract",
+        "qty",
+        "avg",
+        "mark",
+        "unrealized",
+        title="Open positions",
+        title_justify="left",
+    )
+    for p in pf.positions():
+        mark = "—" if p.mark_price is None else f"{p.mark_price:.2f}"
+        t.add_row(
+            p.strategy,
+            p.contract.id,
+            f"{p.quantity:+d}",
+            f"{p.avg_price:.2f}",
+            mark,
+            rupees(p.unrealized),
+        )
+    console.print(t if pf.positions() else "No open positions.")
+    s = pf.summary()
+    fills = sum(1 for _ in node.store.load_fills())
+    console.print(f"Realized {rupees(s.realized)}  unrealized {rupees(s.unrealized)}  charges {rupees(s.charges)}  "
+                  f"net [bold]{rupees(s.net)}[/]  ({len(node.kernel.om.orders())} orders, {fills} fills)")  # fmt: skip
+    for a in node.kernel.alerts[-5:]:
+        console.print(f"[yellow]alert[/] {a.level}: {a.source}: {a.message}")
+
+
+def run_command(
+    configs: Annotated[
+        list[Path], typer.Argument(help="Strategy files or folders of them (one account).")
+    ],
+    data: Annotated[Path, typer.Option("--data", help="Catalog folder to replay.")],
+    day: Annotated[str, typer.Option("--date", help="The trading day to replay, YYYY-MM-DD.")],
+    store_url: Annotated[
+        str,
+        typer.Option(
+            "--store", help="Store URL: sqlite:///file.sqlite or postgresql+psycopg://..."
+        ),
+    ],
+    broker_state: Annotated[
+        Path | None,
+        typer.Option("--broker-state", help="Paper broker book (default: next to a SQLite store)."),
+    ] = None,
+    pace_ms: Annotated[
+        float, typer.Option("--pace-ms", help="Wait this long after each snapshot (to watch it).")
+    ] = 0.0,
+    recover: Annotated[
+        bool,
+        typer.Option("--recover", help="Resume the session in --store (after a crash, or on a later --date)."),
+    ] = False,
+    capital: Annotated[
+        float, typer.Option("--capital", help="Starting capital in rupees.")
+    ] = 1_000_000.0,
+) -> None:
+    """Paper-trade a catalog day through the live node: journaled, checkpointed, resumable with --recover."""
+    cfgs, _ = load_configs(configs)
+    try:
+        d = date.fromisoformat(day)
+    except ValueError:
+        raise typer.BadParameter(f"--date {day!r} is not a date like 2026-11-16") from None
+    catalog = Catalog(data)
+    symbols = sorted({c.market_config.symbol for c in cfgs})
+    missing = [s for s in symbols if d not in catalog.dates(s)]
+    if missing:
+        raise typer.BadParameter(f"{data} has no {', '.join(missing)} data on {d}")
+    broker_path = broker_state or default_broker_state(store_url)
+    store = Store(store_url)
+    store.create_schema()
+    if not recover and (
+        latest_checkpoint(store) is not None or store.load_orders() or broker_path.exists()
+    ):
+        console.print(f"[red]{store_url} or {broker_path} already holds a session: resume it with --recover, "
+                      "or use a new store and broker state[/]")  # fmt: skip
+        raise typer.Exit(2)
+    clock = SimClock()
+    broker = PaperBroker(broker_path, clock, SimConfig())
+    make = TradingNode.recover if recover else TradingNode
+    node = make(
+        cfgs, store, broker, clock, capital=capital, freeze_inclusive=broker.config.freeze_inclusive
+    )
+    if recover:
+        console.print(f"Resuming after {node.resume_after or 'the start'}; "
+                      f"{len(node.possibly_sent)} order(s) possibly sent before the crash")  # fmt: skip
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def after(n: TradingNode) -> None:
+            bar.update(task, description=_status(n))
+            if pace_ms > 0:
+                time.sleep(pace_ms / 1000.0)
+
+        try:
+            node.run(merged_snapshots(catalog, symbols, d, d), after_input=after)
+        except KeyboardInterrupt:  # every processed snapshot is checkpointed: nothing to undo
+            console.print(
+                f"[yellow]stopped[/]; resume with --recover (checkpoint at {to_ist(clock.now()):%H:%M})"
+            )
+        finally:
+            bar.update(task, description=_status(node))
+    print_positions(node)
+    store.close()

@@ -1,0 +1,161 @@
+"""The paper broker: the simulated exchange with an order book that survives our crash.
+
+A real broker keeps its orders, executions and positions when our process dies; a paper
+broker must too, or a restart could not tell which orders were sent. ``PaperBroker`` wraps a
+:class:`SimulatedExchange` and writes its book (``to_state()``) to a JSON file after every
+call that produced an answer — an accept, a reject, an execution, a cancel, a modify, an
+expiry, a settlement — and before that answer can be read. The write replaces the file
+atomically (temporary file, fsync, rename, fsync of the folder), so a ``kill -9`` leaves
+the old book or the new one, never half of either.
+
+The outbox (answers not yet read) is not written: like a real broker's push stream it dies
+with the connection, and a restart recovers those answers through ``order_status`` (status
+plus trade book) and, for expiry settlements, by closing the session again
+(``end_of_day`` of a closed day publishes its settlements again).
+
+``OPTRUNNER_TEST_CRASH=<point>:<n>`` makes the process SIGKILL itself the n-th time it
+reaches ``<point>``, for crash tests that need an exact place:
+
+* ``submit``: a submission arrives, after our journal flush and before the exchange sees it;
+* ``accepted``: a submission was accepted (and maybe executed) and saved, its answers unread;
+* ``snapshot``: a snapshot executed working orders and the book was saved, answers unread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from optrunner.core.clock import Clock
+from optrunner.core.orders import Order
+from optrunner.data.snapshot import ChainSnapshot
+from optrunner.execution.brokers.base import BrokerEvent, BrokerOrderStatus
+from optrunner.execution.brokers.simulated import SimConfig, SimulatedExchange
+
+CRASH_ENV = "OPTRUNNER_TEST_CRASH"
+CRASH_POINTS = ("submit", "accepted", "snapshot")
+
+
+class CrashPoint:
+    """Dies by SIGKILL the n-th time a named point is reached (test-only; off unless set)."""
+
+    def __init__(self, spec: str | None) -> None:
+        self.point: str | None = None
+        self.n = 0
+        self.seen: Counter[str] = Counter()
+        if not spec:
+            return
+        point, _, n = spec.partition(":")
+        if point not in CRASH_POINTS or not n.isdigit() or int(n) < 1:
+            raise ValueError(
+                f"{CRASH_ENV}={spec!r}: expected <point>:<n>, point one of {', '.join(CRASH_POINTS)}, n >= 1"
+            )
+        self.point, self.n = point, int(n)
+
+    @classmethod
+    def from_env(cls) -> CrashPoint:
+        return cls(os.environ.get(CRASH_ENV))
+
+    def reached(self, point: str) -> None:
+        if point != self.point:
+            return
+        self.seen[point] += 1
+        if self.seen[point] == self.n:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class PaperBroker:
+    """A :class:`SimulatedExchange` whose book is durable in ``path`` (see the module docstring)."""
+
+    def __init__(self, path: str | Path, clock: Clock, config: SimConfig | None = None) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            try:
+                state = json.loads(self.path.read_text())
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"paper broker state {self.path} cannot be read: {exc}") from exc
+            self.exchange = SimulatedExchange.from_state(state, clock, config)
+        else:
+            self.exchange = SimulatedExchange(clock, config)
+        self.name = self.exchange.name
+        self.config = self.exchange.config
+        self.saves = 0
+        self._crash = CrashPoint.from_env()
+
+    # --- the broker protocol -------------------------------------------------------------
+
+    def submit(self, order: Order) -> None:
+        self._crash.reached("submit")
+        self.exchange.submit(order)
+        self._save()
+        if self.exchange.accepted[order.client_id]:
+            self._crash.reached("accepted")
+
+    def cancel(self, client_id: str) -> None:
+        self.exchange.cancel(client_id)
+        self._save()
+
+    def modify(self, client_id: str, limit_price: float) -> None:
+        self.exchange.modify(client_id, limit_price)
+        self._save()
+
+    def order_status(self, client_id: str) -> BrokerOrderStatus | None:
+        return self.exchange.order_status(client_id)
+
+    def events(self) -> list[BrokerEvent]:
+        return self.exchange.events()
+
+    # --- market data and the session ------------------------------------------------------
+
+    def on_snapshot(self, snapshot: ChainSnapshot) -> None:
+        executed = len(self.exchange.executions)
+        closed = len(self.exchange.closed_days)
+        self.exchange.on_snapshot(snapshot)
+        if len(self.exchange.closed_days) != closed or len(self.exchange.executions) != executed:
+            self._save()  # a snapshot that only moved the market is fed again after a restart
+            self._crash.reached("snapshot")
+
+    def end_of_day(self, day: date) -> None:
+        """Close the session; a session already closed publishes its settlements again
+        (the caller lost them in a crash; the order manager applies each exec id once)."""
+        if day in self.exchange.closed_days:
+            self.exchange.republish_settlements(day)
+            return
+        self.exchange.end_of_day(day)
+        self._save()
+
+    # --- for checks and reports --------------------------------------------------------
+
+    @property
+    def accepted(self) -> Counter[str]:
+        """How many times each client id was accepted (more than once would be a duplicate order)."""
+        return self.exchange.accepted
+
+    @property
+    def positions(self) -> dict[Any, int]:
+        return self.exchange.positions
+
+    # --- durability -----------------------------------------------------------------------
+
+    def _save(self) -> None:
+        text = json.dumps(self.exchange.to_state(), separators=(",", ":"), allow_nan=False)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the rename itself is durable
+        finally:
+            os.close(fd)
+        self.saves += 1
+
+
+__all__ = ["CRASH_ENV", "CrashPoint", "PaperBroker"]

@@ -1,0 +1,203 @@
+"""Checkpoints of a trading node and what a restart needs from the store (docs/recovery.md).
+
+A checkpoint is one journal entry (``kind="checkpoint"``), written and flushed in one store
+transaction after an input (a snapshot, a session close) has been fully processed: the
+order manager, router, portfolio, risk (account limits and kill switch), every strategy's
+state and the kernel's own bookkeeping, as of the input's time. A restart restores the
+latest one and processes the inputs after it again; the orders journaled after it are the
+ones that may have reached the broker without our knowing (``possibly_sent``), and the fills
+saved after it come again, with the same ids, and must not be saved twice (``StoreJournal``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from optrunner.core.orders import Fill, Order
+from optrunner.core.types import OrderState
+from optrunner.execution.states import ExecutionError
+from optrunner.instruments.contracts import OptionContract
+from optrunner.kernel import Kernel
+from optrunner.portfolio import Portfolio
+from optrunner.risk.kill_switch import SwitchChange, TradingState
+from optrunner.store import JournalEntry, Store
+from optrunner.store.codec import journal_from_row
+from optrunner.store.schema import JournalRow
+
+CHECKPOINT = "checkpoint"
+RECOVERED = "recovered"
+CHECKPOINT_VERSION = 1
+
+
+class StoreJournal:
+    """The store as the order manager's write-ahead journal, minus fills it already holds.
+
+    After a restart the fills of the interrupted input are applied again (to a portfolio
+    restored from before them) under the same fill ids; the store refuses a fill id twice,
+    so a fill it already has is skipped — after checking it is the same execution: a
+    different fill under a stored id is an error, never silently dropped.
+    """
+
+    def __init__(self, store: Store, stored_fills: Iterable[Fill] = ()) -> None:
+        self.store = store
+        self._stored = {f.fill_id: f for f in stored_fills}
+        self.skipped = 0
+
+    def save_order(self, order: Order) -> None:
+        self.store.save_order(order)
+
+    def record_transition(
+        self,
+        order: Order,
+        from_state: OrderState | None,
+        to_state: OrderState,
+        ts: datetime,
+        reason: str,
+    ) -> None:
+        self.store.record_transition(order, from_state, to_state, ts, reason)
+
+    def save_fill(self, fill: Fill) -> None:
+        old = self._stored.get(fill.fill_id)
+        if old is None:
+            self.store.save_fill(fill)
+            return
+        if _execution(old) != _execution(fill):
+            raise ExecutionError(
+                f"fill {fill.fill_id} is stored as {_execution(old)} but came again as {_execution(fill)}"
+            )
+        self.skipped += 1
+
+    def flush(self) -> None:
+        self.store.flush()
+
+
+def _execution(f: Fill) -> tuple[Any, ...]:
+    return (
+        f.client_id,
+        f.strategy,
+        f.contract.id,
+        f.side.value,
+        f.quantity,
+        f.price,
+        f.ts,
+        f.is_settlement,
+    )
+
+
+# --- the kernel's state ----------------------------------------------------------------------
+
+
+def kernel_state(k: Kernel) -> dict[str, Any]:
+    """Everything the kernel decides from, as plain JSON types (it must be quiescent)."""
+    switch = k.risk.kill_switch
+    return {
+        "om": k.om.to_state(),
+        "router": k.router.to_state(),
+        "portfolio": k.portfolio.to_state(),
+        "account": {**k.risk.account.to_state(), "warned": k.risk.account.warned},
+        "kill_switch": {
+            **switch.to_state(),
+            "history": [_change_to_dict(c) for c in switch.history],
+        },
+        "strategies": k.runner.states(),
+        "halted_strategies": {
+            name: m["halt_reason"]
+            for name, m in k.runner.get_metrics()["strategies"].items()
+            if m["halted"]
+        },
+        "day": None if k.day is None else k.day.isoformat(),
+        "day_start_net": dict(k.day_start_net),
+        "opened": [[s, c.id, ts.isoformat()] for (s, c), ts in k.opened.items()],
+        "last_exit": [[c.id, ts.isoformat()] for c, ts in k.last_exit.items()],
+    }
+
+
+def restore_kernel(k: Kernel, state: dict[str, Any]) -> None:
+    """Put ``kernel_state`` output back into a kernel built with the same strategies.
+
+    A strategy the runner had halted is halted again, which raises its alert and asks the
+    kernel to flatten it once more (a no-op when its positions are already flat)."""
+    k.om.load_state(state["om"])
+    k.router.load_state(state["router"])
+    k.portfolio = Portfolio.from_state(state["portfolio"])
+    account = k.risk.account
+    account.restore(state["account"])
+    account.warned = bool(state["account"]["warned"])
+    switch = k.risk.kill_switch
+    switch.restore(
+        state["kill_switch"]
+    )  # no listeners: the flatten it may have caused is in the orders
+    switch.history = [_change_from_dict(d) for d in state["kill_switch"]["history"]]
+    k.runner.restore_states(state["strategies"])
+    k.day = None if state["day"] is None else date.fromisoformat(state["day"])
+    k.day_start_net = {s: float(v) for s, v in state["day_start_net"].items()}
+    k.opened = {
+        (s, OptionContract.from_id(c)): datetime.fromisoformat(ts) for s, c, ts in state["opened"]
+    }
+    k.last_exit = {
+        OptionContract.from_id(c): datetime.fromisoformat(ts) for c, ts in state["last_exit"]
+    }
+    for name, reason in state["halted_strategies"].items():
+        k.runner.halt(name, f"halted before the restart: {reason}")
+
+
+def _change_to_dict(c: SwitchChange) -> dict[str, Any]:
+    ts = None if c.ts is None else c.ts.isoformat()
+    return {
+        "ts": ts,
+        "old": c.old.value,
+        "new": c.new.value,
+        "source": c.source,
+        "reason": c.reason,
+    }
+
+
+def _change_from_dict(d: dict[str, Any]) -> SwitchChange:
+    ts = None if d["ts"] is None else datetime.fromisoformat(d["ts"])
+    return SwitchChange(
+        ts, TradingState(d["old"]), TradingState(d["new"]), d["source"], d["reason"]
+    )
+
+
+# --- the store side ------------------------------------------------------------------------
+
+
+def latest_checkpoint(store: Store) -> JournalEntry | None:
+    """The newest checkpoint in ``store`` (one row read, however long the journal is)."""
+    store.flush()
+    t = JournalRow.__table__
+    query = select(t).where(t.c.kind == CHECKPOINT).order_by(t.c.seq.desc()).limit(1)
+    with store.engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        return None
+    entry = journal_from_row(row)
+    version = entry.payload.get("version")
+    if version != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"checkpoint {entry.seq} has version {version!r}; this build reads {CHECKPOINT_VERSION}"
+        )
+    return entry
+
+
+def possibly_sent(journaled: Iterable[Order], om_state: dict[str, Any] | None) -> list[Order]:
+    """Orders the store holds that the checkpoint's order manager does not hold as they are:
+    created or moved on after the checkpoint, so possibly at the broker unbeknown to it."""
+    known = {d["order"]["client_id"]: d["order"] for d in (om_state or {}).get("orders", [])}
+    out = []
+    for o in journaled:
+        d = known.get(o.client_id)
+        if (
+            d is None
+            or (d["state"], d["filled_qty"]) != (o.state.value, o.filled_qty)
+            or (
+                d["updated_ts"] is not None
+                and o.updated_ts != datetime.fromisoformat(d["updated_ts"])
+            )
+        ):
+            out.append(o)
+    return out
