@@ -212,3 +212,20 @@ def test_numpy_quantities_from_vectorised_code_are_booked_as_plain_ints():
     state = pf.to_state()
     assert type(state["positions"][0]["quantity"]) is int
     assert json.loads(json.dumps(state)) == state
+
+
+def test_a_position_reopened_after_being_flat_is_valued_at_its_new_fill_not_its_old_mark():
+    """Regression: a short closed at 10:00 (last marked at 182.05) and re-sold at 91.40 two
+    hours later showed a ~6,000 loss until the next snapshot, from the stale mark."""
+    pf = Portfolio(1_000_000)
+    put = nifty(25400, "PE")
+    pf.apply_fill(fill(put, "SELL", 65, 150.0, ts=at(9, 30)))
+    pf.mark(chain(at(9, 45), [{"contract": put, "ltp": 182.05, "delta": -0.6, "vega": 8.0}]))
+    pf.apply_fill(fill(put, "BUY", 65, 182.05, ts=at(9, 46)))
+    pf.apply_fill(fill(put, "SELL", 65, 91.40, ts=at(11, 59)))
+    pos = pf.position("strangle", put)
+    assert pos.mark_price == 91.40 and pos.unrealized == 0.0
+    assert pf.unrealized == 0.0
+    assert pos.greeks() is None  # the 9:45 per-unit greeks are not carried into the new position
+    pf.mark(chain(at(12, 0), [{"contract": put, "ltp": 90.40, "delta": -0.3, "gamma": 1e-3, "vega": 7.0, "theta": -9.0}]))
+    assert pos.unrealized == pytest.approx(65.0) and pos.greeks().delta == pytest.approx(-0.3 * -65)

@@ -160,7 +160,14 @@ class Position:
         premium = 0.0 if fill.is_settlement else float(fill.premium)
         self.premium_collected += premium
         self.fills += 1
-        if fill.is_settlement or self.mark_price is None:
+        stale = self.mark_ts is None or fill.ts > self.mark_ts
+        if old == 0 and stale:
+            # reopened after being flat: the old per-unit greeks belong to another time
+            for name in GREEK_NAMES:
+                setattr(self, name, None)
+        if fill.is_settlement or self.mark_price is None or stale:
+            # a fill is a newer price than an older mark (a position reopened days after it
+            # was closed must not be valued at its old last mark until the next snapshot)
             self.mark_price, self.mark_ts = price, fill.ts
         return FillEffect(realized, fill.charges, premium, was_open, self.is_open)
 
