@@ -34,6 +34,7 @@ from optrunner.data.importers.common import (
     ImportReport,
     RowChecks,
     chain_table,
+    import_each,
 )
 from optrunner.data.importers.parsing import dates, numbers, read_table, rights
 from optrunner.data.schema import IST_OFFSET_NS, NS_PER_DAY
@@ -86,18 +87,12 @@ def import_bhavcopy(
     recompute_greeks: bool = False, on_file: FileCallback | None = None,
 ) -> ImportReport:  # fmt: skip
     """Import bhavcopies; every index (or only ``symbol``) becomes an end-of-day snapshot."""
-    report = ImportReport("bhavcopy")
-    sink = ChainSink(catalog, report, recompute_greeks=recompute_greeks)
-    for path in files:
+
+    def one(path: Path, report: ImportReport, sink: ChainSink) -> None:
         table = read_table(path)
-        layout = detect_layout(path, table.column_names)
-        _import_file(path, table, layout, symbol, report, sink)
-        report.files += 1
-        sink.file_done()
-        if on_file:
-            on_file(path)
-    sink.flush()
-    return report
+        _import_file(path, table, detect_layout(path, table.column_names), symbol, report, sink)
+
+    return import_each("bhavcopy", catalog, files, one, recompute_greeks=recompute_greeks, on_file=on_file)
 
 
 def _text(table: pa.Table, name: str) -> np.ndarray:

@@ -189,6 +189,23 @@ class ChainSink:
         return table.take(np.sort(order[~repeated]))
 
 
+def import_each(
+    kind: str, catalog: Catalog, files: Sequence[Path], import_one: Callable[[Path, ImportReport, ChainSink], None],
+    *, recompute_greeks: bool, on_file: FileCallback | None,
+) -> ImportReport:  # fmt: skip
+    """Run ``import_one`` over ``files`` into one sink, counting files; the loop every importer shares."""
+    report = ImportReport(kind)
+    sink = ChainSink(catalog, report, recompute_greeks=recompute_greeks)
+    for path in files:
+        import_one(path, report, sink)
+        report.files += 1
+        sink.file_done()
+        if on_file:
+            on_file(path)
+    sink.flush()
+    return report
+
+
 def expand_inputs(paths: Iterable[str | Path], suffixes: tuple[str, ...]) -> list[Path]:
     """Files named by ``paths``: files as given, folders searched (recursively) for ``suffixes``,
     glob patterns expanded. A path matching nothing is an error naming it."""

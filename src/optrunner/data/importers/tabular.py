@@ -28,6 +28,7 @@ from optrunner.data.importers.common import (
     ImportReport,
     RowChecks,
     chain_table,
+    import_each,
 )
 from optrunner.data.importers.parsing import dates, numbers, read_table, rights, timestamps
 from optrunner.data.schema import CHAIN_FLOAT_COLUMNS
@@ -150,17 +151,10 @@ def import_tabular(
     only that symbol's rows (the others are counted as skipped).
     """
     m = load_mapping(mapping)
-    report = ImportReport("tabular")
-    sink = ChainSink(catalog, report, recompute_greeks=recompute_greeks)
-    for path in files:
-        table = read_table(path)
-        _import_file(path, table, m, symbol, report, sink)
-        report.files += 1
-        sink.file_done()
-        if on_file:
-            on_file(path)
-    sink.flush()
-    return report
+    return import_each(
+        "tabular", catalog, files, lambda path, report, sink: _import_file(path, read_table(path), m, symbol, report, sink),
+        recompute_greeks=recompute_greeks, on_file=on_file,
+    )  # fmt: skip
 
 
 def _import_file(
