@@ -26,7 +26,8 @@ from optrunner.core.types import OrderState, Right, Side, Tag
 from optrunner.instruments.contracts import OptionContract
 from optrunner.store import Store
 from optrunner.store.batch import PostgresWriter, copy_sql, insert_sql
-from optrunner.store.codec import RowEncoder, postgres_time
+from optrunner.store.codec import postgres_time
+from optrunner.store.encoder import RowEncoder
 from optrunner.store.schema import FillRow, JournalRow, OrderEventRow, OrderRow
 
 CALLS_PER_ORDER = 6  # 4 transitions, 1 fill, 1 journal entry

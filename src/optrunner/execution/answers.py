@@ -28,7 +28,7 @@ from optrunner.execution.brokers.base import (
     BrokerOrderStatus,
     RejectReason,
 )
-from optrunner.execution.records import OrderRecord
+from optrunner.execution.records import TERMINAL_STATES, OrderRecord
 from optrunner.execution.states import ExecutionError, IllegalTransition, OverfillError
 
 if TYPE_CHECKING:
@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 S = OrderState
 K = BrokerEventKind
+# Hot-path constants: an enum member looked up on its class costs ~75 ns in Python 3.11.
+_NEW, _SUBMITTED, _PARTIALLY_FILLED, _FILLED = S.NEW, S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED
+_ACK, _FILL, _SETTLEMENT = K.ACK, K.FILL, K.SETTLEMENT
 
 
 class AnswerHandling:
@@ -60,7 +63,8 @@ class AnswerHandling:
         def alert(self, level: str, message: str) -> None: ...
 
     def _handle(self, ev: BrokerEvent) -> None:
-        if ev.kind is K.SETTLEMENT:
+        kind = ev.kind
+        if kind is _SETTLEMENT:
             self._on_settlement(ev)
             return
         rec = self._recs.get(ev.client_id)
@@ -72,12 +76,12 @@ class AnswerHandling:
             rec.unknown = False
             self.alert("info", f"order {ev.client_id} answered ({ev.kind}) after being flagged unknown")
         o = rec.order
-        if ev.kind is K.ACK:
+        if kind is _ACK:
             self._on_ack(rec, ev.broker_id)
+        elif kind is _FILL:
+            self._on_fill(rec, ev)
         elif ev.kind is K.REJECT:
             self._on_reject(rec, ev.reject_reason, ev.reason)
-        elif ev.kind is K.FILL:
-            self._on_fill(rec, ev)
         elif ev.kind in (K.CANCELLED, K.EXPIRED):
             self._on_done(rec, S.CANCELLED if ev.kind is K.CANCELLED else S.EXPIRED, ev.reason)
         elif ev.kind is K.CANCEL_REJECTED:
@@ -110,7 +114,7 @@ class AnswerHandling:
 
     def _on_ack(self, rec: OrderRecord, broker_id: str | None) -> None:
         o = rec.order
-        if o.state is S.SUBMITTED:
+        if o.state is _SUBMITTED:
             o.broker_id = broker_id or o.broker_id
             rec.awaiting_since = None
             self._transition(rec, S.ACCEPTED, "acknowledged")
@@ -160,38 +164,35 @@ class AnswerHandling:
 
     def _on_fill(self, rec: OrderRecord, ev: BrokerEvent) -> None:
         o = rec.order
-        if ev.exec_id and ev.exec_id in rec.exec_ids:
+        exec_id, qty, price, ts = ev.exec_id, ev.quantity, ev.price, ev.ts
+        if exec_id and exec_id in rec.exec_ids:
             self.counters["duplicate_fills"] += 1
             return
-        if not (isinstance(ev.quantity, int) and ev.quantity > 0 and ev.price >= 0):
-            raise ExecutionError(f"order {o.client_id}: malformed fill {ev.quantity} @ {ev.price}")
-        if o.state is S.SUBMITTED:
+        if not (isinstance(qty, int) and qty > 0 and price >= 0):
+            raise ExecutionError(f"order {o.client_id}: malformed fill {qty} @ {price}")
+        if o.state is _SUBMITTED:
             self._catch_up(rec, "fill")
-            if ev.exec_id and ev.exec_id in rec.exec_ids:  # the broker's trade book had it
+            if exec_id and exec_id in rec.exec_ids:  # the broker's trade book had it
                 return
-        if o.filled_qty + ev.quantity > o.quantity:
+        filled = o.filled_qty
+        if filled + qty > o.quantity:
             raise OverfillError(
-                f"order {o.client_id}: fill of {ev.quantity} on {o.filled_qty}/{o.quantity} filled "
-                f"would overfill (exec {ev.exec_id})"
+                f"order {o.client_id}: fill of {qty} on {filled}/{o.quantity} filled "
+                f"would overfill (exec {exec_id})"
             )
-        if o.state.is_terminal or o.state is S.NEW:
-            raise IllegalTransition(o.client_id, o.state, S.PARTIALLY_FILLED, f"fill {ev.exec_id}")
-        first = o.filled_qty == 0
-        new_filled = o.filled_qty + ev.quantity
-        o.avg_price = (o.avg_price * o.filled_qty + ev.price * ev.quantity) / new_filled
+        if o.state in TERMINAL_STATES or o.state is _NEW:
+            raise IllegalTransition(o.client_id, o.state, _PARTIALLY_FILLED, f"fill {exec_id}")
+        new_filled = filled + qty
+        o.avg_price = (o.avg_price * filled + price * qty) / new_filled
         o.filled_qty = new_filled
-        fill_id = ev.exec_id or f"{o.client_id}-f{new_filled}"
+        fill_id = exec_id or f"{o.client_id}-f{new_filled}"
         rec.exec_ids.add(fill_id)
         self.counters["fills"] += 1
-        self._emit_fill(
-            Fill(
-                fill_id=fill_id, client_id=o.client_id, strategy=o.strategy, tag=o.tag,
-                contract=o.contract, side=o.side, quantity=ev.quantity, price=ev.price, ts=ev.ts,
-                charges=self._charge_fn(o, ev.quantity, ev.price, ev.ts, first), leg=o.leg,
-            )
-        )
-        to = S.FILLED if new_filled == o.quantity else S.PARTIALLY_FILLED
-        self._transition(rec, to, f"fill {ev.quantity} @ {ev.price} ({fill_id})")
+        charges = self._charge_fn(o, qty, price, ts, filled == 0)
+        # positional (Fill's field order): a frozen dataclass is dear to build with keywords
+        self._emit_fill(Fill(fill_id, o.client_id, o.strategy, o.tag, o.contract, o.side, qty, price, ts, charges, o.leg))
+        to = _FILLED if new_filled == o.quantity else _PARTIALLY_FILLED
+        self._transition(rec, to, f"fill {qty} @ {price} ({fill_id})")
 
     def _on_done(self, rec: OrderRecord, to: OrderState, why: str) -> None:
         o = rec.order

@@ -15,6 +15,8 @@ from optrunner.execution.policy import ExecutionPolicy
 from optrunner.instruments.contracts import OptionContract
 
 _ORDER_FIELDS = operator.attrgetter(*(f.name for f in fields(Order)))
+#: ``OrderState.is_terminal`` as a set: a member test is a fraction of a property call.
+TERMINAL_STATES = frozenset(s for s in OrderState if s.is_terminal)
 
 
 def copy_order(order: Order) -> Order:

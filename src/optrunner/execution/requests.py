@@ -22,12 +22,14 @@ from optrunner.execution.records import OrderRecord
 
 if TYPE_CHECKING:
     from optrunner.core.clock import Clock
+    from optrunner.core.orders import Order
     from optrunner.core.types import Side
     from optrunner.execution.brokers.base import Broker, BrokerOrderStatus
     from optrunner.execution.rate_limit import ExponentialBackoff, TokenBucket
     from optrunner.instruments.contracts import OptionContract
 
 S = OrderState
+_NEW, _SUBMITTED = S.NEW, S.SUBMITTED
 log = logging.getLogger(__name__)
 
 
@@ -104,28 +106,33 @@ class RequestHandling:
     def _wanted(self, kind: str, rec: OrderRecord) -> bool:
         st = rec.order.state
         if kind == "submit":
-            return st is S.NEW and rec.queued
+            return st is _NEW and rec.queued
         if kind == "cancel":
             return rec.cancel_wanted and not st.is_terminal
         return rec.modify_pending and st in (S.ACCEPTED, S.PARTIALLY_FILLED)
 
     def _take_ready(self, now: datetime) -> list[tuple[str, OrderRecord, float | None]]:
         ready: list[tuple[str, OrderRecord, float | None]] = []
-        while self._queue and self._queue[0][0] <= now:
-            _, _, kind, cid, price = self._queue[0]
-            rec = self._recs[cid]
-            if not self._wanted(kind, rec) or (kind == "submit" and not self._price_for_send(rec)):
-                heapq.heappop(self._queue)
+        queue, recs, limiter, pop = self._queue, self._recs, self._limiter, heapq.heappop
+        while queue and queue[0][0] <= now:
+            _, _, kind, cid, price = queue[0]
+            rec = recs[cid]
+            if kind == "submit":  # _wanted, inlined: one per order sent
+                wanted = rec.queued and rec.order.state is _NEW
+                if not wanted or (rec.market_as_limit and not self._price_for_send(rec)):
+                    pop(queue)
+                    continue
+            elif not self._wanted(kind, rec):
+                pop(queue)
                 continue
-            if self._limiter is not None and not self._limiter.try_acquire(now):
+            if limiter is not None and not limiter.try_acquire(now):
                 break  # FIFO: everything behind the head waits for the same token
-            heapq.heappop(self._queue)
+            pop(queue)
             if kind == "submit":
                 rec.queued = False
                 rec.awaiting_since = rec.priced_at = now
                 rec.next_query = now + self._ack_query
-                o = rec.order
-                self._transition(rec, S.SUBMITTED, f"sent: {o.order_type} {o.limit_price or ''}".strip())
+                self._transition(rec, _SUBMITTED, _sent_reason(rec.order))
             ready.append((kind, rec, price))
         return ready
 
@@ -233,3 +240,21 @@ class RequestHandling:
                 self.modify(o.client_id, price, f"timeout reprice {rec.reprices}/{pol.max_reprices}")
             return
         self.cancel(o.client_id, f"unfilled after {pol.timeout_seconds}s")
+
+
+_SENT: dict[tuple[OrderType, float | None], str] = {}  # (type, limit) -> reason of the SUBMITTED transition
+
+
+def _sent_reason(o: Order) -> str:
+    """``"sent: LIMIT 101.05"``, cached: formatting the price costs more than the transition."""
+    key = (o.order_type, o.limit_price)
+    try:
+        return _SENT[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable price: never cached
+        return f"sent: {o.order_type} {o.limit_price or ''}".strip()
+    if len(_SENT) >= 4096:
+        _SENT.clear()
+    reason = _SENT[key] = f"sent: {o.order_type} {o.limit_price or ''}".strip()
+    return reason

@@ -36,13 +36,13 @@ class PendingBatch:
     journal: Rows = field(default_factory=list)
     records: int = 0  # calls that added to the batch, coalesced or not (drives autoflush)
 
-    def tables(self, order_row: Callable[[tuple[Any, ...]], tuple[Any, ...]]) -> list[tuple[str, Rows]]:
+    def tables(self, order_rows: Callable[[Any], Rows]) -> list[tuple[str, Rows]]:
         """Rows per table in write order: upserts first, so the foreign keys hold.
 
-        Orders are kept as snapshots and encoded here by ``order_row``, once per batch.
+        Orders are kept as snapshots and encoded here by ``order_rows``, once per batch.
         """
         return [
-            ("orders", [order_row(snap) for snap in self.orders.values()]),
+            ("orders", order_rows(self.orders.values())),
             ("positions", list(self.positions.values())),
             ("order_events", self.events),
             ("fills", self.fills),

@@ -57,7 +57,7 @@ JOURNAL_COLUMNS = ("ts", "kind", "strategy", "payload")
 
 
 # Aware, constant whole-minute offsets: always encodable, and cheap to convert (see below).
-_FIXED_ZONES = frozenset({UTC, IST})
+FIXED_ZONES = frozenset({UTC, IST})
 
 
 def utc(ts: datetime, what: str) -> datetime:
@@ -80,7 +80,7 @@ def sqlite_time(ts: datetime, what: str) -> str:
     needs converting; it is cached per minute. This halves the cost of ``astimezone`` +
     ``isoformat``, which was a quarter of the store's CPU per order.
     """
-    if type(ts) is datetime and ts.tzinfo in _FIXED_ZONES:
+    if type(ts) is datetime and ts.tzinfo in FIXED_ZONES:
         key = (ts.year, ts.month, ts.day, ts.hour, ts.minute, ts.tzinfo)
         prefix = _UTC_MINUTES.get(key)
         if prefix is None:
@@ -94,7 +94,7 @@ def sqlite_time(ts: datetime, what: str) -> str:
 
 def postgres_time(ts: datetime, what: str) -> datetime:
     """Any aware datetime: psycopg sends it as timestamptz, which is an instant."""
-    if type(ts) is datetime and ts.tzinfo in _FIXED_ZONES:
+    if type(ts) is datetime and ts.tzinfo in FIXED_ZONES:
         return ts
     return utc(ts, what)
 
@@ -117,14 +117,16 @@ def json_text(doc: Any, what: str, kind: type = dict) -> str:
         raise ValueError(f"{what} is not storable as JSON: {exc}") from exc
 
 
-def _values(enum_cls: type[StrEnum]) -> dict[str, str]:
+def _enum_values(enum_cls: type[StrEnum]) -> dict[str, str]:
     return {m: m.value for m in enum_cls}
 
 
-_TAG, _SIDE, _TYPE, _PRODUCT, _STATE = map(_values, (Tag, Side, OrderType, Product, OrderState))
+TAG_VALUES, SIDE_VALUES, TYPE_VALUES, PRODUCT_VALUES, STATE_VALUES = map(
+    _enum_values, (Tag, Side, OrderType, Product, OrderState)
+)
 
 
-def _value(values: dict[str, str], value: object, field: str) -> str:
+def enum_value(values: dict[str, str], value: object, field: str) -> str:
     """The stored text of an enum member (or of a string equal to a member's value)."""
     try:
         return values[value]  # type: ignore[index]
@@ -132,7 +134,7 @@ def _value(values: dict[str, str], value: object, field: str) -> str:
         raise ValueError(f"{field}={value!r} is not one of {sorted(values.values())}") from None
 
 
-def _int(value: object, field: str) -> int:
+def exact_int(value: object, field: str) -> int:
     """An exact integer; NumPy integers are converted (sqlite3 would store them as BLOBs)."""
     if type(value) is int:
         return value
@@ -142,7 +144,7 @@ def _int(value: object, field: str) -> int:
         raise TypeError(f"{field} must be an integer, got {type(value).__name__} {value!r}") from None
 
 
-def _real(value: object, field: str) -> float:
+def finite_real(value: object, field: str) -> float:
     """A finite float: SQLite would store NaN as NULL, and no price or amount is infinite."""
     if type(value) is not float:
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
@@ -153,11 +155,11 @@ def _real(value: object, field: str) -> float:
     return value
 
 
-def _opt_real(value: object, field: str) -> float | None:
-    return None if value is None else _real(value, field)
+def opt_real(value: object, field: str) -> float | None:
+    return None if value is None else finite_real(value, field)
 
 
-def _text(value: object, field: str) -> str:
+def exact_text(value: object, field: str) -> str:
     if type(value) is str:
         return value
     if isinstance(value, str):
@@ -165,153 +167,8 @@ def _text(value: object, field: str) -> str:
     raise TypeError(f"{field} must be a string, got {type(value).__name__} {value!r}")
 
 
-def _opt_text(value: object, field: str) -> str | None:
-    return None if value is None else _text(value, field)
-
-
-class RowEncoder:
-    """Builds insert tuples (column orders above) for one SQL dialect's time format.
-
-    Hot path: enum values come from dicts and contract ids from a small cache, because
-    ``Enum(x).value`` and formatting a contract id cost more than the database insert.
-    """
-
-    _MAX_CACHED = 4096
-
-    def __init__(self, time: TimeEncoder) -> None:
-        self._time = time
-        self._ids: dict[OptionContract, str] = {}
-
-    def order_snapshot(self, o: Order) -> tuple[Any, ...]:
-        """The order's fields as they are now, checked so that :meth:`order_row` cannot fail.
-
-        An order is upserted once per flush, with its latest snapshot: encoding it once per
-        batch instead of once per transition saves a third of the hot path's CPU. The
-        common case (exact types, a UTC or IST time) is checked inline; anything else gets
-        the full conversion now, which raises naming the field.
-        """
-        snap = (
-            o.client_id, o.strategy, o.tag, o.contract, o.side, o.quantity, o.order_type,
-            o.limit_price, o.trigger_price, o.product, o.state, o.filled_qty, o.avg_price,
-            o.broker_id, o.parent_id, o.basket_id, o.leg, o.created_ts, o.updated_ts, o.reason,
-        )  # fmt: skip
-        lp, tp, ap = o.limit_price, o.trigger_price, o.avg_price  # x - x == 0.0: finite float
-        try:
-            usual = (
-                o.tag in _TAG and o.side in _SIDE and o.order_type in _TYPE
-                and o.product in _PRODUCT and o.state in _STATE
-                and type(o.contract) is OptionContract and type(o.client_id) is str
-                and type(o.strategy) is str and type(o.leg) is str and type(o.reason) is str
-                and type(o.quantity) is int and type(o.filled_qty) is int
-                and type(ap) is float and ap - ap == 0.0
-                and (lp is None or (type(lp) is float and lp - lp == 0.0))
-                and (tp is None or (type(tp) is float and tp - tp == 0.0))
-                and (o.broker_id is None or type(o.broker_id) is str)
-                and (o.parent_id is None or type(o.parent_id) is str)
-                and (o.basket_id is None or type(o.basket_id) is str)
-            )  # fmt: skip
-        except TypeError:  # an unhashable value where an enum belongs
-            usual = False
-        for ts in (o.created_ts, o.updated_ts):
-            if not (ts is None or (type(ts) is datetime and ts.tzinfo in _FIXED_ZONES)):
-                usual = False
-        if not usual:
-            self.order_row(snap)
-        return snap
-
-    def order_row(self, snap: tuple[Any, ...]) -> tuple[Any, ...]:
-        """Insert values from an :meth:`order_snapshot` (same field order as ORDER_COLUMNS)."""
-        (client_id, strategy, tag, contract, side, quantity, order_type, limit_price,
-         trigger_price, product, state, filled_qty, avg_price, broker_id, parent_id, basket_id,
-         leg, created_ts, updated_ts, reason) = snap  # fmt: skip
-        t = self._time
-        try:
-            return (
-                _text(client_id, "client_id"), _text(strategy, "strategy"),
-                _value(_TAG, tag, "tag"), self.contract_id(contract),
-                _value(_SIDE, side, "side"), _int(quantity, "quantity"),
-                _value(_TYPE, order_type, "order_type"), _opt_real(limit_price, "limit_price"),
-                _opt_real(trigger_price, "trigger_price"), _value(_PRODUCT, product, "product"),
-                _value(_STATE, state, "state"), _int(filled_qty, "filled_qty"),
-                _real(avg_price, "avg_price"), _opt_text(broker_id, "broker_id"),
-                _opt_text(parent_id, "parent_id"), _opt_text(basket_id, "basket_id"),
-                _text(leg, "leg"),
-                None if created_ts is None else t(created_ts, "created_ts"),
-                None if updated_ts is None else t(updated_ts, "updated_ts"),
-                _text(reason, "reason"),
-            )  # fmt: skip
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"order {client_id!r}: {exc}") from exc
-
-    def contract_id(self, contract: OptionContract) -> str:
-        """The canonical id, cached: formatting it costs more than inserting the row."""
-        try:
-            return self._ids[contract]
-        except (KeyError, TypeError):
-            if not isinstance(contract, OptionContract):
-                raise TypeError(f"contract must be an OptionContract, got {contract!r}") from None
-        if len(self._ids) >= self._MAX_CACHED:
-            self._ids.clear()
-        cid = self._ids[contract] = contract.id
-        return cid
-
-    def event(
-        self, o: Order, from_state: OrderState | None, to_state: OrderState, ts: datetime,
-        reason: str,
-    ) -> tuple[Any, ...]:  # fmt: skip
-        try:
-            return (
-                _text(o.client_id, "client_id"),
-                None if from_state is None else _value(_STATE, from_state, "from_state"),
-                _value(_STATE, to_state, "to_state"), self._time(ts, "ts"),
-                _text(reason, "reason"), _int(o.filled_qty, "filled_qty"),
-                _real(o.avg_price, "avg_price"),
-            )  # fmt: skip
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"transition of order {o.client_id!r}: {exc}") from exc
-
-    def fill(self, f: Fill) -> tuple[Any, ...]:
-        try:
-            c = f.charges
-            return (
-                _text(f.fill_id, "fill_id"), _text(f.client_id, "client_id"),
-                _text(f.strategy, "strategy"), _value(_TAG, f.tag, "tag"),
-                self.contract_id(f.contract), _value(_SIDE, f.side, "side"),
-                _int(f.quantity, "quantity"), _real(f.price, "price"), self._time(f.ts, "ts"),
-                _real(c.brokerage, "brokerage"), _real(c.stt, "stt"),
-                _real(c.exchange, "exchange"), _real(c.sebi, "sebi"), _real(c.stamp, "stamp"),
-                _real(c.ipft, "ipft"), _real(c.gst, "gst"), _text(f.leg, "leg"),
-                bool(f.is_settlement),
-            )  # fmt: skip
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise type(exc)(f"fill {f.fill_id!r}: {exc}") from exc
-
-    def position(
-        self, strategy: str, contract: OptionContract, net_qty: int, avg_price: float,
-        realized_pnl: float, charges: float, ts: datetime,
-    ) -> tuple[Any, ...]:  # fmt: skip
-        try:
-            return (
-                _text(strategy, "strategy"), self.contract_id(contract), _int(net_qty, "net_qty"),
-                _real(avg_price, "avg_price"), _real(realized_pnl, "realized_pnl"),
-                _real(charges, "charges"), self._time(ts, "ts"),
-            )  # fmt: skip
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"position of {strategy!r} in {contract!r}: {exc}") from exc
-
-    def state(self, strategy: str, version: int, state: dict, ts: datetime) -> tuple[Any, ...]:
-        try:
-            return (_text(strategy, "strategy"), version, self._time(ts, "ts"),
-                    json_text(state, "state"))  # fmt: skip
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"state of strategy {strategy!r}: {exc}") from exc
-
-    def journal(self, kind: str, payload: dict, ts: datetime, strategy: str | None) -> tuple:
-        try:
-            return (self._time(ts, "ts"), _text(kind, "kind"), _opt_text(strategy, "strategy"),
-                    json_text(payload, "payload"))  # fmt: skip
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"journal entry {kind!r}: {exc}") from exc
+def opt_text(value: object, field: str) -> str | None:
+    return None if value is None else exact_text(value, field)
 
 
 def order_from_row(r: Row) -> Order:

@@ -42,6 +42,7 @@ from optrunner.core.types import OrderState
 from optrunner.instruments.contracts import OptionContract
 from optrunner.store import codec
 from optrunner.store.batch import PendingBatch, PostgresWriter, SqliteWriter, StoreWriteError
+from optrunner.store.encoder import RowEncoder
 from optrunner.store.engine import DEFAULT_URL, make_engine
 from optrunner.store.records import JournalEntry, OrderEvent, PositionRecord
 from optrunner.store.schema import (
@@ -68,7 +69,7 @@ class Store(StrategyConfigurations):
         self.engine = make_engine(url)
         self.batch_size = batch_size
         self._is_postgres = self.engine.dialect.name == "postgresql"
-        self._encode = codec.RowEncoder(codec.postgres_time if self._is_postgres else codec.sqlite_time)
+        self._encode = RowEncoder(codec.postgres_time if self._is_postgres else codec.sqlite_time)
         self._batch = PendingBatch()
         self._versions: dict[str, int] = {}  # last state version per strategy
         self._writer: SqliteWriter | PostgresWriter | None = None
@@ -107,15 +108,18 @@ class Store(StrategyConfigurations):
         ``order.state`` must already be ``to_state``: mutate, record, flush, then act.
         ``from_state`` is None for the creation event.
         """
-        if order.state != to_state:
+        if order.state is not to_state and order.state != to_state:
             raise ValueError(
                 f"order {order.client_id!r} is in {order.state} but the transition is to "
                 f"{to_state}: apply the transition to the order before recording it"
             )
-        event = self._encode.event(order, from_state, to_state, ts, reason)
-        self._batch.orders[order.client_id] = self._encode.order_snapshot(order)
-        self._batch.events.append(event)
-        self._added()
+        snapshot, event = self._encode.transition(order, from_state, to_state, ts, reason)
+        batch = self._batch
+        batch.orders[snapshot[0]] = snapshot
+        batch.events.append(event)
+        batch.records += 1
+        if batch.records >= self.batch_size:
+            self.flush()
 
     def save_fill(self, fill: Fill) -> None:
         """Record an execution. ``fill_id`` is unique: the same id twice in a batch raises
@@ -164,7 +168,7 @@ class Store(StrategyConfigurations):
         batch = self._batch
         if not batch.records:
             return 0
-        tables = batch.tables(self._encode.order_row)
+        tables = batch.tables(self._encode.order_rows)
         writer = self._writer or self._open_writer()
         try:
             writer.write(tables)

@@ -57,6 +57,12 @@ K = BrokerEventKind
 R = RejectReason
 S = OrderState
 _WORKING = (S.ACCEPTED, S.PARTIALLY_FILLED)
+# Hot-path constants: an enum member looked up on its class costs ~75 ns in Python 3.11.
+_ACK, _FILL = K.ACK, K.FILL
+_FILLED, _PARTIALLY_FILLED = S.FILLED, S.PARTIALLY_FILLED
+_BUY = Side.BUY
+_MARKET, _LIMIT, _SL, _SL_M = OrderType.MARKET, OrderType.LIMIT, OrderType.SL, OrderType.SL_M
+Quote = tuple[int, float, float, float, float, float]  # row, ltp, bid, bid_qty, ask, ask_qty
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +122,8 @@ class SimulatedExchange:
         self._working: dict[str, dict[str, _ExOrder]] = {}
         self._snap: dict[str, ChainSnapshot] = {}
         self._seen: dict[str, datetime] = {}  # time of the last snapshot seen, per underlying
-        self._rows: dict[str, dict[OptionContract, int | None]] = {}  # contract -> row, per snapshot
+        self._rows: dict[str, dict[OptionContract, Quote | None]] = {}  # contract -> quote, per snapshot
+        self._clock_seen: tuple[datetime | None, date | None] = (None, None)  # (now, its IST date)
         self._rules_cache: dict[tuple[str, date, date], _Rules | None] = {}
         self._taken: dict[str, dict[tuple[int, Side], int]] = {}  # size used up, per snapshot
         self._close_spot: dict[str, tuple[date, float]] = {}
@@ -139,26 +146,32 @@ class SimulatedExchange:
 
     def submit(self, order: Order) -> None:
         now = self._clock.now()
-        self._roll_day(to_ist(now).date())
+        today = self._today(now)
+        self._roll_day(today)
         cid = order.client_id
         fault = self._faults.on_submit(now) if self._faults else None
         if fault is not None:
             why = R.RATE_LIMITED if fault == "rate_limited" else R.BROKER
             self._reject(cid, now, why, "too many requests" if why is R.RATE_LIMITED else "simulated broker rejection")
             return
-        rules = self._check(order, now)
+        rules = self._check(order, now, today)
         if isinstance(rules, tuple):
             self._reject(cid, now, *rules)
             return
         self._n_orders += 1
-        ex = _ExOrder(f"{self.name}-{self._n_orders:08d}", copy_order(order), rules.tick, rules.lot, now + self._latency)
+        executable_at = now + self._latency if self._latency else now
+        ex = _ExOrder(f"{self.name}-{self._n_orders:08d}", copy_order(order), rules.tick, rules.lot, executable_at)
         self._by_client[cid] = ex
-        self._working.setdefault(order.contract.underlying, {})[ex.exchange_id] = ex
-        self.accepted[cid] += 1
+        underlying = order.contract.underlying
+        working = self._working.get(underlying)
+        if working is None:
+            working = self._working[underlying] = {}
+        working[ex.exchange_id] = ex
+        self.accepted[cid] = self.accepted.get(cid, 0) + 1
         mark = len(self._out)
-        self._out.append(BrokerEvent(K.ACK, cid, now, broker_id=ex.exchange_id))
-        snap = self._snap.get(order.contract.underlying)
-        if snap is not None and ex.executable_at <= now:
+        self._out.append(BrokerEvent(_ACK, cid, now, ex.exchange_id))
+        snap = self._snap.get(underlying)
+        if snap is not None and executable_at <= now:
             self._match(ex, snap, now)
         if self._faults is not None and self._faults.lose_answer(cid):
             self._out[mark:] = [e for e in self._out[mark:] if e.client_id != cid]
@@ -294,9 +307,17 @@ class SimulatedExchange:
             self._rules_cache[key] = rules
         return rules
 
-    def _check(self, o: Order, now: datetime) -> tuple[RejectReason, str] | _Rules:
+    def _today(self, now: datetime) -> date:
+        """The IST date of ``now``, remembered for the clock's current instant (a simulated
+        clock hands out one ``datetime`` for a whole snapshot)."""
+        seen, day = self._clock_seen
+        if now is not seen:
+            day = to_ist(now).date()
+            self._clock_seen = (now, day)
+        return day  # type: ignore[return-value]
+
+    def _check(self, o: Order, now: datetime, today: date) -> tuple[RejectReason, str] | _Rules:
         c = o.contract
-        today = to_ist(now).date()
         rules = self._rules(c, today)
         if rules is None:
             return R.UNKNOWN_CONTRACT, f"unknown underlying {c.underlying!r}"
@@ -310,29 +331,31 @@ class SimulatedExchange:
         if o.quantity > freeze or (o.quantity == freeze and not self.config.freeze_inclusive):
             return R.FREEZE_LIMIT, f"quantity {o.quantity} is at/above the freeze limit {freeze}"
         t = o.order_type
-        for label, p, needed in (
-            ("limit", o.limit_price, t is OrderType.LIMIT or t is OrderType.SL),
-            ("trigger", o.trigger_price, t is OrderType.SL or t is OrderType.SL_M),
-        ):
-            if needed and not (p is not None and p > 0 and is_on_tick(p, rules.tick)):
-                return R.TICK_SIZE, f"{label} price {p} is not a positive multiple of {rules.tick}"
+        if t is not _MARKET:
+            for label, p, needed in (
+                ("limit", o.limit_price, t is _LIMIT or t is _SL),
+                ("trigger", o.trigger_price, t is _SL or t is _SL_M),
+            ):
+                if needed and not (p is not None and p > 0 and is_on_tick(p, rules.tick)):
+                    return R.TICK_SIZE, f"{label} price {p} is not a positive multiple of {rules.tick}"
         snap = self._snap.get(c.underlying)
-        if snap is None or self._row(snap, c) is None:
+        if snap is None or self._quote(snap, c) is None:
             return R.UNKNOWN_CONTRACT, f"{c.id} is not in the {c.underlying} chain"
         return rules
 
     def _match(self, ex: _ExOrder, snap: ChainSnapshot, ts: datetime) -> None:
         o = ex.order
-        i = self._row(snap, o.contract)
-        if i is None:
+        q = self._quote(snap, o.contract)
+        if q is None:
             return
-        buy = o.side is Side.BUY
-        ltp = float(snap.ltp[i])
-        if o.order_type in (OrderType.SL, OrderType.SL_M) and not ex.triggered:
+        i, ltp, bid, bid_qty, ask, ask_qty = q
+        buy = o.side is _BUY
+        t = o.order_type
+        if (t is _SL or t is _SL_M) and not ex.triggered:
             if not (_ok(ltp) and (ltp >= o.trigger_price if buy else ltp <= o.trigger_price)):
                 return
             ex.triggered = True
-        quote, size = (float(snap.ask[i]), float(snap.ask_qty[i])) if buy else (float(snap.bid[i]), float(snap.bid_qty[i]))
+        quote, size = (ask, ask_qty) if buy else (bid, bid_qty)
         tick = ex.tick
         if _ok(quote):
             touch = quote
@@ -341,7 +364,7 @@ class SimulatedExchange:
             touch, size = (to_tick(ltp + half, tick, "up") if buy else to_tick(ltp - half, tick, "down")), math.nan
         else:
             return
-        limit = o.limit_price if o.order_type in (OrderType.LIMIT, OrderType.SL) else None
+        limit = o.limit_price if t is _LIMIT or t is _SL else None
         if limit is not None and (touch > limit + 1e-9 if buy else touch < limit - 1e-9):
             return
         slip = self.config.slippage_ticks * tick + touch * self.config.slippage_pct / 100.0
@@ -361,17 +384,25 @@ class SimulatedExchange:
         if qty > 0:
             self._fill(ex, qty, price, ts)
 
-    def _row(self, snap: ChainSnapshot, c: OptionContract) -> int | None:
-        rows = self._rows.setdefault(snap.symbol, {})
-        if c not in rows:
-            rows[c] = snap.index_of(c)
-        return rows[c]
+    def _quote(self, snap: ChainSnapshot, c: OptionContract) -> Quote | None:
+        """``c``'s row in ``snap`` (the current snapshot of its underlying) with its prices and
+        sizes as Python floats, or None when the chain lacks it; cached per snapshot."""
+        rows = self._rows.get(snap.symbol)
+        if rows is None:
+            rows = self._rows[snap.symbol] = {}
+        q = rows.get(c, rows)  # the dict itself: not cached yet
+        if q is rows:
+            i = snap.index_of(c)
+            q = rows[c] = None if i is None else (
+                i, float(snap.ltp[i]), float(snap.bid[i]), float(snap.bid_qty[i]),
+                float(snap.ask[i]), float(snap.ask_qty[i]),
+            )  # fmt: skip
+        return q  # type: ignore[return-value]
 
     def _fill(self, ex: _ExOrder, qty: int, price: float, ts: datetime) -> None:
         o = ex.order
         self._n_exec += 1
-        ev = BrokerEvent(K.FILL, o.client_id, ts, broker_id=ex.exchange_id, quantity=qty, price=price,
-                         exec_id=f"{self.name}-E{self._n_exec:08d}")  # fmt: skip
+        ev = BrokerEvent(_FILL, o.client_id, ts, ex.exchange_id, qty, price, f"{self.name}-E{self._n_exec:08d}")
         ex.fills.append(ev)
         self.executions.append(ev)
         ex.avg = (ex.avg * ex.filled + price * qty) / (ex.filled + qty)
@@ -380,10 +411,10 @@ class SimulatedExchange:
         self.positions[key] = self.positions.get(key, 0) + o.side.sign * qty
         self._out.append(ev)
         if ex.filled == o.quantity:
-            ex.state = S.FILLED
+            ex.state = _FILLED
             self._working[o.contract.underlying].pop(ex.exchange_id, None)
         else:
-            ex.state = S.PARTIALLY_FILLED
+            ex.state = _PARTIALLY_FILLED
 
     def _finish(self, ex: _ExOrder, state: OrderState, ts: datetime, reason: str) -> None:
         ex.state = state
