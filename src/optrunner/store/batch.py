@@ -7,11 +7,16 @@ rows arrive here already encoded by :mod:`optrunner.store.codec`.
 Within a batch, upserted rows (orders, positions) coalesce to the latest row per key and
 are written first, so every transition's order row exists when its ``order_events`` row is
 inserted (the foreign key holds inside the transaction). Append-only rows keep their order.
+
+The tables written per order (orders, order_events, fills) are kept *flat*: one list of
+values, row after row, and rows are cut from it as the driver reads them. A tuple per
+record, alive until the flush, is a container the cyclic garbage collector counts: on the
+order benchmark those tuples made it run twice as often, about 10 µs per order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -20,35 +25,61 @@ from sqlalchemy import Dialect, Table
 
 from optrunner.store import codec, schema
 
-Rows = list[tuple[Any, ...]]
+Rows = Iterable[Sequence[Any]]
+TableRows = tuple[str, int, Rows]  # (name, number of rows, the rows: read once, by one write)
+ORDER_WIDTH = len(codec.ORDER_COLUMNS)
+EVENT_WIDTH = len(codec.EVENT_COLUMNS)
+FILL_WIDTH = len(codec.FILL_COLUMNS)
+OrderRows = Callable[[list[Any], set[str]], Rows]
 
 
 @dataclass(slots=True)
 class PendingBatch:
-    """Rows handed to the store since the last successful flush."""
+    """Rows handed to the store since the last successful flush (see the module docstring)."""
 
-    orders: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # client_id -> snapshot
-    positions: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
-    events: Rows = field(default_factory=list)
-    fills: Rows = field(default_factory=list)
+    orders: dict[str, int] = field(default_factory=dict)  # client_id -> its snapshot's offset
+    order_values: list[Any] = field(default_factory=list)  # ORDER_WIDTH values per order
+    encoded: set[str] = field(default_factory=set)  # orders whose snapshot is an encoded row
+    events: list[Any] = field(default_factory=list)  # EVENT_WIDTH values per transition
+    fills: list[Any] = field(default_factory=list)  # FILL_WIDTH values per fill
     fill_ids: set[str] = field(default_factory=set)
-    states: Rows = field(default_factory=list)
-    journal: Rows = field(default_factory=list)
+    positions: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    states: list[tuple[Any, ...]] = field(default_factory=list)
+    journal: list[tuple[Any, ...]] = field(default_factory=list)
     records: int = 0  # calls that added to the batch, coalesced or not (drives autoflush)
 
-    def tables(self, order_rows: Callable[[Any], Rows]) -> list[tuple[str, Rows]]:
+    def add_order(self, values: Sequence[Any], encoded: bool) -> None:
+        """Keep ``values`` (a snapshot, or a row when ``encoded``) as its order's latest."""
+        client_id = values[0]
+        at = self.orders.get(client_id)
+        if at is None:
+            self.orders[client_id] = len(self.order_values)
+            self.order_values += values
+        else:
+            self.order_values[at : at + ORDER_WIDTH] = values
+        if encoded:
+            self.encoded.add(client_id)
+        elif self.encoded:
+            self.encoded.discard(client_id)
+
+    def tables(self, order_rows: OrderRows) -> list[TableRows]:
         """Rows per table in write order: upserts first, so the foreign keys hold.
 
         Orders are kept as snapshots and encoded here by ``order_rows``, once per batch.
         """
         return [
-            ("orders", order_rows(self.orders.values())),
-            ("positions", list(self.positions.values())),
-            ("order_events", self.events),
-            ("fills", self.fills),
-            ("strategy_states", self.states),
-            ("journal", self.journal),
+            ("orders", len(self.orders), order_rows(self.order_values, self.encoded)),
+            ("positions", len(self.positions), list(self.positions.values())),
+            ("order_events", len(self.events) // EVENT_WIDTH, _cut(self.events, EVENT_WIDTH)),
+            ("fills", len(self.fills) // FILL_WIDTH, _cut(self.fills, FILL_WIDTH)),
+            ("strategy_states", len(self.states), self.states),
+            ("journal", len(self.journal), self.journal),
         ]
+
+
+def _cut(flat: list[Any], width: int) -> Rows:
+    """Rows of ``width`` values from a flat list (zip reuses its tuple: no garbage per row)."""
+    return zip(*[iter(flat)] * width, strict=True)
 
 
 UPSERT_TABLES = ("orders", "positions")
@@ -105,13 +136,13 @@ class _Writer:
     def _begin(self) -> None:
         """Start the transaction (drivers that begin implicitly need nothing)."""
 
-    def _steps(self, tables: list[tuple[str, Rows]]) -> list[tuple[str, Callable[[], object]]]:
+    def _steps(self, tables: list[TableRows]) -> list[tuple[str, Callable[[], object]]]:
         raise NotImplementedError
 
     def _rollback(self) -> None:
         self._conn.rollback()
 
-    def write(self, tables: list[tuple[str, Rows]]) -> None:
+    def write(self, tables: list[TableRows]) -> None:
         """Write ``PendingBatch.tables()`` in one transaction; on failure nothing is written."""
         step = "begin"
         try:
@@ -145,9 +176,9 @@ class SqliteWriter(_Writer):
     def _begin(self) -> None:
         self._conn.execute("BEGIN IMMEDIATE")
 
-    def _steps(self, tables: list[tuple[str, Rows]]) -> list[tuple[str, Callable[[], object]]]:
+    def _steps(self, tables: list[TableRows]) -> list[tuple[str, Callable[[], object]]]:
         many = self._conn.executemany
-        return [(t, partial(many, self._sql[t], rows)) for t, rows in tables if rows]
+        return [(t, partial(many, self._sql[t], rows)) for t, n, rows in tables if n]
 
 
 class PostgresWriter(_Writer):
@@ -172,13 +203,13 @@ class PostgresWriter(_Writer):
         if not self._conn.closed:
             self._conn.rollback()
 
-    def _steps(self, tables: list[tuple[str, Rows]]) -> list[tuple[str, Callable[[], object]]]:
+    def _steps(self, tables: list[TableRows]) -> list[tuple[str, Callable[[], object]]]:
         cur = self._cur
         steps: list[tuple[str, Callable[[], object]]] = []
-        for table, rows in tables:
-            if table in self._copy and len(rows) >= self.copy_min_rows:
+        for table, n, rows in tables:
+            if table in self._copy and n >= self.copy_min_rows:
                 steps.append((table, partial(_copy, cur, self._copy[table], rows)))
-            elif rows:
+            elif n:
                 steps.append((table, partial(cur.executemany, self._insert[table], rows)))
         return steps
 

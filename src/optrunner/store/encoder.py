@@ -15,7 +15,7 @@ Orders are upserted once per flush with their latest state, so a transition keep
 order as a *snapshot* (a tuple of its fields, taken at the call: :class:`Order` is mutable)
 and :meth:`RowEncoder.order_rows` encodes only the snapshots that survive to the flush.
 A snapshot the fast check refuses is encoded at once (or refused) and kept as an
-:class:`_EncodedRow`, so a flush can never fail on encoding.
+:class:`EncodedRow`, so a flush can never fail on encoding.
 
 Times are cached per instant: the clock hands out the same ``datetime`` for every record of
 a kernel step (a simulated clock for a whole snapshot), and encoding one costs as much as
@@ -25,6 +25,7 @@ binding a whole row.
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterator
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -57,7 +58,7 @@ _ORDER_FIELDS = operator.attrgetter(*ORDER_COLUMNS)
 Snapshot = tuple[Any, ...]
 
 
-class _EncodedRow(tuple):  # type: ignore[type-arg]
+class EncodedRow(tuple):  # type: ignore[type-arg]
     """An order row already converted by the general path (kept in place of a snapshot)."""
 
     __slots__ = ()
@@ -129,7 +130,7 @@ class RowEncoder:
     def order_snapshot(self, o: Order) -> Snapshot:
         """The order's fields as they are now, checked, so that :meth:`order_rows` cannot fail."""
         snap = _ORDER_FIELDS(o)
-        return snap if _usual_order(snap) else _EncodedRow(self.order_row(snap))
+        return snap if _usual_order(snap) else EncodedRow(self.order_row(snap))
 
     def transition(
         self, o: Order, from_state: OrderState | None, to_state: OrderState, ts: datetime, reason: str
@@ -143,28 +144,28 @@ class RowEncoder:
             except (KeyError, TypeError, ValueError):
                 pass  # the general path below names the bad field
         event = self.event(o, from_state, to_state, ts, reason)
-        return _EncodedRow(self.order_row(snap)), event
+        return EncodedRow(self.order_row(snap)), event
 
-    def order_rows(self, snapshots: Any) -> list[tuple[Any, ...]]:
-        """Insert values of checked snapshots (the fast path needs no further checks)."""
+    def order_rows(self, values: list[Any], encoded: set[str]) -> Iterator[tuple[Any, ...]]:
+        """Insert values of checked snapshots laid end to end in ``values`` (``encoded``: the
+        client ids whose values are an :class:`EncodedRow` already). The fast path needs no
+        further checks; rows are made one at a time, as the driver reads them."""
         tags, sides, types, products, states = TAG_VALUES, SIDE_VALUES, TYPE_VALUES, PRODUCT_VALUES, STATE_VALUES
-        ids, time = self._ids, self.time
-        rows = []
-        for snap in snapshots:
-            if type(snap) is _EncodedRow:
-                rows.append(snap)
+        ids, time, width = self._ids, self.time, len(ORDER_COLUMNS)
+        for at in range(0, len(values), width):
+            if encoded and values[at] in encoded:
+                yield tuple(values[at : at + width])
                 continue
             (client_id, strategy, tag, contract, side, quantity, order_type, limit_price,
              trigger_price, product, state, filled_qty, avg_price, broker_id, parent_id, basket_id,
-             leg, created_ts, updated_ts, reason) = snap  # fmt: skip
-            rows.append((
+             leg, created_ts, updated_ts, reason) = values[at : at + width]  # fmt: skip
+            yield (
                 client_id, strategy, tags[tag], ids.get(contract) or self.contract_id(contract),
                 sides[side], quantity, types[order_type], limit_price, trigger_price,
                 products[product], states[state], filled_qty, avg_price, broker_id, parent_id,
                 basket_id, leg, None if created_ts is None else time(created_ts, "created_ts"),
                 None if updated_ts is None else time(updated_ts, "updated_ts"), reason,
-            ))  # fmt: skip
-        return rows
+            )  # fmt: skip
 
     def order_row(self, snap: Snapshot) -> tuple[Any, ...]:
         """Insert values of any snapshot, converting each field or raising naming it."""

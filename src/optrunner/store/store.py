@@ -42,7 +42,7 @@ from optrunner.core.types import OrderState
 from optrunner.instruments.contracts import OptionContract
 from optrunner.store import codec
 from optrunner.store.batch import PendingBatch, PostgresWriter, SqliteWriter, StoreWriteError
-from optrunner.store.encoder import RowEncoder
+from optrunner.store.encoder import EncodedRow, RowEncoder
 from optrunner.store.engine import DEFAULT_URL, make_engine
 from optrunner.store.records import JournalEntry, OrderEvent, PositionRecord
 from optrunner.store.schema import (
@@ -96,7 +96,8 @@ class Store(StrategyConfigurations):
 
     def save_order(self, order: Order) -> None:
         """Upsert the order's current state (coalesced with earlier saves in the batch)."""
-        self._batch.orders[order.client_id] = self._encode.order_snapshot(order)
+        snapshot = self._encode.order_snapshot(order)
+        self._batch.add_order(snapshot, type(snapshot) is EncodedRow)
         self._added()
 
     def record_transition(
@@ -115,8 +116,8 @@ class Store(StrategyConfigurations):
             )
         snapshot, event = self._encode.transition(order, from_state, to_state, ts, reason)
         batch = self._batch
-        batch.orders[snapshot[0]] = snapshot
-        batch.events.append(event)
+        batch.add_order(snapshot, type(snapshot) is EncodedRow)
+        batch.events += event
         batch.records += 1
         if batch.records >= self.batch_size:
             self.flush()
@@ -128,7 +129,7 @@ class Store(StrategyConfigurations):
         batch = self._batch
         if fill.fill_id in batch.fill_ids:
             raise ValueError(f"fill {fill.fill_id!r} was already saved in this batch")
-        batch.fills.append(self._encode.fill(fill))
+        batch.fills += self._encode.fill(fill)
         batch.fill_ids.add(fill.fill_id)
         self._added()
 
