@@ -186,7 +186,7 @@ class AnswerHandling:
         o.avg_price = (o.avg_price * filled + price * qty) / new_filled
         o.filled_qty = new_filled
         fill_id = exec_id or f"{o.client_id}-f{new_filled}"
-        rec.exec_ids.add(fill_id)
+        rec.exec_ids += (fill_id,)
         self.counters["fills"] += 1
         charges = self._charge_fn(o, qty, price, ts, filled == 0)
         # positional (Fill's field order): a frozen dataclass is dear to build with keywords

@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-import operator
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -14,15 +14,22 @@ from optrunner.core.types import OrderState, OrderType, Product, Side, Tag
 from optrunner.execution.policy import ExecutionPolicy
 from optrunner.instruments.contracts import OptionContract
 
-_ORDER_FIELDS = operator.attrgetter(*(f.name for f in fields(Order)))
 #: ``OrderState.is_terminal`` as a set: a member test is a fraction of a property call.
 TERMINAL_STATES = frozenset(s for s in OrderState if s.is_terminal)
 
 
-def copy_order(order: Order) -> Order:
-    """A snapshot of ``order`` (about 10x faster than ``copy.copy`` on a slotted dataclass:
-    one happens on every published update, so it is on the hot path)."""
-    return Order(*_ORDER_FIELDS(order))
+def _field_copier(cls: type) -> Callable[[Any], Any]:
+    """A function copying every field of an instance of the slotted dataclass ``cls`` into a
+    new instance, one attribute at a time. Generated (as dataclasses generate ``__init__``)
+    because it is twice as fast as ``cls(*fields)`` and twenty times ``copy.copy``."""
+    body = "".join(f"    c.{f.name} = o.{f.name}\n" for f in fields(cls))
+    namespace: dict[str, Any] = {"_new": cls.__new__, "_cls": cls}
+    exec(f"def copy(o):\n    c = _new(_cls)\n{body}    return c\n", namespace)
+    return namespace["copy"]  # type: ignore[no-any-return]
+
+
+#: A snapshot of an order (one is taken for every published update: the hot path).
+copy_order: Callable[[Order], Order] = _field_copier(Order)
 
 
 @dataclass(slots=True)
@@ -51,7 +58,7 @@ class OrderRecord:
     queued: bool = False
     cancel_wanted: bool = False
     modify_pending: bool = False
-    exec_ids: set[str] = field(default_factory=set)
+    exec_ids: tuple[str, ...] = ()  # few per order: a tuple is smaller and the collector skips it
 
 
 def _ts(v: datetime | None) -> str | None:
@@ -106,5 +113,5 @@ def record_from_dict(d: dict[str, Any]) -> OrderRecord:
         priced_at=_dt(d["priced_at"]), next_query=_dt(d["next_query"]),
         reprices=int(d["reprices"]), attempts=int(d["attempts"]), unknown=bool(d["unknown"]),
         queued=bool(d["queued"]), cancel_wanted=bool(d["cancel_wanted"]),
-        modify_pending=bool(d["modify_pending"]), exec_ids=set(d["exec_ids"]),
+        modify_pending=bool(d["modify_pending"]), exec_ids=tuple(d["exec_ids"]),
     )  # fmt: skip

@@ -62,7 +62,10 @@ _ACK, _FILL = K.ACK, K.FILL
 _FILLED, _PARTIALLY_FILLED = S.FILLED, S.PARTIALLY_FILLED
 _BUY = Side.BUY
 _MARKET, _LIMIT, _SL, _SL_M = OrderType.MARKET, OrderType.LIMIT, OrderType.SL, OrderType.SL_M
-Quote = tuple[int, float, float, float, float, float]  # row, ltp, bid, bid_qty, ask, ask_qty
+_UNSET = object()
+# A contract's row in the current snapshot: (row, ltp, bid, bid_qty, ask, ask_qty, touches),
+# prices and sizes as Python floats; ``touches`` caches _touch() per (buy, tick).
+Quote = tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,10 @@ def _ok(x: float) -> bool:
     return math.isfinite(x) and x > 0.0
 
 
+class _Refused(Exception):
+    """A submission the exchange rejects: ``args`` are (RejectReason, text)."""
+
+
 class SimulatedExchange:
     """A deterministic exchange + broker for backtests and tests (see the module docstring)."""
 
@@ -147,16 +154,18 @@ class SimulatedExchange:
     def submit(self, order: Order) -> None:
         now = self._clock.now()
         today = self._today(now)
-        self._roll_day(today)
+        if today != self._day:
+            self._roll_day(today)
         cid = order.client_id
         fault = self._faults.on_submit(now) if self._faults else None
         if fault is not None:
             why = R.RATE_LIMITED if fault == "rate_limited" else R.BROKER
             self._reject(cid, now, why, "too many requests" if why is R.RATE_LIMITED else "simulated broker rejection")
             return
-        rules = self._check(order, now, today)
-        if isinstance(rules, tuple):
-            self._reject(cid, now, *rules)
+        try:
+            rules, quote = self._check(order, now, today)
+        except _Refused as refused:
+            self._reject(cid, now, *refused.args)
             return
         self._n_orders += 1
         executable_at = now + self._latency if self._latency else now
@@ -170,9 +179,8 @@ class SimulatedExchange:
         self.accepted[cid] = self.accepted.get(cid, 0) + 1
         mark = len(self._out)
         self._out.append(BrokerEvent(_ACK, cid, now, ex.exchange_id))
-        snap = self._snap.get(underlying)
-        if snap is not None and executable_at <= now:
-            self._match(ex, snap, now)
+        if executable_at <= now:
+            self._match(ex, self._snap[underlying], now, quote)
         if self._faults is not None and self._faults.lose_answer(cid):
             self._out[mark:] = [e for e in self._out[mark:] if e.client_id != cid]
 
@@ -316,20 +324,21 @@ class SimulatedExchange:
             self._clock_seen = (now, day)
         return day  # type: ignore[return-value]
 
-    def _check(self, o: Order, now: datetime, today: date) -> tuple[RejectReason, str] | _Rules:
+    def _check(self, o: Order, now: datetime, today: date) -> tuple[_Rules, Quote]:
+        """The rules ``o`` trades under and its quote; raises :class:`_Refused` for a reject."""
         c = o.contract
         rules = self._rules(c, today)
         if rules is None:
-            return R.UNKNOWN_CONTRACT, f"unknown underlying {c.underlying!r}"
+            raise _Refused(R.UNKNOWN_CONTRACT, f"unknown underlying {c.underlying!r}")
         if c.expiry < today:
-            return R.EXPIRED_CONTRACT, f"{c.id} expired on {c.expiry}"
+            raise _Refused(R.EXPIRED_CONTRACT, f"{c.id} expired on {c.expiry}")
         if self.config.enforce_session and not (rules.session and rules.session[0] <= now < rules.session[1]):
-            return R.OUTSIDE_SESSION, f"{rules.calendar} is closed at {to_ist(now):%Y-%m-%d %H:%M:%S}"
+            raise _Refused(R.OUTSIDE_SESSION, f"{rules.calendar} is closed at {to_ist(now):%Y-%m-%d %H:%M:%S}")
         lot, freeze = rules.lot, rules.freeze
         if o.quantity <= 0 or o.quantity % lot:
-            return R.LOT_SIZE, f"quantity {o.quantity} is not a positive multiple of the lot {lot}"
+            raise _Refused(R.LOT_SIZE, f"quantity {o.quantity} is not a positive multiple of the lot {lot}")
         if o.quantity > freeze or (o.quantity == freeze and not self.config.freeze_inclusive):
-            return R.FREEZE_LIMIT, f"quantity {o.quantity} is at/above the freeze limit {freeze}"
+            raise _Refused(R.FREEZE_LIMIT, f"quantity {o.quantity} is at/above the freeze limit {freeze}")
         t = o.order_type
         if t is not _MARKET:
             for label, p, needed in (
@@ -337,52 +346,75 @@ class SimulatedExchange:
                 ("trigger", o.trigger_price, t is _SL or t is _SL_M),
             ):
                 if needed and not (p is not None and p > 0 and is_on_tick(p, rules.tick)):
-                    return R.TICK_SIZE, f"{label} price {p} is not a positive multiple of {rules.tick}"
+                    raise _Refused(R.TICK_SIZE, f"{label} price {p} is not a positive multiple of {rules.tick}")
         snap = self._snap.get(c.underlying)
-        if snap is None or self._quote(snap, c) is None:
-            return R.UNKNOWN_CONTRACT, f"{c.id} is not in the {c.underlying} chain"
-        return rules
+        quote = None if snap is None else self._quote(snap, c)
+        if quote is None:
+            raise _Refused(R.UNKNOWN_CONTRACT, f"{c.id} is not in the {c.underlying} chain")
+        return rules, quote
 
-    def _match(self, ex: _ExOrder, snap: ChainSnapshot, ts: datetime) -> None:
+    def _match(self, ex: _ExOrder, snap: ChainSnapshot, ts: datetime, q: Quote | None = None) -> None:
+        """Trade ``ex`` against ``snap`` (its current snapshot; ``q``: its quote there, if known)."""
         o = ex.order
-        q = self._quote(snap, o.contract)
         if q is None:
-            return
-        i, ltp, bid, bid_qty, ask, ask_qty = q
+            q = self._quote(snap, o.contract)
+            if q is None:
+                return
         buy = o.side is _BUY
         t = o.order_type
         if (t is _SL or t is _SL_M) and not ex.triggered:
+            ltp = q[1]
             if not (_ok(ltp) and (ltp >= o.trigger_price if buy else ltp <= o.trigger_price)):
                 return
             ex.triggered = True
-        quote, size = (ask, ask_qty) if buy else (bid, bid_qty)
         tick = ex.tick
+        touches, key = q[6], (buy, tick)
+        touch = touches.get(key, _UNSET)
+        if touch is _UNSET:
+            touch = touches[key] = self._touch(q, buy, tick)
+        if touch is None:
+            return
+        touch, size, price = touch
+        if t is _LIMIT or t is _SL:
+            limit = o.limit_price
+            if touch > limit + 1e-9 if buy else touch < limit - 1e-9:
+                return
+            price = min(price, limit) if buy else max(price, limit)
+        price = max(price, tick)
+        qty = o.quantity - ex.filled
+        if size == size:  # NaN: no displayed size, unlimited
+            qty = self._take_size(snap.symbol, q[0], o.side, size, qty, ex.lot)
+        if qty > 0 and self._faults is not None:
+            qty = self._faults.cap_fill(qty, ex.lot)
+        if qty > 0:
+            self._fill(ex, qty, price, ts)
+
+    def _touch(self, q: Quote, buy: bool, tick: float) -> tuple[float, float, float] | None:
+        """(touch, displayed size, fill price before any limit) of a market order on ``q``'s
+        side for ``buy``, or None when there is no price to trade at."""
+        _, ltp, bid, bid_qty, ask, ask_qty, _ = q
+        quote, size = (ask, ask_qty) if buy else (bid, bid_qty)
         if _ok(quote):
             touch = quote
         elif _ok(ltp):
             half = max(tick, ltp * self.config.missing_quote_spread_pct / 100.0)
             touch, size = (to_tick(ltp + half, tick, "up") if buy else to_tick(ltp - half, tick, "down")), math.nan
         else:
-            return
-        limit = o.limit_price if t is _LIMIT or t is _SL else None
-        if limit is not None and (touch > limit + 1e-9 if buy else touch < limit - 1e-9):
-            return
+            return None
         slip = self.config.slippage_ticks * tick + touch * self.config.slippage_pct / 100.0
         price = to_tick(touch + slip, tick, "up") if buy else to_tick(touch - slip, tick, "down")
-        if limit is not None:
-            price = min(price, limit) if buy else max(price, limit)
-        price = max(price, tick)
-        qty = o.quantity - ex.filled
-        if math.isfinite(size):
-            taken = self._taken.setdefault(snap.symbol, {})
-            shown = max(0, int(size) - taken.get((i, o.side), 0))
-            qty = min(qty, shown // ex.lot * ex.lot)
-            if qty > 0:
-                taken[(i, o.side)] = taken.get((i, o.side), 0) + qty
-        if qty > 0 and self._faults is not None:
-            qty = self._faults.cap_fill(qty, ex.lot)
+        return touch, size, price
+
+    def _take_size(self, symbol: str, row: int, side: Side, size: float, qty: int, lot: int) -> int:
+        """Whole lots of ``qty`` the displayed ``size`` still has this snapshot; takes them."""
+        if not math.isfinite(size):
+            return qty
+        taken = self._taken.setdefault(symbol, {})
+        shown = max(0, int(size) - taken.get((row, side), 0))
+        qty = min(qty, shown // lot * lot)
         if qty > 0:
-            self._fill(ex, qty, price, ts)
+            taken[(row, side)] = taken.get((row, side), 0) + qty
+        return qty
 
     def _quote(self, snap: ChainSnapshot, c: OptionContract) -> Quote | None:
         """``c``'s row in ``snap`` (the current snapshot of its underlying) with its prices and
@@ -395,7 +427,7 @@ class SimulatedExchange:
             i = snap.index_of(c)
             q = rows[c] = None if i is None else (
                 i, float(snap.ltp[i]), float(snap.bid[i]), float(snap.bid_qty[i]),
-                float(snap.ask[i]), float(snap.ask_qty[i]),
+                float(snap.ask[i]), float(snap.ask_qty[i]), {},
             )  # fmt: skip
         return q  # type: ignore[return-value]
 
