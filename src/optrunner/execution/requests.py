@@ -30,13 +30,14 @@ if TYPE_CHECKING:
 
 S = OrderState
 _NEW, _SUBMITTED = S.NEW, S.SUBMITTED
+QueueEntry = tuple[datetime, int, str, str, float | None]  # (not before, sequence, kind, client id, price)
 log = logging.getLogger(__name__)
 
 
 class RequestHandling:
     _recs: dict[str, OrderRecord]
     _open: dict[str, OrderRecord]
-    _queue: list[tuple[datetime, int, str, str, float | None]]
+    _queue: list[QueueEntry]
     _seq: int
     _clock: Clock
     _broker: Broker
@@ -111,11 +112,13 @@ class RequestHandling:
             return rec.cancel_wanted and not st.is_terminal
         return rec.modify_pending and st in (S.ACCEPTED, S.PARTIALLY_FILLED)
 
-    def _take_ready(self, now: datetime) -> list[tuple[str, OrderRecord, float | None]]:
-        ready: list[tuple[str, OrderRecord, float | None]] = []
+    def _take_ready(self, now: datetime) -> list[QueueEntry]:
+        """Pop the requests that may go out now (the queue's entries themselves: no new object
+        per request), moving submissions to SUBMITTED; they are sent after the flush."""
+        ready: list[QueueEntry] = []
         queue, recs, limiter, pop = self._queue, self._recs, self._limiter, heapq.heappop
         while queue and queue[0][0] <= now:
-            _, _, kind, cid, price = queue[0]
+            _, _, kind, cid, _ = queue[0]
             rec = recs[cid]
             if kind == "submit":  # _wanted, inlined: one per order sent
                 wanted = rec.queued and rec.order.state is _NEW
@@ -127,13 +130,13 @@ class RequestHandling:
                 continue
             if limiter is not None and not limiter.try_acquire(now):
                 break  # FIFO: everything behind the head waits for the same token
-            pop(queue)
+            entry = pop(queue)
             if kind == "submit":
                 rec.queued = False
                 rec.awaiting_since = rec.priced_at = now
                 rec.next_query = now + self._ack_query
                 self._transition(rec, _SUBMITTED, _sent_reason(rec.order))
-            ready.append((kind, rec, price))
+            ready.append(entry)
         return ready
 
     def _price_for_send(self, rec: OrderRecord) -> bool:

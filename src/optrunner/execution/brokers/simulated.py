@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -103,7 +103,9 @@ class _ExOrder:
     filled: int = 0
     avg: float = 0.0
     triggered: bool = False
-    fills: list[BrokerEvent] = field(default_factory=list)
+    # where its fills are in SimulatedExchange.executions (ints: no container for the
+    # garbage collector to keep scanning, per order, for the rest of the run)
+    fill_rows: tuple[int, ...] = ()
 
 
 def _ok(x: float) -> bool:
@@ -215,7 +217,7 @@ class SimulatedExchange:
             return None
         ex = self._by_client.get(client_id)
         if ex is not None:
-            return BrokerOrderStatus(client_id, ex.state, ex.filled, ex.avg, ex.exchange_id, tuple(ex.fills),
+            return BrokerOrderStatus(client_id, ex.state, ex.filled, ex.avg, ex.exchange_id, tuple(self.executions[k] for k in ex.fill_rows),
                                      limit_price=ex.order.limit_price)  # fmt: skip
         if client_id in self._rejected:
             return BrokerOrderStatus(client_id, S.REJECTED, reason=self._rejected[client_id])
@@ -435,7 +437,7 @@ class SimulatedExchange:
         o = ex.order
         self._n_exec += 1
         ev = BrokerEvent(_FILL, o.client_id, ts, ex.exchange_id, qty, price, f"{self.name}-E{self._n_exec:08d}")
-        ex.fills.append(ev)
+        ex.fill_rows += (len(self.executions),)
         self.executions.append(ev)
         ex.avg = (ex.avg * ex.filled + price * qty) / (ex.filled + qty)
         ex.filled += qty
@@ -498,9 +500,9 @@ class SimulatedExchange:
         ex.positions = {(s, OptionContract.from_id(c)): int(n) for s, c, n in state["positions"]}
         ex.accepted = Counter({c: int(n) for c, n in state["accepted"].items()})
         ex.executions = [_event_from_dict(d) for d in state["executions"]]
-        for e in ex.executions:
+        for k, e in enumerate(ex.executions):
             if e.kind is K.FILL:
-                ex._by_client[e.client_id].fills.append(e)
+                ex._by_client[e.client_id].fill_rows += (k,)
         return ex
 
 
