@@ -42,8 +42,9 @@ from optrunner.core.types import OrderState
 from optrunner.instruments.contracts import OptionContract
 from optrunner.store import codec
 from optrunner.store.batch import PendingBatch, PostgresWriter, SqliteWriter, StoreWriteError
+from optrunner.store.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 from optrunner.store.encoder import EncodedRow, RowEncoder
-from optrunner.store.engine import DEFAULT_URL, make_engine
+from optrunner.store.engine import DEFAULT_URL, is_memory_sqlite, make_engine
 from optrunner.store.records import JournalEntry, OrderEvent, PositionRecord
 from optrunner.store.schema import (
     FillRow,
@@ -74,6 +75,7 @@ class Store(StrategyConfigurations):
         self._versions: dict[str, int] = {}  # last state version per strategy
         self._writer: SqliteWriter | PostgresWriter | None = None
         self._writer_conn: Any = None  # the pooled connection the writer owns
+        self._checkpointer: WalCheckpointer | None = None  # SQLite files: WAL checkpoints off the flush
 
     @classmethod
     def from_env(cls, *, batch_size: int = 1000) -> Store:
@@ -177,6 +179,8 @@ class Store(StrategyConfigurations):
             if getattr(self._writer_conn.driver_connection, "closed", False):
                 self._release_writer(invalidate=True)
             raise
+        if self._checkpointer is not None:
+            self._checkpointer.poke()
         self._batch = PendingBatch()
         return batch.records
 
@@ -196,11 +200,20 @@ class Store(StrategyConfigurations):
 
     def _open_writer(self) -> SqliteWriter | PostgresWriter:
         self._writer_conn = self.engine.raw_connection()
-        writer_cls = PostgresWriter if self._is_postgres else SqliteWriter
-        self._writer = writer_cls(self._writer_conn.driver_connection, self.engine.dialect)
+        dbapi_conn = self._writer_conn.driver_connection
+        if self._is_postgres:
+            self._writer = PostgresWriter(dbapi_conn, self.engine.dialect)
+            return self._writer
+        self._writer = SqliteWriter(dbapi_conn, self.engine.dialect)
+        if not is_memory_sqlite(self.engine.url):
+            dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+            self._checkpointer = WalCheckpointer(self.engine.url.database)
         return self._writer
 
     def _release_writer(self, invalidate: bool = False) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self._writer_conn is not None:
             if invalidate:
                 self._writer_conn.invalidate()
