@@ -140,7 +140,8 @@ class RowEncoder:
         if _usual_order(snap) and type(reason) is str:
             try:  # the snapshot vouches for client_id, filled_qty and avg_price
                 frm = None if from_state is None else STATE_VALUES[from_state]
-                return snap, (snap[0], frm, STATE_VALUES[to_state], self.time(ts, "ts"), reason, snap[11], snap[12])
+                at = self._times.get(ts) or self.time(ts, "ts")
+                return snap, (snap[0], frm, STATE_VALUES[to_state], at, reason, snap[11], snap[12])
             except (KeyError, TypeError, ValueError):
                 pass  # the general path below names the bad field
         event = self.event(o, from_state, to_state, ts, reason)

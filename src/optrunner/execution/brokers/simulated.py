@@ -442,7 +442,7 @@ class SimulatedExchange:
         ex.avg = (ex.avg * ex.filled + price * qty) / (ex.filled + qty)
         ex.filled += qty
         key = (o.strategy, o.contract)
-        self.positions[key] = self.positions.get(key, 0) + o.side.sign * qty
+        self.positions[key] = self.positions.get(key, 0) + (qty if o.side is _BUY else -qty)
         self._out.append(ev)
         if ex.filled == o.quantity:
             ex.state = _FILLED
