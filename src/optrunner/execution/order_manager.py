@@ -21,7 +21,6 @@ id rules fix):
 
 from __future__ import annotations
 
-import heapq
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -44,8 +43,6 @@ from optrunner.execution.records import (
     TERMINAL_STATES,
     OrderRecord,
     copy_order,
-    record_from_dict,
-    record_to_dict,
 )
 from optrunner.execution.requests import RequestHandling
 from optrunner.execution.restarts import RestartHandling
@@ -453,44 +450,6 @@ class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
         self._journal.save_fill(fill)
         self._dirty = True
         self._publish.append(fill)
-
-    def to_state(self) -> dict[str, Any]:
-        """Everything needed to rebuild this order manager after a restart (plain JSON types)."""
-        return {
-            "ids": self.ids.to_state(),
-            "orders": [record_to_dict(r) for r in self._recs.values()],
-            "halted": dict(self._halted),
-            "settled": sorted(self._settled),
-            "queue": [[t.isoformat(), s, k, c, p] for t, s, k, c, p in sorted(self._queue)],
-            "seq": self._seq,
-            "limiter": None if self._limiter is None else self._limiter.to_state(),
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any], broker: Broker, clock: Clock, **kwargs: Any) -> OrderManager:
-        """An order manager with ``state`` restored; ``kwargs`` as for the constructor."""
-        om = cls(broker, clock, **kwargs)
-        om.load_state(state)
-        return om
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        """Replace orders, ids, halts, settlements, the request queue and the rate limit with
-        ``state`` (in place, so listeners wired to this order manager stay wired)."""
-        self.ids = ClientIds.from_state(state["ids"])
-        self._recs.clear()
-        self._open.clear()
-        for d in state["orders"]:
-            rec = record_from_dict(d)
-            self._recs[rec.order.client_id] = rec
-            if not rec.order.state.is_terminal:
-                self._open[rec.order.client_id] = rec
-        self._halted = dict(state["halted"])
-        self._settled = set(state["settled"])
-        self._queue = [(datetime.fromisoformat(t), int(s), k, c, p) for t, s, k, c, p in state["queue"]]
-        heapq.heapify(self._queue)
-        self._seq = int(state["seq"])
-        if state.get("limiter") and self._limiter is not None:
-            self._limiter = TokenBucket.from_state(state["limiter"])
 
 
 def _created_reason(intent: OrderIntent) -> str:

@@ -17,24 +17,28 @@ client ids (ids come from the restored counters); when one is about to be submit
   nothing is adopted or sent, the order is REJECTED and its strategy halted.
 
 Possibly-sent orders the replay never placed again are handled by :meth:`adopt_orphans`.
+The checkpoint itself (:meth:`RestartHandling.to_state` / ``load_state``) is kept here too.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import re
 from collections import Counter
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Self
 
 from optrunner.core.orders import Order
 from optrunner.core.types import OrderState
-from optrunner.execution.records import OrderRecord, copy_order
+from optrunner.execution.ids import ClientIds
+from optrunner.execution.rate_limit import TokenBucket
+from optrunner.execution.records import OrderRecord, copy_order, record_from_dict, record_to_dict
 
 if TYPE_CHECKING:
     from optrunner.core.clock import Clock
     from optrunner.execution.brokers.base import Broker, BrokerOrderStatus
-    from optrunner.execution.ids import ClientIds
     from optrunner.execution.policy import ExecutionPolicy
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,11 @@ _ID_NUMBER = re.compile(r"-(\d{6,})(?:-s[1-9]\d*)?$")  # ``{strategy}-{n:06d}`` 
 class RestartHandling:
     _recs: dict[str, OrderRecord]
     _open: dict[str, OrderRecord]
+    _halted: dict[str, str]
+    _settled: set[str]
+    _queue: list[tuple[datetime, int, str, str, float | None]]
+    _seq: int
+    _limiter: TokenBucket | None
     _possibly_sent: dict[str, Order]
     _clock: Clock
     _broker: Broker
@@ -143,3 +152,43 @@ class RestartHandling:
             if self.ids.was_issued(order.client_id, order.strategy):
                 return
             self.ids.next(order.strategy)
+
+    # --- checkpoints ------------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything needed to rebuild this order manager after a restart (plain JSON types)."""
+        return {
+            "ids": self.ids.to_state(),
+            "orders": [record_to_dict(r) for r in self._recs.values()],
+            "halted": dict(self._halted),
+            "settled": sorted(self._settled),
+            "queue": [[t.isoformat(), s, k, c, p] for t, s, k, c, p in sorted(self._queue)],
+            "seq": self._seq,
+            "limiter": None if self._limiter is None else self._limiter.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], broker: Broker, clock: Clock, **kwargs: Any) -> Self:
+        """An order manager with ``state`` restored; ``kwargs`` as for the constructor."""
+        om = cls(broker, clock, **kwargs)  # type: ignore[call-arg]
+        om.load_state(state)
+        return om
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Replace orders, ids, halts, settlements, the request queue and the rate limit with
+        ``state`` (in place, so listeners wired to this order manager stay wired)."""
+        self.ids = ClientIds.from_state(state["ids"])
+        self._recs.clear()
+        self._open.clear()
+        for d in state["orders"]:
+            rec = record_from_dict(d)
+            self._recs[rec.order.client_id] = rec
+            if not rec.order.state.is_terminal:
+                self._open[rec.order.client_id] = rec
+        self._halted = dict(state["halted"])
+        self._settled = set(state["settled"])
+        self._queue = [(datetime.fromisoformat(t), int(s), k, c, p) for t, s, k, c, p in state["queue"]]
+        heapq.heapify(self._queue)
+        self._seq = int(state["seq"])
+        if state.get("limiter") and self._limiter is not None:
+            self._limiter = TokenBucket.from_state(state["limiter"])

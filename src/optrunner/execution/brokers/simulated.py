@@ -47,8 +47,15 @@ from optrunner.execution.brokers.base import (
     RejectReason,
 )
 from optrunner.execution.brokers.faults import FaultInjector
+from optrunner.execution.brokers.simulated_book import (
+    ExchangeOrder,
+    event_from_dict,
+    event_to_dict,
+    exchange_order_from_dict,
+    exchange_order_to_dict,
+)
 from optrunner.execution.policy import is_on_tick, to_tick
-from optrunner.execution.records import copy_order, order_from_dict, order_to_dict
+from optrunner.execution.records import copy_order
 from optrunner.instruments.calendar import calendar_for
 from optrunner.instruments.contracts import OptionContract
 from optrunner.instruments.specs import get_index
@@ -92,22 +99,6 @@ class _Rules:
     session: tuple[datetime, datetime] | None  # None: not a trading day
 
 
-@dataclass(slots=True)
-class _ExOrder:
-    exchange_id: str
-    order: Order  # a private copy of what was submitted
-    tick: float
-    lot: int
-    executable_at: datetime
-    state: OrderState = S.ACCEPTED
-    filled: int = 0
-    avg: float = 0.0
-    triggered: bool = False
-    # where its fills are in SimulatedExchange.executions (ints: no container for the
-    # garbage collector to keep scanning, per order, for the rest of the run)
-    fill_rows: tuple[int, ...] = ()
-
-
 def _ok(x: float) -> bool:
     return math.isfinite(x) and x > 0.0
 
@@ -126,9 +117,9 @@ class SimulatedExchange:
         self._faults = faults
         self._latency = timedelta(milliseconds=self.config.latency_ms)
         self._out: list[BrokerEvent] = []
-        self._by_client: dict[str, _ExOrder] = {}
+        self._by_client: dict[str, ExchangeOrder] = {}
         self._rejected: dict[str, str] = {}
-        self._working: dict[str, dict[str, _ExOrder]] = {}
+        self._working: dict[str, dict[str, ExchangeOrder]] = {}
         self._snap: dict[str, ChainSnapshot] = {}
         self._seen: dict[str, datetime] = {}  # time of the last snapshot seen, per underlying
         self._rows: dict[str, dict[OptionContract, Quote | None]] = {}  # contract -> quote, per snapshot
@@ -171,7 +162,7 @@ class SimulatedExchange:
             return
         self._n_orders += 1
         executable_at = now + self._latency if self._latency else now
-        ex = _ExOrder(f"{self.name}-{self._n_orders:08d}", copy_order(order), rules.tick, rules.lot, executable_at)
+        ex = ExchangeOrder(f"{self.name}-{self._n_orders:08d}", copy_order(order), rules.tick, rules.lot, executable_at)
         self._by_client[cid] = ex
         underlying = order.contract.underlying
         working = self._working.get(underlying)
@@ -355,7 +346,7 @@ class SimulatedExchange:
             raise _Refused(R.UNKNOWN_CONTRACT, f"{c.id} is not in the {c.underlying} chain")
         return rules, quote
 
-    def _match(self, ex: _ExOrder, snap: ChainSnapshot, ts: datetime, q: Quote | None = None) -> None:
+    def _match(self, ex: ExchangeOrder, snap: ChainSnapshot, ts: datetime, q: Quote | None = None) -> None:
         """Trade ``ex`` against ``snap`` (its current snapshot; ``q``: its quote there, if known)."""
         o = ex.order
         if q is None:
@@ -433,7 +424,7 @@ class SimulatedExchange:
             )  # fmt: skip
         return q  # type: ignore[return-value]
 
-    def _fill(self, ex: _ExOrder, qty: int, price: float, ts: datetime) -> None:
+    def _fill(self, ex: ExchangeOrder, qty: int, price: float, ts: datetime) -> None:
         o = ex.order
         self._n_exec += 1
         ev = BrokerEvent(_FILL, o.client_id, ts, ex.exchange_id, qty, price, f"{self.name}-E{self._n_exec:08d}")
@@ -450,7 +441,7 @@ class SimulatedExchange:
         else:
             ex.state = _PARTIALLY_FILLED
 
-    def _finish(self, ex: _ExOrder, state: OrderState, ts: datetime, reason: str) -> None:
+    def _finish(self, ex: ExchangeOrder, state: OrderState, ts: datetime, reason: str) -> None:
         ex.state = state
         self._working[ex.order.contract.underlying].pop(ex.exchange_id, None)
         kind = K.CANCELLED if state is S.CANCELLED else K.EXPIRED
@@ -462,7 +453,7 @@ class SimulatedExchange:
         """The book in plain JSON types (see the module docstring for what is left out)."""
         return {
             "name": self.name,
-            "orders": [_exorder_to_dict(ex) for ex in self._by_client.values()],
+            "orders": [exchange_order_to_dict(ex) for ex in self._by_client.values()],
             "rejected": dict(self._rejected),
             "seen": {s: ts.isoformat() for s, ts in self._seen.items()},
             "taken": {s: [[i, side.value, q] for (i, side), q in t.items()] for s, t in self._taken.items()},
@@ -473,7 +464,7 @@ class SimulatedExchange:
             "n_exec": self._n_exec,
             "positions": [[s, c.id, n] for (s, c), n in self.positions.items()],
             "accepted": dict(self.accepted),
-            "executions": [_event_to_dict(e) for e in self.executions],
+            "executions": [event_to_dict(e) for e in self.executions],
         }
 
     @classmethod
@@ -485,7 +476,7 @@ class SimulatedExchange:
         if state["name"] != ex.name:
             raise ValueError(f"exchange state is for {state['name']!r}, not {ex.name!r}: exec ids would collide")
         for d in state["orders"]:
-            o = _exorder_from_dict(d)
+            o = exchange_order_from_dict(d)
             ex._by_client[o.order.client_id] = o
         for o in sorted(ex._by_client.values(), key=lambda o: o.exchange_id):  # ids grow with submission order
             if o.state in _WORKING:
@@ -499,42 +490,8 @@ class SimulatedExchange:
         ex._n_orders, ex._n_exec = int(state["n_orders"]), int(state["n_exec"])
         ex.positions = {(s, OptionContract.from_id(c)): int(n) for s, c, n in state["positions"]}
         ex.accepted = Counter({c: int(n) for c, n in state["accepted"].items()})
-        ex.executions = [_event_from_dict(d) for d in state["executions"]]
+        ex.executions = [event_from_dict(d) for d in state["executions"]]
         for k, e in enumerate(ex.executions):
             if e.kind is K.FILL:
                 ex._by_client[e.client_id].fill_rows += (k,)
         return ex
-
-
-def _exorder_to_dict(ex: _ExOrder) -> dict[str, Any]:
-    return {
-        "exchange_id": ex.exchange_id, "order": order_to_dict(ex.order), "tick": ex.tick, "lot": ex.lot,
-        "executable_at": ex.executable_at.isoformat(), "state": ex.state.value, "filled": ex.filled,
-        "avg": ex.avg, "triggered": ex.triggered,
-    }  # fmt: skip
-
-
-def _exorder_from_dict(d: dict[str, Any]) -> _ExOrder:
-    return _ExOrder(
-        d["exchange_id"], order_from_dict(d["order"]), float(d["tick"]), int(d["lot"]),
-        datetime.fromisoformat(d["executable_at"]), OrderState(d["state"]), int(d["filled"]),
-        float(d["avg"]), bool(d["triggered"]),
-    )  # fmt: skip
-
-
-def _event_to_dict(e: BrokerEvent) -> dict[str, Any]:
-    return {
-        "kind": e.kind.value, "client_id": e.client_id, "ts": e.ts.isoformat(), "broker_id": e.broker_id,
-        "quantity": e.quantity, "price": e.price, "exec_id": e.exec_id, "reason": e.reason,
-        "reject_reason": None if e.reject_reason is None else e.reject_reason.value, "strategy": e.strategy,
-        "contract": None if e.contract is None else e.contract.id, "side": None if e.side is None else e.side.value,
-    }  # fmt: skip
-
-
-def _event_from_dict(d: dict[str, Any]) -> BrokerEvent:
-    return BrokerEvent(
-        K(d["kind"]), d["client_id"], datetime.fromisoformat(d["ts"]), d["broker_id"], int(d["quantity"]),
-        float(d["price"]), d["exec_id"], d["reason"], None if d["reject_reason"] is None else R(d["reject_reason"]),
-        d["strategy"], None if d["contract"] is None else OptionContract.from_id(d["contract"]),
-        None if d["side"] is None else Side(d["side"]),
-    )  # fmt: skip
