@@ -75,8 +75,10 @@ def rig(journal: Any) -> tuple[OrderManager, list[int]]:
     om.on_snapshot(snap)
     acks: list[int] = []
 
+    accepted = OrderState.ACCEPTED  # an enum member looked up on its class costs ~75 ns
+
     def on_event(e: object) -> None:
-        if isinstance(e, OrderUpdateEvent) and e.order.state is OrderState.ACCEPTED:
+        if isinstance(e, OrderUpdateEvent) and e.order.state is accepted:
             acks.append(time.perf_counter_ns())
 
     om.add_listener(on_event)

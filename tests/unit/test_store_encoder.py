@@ -19,7 +19,7 @@ import pytest
 from optrunner.core.orders import ChargeBreakdown, Fill, Order
 from optrunner.core.timeutil import IST
 from optrunner.core.types import OrderState, OrderType, Product, Side, Tag
-from optrunner.store.batch import ORDER_WIDTH, PendingBatch
+from optrunner.store.batch import PendingBatch
 from optrunner.store.codec import postgres_time, sqlite_time
 from optrunner.store.encoder import EncodedRow, RowEncoder
 from store_cases import CE, PE, full_order
@@ -38,9 +38,7 @@ def _slow_twin(o: Order) -> Order:
 
 
 def _row(enc: RowEncoder, snapshot: tuple) -> tuple:
-    batch = PendingBatch()
-    batch.add_order(snapshot, type(snapshot) is EncodedRow)
-    [row] = enc.order_rows(batch.order_values, batch.encoded)
+    [row] = enc.order_rows([snapshot])
     return tuple(row)
 
 
@@ -116,7 +114,7 @@ def test_a_transition_with_a_bad_reason_or_time_is_refused():
         enc.transition(order, "GONE", order.state, datetime(2026, 1, 13, 9, 15, tzinfo=IST), "r")
 
 
-def test_times_are_cached_per_instant_not_per_wall_clock():
+def test_time_encoding_is_per_instant_and_a_naive_time_is_refused_after_an_equal_one():
     enc = RowEncoder(sqlite_time)
     ist = datetime(2026, 1, 13, 9, 15, 0, 250_000, tzinfo=IST)
     assert enc.time(ist, "ts") == "2026-01-13 03:45:00.250000"
@@ -126,16 +124,16 @@ def test_times_are_cached_per_instant_not_per_wall_clock():
         enc.time(datetime(2026, 1, 13, 9, 15, 0, 250_000), "ts")
 
 
-def test_the_latest_snapshot_of_an_order_replaces_the_earlier_ones_in_a_batch():
+def test_a_batch_writes_each_order_once_with_its_latest_snapshot():
     enc, batch = RowEncoder(sqlite_time), PendingBatch()
     first, other = full_order("a"), full_order("b")
-    batch.add_order(enc.order_snapshot(first), False)
-    batch.add_order(enc.order_snapshot(other), False)
+    for order in (first, other):
+        batch.orders[order.client_id] = enc.order_snapshot(order)
     slow = _slow_twin(dataclasses.replace(first, state=OrderState.FILLED, order_type=OrderType.LIMIT,
                                           product=Product.NRML))  # fmt: skip
-    batch.add_order(enc.order_snapshot(slow), True)
-    assert len(batch.order_values) == 2 * ORDER_WIDTH and batch.encoded == {"a"}
-    rows = list(enc.order_rows(batch.order_values, batch.encoded))
-    assert [(r[0], r[6], r[9], r[10]) for r in rows] == [("a", "LIMIT", "NRML", "FILLED"), ("b", "SL-M", "MIS", "PARTIALLY_FILLED")]
-    batch.add_order(enc.order_snapshot(first), False)  # a usual snapshot again: no longer encoded
-    assert batch.encoded == set()
+    batch.orders["a"] = enc.order_snapshot(slow)  # the general path's row replaces a snapshot
+    [(name, count, rows)] = [t for t in batch.tables(enc.order_rows) if t[0] == "orders"]
+    assert (name, count) == ("orders", 2)
+    assert [(r[0], r[6], r[9], r[10]) for r in rows] == [
+        ("a", "LIMIT", "NRML", "FILLED"), ("b", "SL-M", "MIS", "PARTIALLY_FILLED"),
+    ]  # fmt: skip

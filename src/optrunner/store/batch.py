@@ -8,10 +8,11 @@ Within a batch, upserted rows (orders, positions) coalesce to the latest row per
 are written first, so every transition's order row exists when its ``order_events`` row is
 inserted (the foreign key holds inside the transaction). Append-only rows keep their order.
 
-The tables written per order (orders, order_events, fills) are kept *flat*: one list of
-values, row after row, and rows are cut from it as the driver reads them. A tuple per
+The append-only tables written per order (order_events, fills) are kept *flat*: one list
+of values, row after row, and rows are cut from it as the driver reads them. A tuple per
 record, alive until the flush, is a container the cyclic garbage collector counts: on the
-order benchmark those tuples made it run twice as often, about 10 µs per order.
+order benchmark those tuples made it run twice as often, about 10 µs per order. (Orders
+coalesce to one snapshot each, so they stay a dict of tuples.)
 """
 
 from __future__ import annotations
@@ -27,19 +28,16 @@ from optrunner.store import codec, schema
 
 Rows = Iterable[Sequence[Any]]
 TableRows = tuple[str, int, Rows]  # (name, number of rows, the rows: read once, by one write)
-ORDER_WIDTH = len(codec.ORDER_COLUMNS)
 EVENT_WIDTH = len(codec.EVENT_COLUMNS)
 FILL_WIDTH = len(codec.FILL_COLUMNS)
-OrderRows = Callable[[list[Any], set[str]], Rows]
+OrderRows = Callable[[Iterable[tuple[Any, ...]]], Rows]
 
 
 @dataclass(slots=True)
 class PendingBatch:
     """Rows handed to the store since the last successful flush (see the module docstring)."""
 
-    orders: dict[str, int] = field(default_factory=dict)  # client_id -> its snapshot's offset
-    order_values: list[Any] = field(default_factory=list)  # ORDER_WIDTH values per order
-    encoded: set[str] = field(default_factory=set)  # orders whose snapshot is an encoded row
+    orders: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # client_id -> snapshot
     events: list[Any] = field(default_factory=list)  # EVENT_WIDTH values per transition
     fills: list[Any] = field(default_factory=list)  # FILL_WIDTH values per fill
     fill_ids: set[str] = field(default_factory=set)
@@ -48,27 +46,13 @@ class PendingBatch:
     journal: list[tuple[Any, ...]] = field(default_factory=list)
     records: int = 0  # calls that added to the batch, coalesced or not (drives autoflush)
 
-    def add_order(self, values: Sequence[Any], encoded: bool) -> None:
-        """Keep ``values`` (a snapshot, or a row when ``encoded``) as its order's latest."""
-        client_id = values[0]
-        at = self.orders.get(client_id)
-        if at is None:
-            self.orders[client_id] = len(self.order_values)
-            self.order_values += values
-        else:
-            self.order_values[at : at + ORDER_WIDTH] = values
-        if encoded:
-            self.encoded.add(client_id)
-        elif self.encoded:
-            self.encoded.discard(client_id)
-
     def tables(self, order_rows: OrderRows) -> list[TableRows]:
         """Rows per table in write order: upserts first, so the foreign keys hold.
 
         Orders are kept as snapshots and encoded here by ``order_rows``, once per batch.
         """
         return [
-            ("orders", len(self.orders), order_rows(self.order_values, self.encoded)),
+            ("orders", len(self.orders), order_rows(self.orders.values())),
             ("positions", len(self.positions), list(self.positions.values())),
             ("order_events", len(self.events) // EVENT_WIDTH, _cut(self.events, EVENT_WIDTH)),
             ("fills", len(self.fills) // FILL_WIDTH, _cut(self.fills, FILL_WIDTH)),

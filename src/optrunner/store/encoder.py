@@ -17,15 +17,16 @@ and :meth:`RowEncoder.order_rows` encodes only the snapshots that survive to the
 A snapshot the fast check refuses is encoded at once (or refused) and kept as an
 :class:`EncodedRow`, so a flush can never fail on encoding.
 
-Times are cached per instant: the clock hands out the same ``datetime`` for every record of
-a kernel step (a simulated clock for a whole snapshot), and encoding one costs as much as
-binding a whole row.
+The last time encoded is remembered: the clock hands out the same ``datetime`` object for
+every record of a kernel step (a simulated clock for a whole snapshot), and encoding one
+costs as much as binding a whole row. (A dict of recent times cost more than it saved when
+every record has its own time, as with a wall clock.)
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -97,21 +98,18 @@ class RowEncoder:
     def __init__(self, time: TimeEncoder) -> None:
         self._encode_time = time
         self._ids: dict[OptionContract, str] = {}
-        self._times: dict[datetime, Any] = {}
+        self._last_time: object = None  # the last datetime encoded, and its encoding
+        self._last_encoded: Any = None
 
     # -- fields ------------------------------------------------------------------------------
 
     def time(self, ts: datetime, what: str) -> Any:
-        """``ts`` as the dialect stores it, cached per instant (equal instants encode alike)."""
-        try:
-            return self._times[ts]
-        except (KeyError, TypeError):  # TypeError: unhashable, refused just below
-            pass
-        value = self._encode_time(ts, what)
-        if len(self._times) >= self._MAX_CACHED:
-            self._times.clear()
-        self._times[ts] = value
-        return value
+        """``ts`` as the dialect stores it (the same object as last time: the same encoding)."""
+        if ts is self._last_time:
+            return self._last_encoded
+        encoded = self._encode_time(ts, what)
+        self._last_time, self._last_encoded = ts, encoded
+        return encoded
 
     def contract_id(self, contract: OptionContract) -> str:
         """The canonical id, cached: formatting it costs more than inserting the row."""
@@ -140,26 +138,25 @@ class RowEncoder:
         if _usual_order(snap) and type(reason) is str:
             try:  # the snapshot vouches for client_id, filled_qty and avg_price
                 frm = None if from_state is None else STATE_VALUES[from_state]
-                at = self._times.get(ts) or self.time(ts, "ts")
+                at = self._last_encoded if ts is self._last_time else self.time(ts, "ts")
                 return snap, (snap[0], frm, STATE_VALUES[to_state], at, reason, snap[11], snap[12])
             except (KeyError, TypeError, ValueError):
                 pass  # the general path below names the bad field
         event = self.event(o, from_state, to_state, ts, reason)
         return EncodedRow(self.order_row(snap)), event
 
-    def order_rows(self, values: list[Any], encoded: set[str]) -> Iterator[tuple[Any, ...]]:
-        """Insert values of checked snapshots laid end to end in ``values`` (``encoded``: the
-        client ids whose values are an :class:`EncodedRow` already). The fast path needs no
-        further checks; rows are made one at a time, as the driver reads them."""
+    def order_rows(self, snapshots: Iterable[Snapshot]) -> Iterator[tuple[Any, ...]]:
+        """Insert values of checked snapshots (an :class:`EncodedRow` is one already). The
+        fast path needs no further checks; rows are made one at a time, as the driver reads them."""
         tags, sides, types, products, states = TAG_VALUES, SIDE_VALUES, TYPE_VALUES, PRODUCT_VALUES, STATE_VALUES
-        ids, time, width = self._ids, self.time, len(ORDER_COLUMNS)
-        for at in range(0, len(values), width):
-            if encoded and values[at] in encoded:
-                yield tuple(values[at : at + width])
+        ids, time = self._ids, self.time
+        for snap in snapshots:
+            if type(snap) is EncodedRow:
+                yield snap
                 continue
             (client_id, strategy, tag, contract, side, quantity, order_type, limit_price,
              trigger_price, product, state, filled_qty, avg_price, broker_id, parent_id, basket_id,
-             leg, created_ts, updated_ts, reason) = values[at : at + width]  # fmt: skip
+             leg, created_ts, updated_ts, reason) = snap  # fmt: skip
             yield (
                 client_id, strategy, tags[tag], ids.get(contract) or self.contract_id(contract),
                 sides[side], quantity, types[order_type], limit_price, trigger_price,

@@ -43,7 +43,7 @@ from optrunner.instruments.contracts import OptionContract
 from optrunner.store import codec
 from optrunner.store.batch import PendingBatch, PostgresWriter, SqliteWriter, StoreWriteError
 from optrunner.store.checkpoint import BACKSTOP_PAGES, WalCheckpointer
-from optrunner.store.encoder import EncodedRow, RowEncoder
+from optrunner.store.encoder import RowEncoder
 from optrunner.store.engine import DEFAULT_URL, is_memory_sqlite, make_engine
 from optrunner.store.records import JournalEntry, OrderEvent, PositionRecord
 from optrunner.store.schema import (
@@ -99,7 +99,7 @@ class Store(StrategyConfigurations):
     def save_order(self, order: Order) -> None:
         """Upsert the order's current state (coalesced with earlier saves in the batch)."""
         snapshot = self._encode.order_snapshot(order)
-        self._batch.add_order(snapshot, type(snapshot) is EncodedRow)
+        self._batch.orders[snapshot[0]] = snapshot
         self._added()
 
     def record_transition(
@@ -118,7 +118,7 @@ class Store(StrategyConfigurations):
             )
         snapshot, event = self._encode.transition(order, from_state, to_state, ts, reason)
         batch = self._batch
-        batch.add_order(snapshot, type(snapshot) is EncodedRow)
+        batch.orders[snapshot[0]] = snapshot
         batch.events += event
         batch.records += 1
         if batch.records >= self.batch_size:
