@@ -2,7 +2,7 @@
 
 The writers talk to the DBAPI connection directly (sqlite3 / psycopg) because at tens of
 thousands of rows per second SQLAlchemy's per-row work costs more than the database's:
-rows arrive here already encoded by :mod:`optrunner.store.codec`.
+rows arrive here already encoded by :mod:`optrunner.store.encoder`.
 
 Within a batch, upserted rows (orders, positions) coalesce to the latest row per key and
 are written first, so every transition's order row exists when its ``order_events`` row is

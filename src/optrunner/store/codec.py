@@ -1,10 +1,10 @@
-"""The repository edge: core records <-> row tuples, with times normalised to UTC.
+"""The repository edge: the on-disk formats, the checks of single values, and rows read back.
 
-A record is captured and checked at the moment it is handed to the store (an order as a
-snapshot of its fields, since :class:`Order` is mutable), so bad input raises at that call,
-never later inside a flush. Rows are plain tuples the DBAPI driver binds as they are; that
-bypasses SQLAlchemy's per-row type processing on the write hot path, so this module owns
-the on-disk formats:
+Records are turned into rows by :mod:`optrunner.store.encoder`, which checks each record at
+the moment it is handed to the store (an order as a snapshot of its fields, since
+:class:`Order` is mutable), so bad input raises at that call, never later inside a flush.
+Rows are plain tuples the DBAPI driver binds as they are; that bypasses SQLAlchemy's
+per-row type processing on the write hot path, so the store owns the on-disk formats:
 
 * times: aware UTC for PostgreSQL; for SQLite the exact text SQLAlchemy's ``DATETIME``
   writes (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC) so reads through SQLAlchemy parse it;

@@ -27,6 +27,9 @@ Durability contract
 * Loaders flush first, so a store reads its own writes.
 * A ``Store`` is one writer and not thread-safe: one per writing thread, one writing
   process per SQLite file. Readers elsewhere open their own ``Store`` and never write.
+  On a SQLite file its writer has a helper thread that checkpoints the WAL after flushes
+  (:mod:`optrunner.store.checkpoint`): checkpoints only copy committed pages, so they
+  change nothing above, and ``close()`` stops the thread.
 """
 
 from __future__ import annotations
