@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 import time
@@ -54,3 +55,16 @@ def test_an_in_memory_store_has_no_checkpoint_thread():
         store.save_order(Order("o-1", "s", Tag.ENTRY, CE, Side.BUY, 75))
         store.flush()
         assert _threads() == before
+
+
+def test_a_store_dropped_without_close_stops_its_checkpoint_thread(tmp_path):
+    path = tmp_path / "dropped.sqlite"
+    store = Store(f"sqlite:///{path}")
+    store.create_schema()
+    store.save_order(Order("o-1", "s", Tag.ENTRY, CE, Side.BUY, 75))
+    store.flush()
+    [thread] = [t for t in threading.enumerate() if t.name == f"wal-checkpoint {path}"]
+    del store
+    gc.collect()
+    thread.join(timeout=10)
+    assert not thread.is_alive()

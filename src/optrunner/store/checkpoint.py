@@ -45,10 +45,14 @@ class WalCheckpointer:
         """New commits are in the WAL: checkpoint them soon."""
         self._wake.set()
 
-    def close(self) -> None:
-        """Stop the thread (a checkpoint in progress finishes first)."""
+    def stop(self) -> None:
+        """Ask the thread to end after any checkpoint in progress (does not wait for it)."""
         self._stop.set()
         self._wake.set()
+
+    def close(self) -> None:
+        """Stop the thread and wait for it."""
+        self.stop()
         self._thread.join()
 
     def _run(self) -> None:

@@ -35,6 +35,7 @@ Durability contract
 from __future__ import annotations
 
 import os
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -211,6 +212,7 @@ class Store(StrategyConfigurations):
         if not is_memory_sqlite(self.engine.url):
             dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             self._checkpointer = WalCheckpointer(self.engine.url.database)
+            weakref.finalize(self, self._checkpointer.stop)  # a store dropped without close()
         return self._writer
 
     def _release_writer(self, invalidate: bool = False) -> None:
