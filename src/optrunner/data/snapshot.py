@@ -10,6 +10,7 @@ per calendar day; ``iv`` a fraction (0.14 = 14 %). Missing numbers are NaN, neve
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime
@@ -183,12 +184,17 @@ class ChainSnapshot:
         return [d.item() for d in np.unique(self.expiry)]
 
     def index_of(self, contract: OptionContract) -> int | None:
-        """Row of ``contract`` or None when the chain does not carry it (O(log n))."""
+        """Row of ``contract`` or None when the chain does not carry it (O(log n)).
+
+        A bisect over a memoryview, not ``ndarray.searchsorted``: NumPy releases the GIL
+        around the search, and while the catalog reads the next day on its thread, taking
+        the GIL back cost ~8 µs a lookup in the backtest (a 0.5 µs search).
+        """
         if contract.underlying != self.symbol:
             return None
         k = contract_key(contract)
-        key = self.key
-        i = int(key.searchsorted(k))  # the method, not np.searchsorted: no Python wrapper per call
+        key = memoryview(self.key)
+        i = bisect_left(key, k)
         return i if i < len(key) and key[i] == k else None
 
     def contract(self, i: int) -> OptionContract:
