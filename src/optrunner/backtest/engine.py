@@ -18,6 +18,7 @@ from typing import Any
 from optrunner.backtest.metrics import summarise, trade_stats
 from optrunner.backtest.recorder import Recorder
 from optrunner.core.clock import SimClock
+from optrunner.core.collector import session_collector
 from optrunner.core.timeutil import to_ist
 from optrunner.data.catalog import Catalog
 from optrunner.data.daychain import DayChain
@@ -74,6 +75,7 @@ def preload(catalog: Catalog, symbols: Sequence[str], start: date | None, end: d
     return {s: list(catalog.days(s, start, end)) for s in sorted(symbols)}
 
 
+@session_collector()  # a backtest keeps every order, fill and mark: see core/collector.py
 def run_backtest(
     spec: BacktestSpec, *, on_day: Callable[[date], None] | None = None,
     preloaded: dict[str, list[DayChain]] | None = None,

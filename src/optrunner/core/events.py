@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from optrunner.core.fastinit import fast_frozen_init
+
 if TYPE_CHECKING:
     from optrunner.core.orders import Fill, Order
     from optrunner.data.snapshot import ChainSnapshot
 
 
+@fast_frozen_init
 @dataclass(slots=True, frozen=True)
 class ChainEvent:
     """A whole option-chain snapshot for one underlying (all listed expiries it carries)."""
@@ -26,6 +29,7 @@ class ChainEvent:
         return self.snapshot.symbol
 
 
+@fast_frozen_init
 @dataclass(slots=True, frozen=True)
 class TickEvent:
     """One instrument's quote: an option (canonical id) or an index (its symbol)."""
@@ -45,6 +49,7 @@ class TickEvent:
         return self.instrument
 
 
+@fast_frozen_init
 @dataclass(slots=True, frozen=True)
 class BarEvent:
     """A closed bar of an index (``timeframe`` like "1m", "1h", "4h" session-aligned)."""
@@ -68,6 +73,7 @@ class BarEvent:
         return self.symbol
 
 
+@fast_frozen_init
 @dataclass(slots=True, frozen=True)
 class FillEvent:
     fill: Fill
@@ -81,6 +87,7 @@ class FillEvent:
         return self.fill.strategy
 
 
+@fast_frozen_init
 @dataclass(slots=True, frozen=True)
 class OrderUpdateEvent:
     order: Order
@@ -109,6 +116,7 @@ class StaleDataEvent:
         return self.symbol
 
 
+@fast_frozen_init
 @dataclass(slots=True, frozen=True)
 class AlertEvent:
     """Something an operator must see (strategy halted, broker answer unknown, limit hit)."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from optrunner.core.fastinit import fast_frozen_init
 from optrunner.core.types import LegRole, OrderState, OrderType, Product, Side, Tag
 
 if TYPE_CHECKING:  # type-only: core imports nothing of ours at run time
@@ -100,6 +101,7 @@ class Order:
         return self.state.is_terminal
 
 
+@fast_frozen_init
 @dataclass(slots=True, frozen=True)
 class ChargeBreakdown:
     """Statutory and broker charges on one fill, in rupees."""
@@ -117,6 +119,7 @@ class ChargeBreakdown:
         return self.brokerage + self.stt + self.exchange + self.sebi + self.stamp + self.ipft + self.gst
 
 
+@fast_frozen_init
 @dataclass(slots=True, frozen=True)
 class Fill:
     """An execution (or a part of one). Carries its charges so P&L is net to the rupee."""

@@ -26,6 +26,7 @@ from optrunner.backtest.commands import load_configs
 from optrunner.backtest.engine import merged_snapshots
 from optrunner.backtest.report_format import rupees
 from optrunner.core.clock import Clock, SimClock
+from optrunner.core.collector import session_collector
 from optrunner.core.events import ChainEvent
 from optrunner.core.timeutil import to_ist
 from optrunner.data.catalog import Catalog
@@ -94,6 +95,7 @@ class TradingNode:
 
     # --- driving ---------------------------------------------------------------------------
 
+    @session_collector()  # a session keeps what it makes: see core/collector.py
     def run(
         self,
         snapshots: Iterable[ChainSnapshot],

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from optrunner.core.fastinit import fast_frozen_init
 from optrunner.core.types import OrderState, Side
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class RejectReason(StrEnum):
     BROKER = "BROKER"  # the broker's own refusal (margin, RMS, ...)
 
 
+@fast_frozen_init
 @dataclass(slots=True, frozen=True)
 class BrokerEvent:
     """One answer from a broker. Fields beyond ``kind``/``client_id``/``ts`` depend on the kind.
