@@ -100,13 +100,15 @@ def _full_collections() -> int:
 
 
 def test_session_collector_skips_full_collections_of_a_growing_session() -> None:
-    """A session that keeps 300,000 objects: CPython's default cadence rescans the whole
-    heap several times on the way; inside a session collector it does not."""
+    """A session that keeps 600,000 objects: CPython's default cadence rescans the whole
+    heap on the way (once its long-lived part has grown by a quarter); inside a session
+    collector no full collection comes before ~700,000 net allocations."""
+    n = 600_000
 
     def grow() -> int:
         gc.collect()
         before = _full_collections()
-        kept = [[i] for i in range(300_000)]  # containers: tracked by the collector
+        kept = [[i] for i in range(n)]  # containers: tracked by the collector
         del kept
         return _full_collections() - before
 
@@ -117,7 +119,7 @@ def test_session_collector_skips_full_collections_of_a_growing_session() -> None
         assert gc.get_threshold() == (threshold[0], threshold[1], 100)
         inside = grow()
     assert gc.get_threshold() == threshold  # restored
-    assert default >= 2 and inside == 0
+    assert default >= 1 and inside == 0
 
 
 def test_session_collector_still_reclaims_young_cycles_and_restores_on_error() -> None:
@@ -132,6 +134,5 @@ def test_session_collector_still_reclaims_young_cycles_and_restores_on_error() -
         assert gc.collect(0) >= 1  # young generations are collected as usual
         raise RuntimeError
     assert gc.get_threshold() == before
-    with pytest.raises(ValueError, match="full_every"):
-        with session_collector(0):
-            pass
+    with pytest.raises(ValueError, match="full_every"), session_collector(0):
+        pass
