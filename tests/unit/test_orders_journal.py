@@ -67,9 +67,10 @@ def test_submit_and_fill_are_journaled_before_they_are_acted_on():
     o = h.place(intent(Side.BUY))
     assert o.state is S.FILLED
     assert h.exchange.seen == [f"submit {o.client_id}"]
-    kinds = [type(e).__name__ if not isinstance(e, tuple) else e[0] for e in h.journal.entries]
-    # creation (order row + transition), send, ack, then the fill before the FILLED transition
-    assert kinds == ["order", "Transition", "Transition", "Transition", "Fill", "Transition"]
+    kinds = [type(e).__name__ for e in h.journal.entries]
+    # creation (its transition carries the order's row), send, ack, then the fill before FILLED
+    assert kinds == ["Transition", "Transition", "Transition", "Fill", "Transition"]
+    assert h.journal.transitions[0].from_state is None
     assert h.journal.orders[o.client_id].state is S.FILLED  # each transition carries the row
 
 

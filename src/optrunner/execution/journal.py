@@ -4,7 +4,7 @@ The order manager records every order, transition and fill here, then calls ``fl
 (a durable group commit) before any action leaves the process: a request to the broker
 or a fill handed to listeners. After a crash the journal therefore holds at least every
 action that anyone outside could have seen. The store (SQLite / PostgreSQL) implements
-the same four methods; :class:`MemoryJournal` records everything for tests and benchmarks.
+these methods too; :class:`MemoryJournal` records everything for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -19,16 +19,13 @@ from optrunner.execution.records import copy_order
 
 
 class Journal(Protocol):
-    def save_order(self, order: Order) -> None:
-        """Insert or update the order's current row (called when an order is created)."""
-        ...
-
     def record_transition(
         self, order: Order, from_state: OrderState | None, to_state: OrderState, ts: datetime, reason: str
     ) -> None:
-        """Append one transition of ``order`` (already in ``to_state``) and update its row to the
-        order as it now is (limit price, fills...). ``from_state`` is None for the creation event;
-        a self-loop records an action (cancel / modify request) or a further partial fill."""
+        """Append one transition of ``order`` (already in ``to_state``) and insert or update its
+        row to the order as it now is (limit price, fills...). ``from_state`` is None for the
+        creation event, which creates the row; a self-loop records an action (cancel / modify
+        request) or a further partial fill."""
         ...
 
     def save_fill(self, fill: Fill) -> None: ...
@@ -40,9 +37,6 @@ class Journal(Protocol):
 
 class NullJournal:
     """Records nothing: for research runs where a crash simply means running again."""
-
-    def save_order(self, order: Order) -> None:
-        pass
 
     def record_transition(
         self, order: Order, from_state: OrderState | None, to_state: OrderState, ts: datetime, reason: str
@@ -68,8 +62,9 @@ class Transition:
 class MemoryJournal:
     """Keeps every record in memory, in order, and remembers how much of it has been flushed.
 
-    ``entries`` is the interleaved log (``Transition``, ``Fill`` or ``("order", snapshot)``)
-    and ``durable`` the prefix a crash would keep, which is what tests assert against.
+    ``entries`` is the interleaved log (``Transition`` or ``Fill``), ``orders`` each order as
+    its last transition left it, and ``durable`` the prefix of ``entries`` a crash would keep,
+    which is what tests assert against.
     """
 
     def __init__(self) -> None:
@@ -79,11 +74,6 @@ class MemoryJournal:
         self.fills: list[Fill] = []
         self.flushes = 0
         self._flushed = 0
-
-    def save_order(self, order: Order) -> None:
-        snap = copy_order(order)
-        self.orders[order.client_id] = snap
-        self.entries.append(("order", snap))
 
     def record_transition(
         self, order: Order, from_state: OrderState | None, to_state: OrderState, ts: datetime, reason: str

@@ -253,7 +253,6 @@ class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
         rec = OrderRecord(order, pol, pol.market_as_limit and intent.order_type is _MARKET)
         self._recs[cid] = rec
         self._open[cid] = rec
-        self._journal.save_order(order)
         self._journal.record_transition(order, None, _NEW, now, _created_reason(intent))
         self._dirty = True
         self._publish.append(copy_order(order))  # updated_ts is now: the event's time
@@ -279,7 +278,6 @@ class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
         rec = OrderRecord(order, pol, False)
         self._recs[cid] = rec
         self._open[cid] = rec
-        self._journal.save_order(order)
         self._journal.record_transition(order, None, _NEW, now, _created_reason(intent))
         self._publish.append(copy_order(order))
         order.reason = reason  # the REJECTED update carries why

@@ -47,9 +47,6 @@ class StoreJournal:
         self._stored = {f.fill_id: f for f in stored_fills}
         self.skipped = 0
 
-    def save_order(self, order: Order) -> None:
-        self.store.save_order(order)
-
     def record_transition(
         self,
         order: Order,
