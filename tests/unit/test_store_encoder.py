@@ -132,8 +132,8 @@ def test_a_batch_writes_each_order_once_with_its_latest_snapshot():
     slow = _slow_twin(dataclasses.replace(first, state=OrderState.FILLED, order_type=OrderType.LIMIT,
                                           product=Product.NRML))  # fmt: skip
     batch.orders["a"] = enc.order_snapshot(slow)  # the general path's row replaces a snapshot
-    [(name, count, rows)] = [t for t in batch.tables(enc.order_rows) if t[0] == "orders"]
-    assert (name, count) == ("orders", 2)
-    assert [(r[0], r[6], r[9], r[10]) for r in rows] == [
+    [table] = [t for t in batch.tables(enc.order_rows) if t.name == "orders"]
+    assert table.count == 2
+    assert [(r[0], r[6], r[9], r[10]) for r in table.rows()] == [
         ("a", "LIMIT", "NRML", "FILLED"), ("b", "SL-M", "MIS", "PARTIALLY_FILLED"),
     ]  # fmt: skip

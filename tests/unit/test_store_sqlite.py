@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
 
 from optrunner.store import Store
 from optrunner.store.batch import COLUMNS
@@ -96,3 +96,35 @@ def test_constraints_are_named_by_the_convention(tmp_path):
         assert schema.get_foreign_keys("order_events")[0]["name"] == "fk_order_events_client_id_orders"
         assert schema.get_unique_constraints("fills")[0]["name"] == "uq_fills_fill_id"
         assert schema.get_pk_constraint("orders")["name"] == "pk_orders"
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 127, 128, 129, 255, 1000])
+def test_a_flush_writes_every_row_once_in_order_whatever_the_count(tmp_path, rows):
+    """SQLite writes a table in multi-row statements of a few sizes (128, then powers of two):
+    every count must come out whole, in the order given."""
+    with Store(f"sqlite:///{tmp_path / 's.sqlite'}", batch_size=10_000) as store:
+        store.create_schema()
+        for i in range(rows):
+            store.append("tick", {"i": i}, T0)
+        assert store.flush() == rows
+        entries = store.journal()
+        assert [e.payload["i"] for e in entries] == list(range(rows))
+        assert [e.seq for e in entries] == list(range(1, rows + 1))
+
+
+def test_a_small_sqlite_variable_limit_only_means_smaller_statements(tmp_path):
+    """A SQLite built with a low SQLITE_MAX_VARIABLE_NUMBER (999 before 3.32) still takes a batch:
+    here 50 values per statement, so two 20-column order rows at a time."""
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite'}", batch_size=10_000)
+    store.create_schema()
+    store.engine.dispose()
+    event.listen(store.engine, "connect", lambda conn, _: conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 50))
+    with store:
+        orders = [plain_order(f"o-{i:03d}") for i in range(101)]
+        for o in orders:
+            store.record_transition(o, None, o.state, T0)
+        store.flush()
+        writer = store._writer_conn.driver_connection  # the limit really applied to the writer
+        assert writer.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) == 50
+        assert store.load_orders() == orders
+        assert len(store.load_order_events()) == 101

@@ -9,28 +9,64 @@ are written first, so every transition's order row exists when its ``order_event
 inserted (the foreign key holds inside the transaction). Append-only rows keep their order.
 
 The append-only tables written per order (order_events, fills) are kept *flat*: one list
-of values, row after row, and rows are cut from it as the driver reads them. A tuple per
-record, alive until the flush, is a container the cyclic garbage collector counts: on the
-order benchmark those tuples made it run twice as often, about 10 µs per order. (Orders
-coalesce to one snapshot each, so they stay a dict of tuples.)
+of values, row after row. A tuple per record, alive until the flush, is a container the
+cyclic garbage collector counts: on the order benchmark those tuples made it run twice as
+often, about 10 µs per order. (Orders coalesce to one snapshot each, so they stay a dict of
+tuples.) A flush hands every table over flat too (:class:`TableBatch`).
+
+SQLite writes them with multi-row statements, ``INSERT .. VALUES (..), (..), ..`` of up to
+``SqliteWriter.rows_per_statement`` rows bound straight from the flat list, instead of
+``executemany`` of one row at a time: measured on the rows of the order benchmark, 15 µs
+of SQLite time per order instead of 19 (events and fills nearly halve; the step and reset
+of a statement per row was the cost). Statements come in a few sizes only (the full size,
+then powers of two for the rest), so the driver's statement cache keeps them prepared.
+PostgreSQL cuts the rows back out for ``executemany`` and COPY.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Dialect, Table
 
+from optrunner.core.fastinit import fast_frozen_init
 from optrunner.store import codec, schema
 
 Rows = Iterable[Sequence[Any]]
-TableRows = tuple[str, int, Rows]  # (name, number of rows, the rows: read once, by one write)
+ORDER_WIDTH = len(codec.ORDER_COLUMNS)
+POSITION_WIDTH = len(codec.POSITION_COLUMNS)
 EVENT_WIDTH = len(codec.EVENT_COLUMNS)
 FILL_WIDTH = len(codec.FILL_COLUMNS)
+STATE_WIDTH = len(codec.STATE_COLUMNS)
+JOURNAL_WIDTH = len(codec.JOURNAL_COLUMNS)
 OrderRows = Callable[[Iterable[tuple[Any, ...]]], Rows]
+
+
+@fast_frozen_init  # a flush of one order builds a few: the frozen __init__ showed there
+@dataclass(slots=True, frozen=True)
+class TableBatch:
+    """The rows of one table in a flush, flat: ``width`` values per row, row after row."""
+
+    name: str
+    width: int
+    values: list[Any]
+
+    @property
+    def count(self) -> int:
+        return len(self.values) // self.width
+
+    def rows(self) -> Rows:
+        """The rows as tuples (zip reuses its tuple when the reader drops it: no garbage per row)."""
+        return zip(*[iter(self.values)] * self.width, strict=True)
+
+
+def _flat(rows: Rows) -> list[Any]:
+    return list(chain.from_iterable(rows))
 
 
 @dataclass(slots=True)
@@ -46,24 +82,25 @@ class PendingBatch:
     journal: list[tuple[Any, ...]] = field(default_factory=list)
     records: int = 0  # calls that added to the batch, coalesced or not (drives autoflush)
 
-    def tables(self, order_rows: OrderRows) -> list[TableRows]:
-        """Rows per table in write order: upserts first, so the foreign keys hold.
+    def tables(self, order_rows: OrderRows) -> list[TableBatch]:
+        """The tables with rows, in write order: upserts first, so the foreign keys hold.
 
         Orders are kept as snapshots and encoded here by ``order_rows``, once per batch.
         """
-        return [
-            ("orders", len(self.orders), order_rows(self.orders.values())),
-            ("positions", len(self.positions), list(self.positions.values())),
-            ("order_events", len(self.events) // EVENT_WIDTH, _cut(self.events, EVENT_WIDTH)),
-            ("fills", len(self.fills) // FILL_WIDTH, _cut(self.fills, FILL_WIDTH)),
-            ("strategy_states", len(self.states), self.states),
-            ("journal", len(self.journal), self.journal),
-        ]
-
-
-def _cut(flat: list[Any], width: int) -> Rows:
-    """Rows of ``width`` values from a flat list (zip reuses its tuple: no garbage per row)."""
-    return zip(*[iter(flat)] * width, strict=True)
+        out = []
+        if self.orders:
+            out.append(TableBatch("orders", ORDER_WIDTH, _flat(order_rows(self.orders.values()))))
+        if self.positions:
+            out.append(TableBatch("positions", POSITION_WIDTH, _flat(self.positions.values())))
+        if self.events:
+            out.append(TableBatch("order_events", EVENT_WIDTH, self.events))
+        if self.fills:
+            out.append(TableBatch("fills", FILL_WIDTH, self.fills))
+        if self.states:
+            out.append(TableBatch("strategy_states", STATE_WIDTH, _flat(self.states)))
+        if self.journal:
+            out.append(TableBatch("journal", JOURNAL_WIDTH, _flat(self.journal)))
+        return out
 
 
 UPSERT_TABLES = ("orders", "positions")
@@ -87,19 +124,21 @@ def _names(dialect: Dialect, table: str, columns: tuple[str, ...]) -> tuple[str,
     return quote(table), ", ".join(quote(c) for c in columns)
 
 
-def insert_sql(dialect: Dialect, table: str, placeholder: str) -> str:
+def insert_sql(dialect: Dialect, table: str, placeholder: str, rows: int = 1) -> str:
+    """INSERT of ``rows`` rows (one ``VALUES`` tuple each)."""
     columns = COLUMNS[table]
     name, cols = _names(dialect, table, columns)
-    return f"INSERT INTO {name} ({cols}) VALUES ({', '.join([placeholder] * len(columns))})"
+    row = f"({', '.join([placeholder] * len(columns))})"
+    return f"INSERT INTO {name} ({cols}) VALUES {', '.join([row] * rows)}"
 
 
-def upsert_sql(dialect: Dialect, table: str, placeholder: str) -> str:
+def upsert_sql(dialect: Dialect, table: str, placeholder: str, rows: int = 1) -> str:
     """INSERT .. ON CONFLICT (primary key) DO UPDATE: the same text on SQLite and PostgreSQL."""
     quote = dialect.identifier_preparer.quote
     key = [c.name for c in _table(table).primary_key.columns]
     updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in COLUMNS[table] if c not in key)
     keys = ", ".join(quote(c) for c in key)
-    return f"{insert_sql(dialect, table, placeholder)} ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+    return f"{insert_sql(dialect, table, placeholder, rows)} ON CONFLICT ({keys}) DO UPDATE SET {updates}"
 
 
 def copy_sql(dialect: Dialect, table: str) -> str:
@@ -120,13 +159,13 @@ class _Writer:
     def _begin(self) -> None:
         """Start the transaction (drivers that begin implicitly need nothing)."""
 
-    def _steps(self, tables: list[TableRows]) -> list[tuple[str, Callable[[], object]]]:
+    def _steps(self, tables: list[TableBatch]) -> list[tuple[str, Callable[[], object]]]:
         raise NotImplementedError
 
     def _rollback(self) -> None:
         self._conn.rollback()
 
-    def write(self, tables: list[TableRows]) -> None:
+    def write(self, tables: list[TableBatch]) -> None:
         """Write ``PendingBatch.tables()`` in one transaction; on failure nothing is written."""
         step = "begin"
         try:
@@ -146,23 +185,44 @@ class _Writer:
 
 
 class SqliteWriter(_Writer):
-    """Writes a batch as one ``BEGIN IMMEDIATE`` .. ``COMMIT`` on a sqlite3 connection.
+    """Writes a batch as one ``BEGIN IMMEDIATE`` .. ``COMMIT`` on a sqlite3 connection, in
+    multi-row statements (see the module docstring).
 
     ``BEGIN IMMEDIATE`` takes the write lock up front, so a competing writer waits
     (``busy_timeout``) at the start instead of failing half-way through the batch.
     """
 
+    rows_per_statement = 128  # 100 to 1,000 measured alike; smaller prepares less SQL
+
     def __init__(self, dbapi_conn: Any, dialect: Dialect) -> None:
         super().__init__(dbapi_conn)
-        self._sql = {t: upsert_sql(dialect, t, "?") for t in UPSERT_TABLES}
-        self._sql |= {t: insert_sql(dialect, t, "?") for t in APPEND_TABLES}
+        self._dialect = dialect
+        self._statements: dict[tuple[str, int], str] = {}
+        # a statement binds at most this many values (SQLite's own limit: 32,766 by default)
+        self._max_values = dbapi_conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
 
     def _begin(self) -> None:
         self._conn.execute("BEGIN IMMEDIATE")
 
-    def _steps(self, tables: list[TableRows]) -> list[tuple[str, Callable[[], object]]]:
-        many = self._conn.executemany
-        return [(t, partial(many, self._sql[t], rows)) for t, n, rows in tables if n]
+    def _steps(self, tables: list[TableBatch]) -> list[tuple[str, Callable[[], object]]]:
+        return [(t.name, partial(self._insert, t)) for t in tables]
+
+    def _insert(self, table: TableBatch) -> None:
+        execute, values, width = self._conn.execute, table.values, table.width
+        most = max(1, min(self.rows_per_statement, self._max_values // width))
+        start, left = 0, table.count
+        while left:
+            k = most if left >= most else 1 << (left.bit_length() - 1)  # the full size, then powers of two
+            end = start + k * width
+            execute(self._statement(table.name, k), values[start:end])
+            start, left = end, left - k
+
+    def _statement(self, table: str, rows: int) -> str:
+        sql = self._statements.get((table, rows))
+        if sql is None:
+            make = upsert_sql if table in UPSERT_TABLES else insert_sql
+            sql = self._statements[(table, rows)] = make(self._dialect, table, "?", rows)
+        return sql
 
 
 class PostgresWriter(_Writer):
@@ -187,14 +247,14 @@ class PostgresWriter(_Writer):
         if not self._conn.closed:
             self._conn.rollback()
 
-    def _steps(self, tables: list[TableRows]) -> list[tuple[str, Callable[[], object]]]:
+    def _steps(self, tables: list[TableBatch]) -> list[tuple[str, Callable[[], object]]]:
         cur = self._cur
         steps: list[tuple[str, Callable[[], object]]] = []
-        for table, n, rows in tables:
-            if table in self._copy and n >= self.copy_min_rows:
-                steps.append((table, partial(_copy, cur, self._copy[table], rows)))
-            elif n:
-                steps.append((table, partial(cur.executemany, self._insert[table], rows)))
+        for t in tables:
+            if t.name in self._copy and t.count >= self.copy_min_rows:
+                steps.append((t.name, partial(_copy, cur, self._copy[t.name], t.rows())))
+            else:
+                steps.append((t.name, partial(cur.executemany, self._insert[t.name], t.rows())))
         return steps
 
 
