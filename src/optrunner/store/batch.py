@@ -38,12 +38,6 @@ from optrunner.core.fastinit import fast_frozen_init
 from optrunner.store import codec, schema
 
 Rows = Iterable[Sequence[Any]]
-ORDER_WIDTH = len(codec.ORDER_COLUMNS)
-POSITION_WIDTH = len(codec.POSITION_COLUMNS)
-EVENT_WIDTH = len(codec.EVENT_COLUMNS)
-FILL_WIDTH = len(codec.FILL_COLUMNS)
-STATE_WIDTH = len(codec.STATE_COLUMNS)
-JOURNAL_WIDTH = len(codec.JOURNAL_COLUMNS)
 OrderRows = Callable[[Iterable[tuple[Any, ...]]], Rows]
 
 
@@ -74,8 +68,8 @@ class PendingBatch:
     """Rows handed to the store since the last successful flush (see the module docstring)."""
 
     orders: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # client_id -> snapshot
-    events: list[Any] = field(default_factory=list)  # EVENT_WIDTH values per transition
-    fills: list[Any] = field(default_factory=list)  # FILL_WIDTH values per fill
+    events: list[Any] = field(default_factory=list)  # one order_events row per transition, flat
+    fills: list[Any] = field(default_factory=list)  # one fills row per fill, flat
     fill_ids: set[str] = field(default_factory=set)
     positions: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
     states: list[tuple[Any, ...]] = field(default_factory=list)
@@ -87,20 +81,15 @@ class PendingBatch:
 
         Orders are kept as snapshots and encoded here by ``order_rows``, once per batch.
         """
-        out = []
-        if self.orders:
-            out.append(TableBatch("orders", ORDER_WIDTH, _flat(order_rows(self.orders.values()))))
-        if self.positions:
-            out.append(TableBatch("positions", POSITION_WIDTH, _flat(self.positions.values())))
-        if self.events:
-            out.append(TableBatch("order_events", EVENT_WIDTH, self.events))
-        if self.fills:
-            out.append(TableBatch("fills", FILL_WIDTH, self.fills))
-        if self.states:
-            out.append(TableBatch("strategy_states", STATE_WIDTH, _flat(self.states)))
-        if self.journal:
-            out.append(TableBatch("journal", JOURNAL_WIDTH, _flat(self.journal)))
-        return out
+        tables = (  # an empty table costs nothing: `and` skips encoding it
+            ("orders", self.orders and _flat(order_rows(self.orders.values()))),
+            ("positions", self.positions and _flat(self.positions.values())),
+            ("order_events", self.events),
+            ("fills", self.fills),
+            ("strategy_states", self.states and _flat(self.states)),
+            ("journal", self.journal and _flat(self.journal)),
+        )
+        return [TableBatch(name, len(COLUMNS[name]), values) for name, values in tables if values]
 
 
 UPSERT_TABLES = ("orders", "positions")
