@@ -51,7 +51,7 @@ from optrunner.runner_support import (
     make_intent_sink,
     post_webhook,
 )
-from optrunner.strategies.base import Intents, Strategy
+from optrunner.strategies.base import Intents, Strategy, StrategyHalt
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +290,9 @@ class StrategyRunner:
                 self._publish_alert(AlertEvent(ts, "critical", f"strategy:{name}", message), slot)
 
     def _handler_failed(self, slot: StrategySlot, what: str, ts: datetime, exc: Exception) -> None:
+        if isinstance(exc, StrategyHalt):  # the strategy's own decision, not a bug
+            self.halt(slot.name, str(exc), ts)
+            return
         slot.errors += 1
         slot.consecutive_errors += 1
         slot.last_error = f"{type(exc).__name__}: {exc}"

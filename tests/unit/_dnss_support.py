@@ -68,7 +68,7 @@ def make_config(tmp_path: Path, **overrides: Any):
     doc = copy.deepcopy(BASE)
     for dotted, value in overrides.items():
         section, key = dotted.split("__")
-        doc[section][key] = value
+        doc.setdefault(section, {})[key] = value
     write_seed_db(tmp_path / "chain.sqlite", chain(at(9, 15), 25000.0))
     cfg, issues = validate_config(doc, tmp_path)
     assert not issues, issues
@@ -89,6 +89,7 @@ class Exchange:
         self.n = 0
         self.sent: list[OrderIntent] = []
         self.reject = False
+        self.refuse: Any = None  # leg -> True to reject just that leg
 
     def run(self, strategy, intents, snapshot: ChainSnapshot) -> None:
         """Like the kernel: every leg of a batch is acknowledged before any of them fills."""
@@ -104,7 +105,7 @@ class Exchange:
                 follow += legs_of(strategy.on_order_update(copy.copy(order)))
                 orders.append((leg, order))
             for leg, order in orders:
-                if self.reject:
+                if self.reject or (self.refuse is not None and self.refuse(leg)):
                     order.state = OrderState.REJECTED
                 else:
                     q = snapshot.quote_for(leg.contract)

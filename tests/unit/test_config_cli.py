@@ -115,7 +115,8 @@ def test_schema_prints_json_schema(folder):
     assert result.exit_code == 0
     schema = json.loads(result.output)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert set(schema["required"]) == {"name", "enabled", "market_config", "entry", "exit"}
+    assert set(schema["required"]) == {"name", "enabled", "market_config"}
+    assert set(schema["properties"]["strategy"]["anyOf"][0]["enum"]) >= {"dnss", "momentum", "low_frequency_demo", "ml_momentum"}
 
 
 def test_schema_out_writes_the_same_schema(tmp_path):

@@ -10,6 +10,7 @@ from _config_support import edited, good_config, make_chain_db
 from pydantic import ValidationError
 
 from optrunner.config import DateRange, StrategyConfig, validate_config
+from optrunner.config.advice import advisories
 from optrunner.core.types import OrderType, Product
 
 
@@ -129,10 +130,26 @@ def test_seed_quick_start_file_is_valid_and_gets_the_documented_defaults(db, tmp
     assert config.backtesting.is_backtested is False
 
 
-def test_adjustment_defaults_to_enabled_so_a_file_without_it_needs_a_trigger(db, tmp_path):
+def test_a_file_without_adjustments_never_adjusts_and_validate_says_so(db, tmp_path):
     doc = edited(quick_start(db), "adjustment")
-    _, issues = validate_config(doc, tmp_path)
-    assert [i.path for i in issues] == ["adjustment.delta_drift_trigger"]
+    config, issues = validate_config(doc, tmp_path)
+    assert issues == [] and config.adjustment is None
+    assert "never re-balanced" in {i.path: i.message for i in advisories(config)}["adjustment"]
+
+
+def test_seed_required_fields_only_file_is_valid_with_announced_defaults(db, tmp_path):
+    """Seed 000's "Required Fields" example: name, enabled, market_config, entry_time, exit_time."""
+    doc = {
+        "name": "MINIMAL", "enabled": True,
+        "market_config": {"market_type": "database_market", "exchange": "NFO", "symbol": "NIFTY", "db_path": str(db)},
+        "entry": {"entry_time": "09:30"}, "exit": {"exit_time": "15:00"},
+    }  # fmt: skip
+    config, issues = validate_config(doc, tmp_path)
+    assert issues == []
+    assert (config.strategy, config.entry.ce_delta, config.entry.pe_delta, config.entry.lots) == ("dnss", 0.30, 0.30, 1)
+    assert {i.path for i in advisories(config)} == {
+        "entry.target_ce_delta", "entry.target_pe_delta", "entry.quantity", "adjustment",
+    }  # fmt: skip
 
 
 def test_times_are_datetime_time(db, tmp_path):
@@ -154,8 +171,12 @@ def test_seed_stop_order_names_are_normalised(db, tmp_path, written, sent):
     config, issues = validate_config(
         edited(good_config(db), "execution.order_type", written), tmp_path
     )
-    assert issues == []
-    assert config.execution.order_type is sent
+    if sent in (OrderType.SL, OrderType.SL_M):  # understood, then refused: no kind sets a trigger
+        assert [(i.path, sent.value in i.message) for i in issues] == [("execution.order_type", True)]
+        assert "needs a trigger price" in issues[0].message
+    else:
+        assert issues == []
+        assert config.execution.order_type is sent
 
 
 def test_exchange_and_symbol_case_is_normalised(db, tmp_path):
@@ -216,8 +237,8 @@ def test_dump_and_reload_gives_the_same_config(db, tmp_path):
 
 
 def test_building_the_model_directly_still_enforces_cross_field_rules(db, tmp_path):
-    doc = edited(good_config(db), "adjustment.delta_drift_trigger")
+    doc = edited(good_config(db), "execution.order_type", "STOP")
     with pytest.raises(
-        ValidationError, match=re.escape("adjustment.delta_drift_trigger: missing required field")
+        ValidationError, match=re.escape("execution.order_type: SL-M (STOP / STOP_LIMIT) needs a trigger")
     ):
         StrategyConfig.model_validate(doc)

@@ -10,6 +10,7 @@ import pytest
 from _config_support import edited, good_config, issues_of, make_chain_db
 
 from optrunner.config import validate_config
+from optrunner.config.advice import advisories
 
 
 def _catalog_without_symbol(tmp: Path) -> str:
@@ -43,7 +44,19 @@ CASES: list[tuple[str, list[tuple[str, Any]], str, str]] = [
     ("name-not-text", [("name", 7)], "name", "must be text"),
     ("enabled-missing", [("enabled", None)], "enabled", "missing required field"),
     ("enabled-yes", [("enabled", "yes")], "enabled", 'must be true or false (got "yes")'),
-    ("strategy-unknown", [("strategy", "momentum")], "strategy", "must be one of: dnss"),
+    ("strategy-unknown", [("strategy", "iron_fly")], "strategy", "must be one of: dnss, momentum"),
+    (
+        "other-kinds-section",
+        [("momentum", {"instruments": ["NIFTY:20260113:25000:CE"]})],
+        "momentum",
+        "only used by the momentum strategy, not dnss",
+    ),
+    (
+        "stop-order-without-trigger",
+        [("execution.order_type", "STOP")],
+        "execution.order_type",
+        "needs a trigger price",
+    ),
     ("unknown-top-level-key", [("enabeld", True)], "enabeld", "did you mean 'enabled'?"),
     (
         "unknown-key-typo",
@@ -216,18 +229,6 @@ CASES: list[tuple[str, list[tuple[str, Any]], str, str]] = [
         "must be greater than 0",
     ),
     (
-        "pe-delta-required-by-dnss",
-        [("entry.target_pe_delta", None)],
-        "entry.target_pe_delta",
-        "the dnss strategy",
-    ),
-    (
-        "quantity-required-by-dnss",
-        [("entry.quantity", None)],
-        "entry.quantity",
-        "missing required field",
-    ),
-    (
         "delta-tolerance-cap",
         [("entry.delta_tolerance", 0.2)],
         "entry.delta_tolerance",
@@ -247,12 +248,6 @@ CASES: list[tuple[str, list[tuple[str, Any]], str, str]] = [
         [("adjustment.adjustment_type", "vega_spike")],
         "adjustment.adjustment_type",
         "must be one of: delta_drift",
-    ),
-    (
-        "drift-trigger-required",
-        [("adjustment.delta_drift_trigger", None)],
-        "adjustment.delta_drift_trigger",
-        "adjustments are on",
     ),
     (
         "target-delta-above-max-leg",
@@ -308,12 +303,6 @@ CASES: list[tuple[str, list[tuple[str, Any]], str, str]] = [
         [("exit.stop_loss_percent", 0)],
         "exit.stop_loss_percent",
         "must be greater than 0",
-    ),
-    (
-        "trailing-distance-required",
-        [("exit.trailing_stop_enabled", True), ("exit.trailing_stop_activation", 3000)],
-        "exit.trailing_stop_distance",
-        "the trailing stop is enabled",
     ),
     (
         "carry-with-mis",
@@ -459,14 +448,16 @@ def test_messages_carry_no_pydantic_jargon(tmp_path):
             assert jargon not in text, text
 
 
-def test_trailing_stop_needs_both_settings(tmp_path):
+def test_trailing_stop_alone_is_valid_and_its_defaults_are_announced(tmp_path):
     doc = edited(
         good_config(make_chain_db(tmp_path / "c.sqlite")), "exit.trailing_stop_enabled", True
     )
-    assert [i.path for i in issues_of(doc, tmp_path)] == [
-        "exit.trailing_stop_activation",
-        "exit.trailing_stop_distance",
-    ]
+    config, issues = validate_config(doc, tmp_path)
+    assert issues == []
+    notes = {i.path: i.message for i in advisories(config)}
+    assert "25% of the premium" in notes["exit.trailing_stop_activation"]
+    assert "10% of the premium" in notes["exit.trailing_stop_distance"]
+    assert config.exit.trail_levels(8000.0) == (2000.0, 800.0)
 
 
 def test_disabled_adjustments_need_no_trigger(tmp_path):
@@ -509,7 +500,7 @@ def test_six_independent_mistakes_give_six_issues(tmp_path):
     doc = good_config(make_chain_db(tmp_path / "c.sqlite"))
     doc = edited(doc, "market_config.market_type", "websocket")  # field: not a market type
     doc = edited(doc, "entry.entry_time", "9:30")  # field: not HH:MM
-    doc = edited(doc, "adjustment.delta_drift_trigger")  # cross-field: required when enabled
+    doc = edited(doc, "execution.order_type", "STOP")  # cross-field: dnss sets no trigger
     doc = edited(doc, "execution.product", "CNC")  # field: not for options
     doc = edited(doc, "risk_management.max_concurrent_legs", 1)  # cross-field: dnss holds two legs
     doc = edited(doc, "monitoring.alert_email", "me@example.com")  # field: unsupported
@@ -517,8 +508,8 @@ def test_six_independent_mistakes_give_six_issues(tmp_path):
     assert [i.path for i in issues] == [
         "market_config.market_type",
         "entry.entry_time",
-        "adjustment.delta_drift_trigger",
         "execution.product",
+        "execution.order_type",
         "risk_management.max_concurrent_legs",
         "monitoring.alert_email",
     ]

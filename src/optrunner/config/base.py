@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -33,6 +33,15 @@ from pydantic import (
 )
 
 from optrunner.core.timeutil import SESSION_CLOSE, SESSION_OPEN, parse_hhmm
+
+
+def section_model(annotation: Any) -> type[BaseModel] | None:
+    """The model of a section field annotated ``Section`` or ``Section | None``; None for a leaf."""
+    if isinstance(annotation, type):
+        return annotation if issubclass(annotation, BaseModel) else None
+    return next(
+        (a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)), None
+    )
 
 
 class ConfigModel(BaseModel):

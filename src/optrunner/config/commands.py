@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from optrunner.config.advice import advisories
 from optrunner.config.files import SUFFIXES, FileReport, check_file
 from optrunner.config.schema import strategy_json_schema
 
@@ -71,6 +72,8 @@ def validate(
             continue
         if report.config is not None:
             console.print(f"[green]✓[/green] {escape(str(path))}{escape(_label(report))}")
+            for note in advisories(report.config):
+                console.print(f"    [yellow]warning[/yellow] {escape(str(note))}")
             continue
         bad += 1
         console.print(f"[red]✗[/red] {escape(str(path))}{escape(_label(report))}")

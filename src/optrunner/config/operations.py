@@ -73,6 +73,17 @@ class ExecutionConfig(ConfigModel):
         "reprice",
         description="What to do with an order still open after timeout_seconds: reprice it at the new touch, or cancel it.",
     )
+    max_retries: PositiveInt = Field(
+        5,
+        description=(
+            "A refused or unpriceable exit / replacement is tried again on a later snapshot at most "
+            "this many times; then the strategy halts and alerts."
+        ),
+    )
+    retry_backoff_seconds: PositiveNumber = Field(
+        5,
+        description="Wait before the first retry; doubled for each further one (capped at 5 minutes).",
+    )
 
 
 class RiskManagementConfig(ConfigModel):

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from optrunner.config.issues import ConfigIssue
+from optrunner.config.kinds import KIND_SECTIONS, kind_sections
 from optrunner.config.sections import STRATEGY_FOR_ENTRY_TYPE
-from optrunner.core.types import Product
+from optrunner.core.types import OrderType, Product
 from optrunner.instruments import get_index
 
 
@@ -145,32 +146,51 @@ def _sqlite_meta_symbol(path: Path) -> str | None:
     return str(row[0]) if row else None
 
 
+def kind_needs(get: Lookup) -> Iterator[ConfigIssue]:
+    """The kind's own section(s) are there, and no other kind's section is (it would do nothing)."""
+    kind = strategy_type(get)
+    if kind is None:
+        if get("strategy") is None and get("entry") is None:
+            yield ConfigIssue(
+                "strategy", f"{MISSING} — name the strategy kind: {', '.join(KIND_SECTIONS)}"
+            )
+        return
+    own = KIND_SECTIONS.get(kind, ())
+    for section in own:
+        if section != "adjustment" and get(section) is None:
+            yield ConfigIssue(section, f"{MISSING} — the {kind} strategy reads its parameters here")
+    for section in sorted(kind_sections() - set(own)):
+        if get(section) not in (None, INVALID):
+            users = [k for k, secs in KIND_SECTIONS.items() if section in secs]
+            yield ConfigIssue(
+                section,
+                f"only used by the {' / '.join(users)} strategy, not {kind} — remove it "
+                f'or set "strategy" to {users[0]}',
+            )
+
+
+def order_type_supported(get: Lookup) -> Iterator[ConfigIssue]:
+    """Stop orders need a trigger price that no strategy kind derives yet: refuse, never drop."""
+    got = _values(get, "execution.order_type")
+    kind = strategy_type(get)
+    if got is None or kind is None:
+        return
+    if got[0] in (OrderType.SL, OrderType.SL_M):
+        yield ConfigIssue(
+            "execution.order_type",
+            f"{got[0].value} (STOP / STOP_LIMIT) needs a trigger price, which the {kind} strategy "
+            "does not set — use MARKET (sent as a marketable limit) or LIMIT",
+        )
+
+
 def dnss_needs(get: Lookup) -> Iterator[ConfigIssue]:
     if strategy_type(get) != "dnss":
         return
-    needs = {
-        "entry.target_ce_delta": "the dnss strategy sells the call nearest this delta",
-        "entry.target_pe_delta": "the dnss strategy sells the put nearest this |delta|",
-        "entry.quantity": "the dnss strategy needs the lots per leg",
-    }
-    for path, why in needs.items():
-        if get(path) is None:
-            yield ConfigIssue(path, f"{MISSING} — {why}")
     legs = get("risk_management.max_concurrent_legs")
     if legs is not INVALID and legs < 2:
         yield ConfigIssue(
             "risk_management.max_concurrent_legs",
             f"{legs} is too few — dnss holds a CE and a PE leg: use at least 2",
-        )
-
-
-def adjustment_trigger(get: Lookup) -> Iterator[ConfigIssue]:
-    got = _values(get, "adjustment.enabled", "adjustment.delta_drift_trigger")
-    if got and got[0] and got[1] is None:
-        yield ConfigIssue(
-            "adjustment.delta_drift_trigger",
-            f"{MISSING} — adjustments are on (adjustment.enabled defaults to true); "
-            "set it, or set adjustment.enabled to false",
         )
 
 
@@ -190,17 +210,6 @@ def leg_deltas_below_max(get: Lookup) -> Iterator[ConfigIssue]:
             yield ConfigIssue(
                 path,
                 f"{value} is not below adjustment.max_leg_delta {cap} — the leg would be closed as soon as it is opened",
-            )
-
-
-def trailing_stop(get: Lookup) -> Iterator[ConfigIssue]:
-    if get("exit.trailing_stop_enabled") is not True:
-        return
-    for path in ("exit.trailing_stop_activation", "exit.trailing_stop_distance"):
-        if get(path) is None:
-            yield ConfigIssue(
-                path,
-                f"{MISSING} — the trailing stop is enabled; set it, or disable the trailing stop",
             )
 
 
@@ -227,11 +236,11 @@ RULES: tuple[Rule, ...] = (
     market_source,
     exchange_segment,
     chain_matches_symbol,
+    kind_needs,
+    order_type_supported,
     dnss_needs,
     session_order,
-    adjustment_trigger,
     leg_deltas_below_max,
-    trailing_stop,
     carry_needs_nrml,
     position_size,
 )

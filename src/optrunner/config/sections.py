@@ -19,6 +19,12 @@ from optrunner.config.base import (
     show,
 )
 
+DEFAULT_TARGET_DELTA = 0.30  # seed 000's example, used when a file gives no target delta
+DEFAULT_LOTS = 1
+# A trailing stop enabled without its levels trails the premium collected: starts at 25 % of it
+# in profit, exits 10 % of it below the peak (rupee levels would not scale with quantity).
+DEFAULT_TRAIL_ACTIVATION_PCT = 25.0
+DEFAULT_TRAIL_DISTANCE_PCT = 10.0
 DELTA_TOLERANCE_CAP = (
     0.15  # REFERENCE_SYSTEMS §5: never take a strike further than this from target
 )
@@ -80,12 +86,12 @@ class EntryConfig(ConfigModel):
     )
     target_ce_delta: Fraction | None = Field(
         None,
-        description="Delta of the call to sell (0.30 = 30 delta); 0 < x < 1. Required by dnss.",
+        description="Delta of the call to sell (0.30 = 30 delta); 0 < x < 1. Unset: 0.30.",
         examples=[0.25],
     )
     target_pe_delta: Fraction | None = Field(
         None,
-        description="Absolute delta of the put to sell (0.30 means a put of delta -0.30); 0 < x < 1. Required by dnss.",
+        description="Absolute delta of the put to sell (0.30 means a put of delta -0.30); 0 < x < 1. Unset: 0.30.",
         examples=[0.25],
     )
     delta_tolerance: Annotated[PositiveNumber, AfterValidator(_within_cap)] = Field(
@@ -95,7 +101,7 @@ class EntryConfig(ConfigModel):
     )
     quantity: PositiveInt | None = Field(
         None,
-        description="Lots per leg (order size = lots x the contract's lot size). Required by dnss.",
+        description="Lots per leg (order size = lots x the contract's lot size). Unset: 1.",
         examples=[1],
     )
     max_attempts: PositiveInt = Field(
@@ -118,6 +124,19 @@ class EntryConfig(ConfigModel):
     )
 
 
+    @property
+    def ce_delta(self) -> float:
+        return self.target_ce_delta if self.target_ce_delta is not None else DEFAULT_TARGET_DELTA
+
+    @property
+    def pe_delta(self) -> float:
+        return self.target_pe_delta if self.target_pe_delta is not None else DEFAULT_TARGET_DELTA
+
+    @property
+    def lots(self) -> int:
+        return self.quantity if self.quantity is not None else DEFAULT_LOTS
+
+
 class AdjustmentConfig(ConfigModel):
     """The DNSS re-balancing rules: when a leg is closed and re-opened."""
 
@@ -129,7 +148,8 @@ class AdjustmentConfig(ConfigModel):
     delta_drift_trigger: Fraction | None = Field(
         None,
         description=(
-            "Adjust when |delta(CE) + delta(PE)| exceeds this; 0 < x < 1. Required when adjustments are enabled."
+            "Adjust when |delta(CE) + delta(PE)| exceeds this; 0 < x < 1. Unset: no adjustments "
+            "(validate warns)."
         ),
         examples=[0.30],
     )
@@ -150,6 +170,13 @@ class AdjustmentConfig(ConfigModel):
         description=(
             "Emergency threshold: when a leg's |delta| exceeds it, that (tested) leg is the one closed "
             "instead of the untested one."
+        ),
+    )
+    max_replacement_attempts: PositiveInt = Field(
+        3,
+        description=(
+            "Tries at selling a bought-back leg's replacement before the whole strangle is closed "
+            "(counted apart from entry.max_attempts)."
         ),
     )
     profit_step: PositiveNumber | None = Field(
@@ -202,11 +229,11 @@ class ExitConfig(ConfigModel):
     trailing_stop_enabled: Flag = Field(False, description="Whether the trailing stop is active.")
     trailing_stop_activation: PositiveNumber | None = Field(
         None,
-        description="Rupees of profit at which the trailing stop starts to trail. Required when it is enabled.",
+        description="Rupees of profit at which the trailing stop starts to trail. Unset: 25% of the premium collected.",
     )
     trailing_stop_distance: PositiveNumber | None = Field(
         None,
-        description="Rupees: exit when profit falls this far below its peak. Required when the trailing stop is enabled.",
+        description="Rupees: exit when profit falls this far below its peak. Unset: 10% of the premium collected.",
     )
     time_exit_override: Flag = Field(
         True,
@@ -219,3 +246,13 @@ class ExitConfig(ConfigModel):
         120,
         description="Force an exit after this many seconds without fresh greeks for the open legs.",
     )
+
+    def trail_levels(self, premium: float) -> tuple[float, float]:
+        """(activation, distance) in rupees: as set, else the documented share of ``premium``."""
+        activation = self.trailing_stop_activation
+        distance = self.trailing_stop_distance
+        if activation is None:
+            activation = premium * DEFAULT_TRAIL_ACTIVATION_PCT / 100
+        if distance is None:
+            distance = premium * DEFAULT_TRAIL_DISTANCE_PCT / 100
+        return activation, distance

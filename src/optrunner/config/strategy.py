@@ -9,6 +9,12 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from optrunner.config.base import ConfigModel, Flag, Name, Text, one_of
+from optrunner.config.kinds import (
+    STRATEGY_KINDS,
+    LowFrequencyDemoSection,
+    MLMomentumSection,
+    MomentumSection,
+)
 from optrunner.config.market import MarketConfig
 from optrunner.config.operations import (
     BacktestingConfig,
@@ -16,10 +22,9 @@ from optrunner.config.operations import (
     MonitoringConfig,
     RiskManagementConfig,
 )
-from optrunner.config.rules import check_rules
+from optrunner.config.rules import INVALID, check_rules
 from optrunner.config.sections import (
     STRATEGY_FOR_ENTRY_TYPE,
-    STRATEGY_TYPES,
     AdjustmentConfig,
     EntryConfig,
     ExitConfig,
@@ -40,23 +45,34 @@ class StrategyConfig(ConfigModel):
     enabled: Flag = Field(description="true: the runner loads this strategy; false: it is skipped.")
     description: Text = Field("", description="Free text describing the strategy.")
     version: Text = Field("1.0.0", description="Your version label for this file, e.g. 1.0.0.")
-    strategy: Annotated[Literal["dnss"], one_of(STRATEGY_TYPES)] | None = Field(
+    strategy: Annotated[Literal[STRATEGY_KINDS], one_of(STRATEGY_KINDS)] | None = Field(
         None,
         description=(
-            "Registered strategy type that runs this file. Unset: derived from entry.entry_type "
-            "(delta_neutral -> dnss)."
+            "The strategy kind that runs this file; it reads its own section (dnss: entry, "
+            "adjustment, exit; every other kind: the section named after it). Unset: derived "
+            "from entry.entry_type (delta_neutral -> dnss)."
         ),
     )
     market_config: MarketConfig = Field(description="Where the option chain comes from.")
-    entry: EntryConfig = Field(
-        description="Entry time, target deltas, lots per leg and expiry of the position."
+    entry: EntryConfig | None = Field(
+        None,
+        description="dnss: entry time, target deltas, lots per leg and expiry of the position.",
     )
-    adjustment: AdjustmentConfig = Field(
-        default_factory=AdjustmentConfig,
-        description="When a leg is closed and re-opened (DNSS re-balancing).",
+    adjustment: AdjustmentConfig | None = Field(
+        None,
+        description="dnss: when a leg is closed and re-opened (re-balancing). Unset: no adjustments.",
     )
-    exit: ExitConfig = Field(
-        description="Exit time, profit targets, loss limits and trailing stop."
+    exit: ExitConfig | None = Field(
+        None, description="dnss: exit time, profit targets, loss limits and trailing stop."
+    )
+    momentum: MomentumSection | None = Field(
+        None, description="momentum: the options traded and the momentum rule's parameters."
+    )
+    low_frequency_demo: LowFrequencyDemoSection | None = Field(
+        None, description="low_frequency_demo: the options traded and the signal schedule."
+    )
+    ml_momentum: MLMomentumSection | None = Field(
+        None, description="ml_momentum: the options traded, the model file and its thresholds."
     )
     execution: ExecutionConfig = Field(
         default_factory=ExecutionConfig, description="How orders are sent."
@@ -83,9 +99,16 @@ class StrategyConfig(ConfigModel):
         derived = STRATEGY_FOR_ENTRY_TYPE.get(entry_type) if isinstance(entry_type, str) else None
         return {**data, "strategy": derived} if derived else data
 
+    def _lookup(self, path: str) -> Any:
+        """A field's value by dotted path; INVALID inside an absent section (rules stay silent)."""
+        try:
+            return attrgetter(path)(self)
+        except AttributeError:
+            return INVALID
+
     @model_validator(mode="after")
     def _cross_field(self) -> StrategyConfig:
-        issues = check_rules(lambda path: attrgetter(path)(self))
+        issues = check_rules(self._lookup)
         if issues:
             raise PydanticCustomError(
                 RULES_ERROR, "{issues}", {"issues": "; ".join(map(str, issues))}

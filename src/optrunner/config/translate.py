@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
-from optrunner.config.base import show
+from optrunner.config.base import section_model, show
 from optrunner.config.issues import ROOT, ConfigIssue
 from optrunner.config.strategy import StrategyConfig
 
@@ -33,10 +33,10 @@ def model_at(loc: Sequence[int | str]) -> type[BaseModel] | None:
     model: type[BaseModel] = StrategyConfig
     for part in loc:
         field = model.model_fields.get(part) if isinstance(part, str) else None
-        annotation = field.annotation if field else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        section = section_model(field.annotation) if field else None
+        if section is None:
             return None
-        model = annotation
+        model = section
     return model
 
 
@@ -91,6 +91,8 @@ _SIMPLE = {
     "bool_type": "must be true or false",
     "string_type": "must be text in quotes",
     "finite_number": "must be a finite number",
+    "tuple_type": "must be a list [...]",
+    "list_type": "must be a list [...]",
 }
 
 _BOUNDS = {
@@ -115,6 +117,9 @@ def message(err: ErrorDetails) -> str:
     if kind in _BOUNDS:
         key, words = _BOUNDS[kind]
         return f"{words} {_number(ctx.get(key))} (got {show(value)})"
+    if kind == "too_short":
+        n = ctx.get("min_length", 1)
+        return f"must list at least {n} item{'s' if n != 1 else ''} (got {len(value) if hasattr(value, '__len__') else show(value)})"
     if kind == "model_type":
         return f"must be an object {{...}} with its own keys (got {show(value)})"
     return err["msg"]

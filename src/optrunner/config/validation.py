@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from optrunner.config.base import LoadContext
+from optrunner.config.base import LoadContext, section_model
 from optrunner.config.issues import ConfigIssue
 from optrunner.config.rules import INVALID, Lookup, check_rules
 from optrunner.config.strategy import RULES_ERROR, StrategyConfig
@@ -53,11 +53,11 @@ def _get(data: Any, parts: list[str], context: LoadContext) -> Any:
             return INVALID
         if name in node:
             node = node[name]
-        elif field.is_required():
+        elif field.is_required() or field.default is None:  # absent optional section: rules stay silent
             return INVALID
         else:
             node = {}
-        model = field.annotation  # type: ignore[assignment]
+        model = section_model(field.annotation)  # type: ignore[assignment]
     if not isinstance(node, dict):
         return INVALID
     field = model.model_fields[leaf]

@@ -24,6 +24,11 @@ Intents = Sequence[Intent]
 NO_INTENTS: tuple[Intent, ...] = ()
 
 
+class StrategyHalt(Exception):
+    """Raised by a strategy that cannot go on safely (e.g. an exit retried past its budget):
+    the runner halts it at once with a critical alert, and the kernel flattens it."""
+
+
 @dataclass(slots=True)
 class Subscriptions:
     """What a strategy wants delivered; the runner turns these into O(1) routing tables."""

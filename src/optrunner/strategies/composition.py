@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from optrunner.config.base import ConfigModel
+from optrunner.config.kinds import COMPOSITION_KINDS, OptionIds
 from optrunner.core.events import TickEvent
 from optrunner.core.orders import Fill, Order, OrderIntent
 from optrunner.core.types import OrderType, Product, Side, Tag
@@ -56,8 +57,8 @@ class ExecutorConfig(ConfigModel):
 
     name: str = Field(min_length=1, description="Unique strategy name; fills are routed by it.")
     strategy: str = Field(min_length=1, description="Registered processor type, e.g. momentum.")
-    instruments: tuple[str, ...] = Field(
-        min_length=1, description="Canonical option ids traded, e.g. NIFTY:20260113:25000:CE."
+    instruments: OptionIds = Field(
+        description="Canonical option ids traded, e.g. NIFTY:20260113:25000:CE."
     )
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="The processor's parameters."
@@ -71,13 +72,6 @@ class ExecutorConfig(ConfigModel):
         OrderType.MARKET, description="MARKET, or LIMIT at the signal's price."
     )
     product: Product = Product.NRML
-
-    @field_validator("instruments")
-    @classmethod
-    def _option_ids(cls, ids: tuple[str, ...]) -> tuple[str, ...]:
-        for text in ids:
-            OptionContract.from_id(text)  # raises ValueError naming the bad id
-        return ids
 
     @field_validator("order_type")
     @classmethod
@@ -267,15 +261,34 @@ class StrategyExecutor(BaseStrategy):
             restore(state["processor"])
 
 
+def executor_config(config: Any) -> ExecutorConfig:
+    """``config`` as an ExecutorConfig: as given, or from a strategy file's kind section
+    (``"momentum": {...}``) and its ``execution`` order type and product."""
+    if isinstance(config, ExecutorConfig):
+        return config
+    kind = getattr(config, "strategy", None)
+    section = getattr(config, kind, None) if kind in COMPOSITION_KINDS else None
+    if section is None:
+        raise TypeError(
+            f"strategy type {kind!r} is a composition strategy: it needs an ExecutorConfig or a "
+            f"strategy file with a {kind!r} section, got {type(config).__name__}"
+        )
+    _, params_model = COMPOSITION_KINDS[kind]
+    execution = config.execution
+    return ExecutorConfig(
+        name=config.name, strategy=kind, instruments=section.instruments,
+        parameters=section.model_dump(include=set(params_model.model_fields)),
+        enabled=config.enabled, allow_short=section.allow_short,
+        max_position_size=section.max_position_size,
+        order_type=execution.order_type, product=execution.product,
+    )  # fmt: skip
+
+
 def build_executor(
-    config: ExecutorConfig, make_processor: Callable[[ExecutorConfig], SignalProcessor]
+    config: Any, make_processor: Callable[[ExecutorConfig], SignalProcessor]
 ) -> StrategyExecutor:
     """The standard wiring of a registered composition type: its processor, the standard validator."""
-    if not isinstance(config, ExecutorConfig):
-        raise TypeError(
-            f"strategy type {getattr(config, 'strategy', '?')!r} is a composition strategy: "
-            f"it needs an ExecutorConfig (instruments + parameters), got {type(config).__name__}"
-        )
+    config = executor_config(config)
     return StrategyExecutor(
         make_processor(config),
         StandardValidator(config.max_position_size),

@@ -18,7 +18,12 @@ The rules, in the order they are checked on every chain snapshot:
    ``cooldown_seconds`` of the last adjustment, at most ``max_adjustments_per_day``.
    Leg rule: if a leg's |delta| exceeds ``max_leg_delta``, buy back that tested leg; otherwise
    buy back the untested (lower-|delta|) leg. Only after that buy has filled is the same option
-   type sold again, at ``rebalance_target_delta`` or, when unset, at the surviving leg's |delta|.
+   type sold again, at ``rebalance_target_delta`` or, when unset, at the surviving leg's |delta|;
+   at most ``max_replacement_attempts`` sends, then the whole strangle is closed.
+5. **Bounded retries.** An exit or replacement that is refused or cannot be priced is tried
+   again only on a later snapshot or timer, after ``retry_backoff_seconds`` doubling each time;
+   an exit that still fails after ``max_retries`` halts the strategy with a critical alert
+   (the kernel then flattens what it can). No input makes the strategy loop.
 
 Fixed from the system this replaces: puts are chosen by absolute delta; a fill's leg is its
 contract's parsed option type; the profit step really steps; a leg missing from the chain is
@@ -29,12 +34,13 @@ adjustments are capped per day; entries and adjustments are refused on stale gre
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optrunner.config.sections import AdjustmentConfig
 from optrunner.core.events import StaleDataEvent
 from optrunner.core.orders import Basket, Fill, Order, OrderIntent
 from optrunner.core.timeutil import to_ist
@@ -43,12 +49,21 @@ from optrunner.data.snapshot import ChainSnapshot
 from optrunner.instruments import get_index
 from optrunner.instruments.contracts import OptionContract
 from optrunner.market.lookup import find_option
-from optrunner.strategies.base import NO_INTENTS, BaseStrategy, Intents, Subscriptions
+from optrunner.strategies.base import (
+    NO_INTENTS,
+    BaseStrategy,
+    Intents,
+    StrategyHalt,
+    Subscriptions,
+)
 from optrunner.strategies.dnss_legs import Leg, StrangleBook
 from optrunner.strategies.registry import register_strategy
 
 if TYPE_CHECKING:
     from optrunner.config import StrategyConfig
+
+MAX_BACKOFF_SECONDS = 300.0
+NO_ADJUSTMENTS = AdjustmentConfig(enabled=False)
 
 
 class Phase(StrEnum):
@@ -84,6 +99,9 @@ class DNSS(BaseStrategy):
         self.adjust_right: Right | None = None  # leg being replaced
         self.adjust_target: float = math.nan  # |delta| its replacement is chosen at
         self.replacement_attempts = 0
+        self.retry_action = ""  # "EXIT" | "REPLACE": what to try again at retry_at
+        self.retry_at: datetime | None = None
+        self.retries = 0  # failed tries of the current exit since it was first sent
         self.working: set[str] = set()  # client ids of our orders not yet terminal
         self.last_fresh: datetime | None = None  # last snapshot with usable greeks on our legs
         self.stale = False
@@ -116,13 +134,14 @@ class DNSS(BaseStrategy):
             return self._exit_if_due(now) or self._adjust_if_due(snapshot, now)
         if self.phase is Phase.IDLE:
             return self._enter_if_due(snapshot, now)
-        return NO_INTENTS  # orders are working: the next move comes from their fills and updates
+        # orders are working: the next move comes from their fills and updates, or a retry
+        return self._retry_if_due(now)
 
     def on_timer(self, now: datetime) -> Intents:
-        """Between snapshots (live): time exits and stale-greeks exits still fire."""
+        """Between snapshots: time exits, stale-greeks exits and due retries still fire."""
         if self.phase is Phase.ACTIVE:
             return self._exit_if_due(to_ist(now))
-        return NO_INTENTS
+        return self._retry_if_due(to_ist(now))
 
     def on_stale(self, event: StaleDataEvent) -> Intents:
         self.stale = True
@@ -158,13 +177,15 @@ class DNSS(BaseStrategy):
     # --- phase transitions once every working order has ended -----------------------------
 
     def _on_orders_settled(self, last: Order) -> Intents:
-        now = to_ist(last.updated_ts) if last.updated_ts else None
+        ts = last.updated_ts or (self.last_snapshot.ts if self.last_snapshot else None)
+        now = to_ist(ts) if ts else None
         has_ce, has_pe = self.book.leg(Right.CE) is not None, self.book.leg(Right.PE) is not None
         if self.phase is Phase.ENTERING:
             if has_ce and has_pe:
                 self.phase = Phase.ACTIVE
                 self.recentre_pnl = self.book.pnl
                 self.peak_pnl = self.book.pnl
+                self.retries = 0
             elif not self.book.legs:  # basket failed and was unwound
                 self.phase = (
                     Phase.FAILED
@@ -182,16 +203,46 @@ class DNSS(BaseStrategy):
                 self.adjustments_total += 1
                 self.last_adjustment = now
                 self.recentre_pnl = self.book.pnl
-            elif self.last_snapshot is not None:
-                self.replacement_attempts += 1
-                if self.replacement_attempts >= self.cfg.entry.max_attempts:
-                    return self._exit_all("REPLACEMENT_NOT_FILLED")
-                return self._sell_replacement(self.last_snapshot, now)
+                self.retries = 0
+            elif self.replacement_attempts >= self._adjustment.max_replacement_attempts:
+                return self._exit_all("REPLACEMENT_NOT_FILLED")
+            elif self.replacement_attempts == 0 and self.last_snapshot is not None:
+                return self._sell_replacement(self.last_snapshot)  # the first one goes at once
+            else:
+                self._schedule_retry("REPLACE", now)
         elif self.phase is Phase.EXITING:
             if self.book.legs:
-                return self._exit_all(self.exit_reason or "EXIT_RETRY")
-            self.phase = Phase.DONE
+                self._schedule_retry("EXIT", now)
+            else:
+                self.phase = Phase.DONE
+                self.retries = 0
         return NO_INTENTS
+
+    def _schedule_retry(self, action: str, now: datetime | None) -> None:
+        """Try ``action`` again at a later input, after a doubling backoff; past the exit retry
+        budget, halt (raising ends this handler; the runner halts and alerts, the kernel
+        flattens what it can)."""
+        x = self.cfg.execution
+        if action == "EXIT" and self.retries >= x.max_retries:
+            self.phase = Phase.FAILED
+            legs = ", ".join(leg.contract.id for leg in self.book.legs.values())
+            raise StrategyHalt(
+                f"exit ({self.exit_reason}) failed {self.retries + 1} times — legs still open: {legs}"
+            )
+        delay = min(x.retry_backoff_seconds * 2**self.retries, MAX_BACKOFF_SECONDS)
+        self.retries += 1
+        self.retry_action = action
+        self.retry_at = (now or datetime.min) + timedelta(seconds=delay)
+
+    def _retry_if_due(self, now: datetime) -> Intents:
+        if not self.retry_action or self.working or self.retry_at is None or now < self.retry_at:
+            return NO_INTENTS
+        action, self.retry_action, self.retry_at = self.retry_action, "", None
+        if action == "EXIT":
+            return self._exit_all(self.exit_reason or "EXIT_RETRY")
+        if self.last_snapshot is None:
+            return NO_INTENTS
+        return self._sell_replacement(self.last_snapshot)
 
     # --- rules --------------------------------------------------------------------------------
 
@@ -236,12 +287,10 @@ class DNSS(BaseStrategy):
             and pnl <= -premium * x.stop_loss_percent / 100
         ):
             return "STOP_LOSS_PERCENT"
-        if (
-            x.trailing_stop_enabled
-            and self.peak_pnl >= x.trailing_stop_activation
-            and pnl <= self.peak_pnl - x.trailing_stop_distance
-        ):
-            return "TRAILING_STOP"
+        if x.trailing_stop_enabled:
+            activation, distance = x.trail_levels(premium)
+            if self.peak_pnl >= activation and pnl <= self.peak_pnl - distance:
+                return "TRAILING_STOP"
         return ""
 
     def _enter_if_due(self, snapshot: ChainSnapshot, now: datetime) -> Intents:
@@ -250,13 +299,13 @@ class DNSS(BaseStrategy):
             return NO_INTENTS
         if self.attempts_today >= e.max_attempts or self.stale or not _has_greeks(snapshot):
             return NO_INTENTS
-        ce = self._find(snapshot, Right.CE, e.target_ce_delta, e.expiry)
+        ce = self._find(snapshot, Right.CE, e.ce_delta, e.expiry)
         if ce is None:
             return NO_INTENTS
-        pe = self._find(snapshot, Right.PE, e.target_pe_delta, ce.expiry)
+        pe = self._find(snapshot, Right.PE, e.pe_delta, ce.expiry)
         if pe is None:
             return NO_INTENTS
-        qty = e.quantity * self.spec.lot_size(ce.expiry)
+        qty = e.lots * self.spec.lot_size(ce.expiry)
         self.attempts_today += 1
         self.phase = Phase.ENTERING
         self.book.reset()
@@ -267,11 +316,12 @@ class DNSS(BaseStrategy):
         return [Basket(legs, is_exit=False, name=f"{self.name}-entry")]
 
     def _adjust_if_due(self, snapshot: ChainSnapshot, now: datetime) -> Intents:
-        a = self.cfg.adjustment
+        a = self._adjustment
         ce, pe = self.book.leg(Right.CE), self.book.leg(Right.PE)
         if not a.enabled or ce is None or pe is None or self.stale:
             return NO_INTENTS
-        drift = self.book.net_delta() > a.delta_drift_trigger
+        trigger = a.delta_drift_trigger
+        drift = trigger is not None and self.book.net_delta() > trigger
         profit = a.profit_step is not None and self.book.pnl - self.recentre_pnl >= a.profit_step
         if not (drift or profit):
             return NO_INTENTS
@@ -294,7 +344,8 @@ class DNSS(BaseStrategy):
         self.replacement_attempts = 0
         return [self._order(Tag.ADJUST_EXIT, closing.contract, Side.BUY, closing.qty, snapshot)]
 
-    def _sell_replacement(self, snapshot: ChainSnapshot, now: datetime | None) -> Intents:
+    def _sell_replacement(self, snapshot: ChainSnapshot) -> Intents:
+        self.replacement_attempts += 1
         right = self.adjust_right
         assert right is not None
         surviving = self.book.leg(Right.PE if right is Right.CE else Right.CE)
@@ -320,6 +371,11 @@ class DNSS(BaseStrategy):
         return [Basket(legs, is_exit=True, name=f"{self.name}-exit")]
 
     # --- helpers ------------------------------------------------------------------------------
+
+    @property
+    def _adjustment(self) -> AdjustmentConfig:
+        """The file's adjustment rules; a file without the section never adjusts."""
+        return self.cfg.adjustment or NO_ADJUSTMENTS
 
     def _find(
         self, snapshot: ChainSnapshot, right: Right, target: float, expiry: Any
@@ -364,7 +420,8 @@ class DNSS(BaseStrategy):
             "peak_pnl": self.peak_pnl if math.isfinite(self.peak_pnl) else None,
             "adjust_right": self.adjust_right.value if self.adjust_right else None,
             "adjust_target": self.adjust_target if math.isfinite(self.adjust_target) else None,
-            "replacement_attempts": self.replacement_attempts,
+            "replacement_attempts": self.replacement_attempts, "retries": self.retries,
+            "retry_action": self.retry_action, "retry_at": _iso(self.retry_at),
             "working": sorted(self.working), "last_fresh": _iso(self.last_fresh), "exit_reason": self.exit_reason,
         }  # fmt: skip
 
@@ -383,6 +440,9 @@ class DNSS(BaseStrategy):
             state["adjust_target"] if state["adjust_target"] is not None else math.nan
         )
         self.replacement_attempts = state["replacement_attempts"]
+        self.retries = state.get("retries", 0)  # absent in checkpoints from before retry budgets
+        self.retry_action = state.get("retry_action", "")
+        self.retry_at = _from_iso(state.get("retry_at"))
         self.working = set(state["working"])
         self.last_fresh = _from_iso(state["last_fresh"])
         self.exit_reason = state["exit_reason"]

@@ -109,12 +109,14 @@ class StrangleBook:
     # --- marks --------------------------------------------------------------------------
 
     def mark(self, snapshot: ChainSnapshot) -> list[Leg]:
-        """Refresh each leg from its own contract's row; return the legs the chain lacked."""
-        missing = []
+        """Refresh each leg from its own contract's row; return the legs this snapshot gave no
+        usable greeks for (absent from the chain, or a row without a delta). A leg keeps its
+        last delta for the book, but a caller must not take that old delta as fresh."""
+        stale = []
         for leg in self.legs.values():
             i = snapshot.index_of(leg.contract)
             if i is None:
-                missing.append(leg)
+                stale.append(leg)
                 continue
             price = _mark_price(snapshot, i)
             if math.isfinite(price):
@@ -123,7 +125,9 @@ class StrangleBook:
             if math.isfinite(d):
                 leg.delta = d
                 leg.seen_ts = snapshot.ts
-        return missing
+            else:
+                stale.append(leg)
+        return stale
 
     # --- views --------------------------------------------------------------------------
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-
-from optrunner.config.base import ConfigModel
+from optrunner.config.kinds import LowFrequencyDemoParameters
 from optrunner.core.events import TickEvent
 from optrunner.strategies.composition import (
     ExecutorConfig,
@@ -25,16 +23,6 @@ from optrunner.strategies.composition import (
 )
 from optrunner.strategies.registry import register_strategy
 from optrunner.strategies.signals import Signal, SignalType
-
-
-class LowFrequencyDemoParameters(ConfigModel):
-    min_interval_seconds: float = Field(
-        900.0, gt=0, description="Least time between two signals per instrument."
-    )
-    side: Literal["BUY", "SELL", "alternate"] = Field(
-        "alternate", description="Signal side; alternate flips each time."
-    )
-    lots: int = Field(1, ge=1, description="Position size in lots.")
 
 
 class LowFrequencyDemoProcessor:

@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from optrunner.config.base import ConfigModel
+from optrunner.config.kinds import MLMomentumParameters
 from optrunner.core.events import TickEvent
 from optrunner.strategies.composition import (
     ExecutorConfig,
@@ -39,19 +38,6 @@ SHORT_MOMENTUM_TICKS = 5
 
 class ModelLoadError(ValueError):
     """The model file is missing, unreadable, or not a usable 5-feature binary classifier."""
-
-
-class MLMomentumParameters(ConfigModel):
-    model_path: str = Field(
-        min_length=1, description="joblib file holding a fitted scikit-learn classifier."
-    )
-    lookback_periods: int = Field(
-        20, ge=SHORT_MOMENTUM_TICKS, description="Ticks in the feature window."
-    )
-    confidence_threshold: float = Field(
-        0.6, ge=0.5, lt=1.0, description="Least class probability to act on."
-    )
-    lots: int = Field(1, ge=1, description="Position size in lots.")
 
 
 def momentum_features(prices: Sequence[float]) -> np.ndarray:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import Field
-
-from optrunner.config.base import ConfigModel
+from optrunner.config.kinds import MomentumParameters
 from optrunner.core.events import TickEvent
 from optrunner.strategies.composition import (
     ExecutorConfig,
@@ -23,14 +21,6 @@ from optrunner.strategies.composition import (
 )
 from optrunner.strategies.registry import register_strategy
 from optrunner.strategies.signals import Signal, SignalType
-
-
-class MomentumParameters(ConfigModel):
-    lookback: int = Field(
-        20, ge=2, description="Ticks spanned by the momentum, the current one included."
-    )
-    threshold: float = Field(0.01, gt=0, description="Fractional move that triggers (0.01 = 1 %).")
-    lots: int = Field(1, ge=1, description="Position size in lots.")
 
 
 class MomentumProcessor:
