@@ -69,12 +69,12 @@ def test_nifty_example_has_the_documented_settings(configs):
     )
 
 
-def test_runner_would_load_the_two_strategies_but_not_the_template(configs):
+def test_runner_would_load_the_strategies_but_not_the_template(configs):
     skipped = []
     loaded = [
         p.name for p in iter_strategy_files(configs, on_skip=lambda p, why: skipped.append(p.name))
     ]
-    assert loaded == ["BANKNIFTY_DNSS.json", "NIFTY_DNSS.json"]
+    assert loaded == ["BANKNIFTY_DNSS.json", "NIFTY_DNSS.json", "NIFTY_LOW_FREQUENCY_DEMO.json", "NIFTY_MOMENTUM.json"]
     assert skipped == ["NIFTY_DNSS_TEMPLATE.json"]
 
 
