@@ -134,7 +134,7 @@ def _import_file(
     oi = numbers(opt[lay.oi], checks, lay.oi)
     traded = volume > 0
     if lay.volume_in_lots:
-        volume = volume * _lots(sym, expiry, report)
+        volume = volume * _lots(sym, expiry, trade, report)
     ts = trade * NS_PER_DAY - IST_OFFSET_NS + _CLOSE_NS
     floats = {
         "ltp": np.where(traded, close, np.nan),
@@ -177,8 +177,9 @@ def _future_closes(fut: pa.Table, lay: Layout, sym: np.ndarray):
     return lookup
 
 
-def _lots(sym: np.ndarray, expiry: np.ndarray, report: ImportReport) -> np.ndarray:
-    """Units per contract from the index specifications (legacy CONTRACTS count contracts).
+def _lots(sym: np.ndarray, expiry: np.ndarray, trade: np.ndarray, report: ImportReport) -> np.ndarray:
+    """Units per contract on the trade date, from the index specifications (legacy CONTRACTS
+    count contracts; a contract's lot can change during its life, see instruments/lots.py).
 
     NaN (so volume is NaN, unknown) where the specifications know no lot size.
     """
@@ -191,9 +192,11 @@ def _lots(sym: np.ndarray, expiry: np.ndarray, report: ImportReport) -> np.ndarr
                 f"{s}: not in instruments/data/indices.json, so its volume (in contracts) is NaN"
             )
             continue
-        for e in np.unique(expiry[sym == s]):
+        rows = sym == s
+        for e, t in np.unique(np.stack([expiry[rows], trade[rows]]), axis=1).T:
+            when, on = (np.datetime64(int(x), "D").item() for x in (e, t))
             try:
-                lots[(sym == s) & (expiry == e)] = spec.lot_size(np.datetime64(int(e), "D").item())
+                lots[rows & (expiry == e) & (trade == t)] = spec.lot_size(when, on)
             except ValueError as exc:
                 report.note(f"{exc}: volume NaN for those contracts")
         report.note(f"{s}: volume = CONTRACTS x lot size from instruments/data/indices.json")

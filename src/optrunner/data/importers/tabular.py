@@ -31,7 +31,7 @@ from optrunner.data.importers.common import (
     import_each,
 )
 from optrunner.data.importers.parsing import dates, numbers, read_table, rights, timestamps
-from optrunner.data.schema import CHAIN_FLOAT_COLUMNS
+from optrunner.data.schema import CHAIN_FLOAT_COLUMNS, ist_day_numbers
 from optrunner.instruments import get_index
 
 TARGETS = ("ts", "date", "time", "expiry", "strike", "right", "symbol", *CHAIN_FLOAT_COLUMNS)
@@ -209,7 +209,7 @@ def _import_file(
     checks.common(ts, expiry, strike, floats)
     for name in m.lots_columns:
         if name in floats:
-            floats[name] = floats[name] * _lot_sizes(symbols, expiry, checks)
+            floats[name] = floats[name] * _lot_sizes(symbols, expiry, ist_day_numbers(ts), checks)
     for sym in np.unique(symbols[checks.keep]):
         keep = checks.keep & (symbols == sym)
         sink.add(str(sym), chain_table(ts, expiry, strike, is_call, floats, keep))
@@ -228,8 +228,8 @@ def _symbols(path: Path, column: pa.ChunkedArray | None, fixed: str | None, n: i
     return np.full(n, fixed.upper())
 
 
-def _lot_sizes(symbols: np.ndarray, expiry_days: np.ndarray, checks: RowChecks) -> np.ndarray:
-    """Units per lot for each row's contract, from the index specifications."""
+def _lot_sizes(symbols: np.ndarray, expiry_days: np.ndarray, trade_days: np.ndarray, checks: RowChecks) -> np.ndarray:
+    """Units per lot for each row's contract on its trade date, from the index specifications."""
     lots = np.full(len(symbols), np.nan)
     for sym in np.unique(symbols):
         try:
@@ -238,12 +238,12 @@ def _lot_sizes(symbols: np.ndarray, expiry_days: np.ndarray, checks: RowChecks) 
             checks.fail(f"symbol {sym} has no lot size (quantities are in lots)", symbols == sym)
             continue
         rows = symbols == sym
-        for e in np.unique(expiry_days[rows]):
-            when = np.datetime64(int(e), "D").item()
+        pairs = np.unique(np.stack([expiry_days[rows], trade_days[rows]]), axis=1)
+        for e, t in pairs.T:
+            when, on = (np.datetime64(int(x), "D").item() for x in (e, t))
+            these = rows & (expiry_days == e) & (trade_days == t)
             try:
-                lots[rows & (expiry_days == e)] = spec.lot_size(when)
+                lots[these] = spec.lot_size(when, on)
             except ValueError:
-                checks.fail(
-                    f"{sym}: no lot size known for expiry {when}", rows & (expiry_days == e)
-                )
+                checks.fail(f"{sym}: no lot size known for expiry {when}", these)
     return lots
