@@ -148,8 +148,12 @@ def canonical_symbol(name: str) -> str:
 
 def get_index(symbol: str) -> IndexSpec:
     """The specification of ``symbol`` (any alias works); KeyError lists the known indices."""
+    registry = _registry()
+    spec = registry.get(symbol)  # the trading symbol itself: no normalising on the hot path
+    if spec is not None:
+        return spec
     try:
-        return _registry()[canonical_symbol(symbol)]
+        return registry[canonical_symbol(symbol)]
     except KeyError:
         raise KeyError(
             f"unknown index {symbol!r}; known: {', '.join(sorted(_registry()))}"
