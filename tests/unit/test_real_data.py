@@ -19,11 +19,16 @@ import pytest
 from typer.testing import CliRunner
 
 from optrunner.cli import app
+from optrunner.core.clock import SimClock
+from optrunner.core.orders import Order
 from optrunner.core.timeutil import IST
+from optrunner.core.types import OrderType, Right, Side, Tag
 from optrunner.data.catalog import Catalog
 from optrunner.data.importers import import_bhavcopy, import_tabular
 from optrunner.data.importers.bhavcopy import read_index_closes
+from optrunner.execution.brokers import BrokerEventKind, SimConfig, SimulatedExchange
 from optrunner.greeks import bs_price, chain_greeks
+from optrunner.instruments import OptionContract, get_index
 
 runner = CliRunner()
 SPOT, SIGMA, NSE_R = 24_400.0, 0.11, 0.10
@@ -74,6 +79,21 @@ def test_a_scrape_without_quotes_imports_under_its_nse_name(scraped):
     assert [s.ts.time() for s in snaps] == SCRAPE_TIMES  # gaps kept as they are, nothing invented
     assert np.isnan(snaps[0].bid).all() and np.isnan(snaps[0].ask).all()
     assert cat.snapshots_per_day("NIFTY") == {DAY: len(SCRAPE_TIMES)} and not cat.is_daily("NIFTY")
+
+
+def test_the_simulated_exchange_fills_a_quoteless_scrape_at_ltp_plus_a_modelled_half_spread(scraped):
+    cat, _ = scraped
+    snap = cat.chain_at("NIFTY", datetime.combine(DAY, time(9, 26), IST))
+    clock = SimClock(snap.ts)
+    ex = SimulatedExchange(clock, SimConfig())
+    ex.on_snapshot(snap)
+    lot = get_index("NIFTY").lot_size(EXPIRY, DAY)
+    leg = OptionContract("NIFTY", EXPIRY, 24_400.0, Right.CE)
+    ex.submit(Order("o1", "s", Tag.ENTRY, leg, Side.BUY, lot, order_type=OrderType.MARKET))
+    ltp = nse_price(24_400.0, True)
+    fill = [e for e in ex.events() if e.kind is BrokerEventKind.FILL]
+    half_spread_up = math.ceil(ltp * 1.005 / 0.05 - 1e-9) * 0.05  # 0.5 % of LTP, on the tick against the buyer
+    assert [e.quantity for e in fill] == [lot] and fill[0].price == pytest.approx(half_spread_up)
 
 
 def test_ltp_and_iv_of_zero_are_stored_as_nan_never_zero(scraped):
