@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from optrunner.core.clock import Clock, SimClock
@@ -93,8 +93,6 @@ class Kernel:
         if self.risk.account.capital is None:
             self.risk.account.capital = capital
         self.runner = runner or StrategyRunner()
-        self.runner.bot = self
-        self.runner.on_alert(self._on_runner_alert)
         self.view = KernelView(self)
         self.policies: dict[str, ExecutionPolicy] = {}
         self.latest: dict[str, ChainSnapshot] = {}
@@ -120,12 +118,41 @@ class Kernel:
         self._lock = threading.RLock()
         self.om.add_listener(self._on_execution_event)
         self.risk.kill_switch.on_change(self._on_switch)
+        self.runner.bot = self  # -> attach_runner
+        self.runner.apply_environment()
+
+    def attach_runner(self, runner: StrategyRunner) -> None:
+        """Become ``runner``'s bot: its strategies' events come from this kernel and their intents
+        go through it. Called by ``runner.bot = kernel``, so the seed's
+        ``StrategyRunner(bot=kernel)`` wires the same way as ``Kernel(runner=...)``."""
+        if getattr(self, "_attached", None) is runner:
+            return
+        self._attached = runner
+        self.runner = runner
+        runner.on_alert(self._on_runner_alert)
+        for name, config in runner.configs().items():  # strategies registered before the kernel
+            self.configure_strategy(name, config)
+
+    def apply_environment(self) -> str | None:
+        """The environment's kill switch as this kernel's: REDUCING while it is set."""
+        return self.risk.kill_switch.apply_env(ts=self._now())
+
+    def _now(self) -> datetime:
+        """The clock's time; wall time before a simulated clock has seen its first input."""
+        try:
+            return self.clock.now()
+        except RuntimeError:
+            return datetime.now(UTC)
 
     # --- wiring -------------------------------------------------------------------------------
 
     def add_strategy(self, strategy: Strategy, config: Any = None, market: Any = None) -> None:
-        name = strategy.name
-        self.runner.register(name, strategy, market=market, config=config)
+        self.runner.register(strategy.name, strategy, market=market, config=config)
+
+    def configure_strategy(self, name: str, config: Any) -> None:
+        """A strategy file's meaning, whichever way its strategy was registered (``add_strategy``,
+        or the seed's ``runner.load_strategies_from_json`` with this kernel as the bot): its risk
+        limits, its execution policy and how old its market data may get."""
         self.risk.set_limits(
             name, StrategyLimits.from_config(getattr(config, "risk_management", None))
         )
@@ -369,7 +396,7 @@ class Kernel:
     # --- safety ------------------------------------------------------------------------------------
 
     def _on_switch(self, change: SwitchChange) -> None:
-        self._alert(change.ts or self.clock.now(), "critical" if change.new is TradingState.HALTED else "warning",
+        self._alert(change.ts or self._now(), "critical" if change.new is TradingState.HALTED else "warning",
                     f"kill_switch:{change.source}", f"trading {change.old} -> {change.new}: {change.reason}")  # fmt: skip
         if change.new is TradingState.HALTED:
             self.flatten(reason=f"KILL_SWITCH: {change.reason}")

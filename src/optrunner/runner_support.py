@@ -265,11 +265,16 @@ def load_strategy_files(
         report = check_file(path)
         data_name = report.data.get("name") if isinstance(report.data, dict) else None
         name = data_name if isinstance(data_name, str) and data_name else path.stem
-        if name in results or name in runner.get_status()["strategy_names"]:
+        if name in results:
             log.error(
-                "%s: a strategy named %r is already loaded — names must be unique", path, name
+                "%s: another file already defines strategy %r — names must be unique", path, name
             )
-            results[path.name if name in results else name] = False
+            results[path.name] = False
+            continue
+        reload = name in runner.get_status()["strategy_names"]
+        if reload and runner.running:
+            log.error("%s: strategy %r is running — stop the runner, then reload", path, name)
+            results[name] = False
             continue
         if report.config is None:
             log.error("%s", ConfigError(path, report.issues))
@@ -290,6 +295,8 @@ def load_strategy_files(
                 poll_interval=config.monitoring.poll_interval_seconds,
                 clock=runner.clock,
             )
+            if reload:  # the seed's "stop, then reload": the new file replaces the old strategy
+                runner.unregister(name)
             runner.register(name, strategy, market=market, config=config)
         except Exception as exc:  # any failure of one file: report it, load the others
             log.error("%s: strategy %r not loaded: %s: %s", path, name, type(exc).__name__, exc)
