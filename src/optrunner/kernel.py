@@ -38,6 +38,7 @@ from optrunner.market.derived import DerivedEvents
 from optrunner.portfolio import ChargeSchedule, Portfolio
 from optrunner.risk import RiskEngine, StrategyLimits, TradingState
 from optrunner.risk.kill_switch import SwitchChange
+from optrunner.risk.sizing import EntrySizer
 from optrunner.runner import StrategyRunner
 from optrunner.strategies.base import Strategy
 
@@ -95,6 +96,7 @@ class Kernel:
         self.runner = runner or StrategyRunner()
         self.view = KernelView(self)
         self.policies: dict[str, ExecutionPolicy] = {}
+        self.sizers: dict[str, EntrySizer] = {}  # strategies whose entries the allocator sizes
         self.latest: dict[str, ChainSnapshot] = {}
         self.day: date | None = None
         self.day_start_net: dict[str, float] = {}
@@ -157,6 +159,9 @@ class Kernel:
             name, StrategyLimits.from_config(getattr(config, "risk_management", None))
         )
         self.policies[name] = policy_from_config(config)
+        sizer = EntrySizer.from_config(getattr(config, "risk_management", None))
+        if sizer is not None:
+            self.sizers[name] = sizer
         market = getattr(config, "market_config", None)
         if market is not None:
             after = float(getattr(market, "stale_after_seconds", None) or DEFAULT_STALE_AFTER)
@@ -210,9 +215,16 @@ class Kernel:
         for leg in legs:
             if leg.strategy != strategy:
                 raise ValueError(f"{strategy} sent an intent for strategy {leg.strategy!r}")
+        policy = self.policies.get(strategy, ExecutionPolicy())
+        sizer = self.sizers.get(strategy)
+        if sizer is not None:
+            intent, problem = sizer.apply(intent, self.view)
+            if problem:
+                self._refuse(legs, "INSUFFICIENT_CAPITAL", problem, policy)
+                return
+            legs = intent.legs if isinstance(intent, Basket) else [intent]
         decisions = [self.risk.check(leg, self.view) for leg in legs]
         refused = next((d for d in decisions if not d.ok), None)
-        policy = self.policies.get(strategy, ExecutionPolicy())
         if refused is None:
             try:
                 if isinstance(intent, Basket):
@@ -226,6 +238,11 @@ class Kernel:
                 code, message = type(exc).__name__.upper(), str(exc)
         else:
             code, message = refused.code, refused.message
+        self._refuse(legs, code, message, policy)
+
+    def _refuse(
+        self, legs: Sequence[OrderIntent], code: str, message: str, policy: ExecutionPolicy
+    ) -> None:
         for leg in legs:  # the strategy hears about every leg it asked for
             self.om.reject_intent(leg, f"{code}: {message}", policy)
         self.om.drain()

@@ -588,7 +588,7 @@ class StrategyRunner:
         }
 
     def get_metrics(self) -> dict[str, Any]:
-        strategies = {s.name: s.metrics() for s in list(self._slots.values())}
+        strategies = {s.name: s.metrics() for s in list(self._slots.values()) if s.collects_metrics}
         return {
             "global": {
                 "total_ticks": sum(m["total_ticks"] for m in strategies.values()),

@@ -69,7 +69,7 @@ class StrategySlot:
     """
 
     __slots__ = (
-        "commands", "config", "consecutive_errors", "ema_ns", "errors", "events", "file_handler",
+        "collects_metrics", "commands", "config", "consecutive_errors", "ema_ns", "errors", "events", "file_handler",
         "halt_reason", "halted", "last_error", "logger", "market", "max_ns", "name", "next_timer",
         "slow", "strategy", "subs", "timer_interval", "total_ns", "webhook",
     )  # fmt: skip
@@ -92,6 +92,9 @@ class StrategySlot:
         self.timer_interval = float(
             getattr(monitoring, "poll_interval_seconds", None) or default_interval
         )
+        # monitoring.metrics_collection false: the strategy is left out of get_metrics() and
+        # everything exported from it (counters are still kept: halting on errors needs them)
+        self.collects_metrics = bool(getattr(monitoring, "metrics_collection", True))
         alerts_on = bool(getattr(monitoring, "alert_enabled", True))
         webhook = getattr(monitoring, "alert_webhook", None)
         self.webhook = str(webhook) if webhook and alerts_on else None

@@ -15,6 +15,7 @@ from optrunner.data.snapshot import ChainSnapshot
 from optrunner.market.adapters import SeedDbPollingAdapter
 from optrunner.runner import StrategyRunner
 from optrunner.strategies.base import BaseStrategy, Subscriptions
+from optrunner.strategies.dnss import DNSS
 
 
 def seed_chain(path, symbol="NIFTY"):
@@ -152,3 +153,21 @@ def test_two_files_with_one_name_keep_the_first_and_report_the_second_by_file(co
         results = StrategyRunner().load_strategies_from_json(configs)
     assert results["NIFTY_DNSS"] is True and results["ZZ_COPY.json"] is False
     assert "names must be unique" in caplog.text
+
+
+def test_metrics_collection_false_leaves_the_strategy_out_of_the_metrics(configs):
+    from optrunner.config import load_config_file
+
+    runner = StrategyRunner()
+    runner.load_strategies_from_json(configs)
+    on = load_config_file(configs / "NIFTY_DNSS.json")
+    off = on.model_copy(
+        update={
+            "name": "QUIET",
+            "monitoring": on.monitoring.model_copy(update={"metrics_collection": False}),
+        }
+    )
+    runner.register("QUIET", DNSS(off), config=off)
+    metrics = runner.get_metrics()["strategies"]
+    assert "NIFTY_DNSS" in metrics and "QUIET" not in metrics
+    assert "QUIET" in runner.get_status()["strategy_names"]
