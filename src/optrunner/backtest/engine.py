@@ -40,6 +40,8 @@ class BacktestSpec:
     risk: RiskSettings = field(default_factory=RiskSettings)
     risk_free: float = 0.0
     config_files: Sequence[str] = ()
+    charges: Any = None  # a ChargeSchedule (None: the packaged table)
+    settings: dict[str, Any] = field(default_factory=dict)  # effective account settings, recorded in the summary
 
 
 @dataclass(slots=True)
@@ -83,7 +85,7 @@ def run_backtest(
     catalog = Catalog(spec.data)
     clock = SimClock()
     exchange = SimulatedExchange(clock, spec.sim)
-    kernel = Kernel(exchange, clock, capital=spec.capital, risk=RiskEngine(spec.risk),
+    kernel = Kernel(exchange, clock, capital=spec.capital, risk=RiskEngine(spec.risk), charges=spec.charges,
                     freeze_inclusive=spec.sim.freeze_inclusive, log_alerts=False)  # fmt: skip
     recorder = Recorder(spec.capital)
     kernel.observe(recorder.on_event)
@@ -158,6 +160,7 @@ def build_summary(spec: BacktestSpec, kernel: Kernel, rec: Recorder) -> dict[str
         config_files=list(spec.config_files),
         data=str(spec.data),
         alerts=[f"{a.level}: {a.source}: {a.message}" for a in kernel.alerts],
+        settings=spec.settings,
     )
     return summary
 

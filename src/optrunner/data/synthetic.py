@@ -223,14 +223,15 @@ def generate(
     ``out`` is a Catalog or a folder (created if needed). Prices use the catalog's rate, so
     the stored IVs invert the quotes exactly. Returns days, rows and the time taken.
     """
+    calendar = calendar_for(symbol.upper())
+    days = calendar.trading_days(start, end)  # before anything is written
+    if not days:
+        raise ValueError(f"no {calendar.name} trading days between {start} and {end}; nothing written")
     catalog = out if isinstance(out, Catalog) else Catalog.create(out)
     market = SyntheticMarket(
         symbol, seed, params=params, strikes_each_side=strikes_each_side,
         horizon_days=horizon_days, rate=catalog.rate,
     )  # fmt: skip
-    days = market.calendar.trading_days(start, end)
-    if not days:
-        raise ValueError(f"no {market.calendar.name} trading days between {start} and {end}")
     summary = GenerateSummary(market.symbol)
     covered = holidays_years(market.calendar)
     outside = sorted({d.year for d in days} - set(covered))
@@ -239,7 +240,8 @@ def generate(
             f"holiday list covers {covered[0]}-{covered[-1]}; {outside} use weekends only as non-trading days"
         )
     began = time.perf_counter()
-    with _progress(progress) as bar:
+    job = f"data synth --symbol {market.symbol} --from {start} --to {end} --seed {seed}"
+    with catalog.writing(job), _progress(progress) as bar:
         task = bar.add_task(f"{market.symbol} synthetic", total=len(days), rows=0)
         for d in days:
             chain, bars = market.day(d)
@@ -248,13 +250,13 @@ def generate(
             summary.days += 1
             summary.rows += chain.num_rows
             bar.update(task, advance=1, rows=summary.rows, description=f"{market.symbol} {d}")
-    summary.seconds = time.perf_counter() - began
-    catalog.add_provenance({
-        "kind": "synthetic", "symbol": market.symbol, "from": days[0].isoformat(), "to": days[-1].isoformat(),
-        "seed": seed, "strikes_each_side": strikes_each_side, "horizon_days": horizon_days,
-        "rate": catalog.rate, "params": {k: getattr(market.p, k) for k in market.p.__slots__},
-        "days": summary.days, "rows": summary.rows,
-    })  # fmt: skip
+        summary.seconds = time.perf_counter() - began
+        catalog.add_provenance({
+            "kind": "synthetic", "symbol": market.symbol, "from": days[0].isoformat(), "to": days[-1].isoformat(),
+            "seed": seed, "strikes_each_side": strikes_each_side, "horizon_days": horizon_days,
+            "rate": catalog.rate, "params": {k: getattr(market.p, k) for k in market.p.__slots__},
+            "days": summary.days, "rows": summary.rows,
+        })  # fmt: skip
     return summary
 
 
