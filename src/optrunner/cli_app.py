@@ -15,13 +15,13 @@ from optrunner.backtest import commands as backtest_commands
 from optrunner.backtest import report as backtest_report
 from optrunner.clikit import examples, new_app
 from optrunner.config import commands as config_commands
-from optrunner.core.errors import EXIT_CODES
+from optrunner.core.errors import EXIT_LABELS
 from optrunner.data import commands as data_commands
 from optrunner.live import commands as live_commands
 from optrunner.live import feed_server
 from optrunner.market import commands as market_commands
 
-_CODES = "  ".join(f"{code} {what.split(':')[0]}" for code, what in EXIT_CODES.items())
+_CODES = " · ".join(f"{code} {what}" for code, what in EXIT_LABELS.items())
 
 app = new_app(
     "Options strategies on Indian F&O: backtest, paper and live with one code path.",

@@ -213,3 +213,34 @@ def run_cli(app: typer.Typer, argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print_error("interrupted (Ctrl-C)")
         sys.exit(EXIT_INTERRUPTED)
+
+
+# --- machine-readable output (--json) -------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values: dates as ISO text, NaN/inf as null, enums as their value."""
+    import math
+    from datetime import date, datetime
+    from enum import Enum
+
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return jsonable(value.item())
+    return value
+
+
+def print_json(value: Any) -> None:
+    """One JSON document on stdout (nothing else is printed there with --json)."""
+    import json
+
+    typer.echo(json.dumps(jsonable(value), indent=2, ensure_ascii=False))

@@ -24,7 +24,7 @@ from optrunner.backtest.sweep import SweepJob, parse_grid, sweep, write_csv
 from optrunner.clikit import Status, examples
 from optrunner.config import ConfigError, iter_strategy_files, load_config_file
 from optrunner.config.account import AccountSettings, load_account
-from optrunner.config.files import check_file, not_strategy_reason
+from optrunner.config.files import check_file, skip_reason
 from optrunner.core.errors import RunFailed, UserError
 from optrunner.data.catalog import Catalog
 
@@ -75,8 +75,7 @@ def load_configs(paths: list[Path]) -> tuple[list[Any], list[str]]:
             candidates = [path]
         for f in candidates:
             report = check_file(f)
-            reason = not_strategy_reason(f, report.data) or (
-                "enabled is false" if isinstance(report.data, dict) and report.data.get("enabled") is False else None)  # fmt: skip
+            reason = skip_reason(f, report.data)
             if reason and report.config is not None:
                 failed.append(f"{f}: not a strategy to run ({reason}) — copy it under a new name, "
                               "give it a name not ending in TEMPLATE and set enabled: true")  # fmt: skip

@@ -13,6 +13,7 @@ EXIT_RUN_FAILED = 1  # the input was usable but the work failed (a server down, 
 EXIT_BAD_INPUT = 2  # a flag, file, folder or URL given is wrong: fix it and run again
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
+EXIT_LABELS = {EXIT_OK: "ok", EXIT_RUN_FAILED: "run failed", EXIT_BAD_INPUT: "bad input", EXIT_INTERRUPTED: "interrupted"}
 EXIT_CODES = {
     EXIT_OK: "ok",
     EXIT_RUN_FAILED: "the run failed (the message says why)",

@@ -80,8 +80,9 @@ class OptionQuote:
         return self.contract.expiry
 
     @property
-    def option_type(self) -> str:
-        return self.contract.right.value
+    def option_type(self) -> Right:
+        """``Right.CE``/``Right.PE``, a str enum: equal to "CE"/"PE" as the seed's text was."""
+        return self.contract.right
 
     @property
     def right(self) -> Right:
