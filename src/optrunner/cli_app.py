@@ -26,8 +26,8 @@ _CODES = " · ".join(f"{code} {what}" for code, what in EXIT_LABELS.items())
 app = new_app(
     "Options strategies on Indian F&O: backtest, paper and live with one code path.",
     name="optrunner",
-    epilog=examples("optrunner demo", "optrunner backtest my_strangle.json --data data/q1",
-                    "optrunner COMMAND -h") + f"\n\n[bold]Exit codes[/bold]  {_CODES}",  # fmt: skip
+    epilog=examples("optrunner demo", "optrunner backtest my_strangle.json --data data/q1", "optrunner COMMAND -h")
+    + f"\n\n[bold]Exit codes[/bold]  {_CODES}",
 )
 
 

@@ -149,6 +149,7 @@ class Status:
         self.done = 0
         self.text = ""
         self._last = 0.0
+        self._printed = ""
         self._bar: Progress | None = None
         self._task: Any = None
 
@@ -190,10 +191,12 @@ class Status:
         now = time.monotonic()
         if not force and now - self._last < self.every:
             return
-        self._last = now
         count = f" {self.done}/{self.total} {self.unit}".rstrip() if self.total is not None else ""
         text = f" {self.text}" if self.text else ""
-        self.console.print(f"{self.label}:{count}{text}", markup=False, highlight=False)
+        line = f"{self.label}:{count}{text}"
+        if line != self._printed:
+            self._last, self._printed = now, line
+            self.console.print(line, markup=False, highlight=False)
 
 
 @contextmanager

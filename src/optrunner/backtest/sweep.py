@@ -15,7 +15,7 @@ import itertools
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -87,7 +87,7 @@ class SweepJob:
     capital: float
     sim: SimConfig
     risk_free: float
-    risk: RiskSettings = RiskSettings()
+    risk: RiskSettings = field(default_factory=RiskSettings)
     charges: Any = None  # ChargesSettings from the account file (None: the packaged table)
 
 

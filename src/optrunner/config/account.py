@@ -100,7 +100,8 @@ def _problems(exc: ValidationError, names: dict[str, str] | None = None) -> str:
     out = []
     for e in exc.errors(include_url=False):
         path = json_path(e["loc"])
-        out.append(f"{(names or {}).get(path, path)}: {e['msg'].removeprefix('Value error, ')}")
+        text = e['msg'].removeprefix('Value error, ').replace('Input should be', 'must be')
+        out.append(f"{(names or {}).get(path, path)}: {text}")
     return "; ".join(out)
 
 

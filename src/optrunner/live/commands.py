@@ -86,13 +86,20 @@ def open_store(text: str, url: Any, *, recover: bool) -> Store:
     return store
 
 
+def _clock_text(node: TradingNode) -> str:
+    """The session time reached, or "start" before the first snapshot (the clock has none yet)."""
+    if node.inputs == 0 and node.resume_after is None:
+        return "start"
+    return f"{to_ist(node.clock.now()):%Y-%m-%d %H:%M}"
+
+
 def _status(node: TradingNode) -> str:
     """One plain-text status line (no markup: it also goes to logs and pipes)."""
     k = node.kernel
     pf = k.portfolio
     orders = k.om.orders()
     working = sum(1 for o in orders if not o.state.is_terminal)
-    return (f"{to_ist(k.clock.now()):%Y-%m-%d %H:%M}  snapshots {node.inputs}  orders {len(orders)} "
+    return (f"{_clock_text(node)}  snapshots {node.inputs}  orders {len(orders)} "
             f"({working} working)  open legs {len(pf.positions())}  P&L {rupees(pf.realized + pf.unrealized - pf.charges)}")  # fmt: skip
 
 
@@ -172,5 +179,5 @@ def run_command(
     print_positions(node)
     store.close()
     if interrupted:
-        console.print(f"[yellow]stopped[/] (Ctrl-C); resume with --recover (checkpoint at {to_ist(clock.now()):%H:%M})")
+        console.print(f"[yellow]stopped[/] (Ctrl-C); resume with --recover (stopped at {_clock_text(node)})")
         raise typer.Exit(EXIT_INTERRUPTED)

@@ -17,7 +17,13 @@ from optrunner.clikit import examples, print_json
 from optrunner.core.errors import RunFailed, UserError
 from optrunner.core.timeutil import IST
 from optrunner.data.snapshot import ChainSnapshot, OptionQuote
-from optrunner.market.lookup import EXPIRY_CHOICES, ExpirySpec, find_option, find_options, resolve_expiry
+from optrunner.market.lookup import (
+    EXPIRY_CHOICES,
+    ExpirySpec,
+    find_option,
+    find_options,
+    resolve_expiry,
+)
 
 
 def _load_chain(
