@@ -163,6 +163,21 @@ def test_the_same_bad_file_exits_2_from_validate_backtest_and_sweep(work, tmp_pa
     assert codes == {"validate": 2, "backtest": 2, "sweep": 2}
 
 
+def test_validate_json_gives_each_files_verdict(work, tmp_path):
+    doc = json.loads((work / "my.json").read_text())
+    doc["exit"]["exit_time"] = "16:00"
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    r = cli("validate", work / "my.json", tmp_path / "bad.json", EXAMPLES / "NIFTY_DNSS_TEMPLATE.json", "--json")
+    assert r.exit_code == 2
+    files = {Path(f["path"]).name: f for f in json.loads(r.output)["files"]}
+    assert files["my.json"] == {"path": str(work / "my.json"), "status": "valid", "runnable": True,
+                                "not_run_because": None, "issues": []}  # fmt: skip
+    assert files["bad.json"]["status"] == "invalid" and files["bad.json"]["issues"][0]["path"] == "exit.exit_time"
+    assert files["NIFTY_DNSS_TEMPLATE.json"]["runnable"] is False
+    assert files["NIFTY_DNSS_TEMPLATE.json"]["not_run_because"] == "file name ends in TEMPLATE"
+    assert cli("validate", work / "my.json", "--json").exit_code == 0
+
+
 def test_validate_and_the_runners_agree_on_templates(work, tmp_path):
     template = EXAMPLES / "NIFTY_DNSS_TEMPLATE.json"
     v = cli("validate", template)
@@ -182,6 +197,8 @@ def test_a_sweep_whose_every_run_failed_exits_1(work, tmp_path):
     assert r.exit_code == 1
     assert "every one of the 2 sweep runs failed" in one_line(r) and "run 1 failed" in one_line(r)
     assert (tmp_path / "sw" / "sweep.csv").is_file()  # the errors are kept for reading
+    settings = json.loads((tmp_path / "sw" / "settings.json").read_text())
+    assert settings["grid"] == {"entry.delta_tolerance": [0.5, 0.6]} and "code_version" in settings
 
 
 # --- Ctrl-C -----------------------------------------------------------------------------------

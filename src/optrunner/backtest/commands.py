@@ -7,6 +7,7 @@ traceback halfway through. Results are written atomically (backtest/outputs.py).
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date
 from pathlib import Path
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from optrunner.backtest.engine import BacktestSpec, run_backtest
-from optrunner.backtest.outputs import atomic_folder, check_out
+from optrunner.backtest.outputs import atomic_folder, check_out, write_text_atomic
 from optrunner.backtest.report import render_report
 from optrunner.backtest.report_format import rupees
 from optrunner.backtest.sweep import SweepJob, parse_grid, sweep, write_csv
@@ -243,7 +244,7 @@ def sweep_command(
         axes = parse_grid(grid)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    settings, _record = account_settings(account, capital=capital, slippage=slippage, latency=latency, risk_free=risk_free)
+    settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency, risk_free=risk_free)
     cfgs, files = load_configs([config])
     check_out(out, "sweep.csv")
     first, last = _date(start, "--from"), _date(end, "--to")
@@ -262,6 +263,9 @@ def sweep_command(
         except ValueError as exc:
             raise UserError(str(exc)) from None
     path = write_csv(rows, axes, out)
+    record.update({"data": str(data), "from": start, "to": end, "strategy_files": files,
+                   "grid": {a.path: list(a.values) for a in axes}, "metric": metric})  # fmt: skip
+    write_text_atomic(out / "settings.json", json.dumps(record, indent=2) + "\n")
     t = Table("rank", *(a.path for a in axes), metric, "net P&L", "trades", title=f"Top runs by {metric}")
     for r in rows[:10]:
         t.add_row(str(r["rank"]), *(str(r[a.path]) for a in axes), _fmt(r.get(metric)), _fmt(r.get("net_pnl"), "rs"),
@@ -290,7 +294,7 @@ def demo_command(
     if not config.is_file():
         raise UserError(f"{config} not found — run the demo from the repository root (make demo)")
     catalog = Catalog.create(data) if not (data / "catalog.json").is_file() else Catalog(data, allow_incomplete=True)
-    have = set(catalog.dates("NIFTY")) if catalog.incomplete is None else set()
+    have = set() if catalog.incomplete else set(catalog.dates("NIFTY"))  # an interrupted synth is redone
     need = set(calendar_for("NIFTY").trading_days(DEMO_START, DEMO_END))
     if need - have:
         console.print(f"Generating synthetic NIFTY minute chains {DEMO_START} → {DEMO_END} into {data} …")
