@@ -47,6 +47,7 @@ def account_settings(
     """The effective account settings and their record for summary.json (file, then flags)."""
     account, source = load_account(path, {"capital": capital, "fills.slippage": slippage,
                                           "fills.latency_ms": latency, "risk_free_rate": risk_free})  # fmt: skip
+    console.print(account.describe(source), markup=False, highlight=False)
     return account, account.record(source)
 
 

@@ -13,6 +13,7 @@ import csv
 import io
 import itertools
 import os
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -96,9 +97,14 @@ class SweepJob:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(job: SweepJob, symbols: list[str]) -> None:
+def _init_worker(job: SweepJob, symbols: list[str], ignore_sigint: bool = False) -> None:
     """Read the data once per worker. A failure is kept and reported by every run of this
-    worker (a raising initializer would print a traceback per worker and break the pool)."""
+    worker (a raising initializer would print a traceback per worker and break the pool).
+
+    Pool workers ignore Ctrl-C (``ignore_sigint``): the terminal sends SIGINT to the whole
+    process group, and only the parent should answer it, with one line."""
+    if ignore_sigint:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER.clear()
     _WORKER["job"] = job
     try:
@@ -173,12 +179,19 @@ def sweep(
             if on_result:
                 on_result(rows[-1])
     else:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job, symbols)) as pool:
+        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job, symbols, True))
+        try:
             futures = [pool.submit(_run_one, i, params, doc) for i, params in enumerate(combos, 1)]
             for fut in as_completed(futures):
                 rows.append(fut.result())
                 if on_result:
                     on_result(rows[-1])
+        except BaseException:  # Ctrl-C or a broken pool: stop the workers now, not after their runs
+            for process in list(getattr(pool, "_processes", {}).values()):  # no public API before 3.14
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
     return rank(rows, metric)
 
 

@@ -87,6 +87,16 @@ class AccountSettings(BaseModel):
         except ValueError as exc:
             raise UserError(f"account charges: {str(exc).splitlines()[0]}") from None
 
+    def describe(self, source: Path | None) -> str:
+        """One line naming the settings that most often surprise: printed before every run."""
+        a = self.risk.account
+        halt = f"₹{a.base_max_loss:,.0f}" if a.base_max_loss is not None else f"{a.base_max_loss_pct:.0%} of capital"
+        cool = (f"no entries after {a.max_consecutive_loss_days} losing days until Monday"
+                if a.max_consecutive_loss_days else "no losing-day cool-down")  # fmt: skip
+        return (f"account: {source or 'defaults (no account.yaml)'} — capital ₹{self.capital:,.0f}, slippage "
+                f"{self.fills.slippage}, latency {self.fills.latency_ms:g} ms; day-loss halt {halt}, {cool}, "
+                f"entries until {self.risk.no_new_entries_after:%H:%M}")  # fmt: skip
+
     def record(self, source: Path | None) -> dict[str, Any]:
         """The effective settings as ``summary.json`` keeps them (with the code version)."""
         from optrunner.version import code_version

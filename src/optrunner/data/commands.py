@@ -65,14 +65,20 @@ def synth_command(
     horizon_days: Annotated[int, typer.Option(help="List every expiry within this many days.")] = 30,
 ) -> None:
     """Generate synthetic minute chains and index bars on the real NSE calendar (deterministic)."""
+    from optrunner.clikit import Status
     from optrunner.data.catalog import CatalogError
     from optrunner.data.synthetic import generate
+    from optrunner.instruments import calendar_for, get_index
 
+    first, last = _day(start, "--from"), _day(end, "--to")
     try:
-        summary = generate(
-            symbol, _day(start, "--from"), _day(end, "--to"), seed, data,
-            strikes_each_side=strikes_each_side, horizon_days=horizon_days,
-        )  # fmt: skip
+        get_index(symbol.upper())  # an unknown symbol is named as such, not as a calendar
+        total = len(calendar_for(symbol.upper()).trading_days(first, last))
+        with Status(f"synth {symbol.upper()}", max(total, 1), console=_err, unit="days") as status:
+            summary = generate(
+                symbol, first, last, seed, data, strikes_each_side=strikes_each_side,
+                horizon_days=horizon_days, progress=False, on_day=lambda _d: status.advance(),
+            )  # fmt: skip
     except (KeyError, ValueError, CatalogError) as exc:
         raise _fail(str(exc).strip("'\"")) from None
     except KeyboardInterrupt:

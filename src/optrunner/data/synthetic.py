@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -217,11 +218,13 @@ def generate(
     symbol: str, start: date, end: date, seed: int = 7, out: Catalog | str | Path = "data",
     *, strikes_each_side: int = 30, horizon_days: int = 30,
     params: model.SynthParams | None = None, progress: bool = True,
+    on_day: Callable[[date], None] | None = None,
 ) -> GenerateSummary:  # fmt: skip
     """Generate ``symbol``'s chains and minute bars for trading days in [start, end] into ``out``.
 
     ``out`` is a Catalog or a folder (created if needed). Prices use the catalog's rate, so
     the stored IVs invert the quotes exactly. Returns days, rows and the time taken.
+    ``on_day`` is called after each day is stored (the CLI's progress in a pipe or log).
     """
     calendar = calendar_for(symbol.upper())
     days = calendar.trading_days(start, end)  # before anything is written
@@ -250,6 +253,8 @@ def generate(
             summary.days += 1
             summary.rows += chain.num_rows
             bar.update(task, advance=1, rows=summary.rows, description=f"{market.symbol} {d}")
+            if on_day is not None:
+                on_day(d)
         summary.seconds = time.perf_counter() - began
         catalog.add_provenance({
             "kind": "synthetic", "symbol": market.symbol, "from": days[0].isoformat(), "to": days[-1].isoformat(),
