@@ -142,12 +142,12 @@ class Status:
 
     def __init__(
         self, label: str, total: int | None = None, *, console: Console | None = None,
-        unit: str = "", every: float = 5.0,
+        unit: str = "", every: float = 5.0, text: str = "",
     ) -> None:  # fmt: skip
         self.console = console or Console(stderr=True)
         self.label, self.total, self.unit, self.every = label, total, unit, every
         self.done = 0
-        self.text = ""
+        self.text = text
         self._last = 0.0
         self._printed = ""
         self._bar: Progress | None = None
@@ -162,7 +162,7 @@ class Status:
                            TextColumn(self.unit), TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
             self._bar = Progress(*columns, console=self.console, transient=self.total is not None)
             self._bar.__enter__()
-            self._task = self._bar.add_task(self.label, total=self.total)
+            self._task = self._bar.add_task(self.text or self.label, total=self.total)
         else:
             self._line(force=True)
         return self

@@ -331,3 +331,38 @@ def test_sweep_help_documents_every_option_including_latency():
     for flag in ("--grid", "--workers", "--metric", "--from", "--to", "--account", "--capital", "--slippage", "--latency", "--risk-free"):
         line = next(line for line in r.output.splitlines() if f"{flag} " in line)
         assert len(line.split("│")[1].split()) > 2, f"{flag} has no help text: {line}"
+
+
+def test_a_paper_run_reports_progress_in_plain_lines_when_piped(work, tmp_path):
+    r = cli("run", work / "my.json", "--data", work / "catalog", "--date", DAY, "--store", f"sqlite:///{tmp_path / 'p.sqlite'}")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0].startswith("account: defaults")
+    assert any(line.startswith("paper: start") for line in lines)
+    assert any(line.startswith("paper: 2026-11-16 15:30  snapshots 376") for line in lines)
+    assert "\x1b" not in r.output and "\r" not in r.output
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_a_pool_sweep_exits_130_without_worker_tracebacks(work, tmp_path):
+    import signal
+    import time
+
+    deltas = ",".join(f"0.{n:02d}" for n in range(15, 45))
+    p = subprocess.Popen(
+        [sys.executable, "-m", "optrunner.cli", "sweep", str(work / "my.json"), "--data", str(work / "catalog"),
+         "--grid", f"entry.target_ce_delta={deltas}", "--grid", "adjustment.delta_drift_trigger=0.3,0.5",
+         "--workers", "2", "--out", str(tmp_path / "sw")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(subprocess.run(["pgrep", "-g", str(p.pid)], capture_output=True, text=True).stdout.split()) < 3:
+        assert time.monotonic() < deadline and p.poll() is None, "the pool never started"
+        time.sleep(0.1)
+    time.sleep(1.0)
+    os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, out + err
+    assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err
+    assert err.count("error: interrupted (Ctrl-C)") == 1
+    assert not (tmp_path / "sw").exists()

@@ -164,7 +164,7 @@ def run_command(
         console.print(f"Resuming after {node.resume_after or 'the start'}; "
                       f"{len(node.possibly_sent)} order(s) possibly sent before the crash")  # fmt: skip
     interrupted = False
-    with Status("paper", console=console) as status:
+    with Status("paper", console=console, text=_status(node)) as status:
 
         def after(n: TradingNode) -> None:
             status.update(_status(n))
