@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from optrunner.clikit import examples, new_app
+from optrunner.clikit import Status, examples, new_app
 from optrunner.core.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_RUN_FAILED
 from optrunner.core.timeutil import IST
 
@@ -65,7 +64,6 @@ def synth_command(
     horizon_days: Annotated[int, typer.Option(help="List every expiry within this many days.")] = 30,
 ) -> None:
     """Generate synthetic minute chains and index bars on the real NSE calendar (deterministic)."""
-    from optrunner.clikit import Status
     from optrunner.data.catalog import CatalogError
     from optrunner.data.synthetic import generate
     from optrunner.instruments import calendar_for, get_index
@@ -124,11 +122,11 @@ def import_command(
     try:
         files = expand_inputs(paths, suffixes[kind])
         catalog = Catalog.create(data)
-        with catalog.writing(f"data import {kind.value} {' '.join(paths)}"), _progress() as bar:
-            task = bar.add_task(f"import {kind.value}", total=len(files))
+        status = Status(f"import {kind.value}", len(files), console=_err, unit="files")
+        with catalog.writing(f"data import {kind.value} {' '.join(paths)}"), status:
 
             def advance(path: Path) -> None:
-                bar.update(task, advance=1, description=f"import {path.name}")
+                status.advance()
 
             common = {"symbol": symbol, "recompute_greeks": recompute_greeks, "on_file": advance}
             if kind is Kind.tabular:
@@ -234,11 +232,6 @@ def chain_command(
     _out.print(render_chain(snap, chosen, strikes, chosen_columns))
     if others:
         _out.print(f"other expiries: {', '.join(others)}  (--expiry YYYY-MM-DD)")
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=_err)  # fmt: skip
 
 
 def _print_report(report: ImportReport) -> None:

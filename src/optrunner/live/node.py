@@ -195,8 +195,9 @@ class TradingNode:
             "possibly_sent": node.possibly_sent,
         }, datetime.now(UTC))  # fmt: skip
         store.flush()
-        log.warning("recovered from checkpoint %s; %d order(s) possibly sent: %s",
-                    None if entry is None else entry.seq, len(resent), ", ".join(node.possibly_sent))  # fmt: skip
+        where = "from the session start (no checkpoint yet)" if entry is None else f"from checkpoint {entry.seq}"
+        sent = f": {', '.join(node.possibly_sent)}" if node.possibly_sent else ""
+        log.warning("recovered %s; %d order(s) possibly sent%s", where, len(resent), sent)
         return node
 
     def warm_up(self, snapshots: Iterable[ChainSnapshot]) -> None:
