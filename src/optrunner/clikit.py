@@ -61,8 +61,9 @@ def explain(exc: BaseException) -> tuple[int, str]:
     if module.startswith("sqlalchemy"):
         return _store_error(exc)
     if isinstance(exc, OSError):
-        where = f" ({exc.filename})" if exc.filename else ""
-        return EXIT_BAD_INPUT, f"{exc.strerror or exc}{where}"
+        if exc.filename:
+            return EXIT_BAD_INPUT, f"cannot use {exc.filename}: {exc.strerror or exc} — check the path and its permissions"
+        return EXIT_BAD_INPUT, str(exc)
     return EXIT_RUN_FAILED, (
         f"unexpected {name}: {exc} — this is a bug in optrunner; run again with "
         f"{DEBUG_ENV}=1 for the traceback and report it"

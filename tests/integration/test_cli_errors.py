@@ -366,3 +366,25 @@ def test_ctrl_c_of_a_pool_sweep_exits_130_without_worker_tracebacks(work, tmp_pa
     assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err
     assert err.count("error: interrupted (Ctrl-C)") == 1
     assert not (tmp_path / "sw").exists()
+
+
+def test_an_unexpected_error_is_one_line_with_exit_1_and_debug_shows_it(work, monkeypatch):
+    import optrunner.backtest.commands as commands
+
+    def broken(*_a, **_k):
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(commands, "run_backtest", broken)
+    r = cli("backtest", work / "my.json", "--data", work / "catalog", "--out", work / "never")
+    assert r.exit_code == 1
+    assert "error: unexpected ZeroDivisionError: float division by zero — this is a bug in optrunner" in one_line(r)
+    assert "OPTRUNNER_DEBUG=1" in r.output and not (work / "never").exists()
+    debug = CliRunner().invoke(app, ["backtest", str(work / "my.json"), "--data", str(work / "catalog")],
+                               env={"OPTRUNNER_DEBUG": "1"})  # fmt: skip
+    assert isinstance(debug.exception, ZeroDivisionError)  # the traceback, for a bug report
+
+
+def test_a_path_the_system_refuses_is_named(tmp_path):
+    r = cli("schema", "--out", tmp_path / "no" / "such" / "dir" / "schema.json")
+    assert r.exit_code == 2
+    assert f"error: cannot use {tmp_path / 'no' / 'such' / 'dir' / 'schema.json'}: No such file or directory" in one_line(r)

@@ -21,7 +21,7 @@ from optrunner.backtest.engine import BacktestSpec, run_backtest
 from optrunner.backtest.outputs import atomic_folder, check_out, write_text_atomic
 from optrunner.backtest.report import render_report
 from optrunner.backtest.report_format import rupees
-from optrunner.backtest.sweep import SweepJob, parse_grid, sweep, write_csv
+from optrunner.backtest.sweep import REPORTED, SweepJob, parse_grid, sweep, write_csv
 from optrunner.clikit import Status, examples
 from optrunner.config import ConfigError, iter_strategy_files, load_config_file
 from optrunner.config.account import AccountSettings, load_account
@@ -245,6 +245,8 @@ def sweep_command(
         axes = parse_grid(grid)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if metric not in REPORTED:
+        raise UserError(f"--metric {metric!r}: choose one of {', '.join(REPORTED)}")
     settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency, risk_free=risk_free)
     cfgs, files = load_configs([config])
     check_out(out, "sweep.csv")
