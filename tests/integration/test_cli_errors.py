@@ -341,6 +341,13 @@ def test_a_paper_run_reports_progress_in_plain_lines_when_piped(work, tmp_path):
     assert any(line.startswith("paper: start") for line in lines)
     assert any(line.startswith("paper: 2026-11-16 15:30  snapshots 376") for line in lines)
     assert "\x1b" not in r.output and "\r" not in r.output
+    from optrunner.live.commands import SETTINGS
+    from optrunner.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'p.sqlite'}")
+    [entry] = [e for e in store.journal() if e.kind == SETTINGS]  # the session's effective settings
+    assert entry.payload["capital"] == 1_000_000 and entry.payload["date"] == DAY and "code_version" in entry.payload
+    store.close()
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ that is down). Ctrl-C stops the session at a checkpoint and exits 130.
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,6 +38,7 @@ from optrunner.live.recovery import latest_checkpoint
 from optrunner.store import Store
 
 console = Console()
+SETTINGS = "settings"  # journal kind: the account settings and code version a session started with
 RUN_EXAMPLES = examples(
     "optrunner run my_strangle.json --data data/demo --date 2026-10-05 --store sqlite:///paper.sqlite",
     "optrunner run my_strangle.json --data data/demo --date 2026-10-05 --store sqlite:///paper.sqlite --recover",
@@ -132,7 +133,7 @@ def run_command(
     latency: LatencyOpt = None,
 ) -> None:
     """Paper-trade a catalog day through the live node: journaled, checkpointed, resumable with --recover."""
-    settings, _record = account_settings(account, capital=capital, slippage=slippage, latency=latency)
+    settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency)
     cfgs, files = load_configs(configs)
     try:
         d = date.fromisoformat(day)
@@ -160,6 +161,8 @@ def run_command(
     make = TradingNode.recover if recover else TradingNode
     node = make(cfgs, store, broker, clock, capital=settings.capital, risk=settings.risk,
                 charges=settings.charge_schedule(), freeze_inclusive=broker.config.freeze_inclusive)  # fmt: skip
+    record.update({"data": str(data), "date": day, "strategy_files": files, "recover": recover})
+    store.append(SETTINGS, record, datetime.now(UTC))  # each session's effective settings, journaled
     if recover:
         console.print(f"Resuming after {node.resume_after or 'the start'}; "
                       f"{len(node.possibly_sent)} order(s) possibly sent before the crash")  # fmt: skip
