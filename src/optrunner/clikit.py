@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -51,7 +49,7 @@ def print_error(message: str) -> None:
 def explain(exc: BaseException) -> tuple[int, str]:
     """The exit code and one-line message for an exception escaping a command."""
     if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED, "interrupted (Ctrl-C); nothing half-written was kept"
+        return EXIT_INTERRUPTED, "interrupted (Ctrl-C)"
     if isinstance(exc, UserError):
         return exc.code, exc.message
     name = type(exc).__name__
@@ -198,16 +196,6 @@ class Status:
         if line != self._printed:
             self._last, self._printed = now, line
             self.console.print(line, markup=False, highlight=False)
-
-
-@contextmanager
-def interrupted_as(message: str) -> Iterator[None]:
-    """Turn Ctrl-C inside the block into exit 130 with ``message`` (what was kept, what to do)."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        err_console.print(f"[yellow]interrupted:[/yellow] {escape(message)}")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def run_cli(app: typer.Typer, argv: list[str] | None = None) -> None:

@@ -43,6 +43,12 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _interrupted(data: Path) -> typer.Exit:
+    """Ctrl-C during a catalog write: the catalog keeps its incomplete mark (see Catalog.writing)."""
+    return _fail(f"interrupted: {data} is marked incomplete (readers refuse it); run the same command "
+                 "again to finish it", EXIT_INTERRUPTED)  # fmt: skip
+
+
 def _day(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -80,8 +86,7 @@ def synth_command(
     except (KeyError, ValueError, CatalogError) as exc:
         raise _fail(str(exc).strip("'\"")) from None
     except KeyboardInterrupt:
-        raise _fail(f"interrupted: {data} is marked incomplete (readers refuse it); run the same command "
-                    "again to finish it", EXIT_INTERRUPTED) from None  # fmt: skip
+        raise _interrupted(data) from None
     for note in summary.notes:
         _err.print(f"[yellow]note:[/yellow] {escape(note)}")
     rate = summary.rows / summary.seconds if summary.seconds else 0
@@ -140,6 +145,8 @@ def import_command(
                                 "rejected": dict(report.rejected), "mapping": mapping})  # fmt: skip
     except (DataImportError, CatalogError, SchemaError) as exc:
         raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise _interrupted(data) from None
     _print_report(report)
 
 
