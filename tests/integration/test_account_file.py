@@ -126,3 +126,15 @@ def test_a_run_applies_and_records_its_effective_settings(work, tmp_path):
     assert tight["capital"] == 400_000
     # the 09:30 entry comes after the 09:20 cut-off: the account file really governs the run
     assert tight["trades"] == 0 and tight["rejected_orders"]
+
+
+def test_a_backtest_built_in_python_records_its_settings_too(work):
+    from optrunner.backtest.engine import BacktestSpec, run_backtest
+    from optrunner.config import load_config_file
+    from optrunner.execution.brokers.simulated import SimConfig
+
+    spec = BacktestSpec([load_config_file(work / "my.json")], work / "catalog", capital=500_000,
+                        sim=SimConfig(slippage_ticks=2, latency_ms=100))  # fmt: skip
+    s = run_backtest(spec).summary["settings"]
+    assert (s["capital"], s["fills"], s["account_file"]) == (500_000, {"slippage": "2t", "latency_ms": 100.0}, None)
+    assert s["code_version"].startswith(__version__) and s["risk"]["no_new_entries_after"] == "14:50:00"
