@@ -208,6 +208,9 @@ def print_summary(s: dict[str, Any], out: Path, *, report: bool) -> None:
         console.print("Rejected orders: " + ", ".join(f"{k} {v}" for k, v in s["rejected_orders"].items()))
     for alert in s.get("alerts", [])[:5]:
         console.print(f"[yellow]alert[/] {alert}")
+    if s.get("open_positions"):  # a backtest that ends holding options has unrealised, unsettled P&L
+        console.print(f"[bold red]warning:[/] the run ended with {s['open_positions']} open position(s) — their "
+                      "P&L is marked, not realised; see summary.json open_positions and the report")  # fmt: skip
     console.print(f"Outputs in [bold]{out}[/]" + (f" — report: [bold]{out / 'report.html'}[/]" if report else ""))
 
 
