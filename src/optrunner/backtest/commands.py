@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,7 +25,7 @@ from optrunner.backtest.report import render_report
 from optrunner.backtest.report_format import rupees
 from optrunner.backtest.sweep import SweepJob, parse_grid, sweep, write_csv
 from optrunner.config import ConfigError, iter_strategy_files, load_config_file
-from optrunner.data.catalog import Catalog
+from optrunner.data.catalog import Catalog, CatalogError
 from optrunner.execution.brokers.simulated import SimConfig
 
 console = Console()
@@ -83,7 +84,11 @@ def run_and_write(spec: BacktestSpec, out: Path, *, report: bool = True) -> dict
     with Progress(TextColumn("[bold]backtest[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:  # fmt: skip
         task = bar.add_task("days", total=len(days))
-        result = run_backtest(spec, on_day=lambda _d: bar.advance(task))
+        try:
+            result = run_backtest(spec, on_day=lambda _d: bar.advance(task))
+        except CatalogError as exc:  # a truncated or corrupt day file: name it, no traceback
+            console.print(f"[red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(1) from None
     elapsed = time.perf_counter() - began
     result.summary["elapsed_seconds"] = round(elapsed, 3)
     result.summary["snapshots"] = result.snapshots
@@ -135,6 +140,11 @@ def print_summary(s: dict[str, Any], out: Path, *, report: bool) -> None:
         for name, v in s["strategies"].items():
             st.add_row(name, _fmt(v["net_pnl"], "rs"), _fmt(v["trades"]), _fmt(v["win_rate"], "pct"), _fmt(v["adjustments"]))
         console.print(st)
+    quality = s.get("data_quality")
+    if quality and (quality["dropped"] or quality["stale_snapshots"]):
+        dropped = ", ".join(f"{k} {v:,}" for k, v in quality["dropped"].items()) or "none"
+        console.print(f"[yellow]Data quality[/]: rows dropped — {dropped}; "
+                      f"stale snapshots skipped {quality['stale_snapshots']:,}")  # fmt: skip
     if s["rejected_orders"]:
         console.print("Rejected orders: " + ", ".join(f"{k} {v}" for k, v in s["rejected_orders"].items()))
     for alert in s.get("alerts", [])[:5]:

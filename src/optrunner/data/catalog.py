@@ -34,6 +34,7 @@ from optrunner.core.timeutil import to_ist
 from optrunner.data.catalog_sql import CatalogSQL
 from optrunner.data.daychain import DayChain
 from optrunner.data.enrich import add_greeks
+from optrunner.data.quality import DataQuality, check_day
 from optrunner.data.schema import (
     BAR_SCHEMA,
     CHAIN_FLOAT_COLUMNS,
@@ -96,6 +97,7 @@ class Catalog:
             raise CatalogError(f"{meta_path}: unreadable catalog metadata ({exc})") from None
         self._sql: CatalogSQL | None = None
         self._cached: tuple[tuple[Any, ...], DayChain] | None = None
+        self.quality = DataQuality()  # rows and snapshots the replay (days/snapshots) dropped
 
     @classmethod
     def create(cls, root: str | Path, *, rate: float = DEFAULT_RATE) -> Catalog:
@@ -215,7 +217,12 @@ class Catalog:
         self, symbol: str, start: date | None = None, end: date | None = None,
         columns: Sequence[str] | None = None,
     ) -> Iterator[DayChain]:  # fmt: skip
-        """Days in ``[start, end]`` in order, the next one read in the background."""
+        """Days in ``[start, end]`` in order, the next one read in the background.
+
+        These are the days a replay (backtest, paper run, feed server) trades on, so rows no
+        strategy should see are dropped here and counted in ``self.quality``; ``day()`` and
+        ``chain_at()`` show the stored data as it is.
+        """
         wanted = [
             d
             for d in self.dates(symbol)
@@ -224,12 +231,19 @@ class Catalog:
         if not wanted:
             return
         with ThreadPoolExecutor(1, thread_name_prefix="catalog-read") as pool:
-            pending = pool.submit(self.day, symbol, wanted[0], columns)
+            pending = pool.submit(self._checked_day, symbol, wanted[0], columns)
             for nxt in [*wanted[1:], None]:
-                current = pending.result()
+                current, quality = pending.result()
                 if nxt is not None:
-                    pending = pool.submit(self.day, symbol, nxt, columns)
+                    pending = pool.submit(self._checked_day, symbol, nxt, columns)
+                self.quality.add(quality)
                 yield current
+
+    def _checked_day(
+        self, symbol: str, d: date, columns: Sequence[str] | None
+    ) -> tuple[DayChain, DataQuality]:
+        """A day for replay: bad rows and stale snapshots dropped and counted (data/quality.py)."""
+        return check_day(self.day(symbol, d, columns))
 
     def snapshots(
         self, symbol: str, start: date | None = None, end: date | None = None,
@@ -292,7 +306,9 @@ class Catalog:
             reader = pq.ParquetFile(path, read_dictionary=["right"] if chain else None)
             return reader.read(columns=columns, use_threads=True)
         except (OSError, KeyError, pa.ArrowException) as exc:
-            raise CatalogError(f"{path}: unreadable Parquet file ({exc!r})") from None
+            raise CatalogError(
+                f"{path}: unreadable Parquet file, truncated or corrupt ({type(exc).__name__}: {exc})"
+            ) from None
 
     def _rows(self, sym: str, d: date) -> int:
         return pq.ParquetFile(self._chain_path(sym, d)).metadata.num_rows

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -29,7 +30,7 @@ from optrunner.core.clock import Clock, SimClock
 from optrunner.core.collector import session_collector
 from optrunner.core.events import ChainEvent
 from optrunner.core.timeutil import to_ist
-from optrunner.data.catalog import Catalog
+from optrunner.data.catalog import Catalog, CatalogError
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.execution.brokers.simulated import SimConfig
 from optrunner.kernel import Kernel
@@ -256,12 +257,20 @@ def default_broker_state(store_url: str) -> Path:
     return db.with_name(db.name + ".paper-broker.json")
 
 
+def _when(node: TradingNode) -> str:
+    """The node's clock as IST text, or "the start" before the first snapshot moved it."""
+    try:
+        return f"{to_ist(node.kernel.clock.now()):%Y-%m-%d %H:%M}"
+    except RuntimeError:  # SimClock not advanced yet
+        return "the start"
+
+
 def _status(node: TradingNode) -> str:
     k = node.kernel
     pf = k.portfolio
     orders = k.om.orders()
     working = sum(1 for o in orders if not o.state.is_terminal)
-    return (f"[bold]{to_ist(k.clock.now()):%Y-%m-%d %H:%M}[/]  snapshots {node.inputs}  orders {len(orders)} "
+    return (f"[bold]{_when(node)}[/]  snapshots {node.inputs}  orders {len(orders)} "
             f"({working} working)  open legs {len(pf.positions())}  P&L {rupees(pf.realized + pf.unrealized - pf.charges)}")  # fmt: skip
 
 
@@ -362,13 +371,20 @@ def run_command(
             if pace_ms > 0:
                 time.sleep(pace_ms / 1000.0)
 
+        failed: CatalogError | None = None
         try:
             node.run(merged_snapshots(catalog, symbols, d, d), after_input=after)
         except KeyboardInterrupt:  # every processed snapshot is checkpointed: nothing to undo
-            console.print(
-                f"[yellow]stopped[/]; resume with --recover (checkpoint at {to_ist(clock.now()):%H:%M})"
-            )
+            console.print(f"[yellow]stopped[/]; resume with --recover (checkpoint at {_when(node)})")
+        except CatalogError as exc:  # a truncated or corrupt day file: name it, keep what was done
+            failed = exc
         finally:
             bar.update(task, description=_status(node))
     print_positions(node)
+    if catalog.quality.rows_dropped or catalog.quality.stale_snapshots:
+        console.print(f"[yellow]data quality[/]: {catalog.quality.describe()}")
     store.close()
+    if failed is not None:
+        console.print(f"[red]error:[/] {escape(str(failed))}; the session stopped at {_when(node)} — "
+                      "replace the file and resume with --recover")  # fmt: skip
+        raise typer.Exit(1)
