@@ -1,0 +1,88 @@
+"""What the data-quality door costs the hot path: bench_backtest with and without the checks.
+
+    .venv/bin/python benchmarks/bench_data_quality.py [--data data/bench_year] [--pairs 5]
+
+Runs the DNSS year of ``bench_backtest.py`` in fresh subprocesses, alternating a run with the
+catalog's quality check (``optrunner.data.quality.check_day``, the shipped code) and a run with
+the check replaced by a pass-through, so machine noise hits both sides alike. Prints each
+side's median wall time and their ratio (target: <= 1.05), then the check alone per day:
+the cheap screen a clean day takes and the per-row reason codes a suspect day pays for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench_backtest import CONFIG, ROOT, ensure_year
+
+CHILD = r"""
+import json, sys, time
+from pathlib import Path
+import optrunner.data.catalog as catalog_module
+from optrunner.backtest.engine import BacktestSpec, run_backtest
+from optrunner.config import load_config_file
+from optrunner.data.quality import DataQuality
+if sys.argv[3] == "off":
+    catalog_module.check_day = lambda day: (day, DataQuality())
+cfg = load_config_file(sys.argv[1])
+t = time.perf_counter()
+r = run_backtest(BacktestSpec([cfg], Path(sys.argv[2])))
+print(json.dumps({"wall": time.perf_counter() - t, "orders": r.summary["orders"],
+                  "quality": r.summary.get("data_quality")}))
+"""
+
+
+def run_once(data: Path, mode: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(CONFIG), str(data), mode],
+                         check=True, capture_output=True, text=True)  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def check_alone(data: Path) -> None:
+    from optrunner.data.catalog import Catalog
+    from optrunner.data.quality import check_day, row_reasons
+
+    cat = Catalog(data)
+    screen, codes, rows = [], [], 0
+    for d in cat.dates("NIFTY")[:40]:
+        day = cat.day("NIFTY", d)
+        rows += len(day)
+        t = time.perf_counter()
+        check_day(day)
+        screen.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        row_reasons(day.columns["spot"], day.columns)
+        codes.append(time.perf_counter() - t)
+    per_day = rows / len(screen)
+    print(f"check alone over {len(screen)} days ({per_day:,.0f} rows/day): cheap screen of a clean day "
+          f"median {1e3 * statistics.median(screen):.2f} ms, per-row reason codes (a suspect day) "
+          f"median {1e3 * statistics.median(codes):.2f} ms")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "bench_year")
+    ap.add_argument("--pairs", type=int, default=5)
+    args = ap.parse_args()
+    ensure_year(args.data)
+    walls: dict[str, list[float]] = {"on": [], "off": []}
+    for i in range(args.pairs):
+        for mode in ("on", "off") if i % 2 == 0 else ("off", "on"):
+            r = run_once(args.data, mode)
+            walls[mode].append(r["wall"])
+            print(f"pair {i + 1} checks {mode:<3} {r['wall']:6.2f} s  orders {r['orders']}  "
+                  f"data_quality {r['quality']}")  # fmt: skip
+    on, off = statistics.median(walls["on"]), statistics.median(walls["off"])
+    print(f"median with checks {on:.2f} s, without {off:.2f} s: ratio {on / off:.3f} "
+          f"(target <= 1.05: {'met' if on / off <= 1.05 else 'MISSED'})")  # fmt: skip
+    check_alone(args.data)
+
+
+if __name__ == "__main__":
+    main()
