@@ -43,6 +43,15 @@ IMPOSSIBLE_GREEKS = "impossible_greeks"
 BAD_SPOT = "bad_spot"
 # Reason of code i + 1 (code 0 = a good row); a row gets the code of its first failing check.
 REASONS = (NON_FINITE, NON_POSITIVE, CROSSED, ABSURD, IMPOSSIBLE_GREEKS, BAD_SPOT)
+# How an import report words them (crossed as RowChecks already does, so the counts merge).
+REASON_TEXT = {
+    NON_FINITE: "infinite price or greek",
+    NON_POSITIVE: "zero price (bid, ask or ltp is 0)",
+    CROSSED: "crossed quote (bid > ask)",
+    ABSURD: "absurd price (above 10x the larger of spot and strike)",
+    IMPOSSIBLE_GREEKS: "impossible greek (|delta| > 1, or a negative gamma, vega or iv)",
+    BAD_SPOT: "spot not a positive number",
+}
 ABSURD_MULTIPLE = 10.0
 MIN_VALID_FRACTION = 0.5  # a snapshot with fewer valid rows than this share is stale
 
@@ -131,11 +140,15 @@ def looks_clean(spot: np.ndarray, columns: Mapping[str, np.ndarray]) -> bool:
     return bid is None or ask is None or not np.greater(bid, ask).any()
 
 
-def row_reasons(spot: np.ndarray | float, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+def row_reasons(
+    spot: np.ndarray | float, columns: Mapping[str, np.ndarray], *, missing_spot_ok: bool = False
+) -> np.ndarray:
     """uint8 per row: 0 for a good row, else 1 + the index in :data:`REASONS` of its first problem.
 
     ``spot`` is a float or one value per row; ``columns`` as for :func:`looks_clean`.
-    Vectorised; the checks run in reverse order so that the first failing one wins.
+    ``missing_spot_ok``: a NaN spot is "unknown", not bad (the catalog stores legacy bhavcopy
+    rows without one; a replay still refuses them). Vectorised; the checks run in reverse
+    order so that the first failing one wins.
     """
     strike = np.asarray(columns["strike"], dtype=np.float64)
     n = len(strike)
@@ -154,7 +167,10 @@ def row_reasons(spot: np.ndarray | float, columns: Mapping[str, np.ndarray]) -> 
         for values in (bid, ask, ltp, iv, delta, gamma, vega):
             infinite |= np.isinf(values)
         codes[infinite] = 1
-        codes[~((s > 0.0) & (s < np.inf))] = 6
+        bad_spot = ~((s > 0.0) & (s < np.inf))
+        if missing_spot_ok:
+            bad_spot &= ~np.isnan(s)
+        codes[bad_spot] = 6
     return codes
 
 

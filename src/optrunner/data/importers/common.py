@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from optrunner.data.catalog import Catalog
 from optrunner.data.enrich import add_greeks
+from optrunner.data.quality import REASON_TEXT, REASONS, row_reasons
 from optrunner.data.schema import (
     CHAIN_FLOAT_COLUMNS,
     CHAIN_SCHEMA,
@@ -109,6 +110,16 @@ class RowChecks:
                 floats["iv"] > 5.0,
                 floats["iv"],
             )
+        self.quality(strike, floats)
+
+    def quality(self, strike: np.ndarray, floats: dict[str, np.ndarray]) -> None:
+        """The data-quality door every chain source shares (optrunner.data.quality): zero,
+        infinite and absurd prices and impossible greeks never reach the catalog. A missing
+        spot is allowed (legacy bhavcopy has none); a zero or infinite one is not."""
+        spot = floats.get("spot", np.full(len(strike), np.nan))
+        codes = row_reasons(spot, {"strike": strike, **floats}, missing_spot_ok=True)
+        for code in np.unique(codes[codes > 0]):
+            self.fail(REASON_TEXT[REASONS[code - 1]], codes == code)
 
 
 def chain_table(
