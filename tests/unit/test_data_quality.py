@@ -94,8 +94,12 @@ def test_the_cheap_screen_never_passes_a_chain_with_a_bad_row(edits, spot):
     cols = columns()
     for name, i, value in edits:
         cols[name][i] = value
-    if looks_clean(np.array([spot]), cols):
-        assert not row_reasons(spot, cols).any(), edits
+    # column statistics as Parquet records them: (min, max) ignoring NaN, none when all NaN
+    stats = {name: None if np.isnan(v).all() else (float(np.nanmin(v)), float(np.nanmax(v)))
+             for name, v in cols.items()}  # fmt: skip
+    for ranges in (None, stats):
+        if looks_clean(np.array([spot]), cols, ranges):
+            assert not row_reasons(spot, cols).any(), (edits, ranges)
 
 
 def snapshot(spot=26_000.0, **overrides):
@@ -170,3 +174,38 @@ def test_a_clean_day_is_passed_through_untouched(tmp_path):
         "stale_snapshots": 0,
     }
     assert len(day) == 8 and day.n_snapshots == 2
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast")  # a NaN strike's key
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [("spot", NAN, BAD_SPOT), ("bid", 1_000.0, CROSSED), ("ask", INF, NON_FINITE), ("ltp", 0.0, NON_POSITIVE),
+     ("delta", 1.5, IMPOSSIBLE_GREEKS), ("gamma", -1e-6, IMPOSSIBLE_GREEKS), ("ask", 1e300, ABSURD),
+     ("strike", NAN, NON_FINITE)],
+)  # fmt: skip
+def test_one_fault_alone_in_a_stored_day_is_caught(tmp_path, column, value, reason):
+    """The replay screens a day by its Parquet statistics, which skip NaN and cannot see a
+    crossed quote: each of those faults must still be found when it is the only one."""
+    table = make_chain([at(10, 0), at(10, 1)], [EXPIRY], [25_900.0, 26_000.0, 26_100.0, 26_200.0])
+    extra = {"delta": np.full(table.num_rows, 0.3), "gamma": np.full(table.num_rows, 1e-4),
+             "iv": np.full(table.num_rows, 0.12), "vega": np.full(table.num_rows, 10.0),
+             "theta": np.full(table.num_rows, -5.0)}  # fmt: skip
+    for name, values in extra.items():
+        table = table.append_column(name, pa.array(values))
+    values = table[column].to_numpy().copy()
+    row = int(np.flatnonzero(table["ts"].cast(pa.int64()).to_numpy() == ns(at(10, 1)))[0])
+    values[row] = value
+    table = table.set_column(table.schema.get_field_index(column), column, pa.array(values))
+    cat = Catalog.create(tmp_path / "cat")
+    with np.errstate(invalid="ignore"):  # a NaN strike has no contract key
+        cat.write_chain("NIFTY", table, compute_greeks=False)
+    snaps = list(cat.snapshots("NIFTY"))
+    assert cat.quality.dropped[reason] >= 1
+    for snap in snaps:
+        assert (
+            np.isfinite(snap.strike).all()
+            and snap.spot > 0
+            and (snap.bid <= snap.ask).all()
+            and (np.abs(snap.delta) <= 1).all()
+        )
+        assert np.isfinite(snap.ask).all() and (snap.ltp > 0).all() and (snap.gamma >= 0).all()

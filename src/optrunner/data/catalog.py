@@ -34,7 +34,7 @@ from optrunner.core.timeutil import to_ist
 from optrunner.data.catalog_sql import CatalogSQL
 from optrunner.data.daychain import DayChain
 from optrunner.data.enrich import add_greeks
-from optrunner.data.quality import DataQuality, check_day
+from optrunner.data.quality import DataQuality, check_day, parquet_ranges
 from optrunner.data.schema import (
     BAR_SCHEMA,
     CHAIN_FLOAT_COLUMNS,
@@ -207,11 +207,17 @@ class Catalog:
 
     def day(self, symbol: str, d: date, columns: Sequence[str] | None = None) -> DayChain:
         """A day's chain as NumPy columns; ``columns`` limits the numeric columns read."""
+        return self._load_day(symbol, d, columns)[0]
+
+    def _load_day(
+        self, symbol: str, d: date, columns: Sequence[str] | None
+    ) -> tuple[DayChain, pq.FileMetaData]:
         sym = symbol.upper()
         path = self._chain_path(sym, d)
         if not path.is_file():
             raise CatalogError(f"no {sym} chain for {d} in {self.root}; {self._range_hint(sym)}")
-        return DayChain.from_table(sym, d, self._read(path, _read_columns(columns)))
+        table, metadata = self._read_file(path, _read_columns(columns))
+        return DayChain.from_table(sym, d, table), metadata
 
     def days(
         self, symbol: str, start: date | None = None, end: date | None = None,
@@ -242,8 +248,10 @@ class Catalog:
     def _checked_day(
         self, symbol: str, d: date, columns: Sequence[str] | None
     ) -> tuple[DayChain, DataQuality]:
-        """A day for replay: bad rows and stale snapshots dropped and counted (data/quality.py)."""
-        return check_day(self.day(symbol, d, columns))
+        """A day for replay: bad rows and stale snapshots dropped and counted (data/quality.py);
+        the file's column statistics spare the check most of its passes over the data."""
+        day, metadata = self._load_day(symbol, d, columns)
+        return check_day(day, parquet_ranges(metadata))
 
     def snapshots(
         self, symbol: str, start: date | None = None, end: date | None = None,
@@ -302,9 +310,14 @@ class Catalog:
         return self.root / "bars" / f"symbol={sym}" / f"date={d.isoformat()}" / "part-0.parquet"
 
     def _read(self, path: Path, columns: list[str] | None, *, chain: bool = True) -> pa.Table:
+        return self._read_file(path, columns, chain=chain)[0]
+
+    def _read_file(
+        self, path: Path, columns: list[str] | None, *, chain: bool = True
+    ) -> tuple[pa.Table, pq.FileMetaData]:
         try:
             reader = pq.ParquetFile(path, read_dictionary=["right"] if chain else None)
-            return reader.read(columns=columns, use_threads=True)
+            return reader.read(columns=columns, use_threads=True), reader.metadata
         except (OSError, KeyError, pa.ArrowException) as exc:
             raise CatalogError(
                 f"{path}: unreadable Parquet file, truncated or corrupt ({type(exc).__name__}: {exc})"

@@ -100,12 +100,48 @@ def _column(columns: Mapping[str, np.ndarray], name: str, n: int) -> np.ndarray:
     return np.full(n, np.nan) if value is None else np.asarray(value, dtype=np.float64)
 
 
-def looks_clean(spot: np.ndarray, columns: Mapping[str, np.ndarray]) -> bool:
-    """True when no row can fail a check — a few min/max reductions, no per-row temporaries
-    but one. False means "maybe": compute :func:`row_reasons` to know which rows and why.
+Ranges = Mapping[str, "tuple[float, float] | None"]  # column -> (min, max) ignoring NaN
+
+
+def parquet_ranges(metadata: Any) -> dict[str, tuple[float, float] | None]:
+    """Each float column's (min, max) from a Parquet file's statistics, NaN ignored as Arrow
+    writes them; None for a column a row group has no min/max for (all NaN, or not recorded).
+
+    Free: the footer is read anyway. The catalog writes these files itself, so their
+    statistics describe their rows; a file from elsewhere is only as honest as its writer.
+    """
+    out: dict[str, tuple[float, float] | None] = {}
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        for j in range(group.num_columns):
+            column = group.column(j)
+            name, stats = column.path_in_schema, column.statistics
+            if name in out and out[name] is None:
+                continue
+            if stats is None or not stats.has_min_max or not isinstance(stats.min, float):
+                out[name] = None
+                continue
+            seen = out.get(name)
+            lo, hi = float(stats.min), float(stats.max)
+            out[name] = (lo, hi) if seen is None else (min(seen[0], lo), max(seen[1], hi))
+    return out
+
+
+def _range(values: np.ndarray) -> tuple[float, float] | None:
+    lo, hi = np.fmin.reduce(values), np.fmax.reduce(values)  # skip NaN: unknown is fine
+    return None if lo != lo else (float(lo), float(hi))
+
+
+def looks_clean(
+    spot: np.ndarray, columns: Mapping[str, np.ndarray], ranges: Ranges | None = None
+) -> bool:
+    """True when no row can fail a check; False means "maybe": compute :func:`row_reasons`.
 
     ``spot`` is each snapshot's spot (or each row's); ``columns`` holds strike, bid, ask,
-    ltp, iv, delta, gamma, vega (absent ones are treated as all NaN).
+    ltp, iv, delta, gamma, vega (absent ones count as all NaN). Each price and greek column
+    is screened by its (min, max): from ``ranges`` when given (a Parquet file's statistics:
+    no pass over the data at all), else two NumPy reductions. Spot and strike, where NaN is
+    bad, and bid > ask, which needs both columns, are always checked on the data.
     """
     spot = np.asarray(spot, dtype=np.float64)
     if not len(spot):
@@ -117,23 +153,22 @@ def looks_clean(spot: np.ndarray, columns: Mapping[str, np.ndarray]) -> bool:
     if len(strike) and not (float(strike.min()) > 0.0 and float(strike.max()) < np.inf):
         return False
     cap = ABSURD_MULTIPLE * low_spot  # every row's cap is at least this
-    for name in _PRICES:  # fmin/fmax skip NaN (unknown prices are fine)
+    for name in (*_PRICES, *_GREEKS):
         values = columns.get(name)
         if values is None or not len(values):
             continue
-        lo, hi = np.fmin.reduce(values), np.fmax.reduce(values)
-        if lo != lo:  # all NaN: nothing to check in this column
+        bounds = (
+            ranges[name] if ranges is not None and ranges.get(name) is not None else _range(values)
+        )
+        if bounds is None:  # all NaN: nothing to check in this column
             continue
-        if not (lo > 0.0 and hi <= cap):
-            return False
-    for name in _GREEKS:
-        values = columns.get(name)
-        if values is None or not len(values):
-            continue
-        lo, hi = np.fmin.reduce(values), np.fmax.reduce(values)
-        if lo != lo:
-            continue
-        ok = lo >= -1.0 and hi <= 1.0 if name == "delta" else lo >= 0.0 and hi < np.inf
+        lo, hi = bounds
+        if name in _PRICES:
+            ok = lo > 0.0 and hi <= cap
+        elif name == "delta":
+            ok = lo >= -1.0 and hi <= 1.0
+        else:
+            ok = lo >= 0.0 and hi < np.inf
         if not ok:
             return False
     bid, ask = columns.get("bid"), columns.get("ask")
@@ -208,14 +243,15 @@ def describe_codes(codes: np.ndarray) -> dict[str, int]:
     return dict(q.dropped)
 
 
-def check_day(day: DayChain) -> tuple[DayChain, DataQuality]:
+def check_day(day: DayChain, ranges: Ranges | None = None) -> tuple[DayChain, DataQuality]:
     """A catalog day without its bad rows and stale snapshots, and what was dropped.
 
-    A clean day (the usual case) comes back as the same object after the cheap screen.
+    A clean day (the usual case) comes back as the same object after the cheap screen;
+    ``ranges`` (the day file's Parquet statistics) make that screen nearly free.
     """
     quality = DataQuality()
     cols = day.columns
-    if not len(day) or looks_clean(cols["spot"][day.starts[:-1]], cols):
+    if not len(day) or looks_clean(cols["spot"], cols, ranges):
         day.quality = quality
         return day, quality
     codes = row_reasons(cols["spot"], cols)
