@@ -31,7 +31,7 @@ from optrunner.backtest.engine import BacktestSpec, run_backtest
 from optrunner.config import load_config_file
 from optrunner.data.quality import DataQuality
 if sys.argv[3] == "off":
-    catalog_module.check_day = lambda day: (day, DataQuality())
+    catalog_module.check_day = lambda day, ranges=None: (day, DataQuality())
 cfg = load_config_file(sys.argv[1])
 t, c = time.perf_counter(), time.process_time()
 r = run_backtest(BacktestSpec([cfg], Path(sys.argv[2])))
