@@ -49,19 +49,19 @@ def run_once(data: Path, mode: str) -> dict:
 def check_alone(data: Path, days: int = 40) -> None:
     """The check by itself on freshly read days (as the replay meets them, cache-cold)."""
     from optrunner.data.catalog import Catalog
-    from optrunner.data.quality import check_day, parquet_ranges, row_reasons
+    from optrunner.data.quality import check_day, row_reasons
 
     cat = Catalog(data)
     took: dict[str, list[float]] = {"stats": [], "reductions": [], "codes": []}
     rows = 0
     for d in cat.dates("NIFTY")[:days]:
         for how in took:
-            day, metadata = cat._load_day("NIFTY", d, None)
+            day = cat.day("NIFTY", d)
             t = time.perf_counter()
             if how == "codes":
                 row_reasons(day.columns["spot"], day.columns)
             else:
-                check_day(day, parquet_ranges(metadata) if how == "stats" else None)
+                check_day(day, day.ranges if how == "stats" else None)
             took[how].append(time.perf_counter() - t)
         rows += len(day)
     ms = {how: 1e3 * statistics.median(t) for how, t in took.items()}

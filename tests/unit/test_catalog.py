@@ -205,13 +205,13 @@ def test_schema_order_on_disk(catalog):
 
 def test_snapshots_stream_a_day_at_a_time(catalog, monkeypatch):
     reads = []
-    original = Catalog._load_day  # what day() and the replay's checked days both read through
+    original = Catalog.day
 
     def counting(self, symbol, d, columns=None):
         reads.append(d)
         return original(self, symbol, d, columns)
 
-    monkeypatch.setattr(Catalog, "_load_day", counting)
+    monkeypatch.setattr(Catalog, "day", counting)
     stream = catalog.snapshots("NIFTY")
     assert next(stream).ts == TIMES[0]
     assert len(reads) <= 2  # the current day and at most the one being prefetched

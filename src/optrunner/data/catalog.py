@@ -206,18 +206,18 @@ class Catalog:
     # --- reading -----------------------------------------------------------------------------
 
     def day(self, symbol: str, d: date, columns: Sequence[str] | None = None) -> DayChain:
-        """A day's chain as NumPy columns; ``columns`` limits the numeric columns read."""
-        return self._load_day(symbol, d, columns)[0]
+        """A day's chain as NumPy columns; ``columns`` limits the numeric columns read.
 
-    def _load_day(
-        self, symbol: str, d: date, columns: Sequence[str] | None
-    ) -> tuple[DayChain, pq.FileMetaData]:
+        The day carries its file's column statistics (``ranges``) for the quality check.
+        """
         sym = symbol.upper()
         path = self._chain_path(sym, d)
         if not path.is_file():
             raise CatalogError(f"no {sym} chain for {d} in {self.root}; {self._range_hint(sym)}")
         table, metadata = self._read_file(path, _read_columns(columns))
-        return DayChain.from_table(sym, d, table), metadata
+        day = DayChain.from_table(sym, d, table)
+        day.ranges = parquet_ranges(metadata)
+        return day
 
     def days(
         self, symbol: str, start: date | None = None, end: date | None = None,
@@ -250,8 +250,8 @@ class Catalog:
     ) -> tuple[DayChain, DataQuality]:
         """A day for replay: bad rows and stale snapshots dropped and counted (data/quality.py);
         the file's column statistics spare the check most of its passes over the data."""
-        day, metadata = self._load_day(symbol, d, columns)
-        return check_day(day, parquet_ranges(metadata))
+        day = self.day(symbol, d, columns)
+        return check_day(day, day.ranges)
 
     def snapshots(
         self, symbol: str, start: date | None = None, end: date | None = None,

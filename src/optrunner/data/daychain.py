@@ -39,6 +39,7 @@ class DayChain:
     columns: dict[str, np.ndarray]
     starts: np.ndarray  # first row of each snapshot, plus len(rows) at the end
     quality: DataQuality | None = None  # what the replay's quality check dropped (None: unchecked)
+    ranges: dict[str, tuple[float, float] | None] | None = None  # file statistics: (min, max)
 
     @classmethod
     def from_table(cls, symbol: str, day: date, table: pa.Table) -> DayChain:
@@ -99,7 +100,7 @@ class DayChain:
         for arr in cols.values():
             arr.flags.writeable = False
         ts = self.ts[keep]
-        return DayChain(self.symbol, self.day, ts, cols, _starts(ts), self.quality)
+        return DayChain(self.symbol, self.day, ts, cols, _starts(ts), self.quality)  # no ranges
 
     def snapshots(self) -> Iterator[ChainSnapshot]:
         for i in range(self.n_snapshots):
