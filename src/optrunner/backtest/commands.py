@@ -204,6 +204,11 @@ def print_summary(s: dict[str, Any], out: Path, *, report: bool) -> None:
         for name, v in s["strategies"].items():
             st.add_row(name, _fmt(v["net_pnl"], "rs"), _fmt(v["trades"]), _fmt(v["win_rate"], "pct"), _fmt(v["adjustments"]))
         console.print(st)
+    quality = s.get("data_quality")
+    if quality and (quality["dropped"] or quality["stale_snapshots"]):
+        dropped = ", ".join(f"{k} {v:,}" for k, v in quality["dropped"].items()) or "none"
+        console.print(f"[yellow]Data quality[/]: rows dropped — {dropped}; "
+                      f"stale snapshots skipped {quality['stale_snapshots']:,}")  # fmt: skip
     if s["rejected_orders"]:
         console.print("Rejected orders: " + ", ".join(f"{k} {v}" for k, v in s["rejected_orders"].items()))
     for alert in s.get("alerts", [])[:5]:

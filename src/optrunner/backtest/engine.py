@@ -22,6 +22,7 @@ from optrunner.core.collector import session_collector
 from optrunner.core.timeutil import to_ist
 from optrunner.data.catalog import Catalog
 from optrunner.data.daychain import DayChain
+from optrunner.data.quality import total_quality
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.execution.brokers.simulated import SimConfig, SimulatedExchange
 from optrunner.kernel import Kernel
@@ -117,6 +118,7 @@ def run_backtest(
         )
     _close_day(kernel, recorder, day, on_day)
     summary = build_summary(spec, kernel, recorder)
+    summary["data_quality"] = _data_quality(catalog, symbols, preloaded)  # issue 11: the data door
     return BacktestResult(summary, recorder, kernel, spot, n)
 
 
@@ -177,6 +179,15 @@ def _settings_of(spec: BacktestSpec) -> dict[str, Any]:
     if spec.charges is not None:
         record["charges"] = {"source": getattr(spec.charges, "source", None), "broker": getattr(spec.charges, "broker", None)}
     return {**record, "data": str(spec.data), "strategy_files": list(spec.config_files)}
+
+
+def _data_quality(
+    catalog: Catalog, symbols: Sequence[str], preloaded: dict[str, list[DayChain]] | None
+) -> dict[str, Any]:
+    """Rows the catalog replay dropped by reason and snapshots it found stale (data/quality.py)."""
+    if preloaded is None:
+        return catalog.quality.as_dict()
+    return total_quality(d for s in symbols for d in preloaded[s]).as_dict()
 
 
 def _claims(config: Any) -> dict[str, Any]:

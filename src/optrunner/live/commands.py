@@ -32,6 +32,7 @@ from optrunner.clikit import Status, examples
 from optrunner.core.clock import SimClock
 from optrunner.core.errors import EXIT_INTERRUPTED, RunFailed, UserError
 from optrunner.core.timeutil import to_ist
+from optrunner.data.catalog import CatalogError
 from optrunner.live.node import TradingNode
 from optrunner.live.paper_broker import PaperBroker
 from optrunner.live.recovery import latest_checkpoint
@@ -174,13 +175,21 @@ def run_command(
             if pace_ms > 0:
                 time.sleep(pace_ms / 1000.0)
 
+        failed: CatalogError | None = None
         try:
             node.run(merged_snapshots(catalog, symbols, d, d), after_input=after)
         except KeyboardInterrupt:  # every processed snapshot is checkpointed: nothing to undo
             interrupted = True
+        except CatalogError as exc:  # a truncated or corrupt day file: name it, keep what was done
+            failed = exc
         status.update(_status(node))
     print_positions(node)
+    if catalog.quality.rows_dropped or catalog.quality.stale_snapshots:
+        console.print(f"[yellow]data quality[/]: {catalog.quality.describe()}")
     store.close()
+    if failed is not None:
+        raise UserError(f"{failed}; the session stopped at {_clock_text(node)} — "
+                        "replace the file and resume with --recover")  # fmt: skip
     if interrupted:
         console.print(f"[yellow]stopped[/] (Ctrl-C); resume with --recover (stopped at {_clock_text(node)})")
         raise typer.Exit(EXIT_INTERRUPTED)
