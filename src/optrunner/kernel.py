@@ -28,21 +28,26 @@ from optrunner.core.events import (
 )
 from optrunner.core.orders import Basket, ChargeBreakdown, Fill, Intent, Order, OrderIntent
 from optrunner.core.timeutil import to_ist
-from optrunner.core.types import Side, Tag
+from optrunner.core.types import Side
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.execution import ExecutionError, ExecutionPolicy, Journal, OrderManager, Router
+from optrunner.execution.close_guard import guard_exit
 from optrunner.instruments import get_index
 from optrunner.instruments.contracts import OptionContract
 from optrunner.kernel_view import KernelView
 from optrunner.portfolio import ChargeSchedule, Portfolio
 from optrunner.risk import RiskEngine, StrategyLimits, TradingState
+from optrunner.risk.engine import Decision
 from optrunner.risk.kill_switch import SwitchChange
 from optrunner.runner import StrategyRunner
+from optrunner.safety import SafetyDesk
 from optrunner.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
 
 Observer = Callable[[Any], None]
+#: Refusals that mean the checks themselves failed (not a verdict): the strategy is halted.
+RISK_FAILURES = frozenset({"RISK_ERROR", "CHECK_ERROR"})
 
 
 def policy_from_config(config: Any) -> ExecutionPolicy:
@@ -105,6 +110,8 @@ class Kernel:
         self._lock = threading.RLock()
         self.om.add_listener(self._on_execution_event)
         self.risk.kill_switch.on_change(self._on_switch)
+        self.safety = SafetyDesk(self, self._alert, policy=self.risk.settings.on_halt)
+        self.om.on_halt(self.safety.on_om_halt)
 
     # --- wiring -------------------------------------------------------------------------------
 
@@ -136,15 +143,31 @@ class Kernel:
         for leg in legs:
             if leg.strategy != strategy:
                 raise ValueError(f"{strategy} sent an intent for strategy {leg.strategy!r}")
-        decisions = [self.risk.check(leg, self.view) for leg in legs]
-        refused = next((d for d in decisions if not d.ok), None)
         policy = self.policies.get(strategy, ExecutionPolicy())
+        sendable: list[OrderIntent] = []
+        for leg in legs:  # one close owner per leg: an exit only closes what is not being closed
+            guarded, why = guard_exit(leg, self.portfolio, self.om)
+            if guarded is None:
+                self.om.reject_intent(leg, why, policy)
+            else:
+                sendable.append(guarded)
+        if not sendable:
+            self.om.drain()
+            return
+        try:
+            decisions = [self.risk.check(leg, self.view) for leg in sendable]
+        except Exception as exc:  # the risk engine itself failed: nothing goes, on record, halt
+            log.exception("risk engine raised on %s's intent", strategy)
+            decisions = [Decision(False, "RISK_ERROR", f"risk engine raised {exc!r}")]
+        refused = next((d for d in decisions if not d.ok), None)
         if refused is None:
             try:
                 if isinstance(intent, Basket):
-                    self.router.submit_basket(intent, policy)
+                    same = len(sendable) == len(legs) and all(a is b for a, b in zip(sendable, legs, strict=True))
+                    basket = intent if same else Basket(sendable, intent.is_exit, intent.name)
+                    self.router.submit_basket(basket, policy)
                 else:
-                    self.router.submit(intent, policy)
+                    self.router.submit(sendable[0], policy)
                 return
             except (
                 ExecutionError
@@ -152,9 +175,11 @@ class Kernel:
                 code, message = type(exc).__name__.upper(), str(exc)
         else:
             code, message = refused.code, refused.message
-        for leg in legs:  # the strategy hears about every leg it asked for
+        for leg in sendable:  # the strategy hears about every leg it asked for
             self.om.reject_intent(leg, f"{code}: {message}", policy)
         self.om.drain()
+        if code in RISK_FAILURES:  # fail closed: a strategy the checks cannot judge stops
+            self.safety.halt(strategy, f"{code}: {message}")
 
     # --- market input ---------------------------------------------------------------------------
 
@@ -175,6 +200,7 @@ class Kernel:
             self._check_account(snapshot.ts)
             self.runner.dispatch(ChainEvent(snapshot))
             self.om.drain()
+            self.safety.run()  # at most one flatten pass per input
 
     def on_stale(self, event: StaleDataEvent) -> None:
         with self._lock:
@@ -188,6 +214,7 @@ class Kernel:
             self.om.check_timers()
             self.runner.fire_timers(now)
             self.om.drain()
+            self.safety.run()
 
     def end_of_day(self, d: date) -> None:
         """Session close: expire DAY orders and settle contracts expiring today (simulated brokers)."""
@@ -279,30 +306,14 @@ class Kernel:
             fn(alert)
         name = alert.source.split(":", 1)[-1]
         if alert.level == "critical" and name in self.runner.get_status()["halted"]:
-            self.flatten(
-                name, reason=f"STRATEGY_HALTED: {alert.message}"
-            )  # an unmanaged short is the worst case
+            # the one halt path (safety.py): entries blocked, positions flattened by policy
+            self.safety.halt(name, f"STRATEGY_HALTED: {alert.message}")
 
     def flatten(self, strategy: str | None = None, *, reason: str) -> None:
-        """Cancel working orders and buy/sell back every open position (of one strategy or all)."""
+        """Cancel working orders and buy/sell back every open position (of one strategy or all),
+        in passes that respect working closes (safety.py); starts now when quiescent."""
         with self._lock:
-            for order in self.om.open_orders(strategy):
-                self.om.cancel(order.client_id, reason)
-            for pos in self.portfolio.positions(strategy):
-                side = Side.BUY if pos.quantity < 0 else Side.SELL
-                intent = OrderIntent(
-                    pos.strategy, Tag.EXIT, pos.contract, side, abs(pos.quantity), reason=reason
-                )
-                try:
-                    self.router.submit(intent, self.policies.get(pos.strategy, ExecutionPolicy()))
-                except ExecutionError as exc:
-                    self._alert(
-                        self.clock.now(),
-                        "critical",
-                        "flatten",
-                        f"could not flatten {pos.contract.id}: {exc}",
-                    )
-            self.om.drain()
+            self.safety.request(strategy, reason)
 
     def _alert(self, ts: datetime, level: str, source: str, message: str) -> None:
         alert = AlertEvent(ts, level, source, message)
