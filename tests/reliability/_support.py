@@ -10,20 +10,33 @@ from _dnss_support import make_config
 from optrunner.core.clock import SimClock
 from optrunner.core.orders import Order
 from optrunner.execution.brokers import SimulatedExchange
-from optrunner.execution.brokers.base import BrokerEvent, BrokerEventKind, RejectReason
+from optrunner.execution.brokers.base import BrokerEvent, BrokerEventKind, BrokerOrderStatus, RejectReason
 from optrunner.kernel import Kernel
 from optrunner.risk import RiskEngine, RiskSettings
 from optrunner.strategies.registry import create_strategy
 
 
 class ChoosyExchange(SimulatedExchange):
-    """Rejects (BROKER) every submission ``refuse(order)`` picks; otherwise the real exchange."""
+    """Rejects (BROKER) the submissions ``refuse`` picks and swallows every answer to (and the
+    status of) those ``hide`` picks; otherwise the real exchange."""
 
-    def __init__(self, clock: SimClock, refuse: Callable[[Order], bool]) -> None:
+    def __init__(self, clock: SimClock, refuse: Callable[[Order], bool] = lambda o: False,
+                 hide: Callable[[Order], bool] = lambda o: False) -> None:  # fmt: skip
         super().__init__(clock)
         self.refuse = refuse
+        self.hide = hide
+        self.hidden: set[str] = set()
+
+    def order_status(self, client_id: str) -> BrokerOrderStatus | None:
+        return None if client_id in self.hidden else super().order_status(client_id)
 
     def submit(self, order: Order) -> None:
+        if self.hide(order):  # executed, but every answer lost and its status never told
+            self.hidden.add(order.client_id)
+            mark = len(self._out)
+            super().submit(order)
+            self._out[mark:] = [e for e in self._out[mark:] if e.client_id != order.client_id]
+            return
         if self.refuse(order):
             now = self._clock.now()
             self._rejected[order.client_id] = "BROKER: refused by the test"
