@@ -32,6 +32,7 @@ from optrunner.core.types import Side
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.execution import ExecutionError, ExecutionPolicy, Journal, OrderManager, Router
 from optrunner.execution.close_guard import guard_exit
+from optrunner.execution.reconcile import Reconciler
 from optrunner.instruments import get_index
 from optrunner.instruments.contracts import OptionContract
 from optrunner.kernel_view import KernelView
@@ -76,7 +77,10 @@ class Kernel:
         mark: str = "ltp",
         state_sink: Callable[[str, dict[str, Any], datetime], None] | None = None,
         log_alerts: bool = True,
+        reconcile_seconds: float | None = None,
     ) -> None:
+        """``reconcile_seconds``: also reconcile with the broker this often (paper/live); it
+        always happens at the first input, after a restart and at each session close."""
         self.clock = clock
         self.broker = broker
         self.charges = charges or ChargeSchedule.load()
@@ -112,6 +116,7 @@ class Kernel:
         self.risk.kill_switch.on_change(self._on_switch)
         self.safety = SafetyDesk(self, self._alert, policy=self.risk.settings.on_halt)
         self.om.on_halt(self.safety.on_om_halt)
+        self.reconciler = Reconciler(self, every_seconds=reconcile_seconds)
 
     # --- wiring -------------------------------------------------------------------------------
 
@@ -196,6 +201,8 @@ class Kernel:
                 self.broker.on_snapshot(snapshot)
             self._resync_if_pending()
             self.om.check_timers()  # drains: fills against this snapshot land before the mark
+            if self.reconciler.runs == 0 or self.reconciler.due(snapshot.ts):
+                self.reconciler.run("start" if self.reconciler.runs == 0 else "periodic")
             self.portfolio.mark(snapshot)
             self._check_account(snapshot.ts)
             self.runner.dispatch(ChainEvent(snapshot))
@@ -220,6 +227,8 @@ class Kernel:
         """Session close: expire DAY orders and settle contracts expiring today (simulated brokers)."""
         with self._lock:
             self._resync_if_pending()
+            self.om.drain()
+            self.reconciler.run("end of day")  # before the venue settles: the book must match it
             if hasattr(self.broker, "end_of_day"):
                 self.broker.end_of_day(d)
             self.om.drain()
@@ -234,6 +243,7 @@ class Kernel:
         if self._resync_pending:
             self._resync_pending = False
             self.om.reconcile()
+            self.reconciler.run("after recovery")
 
     def _start_day(self, d: date, ts: datetime) -> None:
         self.day = d
@@ -266,7 +276,16 @@ class Kernel:
         key = (fill.strategy, fill.contract)
         before = self.portfolio.position(*key)
         had = before.quantity if before is not None else 0
-        self.portfolio.apply_fill(fill)
+        try:
+            self.portfolio.apply_fill(fill)
+        except ValueError as exc:  # a settlement the book cannot take: the venue's truth wins
+            if not fill.is_settlement:
+                raise
+            self.reconciler.settlement_mismatch(fill, str(exc))
+            self._book_fill(fill)  # the book now holds what the venue settled
+            return
+        if fill.is_settlement:
+            self.reconciler.note_settlement(fill)
         after = self.portfolio.position(*key)
         now_qty = after.quantity if after is not None else 0
         if had == 0 and now_qty != 0:

@@ -10,7 +10,7 @@ from _dnss_support import make_config
 from optrunner.core.clock import SimClock
 from optrunner.core.orders import Order
 from optrunner.execution.brokers import SimulatedExchange
-from optrunner.execution.brokers.base import BrokerEvent, BrokerEventKind, BrokerOrderStatus, RejectReason
+from optrunner.execution.brokers.base import BrokerEvent, BrokerEventKind, RejectReason
 from optrunner.kernel import Kernel
 from optrunner.risk import RiskEngine, RiskSettings
 from optrunner.strategies.registry import create_strategy
@@ -27,8 +27,8 @@ class ChoosyExchange(SimulatedExchange):
         self.hide = hide
         self.hidden: set[str] = set()
 
-    def order_status(self, client_id: str) -> BrokerOrderStatus | None:
-        return None if client_id in self.hidden else super().order_status(client_id)
+    def _hides(self, client_id: str) -> bool:  # from order_status and every book snapshot
+        return client_id in self.hidden or super()._hides(client_id)
 
     def submit(self, order: Order) -> None:
         if self.hide(order):  # executed, but every answer lost and its status never told

@@ -17,7 +17,7 @@ def test_rejected_entry_leg_is_closed_once(tmp_path):
     for minute in range(31, 40):
         kernel.on_chain(chain(at(9, minute), 25000.0))
     # the venue's truth: nothing held (the unwind bought back the filled CE exactly once)
-    assert not any(broker.positions.values()), broker.positions
+    assert not any(broker.net_positions.values()), broker.net_positions
     assert net_positions(kernel) == {}
     buys = [o for o in kernel.om.orders() if o.side is Side.BUY and o.filled_qty]
     assert len(buys) == 1 and buys[0].tag is Tag.UNWIND, buys
@@ -41,4 +41,4 @@ def test_an_exit_never_flips_a_position(tmp_path):
     kernel.process_intents("T_DNSS", [OrderIntent("T_DNSS", Tag.EXIT, ce.contract, Side.BUY, 65)])
     last = kernel.om.orders("T_DNSS")[-1]
     assert last.state is OrderState.REJECTED and last.reason.startswith("NOTHING_TO_CLOSE"), last
-    assert broker.positions[("T_DNSS", ce.contract)] == 0
+    assert broker.net_positions[("T_DNSS", ce.contract)] == 0

@@ -10,7 +10,7 @@ from optrunner.risk import RiskSettings
 
 
 def venue(broker, strategy="T_DNSS"):
-    return {c.id: q for (s, c), q in broker.positions.items() if s == strategy and q}
+    return {c.id: q for (s, c), q in broker.net_positions.items() if s == strategy and q}
 
 
 def drive(kernel, spots):

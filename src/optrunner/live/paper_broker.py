@@ -34,7 +34,7 @@ from typing import Any
 from optrunner.core.clock import Clock
 from optrunner.core.orders import Order
 from optrunner.data.snapshot import ChainSnapshot
-from optrunner.execution.brokers.base import BrokerEvent, BrokerOrderStatus
+from optrunner.execution.brokers.base import BrokerEvent, BrokerOrderStatus, BrokerPosition
 from optrunner.execution.brokers.simulated import SimConfig, SimulatedExchange
 
 CRASH_ENV = "OPTRUNNER_TEST_CRASH"
@@ -137,8 +137,19 @@ class PaperBroker:
         return self.exchange.accepted
 
     @property
-    def positions(self) -> dict[Any, int]:
-        return self.exchange.positions
+    def net_positions(self) -> dict[Any, int]:
+        return self.exchange.net_positions
+
+    # --- the books, for reconciliation ------------------------------------------------------
+
+    def positions(self) -> list[BrokerPosition]:
+        return self.exchange.positions()
+
+    def orders(self) -> list[BrokerOrderStatus]:
+        return self.exchange.orders()
+
+    def trades(self) -> list[BrokerEvent]:
+        return self.exchange.trades()
 
     # --- durability -----------------------------------------------------------------------
 

@@ -110,6 +110,8 @@ def kernel_state(k: Kernel) -> dict[str, Any]:
         "day_start_net": dict(k.day_start_net),
         "opened": [[s, c.id, ts.isoformat()] for (s, c), ts in k.opened.items()],
         "last_exit": [[c.id, ts.isoformat()] for c, ts in k.last_exit.items()],
+        "reconciler": k.reconciler.to_state(),
+        "safety": k.safety.to_state(),
     }
 
 
@@ -138,6 +140,9 @@ def restore_kernel(k: Kernel, state: dict[str, Any]) -> None:
     k.last_exit = {
         OptionContract.from_id(c): datetime.fromisoformat(ts) for c, ts in state["last_exit"]
     }
+    if "reconciler" in state:  # checkpoints written before issue 11 lack these
+        k.reconciler.load_state(state["reconciler"])
+        k.safety.load_state(state["safety"])
     for name, reason in state["halted_strategies"].items():
         k.runner.halt(name, f"halted before the restart: {reason}")
 
