@@ -101,6 +101,7 @@ class Kernel:
         self.runner.on_alert(self._on_runner_alert)
         self.view = KernelView(self)
         self.policies: dict[str, ExecutionPolicy] = {}
+        self.strategies: dict[str, Strategy] = {}
         self.latest: dict[str, ChainSnapshot] = {}
         self.day: date | None = None
         self.day_start_net: dict[str, float] = {}
@@ -111,6 +112,7 @@ class Kernel:
         self._state_sink = state_sink
         self._log_alerts = log_alerts  # a backtest keeps its alerts in the summary instead
         self._resync_pending = False
+        self.session_open = True  # False from a session close until the next snapshot
         self._lock = threading.RLock()
         self.om.add_listener(self._on_execution_event)
         self.risk.kill_switch.on_change(self._on_switch)
@@ -127,6 +129,7 @@ class Kernel:
             name, StrategyLimits.from_config(getattr(config, "risk_management", None))
         )
         self.policies[name] = policy_from_config(config)
+        self.strategies[name] = strategy  # for the invariant checks (core/invariants.py)
 
     def observe(self, fn: Observer) -> None:
         """``fn`` sees every fill, order update and alert after the kernel has booked it."""
@@ -196,6 +199,7 @@ class Kernel:
             if d != self.day:
                 self._start_day(d, snapshot.ts)
             self.latest[snapshot.symbol] = snapshot
+            self.session_open = True
             self.om.on_snapshot(snapshot)
             if hasattr(self.broker, "on_snapshot"):
                 self.broker.on_snapshot(snapshot)
@@ -206,8 +210,7 @@ class Kernel:
             self.portfolio.mark(snapshot)
             self._check_account(snapshot.ts)
             self.runner.dispatch(ChainEvent(snapshot))
-            self.om.drain()
-            self.safety.run()  # at most one flatten pass per input
+            self._after_input()
 
     def on_stale(self, event: StaleDataEvent) -> None:
         with self._lock:
@@ -220,8 +223,7 @@ class Kernel:
                 self.clock.advance(now)
             self.om.check_timers()
             self.runner.fire_timers(now)
-            self.om.drain()
-            self.safety.run()
+            self._after_input()
 
     def end_of_day(self, d: date) -> None:
         """Session close: expire DAY orders and settle contracts expiring today (simulated brokers)."""
@@ -229,9 +231,17 @@ class Kernel:
             self._resync_if_pending()
             self.om.drain()
             self.reconciler.run("end of day")  # before the venue settles: the book must match it
+            self.session_open = False  # flatten passes wait for the next session
             if hasattr(self.broker, "end_of_day"):
                 self.broker.end_of_day(d)
             self.om.drain()
+
+    def _after_input(self) -> None:
+        """Drain, then safety: a reconciliation a halt asked for, then one flatten pass."""
+        self.om.drain()
+        if self.reconciler.wanted:
+            self.reconciler.run("after a halt")
+        self.safety.run()
 
     def resync_at_next_input(self) -> None:
         """After a restart: ask the broker about every order that may be working there

@@ -62,6 +62,7 @@ class SafetyDesk:
         self.max_attempts = max_attempts
         self.pending: dict[str, str] = {}  # strategy -> why it is being flattened
         self.own: set[str] = set()  # client ids of flatten orders
+        self.cancelled: set[str] = set()  # client ids the desk asked to cancel (asked once)
         self.attempts: Counter[str] = Counter()
         self.held: set[str] = set()  # halted strategies left holding by policy (alerted once)
         self.gave_up: set[str] = set()
@@ -80,6 +81,7 @@ class SafetyDesk:
         """The order manager halted ``strategy``: the runner stops it too (which alerts and
         asks for the flatten); a strategy the runner does not know is flattened directly."""
         runner = self._k.runner
+        self._k.reconciler.request()  # what did the venue really do? (before the flatten pass)
         if strategy in runner.get_status()["strategy_names"]:
             runner.halt(strategy, reason)  # alerts; the kernel's alert hook asks for the flatten
         self.request(strategy, reason)  # idempotent: also for a strategy the runner lacks
@@ -101,16 +103,17 @@ class SafetyDesk:
                 continue
             self.pending.setdefault(name, reason)
             self.gave_up.discard(name)
-        if not k.om.busy:
+        if not k.om.busy and k.session_open:
             self.run()
 
     # --- flattening ------------------------------------------------------------------------
 
     def run(self) -> None:
-        """One flatten pass for every pending strategy (see the module docstring)."""
-        if not self.pending:
-            return
+        """One flatten pass for every pending strategy (see the module docstring); none
+        between a session close and the next day's first input."""
         k = self._k
+        if not self.pending or not k.session_open:
+            return
         with k.om.batch():
             for name in list(self.pending):
                 self._pass(name)
@@ -120,8 +123,10 @@ class SafetyDesk:
         k = self._k
         reason = self.pending[name]
         for o in k.om.open_orders(name):
-            if o.client_id not in self.own and o.tag is not Tag.UNWIND:
-                k.om.cancel(o.client_id, f"flatten: {reason}")
+            cid = o.client_id
+            if cid not in self.own and cid not in self.cancelled and o.tag is not Tag.UNWIND:
+                self.cancelled.add(cid)  # once: a refused cancel is resolved by the order manager
+                k.om.cancel(cid, f"flatten: {reason}")
         today = to_ist(k.clock.now()).date()
         positions = [p for p in k.portfolio.positions(name) if p.contract.expiry >= today]
         if not positions and not k.om.open_orders(name):
@@ -157,12 +162,14 @@ class SafetyDesk:
     # --- state -------------------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
-        return {"pending": dict(self.pending), "own": sorted(self.own), "attempts": dict(self.attempts),
+        return {"pending": dict(self.pending), "own": sorted(self.own), "cancelled": sorted(self.cancelled),
+                "attempts": dict(self.attempts),
                 "held": sorted(self.held), "gave_up": sorted(self.gave_up)}  # fmt: skip
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.pending = dict(state.get("pending", {}))
         self.own = set(state.get("own", ()))
+        self.cancelled = set(state.get("cancelled", ()))
         self.attempts = Counter({k: int(v) for k, v in state.get("attempts", {}).items()})
         self.held = set(state.get("held", ()))
         self.gave_up = set(state.get("gave_up", ()))

@@ -20,7 +20,7 @@ class NoBooks(ChoosyExchange):
     positions = orders = trades = None  # type: ignore[assignment]
 
 
-def setup(broker_cls):
+def setup(broker_cls, *, minutes: int = 0):
     clock = SimClock()
     broker = broker_cls(clock, hide=lambda o: o.strategy == "a" and o.tag is Tag.ENTRY)
     kernel = Kernel(broker, clock, capital=1_000_000.0, log_alerts=False)
@@ -28,7 +28,8 @@ def setup(broker_cls):
     for name in ("a", "b"):
         kernel.router.submit(OrderIntent(name, Tag.ENTRY, CE, Side.SELL, 65))
     kernel.om.drain()
-    kernel.on_chain(chain(at(10, 1, d=EXPIRY), 25000.0))
+    for m in range(1, minutes + 1):
+        kernel.on_chain(chain(at(10, m, d=EXPIRY), 25000.0))
     return kernel, broker
 
 
@@ -52,6 +53,15 @@ def test_a_settlement_that_does_not_match_is_a_reconciliation_event_not_a_crash(
     assert kernel.om.is_halted("a") and not kernel.om.is_halted("b")
     assert kernel.portfolio.position("a", CE).quantity == kernel.portfolio.position("b", CE).quantity == 0
     assert any("cannot show its books" in a.message for a in kernel.alerts)
+
+
+def test_an_unknown_order_makes_the_kernel_look_at_the_venue_and_flatten_in_session(tmp_path):
+    kernel, broker = setup(ChoosyExchange, minutes=2)  # the ack timeout runs out: a's order is unknown
+    diffs = kernel.reconciler.differences
+    assert [(d.when, d.strategy, d.book, d.venue) for d in diffs] == [("after a halt", "a", 0, -65)]
+    assert broker.net_positions[("a", CE)] == 0  # flattened while the session is open
+    assert kernel.portfolio.position("a", CE).quantity == 0
+    assert broker.net_positions[("b", CE)] == -65 and not kernel.om.is_halted("b")
 
 
 def test_periodic_reconciliation_reads_lost_fills_from_the_trade_book(tmp_path):

@@ -25,6 +25,7 @@ from optrunner.backtest.report_format import rupees
 from optrunner.backtest.sweep import SweepJob, parse_grid, sweep, write_csv
 from optrunner.config import ConfigError, iter_strategy_files, load_config_file
 from optrunner.data.catalog import Catalog
+from optrunner.execution.brokers.faults import FaultConfig, parse_faults
 from optrunner.execution.brokers.simulated import SimConfig
 
 console = Console()
@@ -48,6 +49,37 @@ def _date(text: str | None, flag: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(f"{flag} {text!r} is not a date like 2026-01-31") from None
+
+
+FAULTS_HELP = (
+    "Chaos mode: the simulated exchange misbehaves, e.g. reject=0.05,lost=0.03,hidden=0.1,partial=0.15,"
+    "burst=0.01,burst_seconds=1,spike=0.02,spike_ms=5000,seed=7 (see docs/recovery.md, Faults)."
+)
+
+
+def faults_option(text: str | None) -> tuple[FaultConfig | None, int]:
+    """``--faults`` parsed and validated (a clear error naming every problem), or (None, 0)."""
+    if text is None:
+        return None, 0
+    try:
+        config, seed = parse_faults(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--faults") from None
+    return config, seed
+
+
+def print_safety(injected: dict[str, int], differences: list[Any], violations: list[str]) -> None:
+    """Faults injected, reconciliation differences and invariant violations (red), if any."""
+    if injected:
+        console.print("Faults injected: " + ", ".join(f"{k} {v}" for k, v in injected.items()))
+    if differences:
+        console.print(f"[red]Reconciliation: {len(differences)} difference(s) with the venue (see summary.json)[/]")
+    if violations:
+        console.print(f"[bold red]Invariants violated ({len(violations)}):[/]")
+        for v in violations[:10]:
+            console.print(f"  [red]{v}[/]")
+    else:
+        console.print("Invariants: all hold")
 
 
 def load_configs(paths: list[Path]) -> tuple[list[Any], list[str]]:
@@ -139,6 +171,7 @@ def print_summary(s: dict[str, Any], out: Path, *, report: bool) -> None:
         console.print("Rejected orders: " + ", ".join(f"{k} {v}" for k, v in s["rejected_orders"].items()))
     for alert in s.get("alerts", [])[:5]:
         console.print(f"[yellow]alert[/] {alert}")
+    print_safety(s.get("faults_injected", {}), s.get("reconciliation", []), s.get("invariants", []))
     console.print(f"Outputs in [bold]{out}[/]" + (f" — report: [bold]{out / 'report.html'}[/]" if report else ""))
 
 
@@ -153,13 +186,15 @@ def backtest_command(
     latency: Annotated[float, typer.Option("--latency", help="Order latency in ms (fills at a later snapshot when larger than its interval).")] = 0.0,
     risk_free: Annotated[float, typer.Option("--risk-free", help="Annual risk-free rate for Sharpe/Sortino, e.g. 0.065.")] = 0.0,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html.")] = True,
+    faults: Annotated[str | None, typer.Option("--faults", help=FAULTS_HELP)] = None,
 ) -> None:
     """Backtest strategy files on a chain catalog with the live kernel, a simulated clock and exchange."""
     cfgs, files = load_configs(configs)
     ticks, pct = parse_slippage(slippage)
+    fault_config, fault_seed = faults_option(faults)
     spec = BacktestSpec(cfgs, data, _date(start, "--from"), _date(end, "--to"), capital,
                         SimConfig(latency_ms=latency, slippage_ticks=ticks, slippage_pct=pct),
-                        risk_free=risk_free, config_files=files)  # fmt: skip
+                        risk_free=risk_free, config_files=files, faults=fault_config, fault_seed=fault_seed)  # fmt: skip
     run_and_write(spec, out, report=report)
 
 

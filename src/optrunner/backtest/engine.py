@@ -19,10 +19,12 @@ from optrunner.backtest.metrics import summarise, trade_stats
 from optrunner.backtest.recorder import Recorder
 from optrunner.core.clock import SimClock
 from optrunner.core.collector import session_collector
+from optrunner.core.invariants import check_invariants
 from optrunner.core.timeutil import to_ist
 from optrunner.data.catalog import Catalog
 from optrunner.data.daychain import DayChain
 from optrunner.data.snapshot import ChainSnapshot
+from optrunner.execution.brokers.faults import FaultConfig, FaultInjector
 from optrunner.execution.brokers.simulated import SimConfig, SimulatedExchange
 from optrunner.kernel import Kernel
 from optrunner.risk import RiskEngine, RiskSettings
@@ -40,6 +42,8 @@ class BacktestSpec:
     risk: RiskSettings = field(default_factory=RiskSettings)
     risk_free: float = 0.0
     config_files: Sequence[str] = ()
+    faults: FaultConfig | None = None  # chaos mode (--faults): the simulated exchange misbehaves
+    fault_seed: int = 0
 
 
 @dataclass(slots=True)
@@ -82,7 +86,8 @@ def run_backtest(
 ) -> BacktestResult:  # fmt: skip
     catalog = Catalog(spec.data)
     clock = SimClock()
-    exchange = SimulatedExchange(clock, spec.sim)
+    injector = FaultInjector(spec.faults, spec.fault_seed) if spec.faults is not None else None
+    exchange = SimulatedExchange(clock, spec.sim, injector)
     kernel = Kernel(exchange, clock, capital=spec.capital, risk=RiskEngine(spec.risk),
                     freeze_inclusive=spec.sim.freeze_inclusive, log_alerts=False)  # fmt: skip
     recorder = Recorder(spec.capital)
@@ -129,6 +134,7 @@ def _close_day(
 
 def build_summary(spec: BacktestSpec, kernel: Kernel, rec: Recorder) -> dict[str, Any]:
     pf = kernel.portfolio
+    faults = getattr(kernel.broker, "faults", None)
     days = [d for d, _ in rec.days]
     summary = summarise(
         start=days[0], end=days[-1], capital=spec.capital, days=days, daily_pnl=rec.daily_pnl(),
@@ -158,6 +164,9 @@ def build_summary(spec: BacktestSpec, kernel: Kernel, rec: Recorder) -> dict[str
         config_files=list(spec.config_files),
         data=str(spec.data),
         alerts=[f"{a.level}: {a.source}: {a.message}" for a in kernel.alerts],
+        invariants=[str(v) for v in check_invariants(kernel)],
+        reconciliation=[d.to_dict() for d in kernel.reconciler.differences],
+        faults_injected=dict(sorted(faults.injected.items())) if faults is not None else {},
     )
     return summary
 

@@ -22,16 +22,19 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from optrunner.backtest.commands import load_configs
+from optrunner.backtest.commands import FAULTS_HELP, faults_option, load_configs, print_safety
 from optrunner.backtest.engine import merged_snapshots
 from optrunner.backtest.report_format import rupees
 from optrunner.core.clock import Clock, SimClock
 from optrunner.core.collector import session_collector
 from optrunner.core.events import ChainEvent
+from optrunner.core.invariants import check_invariants
 from optrunner.core.timeutil import to_ist
 from optrunner.data.catalog import Catalog
 from optrunner.data.snapshot import ChainSnapshot
+from optrunner.execution.brokers.faults import FaultInjector
 from optrunner.execution.brokers.simulated import SimConfig
+from optrunner.execution.reconcile import Difference
 from optrunner.kernel import Kernel
 from optrunner.live.paper_broker import PaperBroker
 from optrunner.live.recovery import (
@@ -42,6 +45,7 @@ from optrunner.live.recovery import (
     kernel_state,
     latest_checkpoint,
     possibly_sent,
+    prune_checkpoints,
     restore_kernel,
 )
 from optrunner.risk import RiskEngine, RiskSettings
@@ -50,6 +54,9 @@ from optrunner.strategies.registry import create_strategy
 
 log = logging.getLogger(__name__)
 console = Console()
+RECONCILIATION = "reconciliation"  # journal kind of a recorded difference with the venue
+DEFAULT_RECONCILE_SECONDS = 60.0
+DEFAULT_KEEP_CHECKPOINTS = 100
 
 
 class TradingNode:
@@ -66,15 +73,25 @@ class TradingNode:
         risk: RiskSettings | None = None,
         freeze_inclusive: bool = False,
         stored_fills: Iterable[Any] = (),
+        reconcile_seconds: float | None = DEFAULT_RECONCILE_SECONDS,
+        keep_checkpoints: int | None = DEFAULT_KEEP_CHECKPOINTS,
     ) -> None:
         """``configs``: validated strategy configs; ``stored_fills``: the store's fills, when
-        resuming (see :class:`StoreJournal`)."""
+        resuming (see :class:`StoreJournal`); ``reconcile_seconds``: how often the books are
+        reconciled with the broker's (None: only at start, restart and each close);
+        ``keep_checkpoints``: prune all but the newest N checkpoints (None: keep every one)."""
+        if keep_checkpoints is not None and keep_checkpoints < 2:
+            raise ValueError(f"keep_checkpoints must be >= 2 (or None), got {keep_checkpoints}")
         self.store = store
         self.journal = StoreJournal(store, stored_fills)
         self.kernel = Kernel(
             broker, clock, capital=capital, risk=RiskEngine(risk or RiskSettings()),
             journal=self.journal, state_sink=self._save_strategy_state, freeze_inclusive=freeze_inclusive,
+            reconcile_seconds=reconcile_seconds,
         )  # fmt: skip
+        self.kernel.reconciler.record = self._record_difference
+        self.keep_checkpoints = keep_checkpoints
+        self._since_prune = 0
         for config in configs:
             self.kernel.add_strategy(create_strategy(config), config)
         self.day: date | None = None  # the session being traded
@@ -88,6 +105,9 @@ class TradingNode:
     @property
     def clock(self) -> Clock:
         return self.kernel.clock
+
+    def _record_difference(self, d: Difference) -> None:
+        self.store.append(RECONCILIATION, d.to_dict(), d.ts)  # durable with the next flush
 
     def _save_strategy_state(self, name: str, state: dict[str, Any], ts: datetime) -> None:
         # buffered: the order manager's next flush commits it before any order leaves
@@ -158,6 +178,11 @@ class TradingNode:
         }
         self.store.append(CHECKPOINT, payload, ts)
         self.store.flush()
+        if self.keep_checkpoints is not None:
+            self._since_prune += 1
+            if self._since_prune >= self.keep_checkpoints:  # one DELETE per N checkpoints
+                self._since_prune = 0
+                prune_checkpoints(self.store, self.keep_checkpoints)
 
     # --- restart ------------------------------------------------------------------------------
 
@@ -172,6 +197,8 @@ class TradingNode:
         capital: float,
         risk: RiskSettings | None = None,
         freeze_inclusive: bool = False,
+        reconcile_seconds: float | None = DEFAULT_RECONCILE_SECONDS,
+        keep_checkpoints: int | None = DEFAULT_KEEP_CHECKPOINTS,
     ) -> TradingNode:
         """A node resumed from ``store``'s latest checkpoint, reconciled with ``broker``.
 
@@ -181,8 +208,9 @@ class TradingNode:
         Without a checkpoint the session starts from scratch with the same protections.
         """
         entry = latest_checkpoint(store)
-        node = cls(configs, store, broker, clock, capital=capital, risk=risk,
-                   freeze_inclusive=freeze_inclusive, stored_fills=store.load_fills())  # fmt: skip
+        node = cls(configs, store, broker, clock, capital=capital, risk=risk, freeze_inclusive=freeze_inclusive,
+                   stored_fills=store.load_fills(), reconcile_seconds=reconcile_seconds,
+                   keep_checkpoints=keep_checkpoints)  # fmt: skip
         payload = entry.payload if entry is not None else None
         k = node.kernel
         resent = possibly_sent(store.load_orders(), payload["kernel"]["om"] if payload else None)
@@ -322,8 +350,20 @@ def run_command(
     capital: Annotated[
         float, typer.Option("--capital", help="Starting capital in rupees.")
     ] = 1_000_000.0,
+    faults: Annotated[str | None, typer.Option("--faults", help=FAULTS_HELP)] = None,
+    durable: Annotated[
+        bool, typer.Option("--durable", help="SQLite store: sync every commit to disk (synchronous=FULL), "
+                           "so it survives an OS crash or power cut; slower.")
+    ] = False,
+    keep_checkpoints: Annotated[
+        int, typer.Option("--keep-checkpoints", min=2, help="Keep only the newest N checkpoints in the store.")
+    ] = DEFAULT_KEEP_CHECKPOINTS,
+    reconcile_seconds: Annotated[
+        float, typer.Option("--reconcile-seconds", min=1.0, help="Reconcile positions and orders with the broker this often.")
+    ] = DEFAULT_RECONCILE_SECONDS,
 ) -> None:
     """Paper-trade a catalog day through the live node: journaled, checkpointed, resumable with --recover."""
+    fault_config, fault_seed = faults_option(faults)
     cfgs, _ = load_configs(configs)
     try:
         d = date.fromisoformat(day)
@@ -335,7 +375,7 @@ def run_command(
     if missing:
         raise typer.BadParameter(f"{data} has no {', '.join(missing)} data on {d}")
     broker_path = broker_state or default_broker_state(store_url)
-    store = Store(store_url)
+    store = Store(store_url, durable=durable)
     store.create_schema()
     if not recover and (
         latest_checkpoint(store) is not None or store.load_orders() or broker_path.exists()
@@ -344,11 +384,11 @@ def run_command(
                       "or use a new store and broker state[/]")  # fmt: skip
         raise typer.Exit(2)
     clock = SimClock()
-    broker = PaperBroker(broker_path, clock, SimConfig())
+    injector = FaultInjector(fault_config, fault_seed) if fault_config is not None else None
+    broker = PaperBroker(broker_path, clock, SimConfig(), injector)  # a resumed book carries its RNG state
     make = TradingNode.recover if recover else TradingNode
-    node = make(
-        cfgs, store, broker, clock, capital=capital, freeze_inclusive=broker.config.freeze_inclusive
-    )
+    node = make(cfgs, store, broker, clock, capital=capital, freeze_inclusive=broker.config.freeze_inclusive,
+                reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints)  # fmt: skip
     if recover:
         console.print(f"Resuming after {node.resume_after or 'the start'}; "
                       f"{len(node.possibly_sent)} order(s) possibly sent before the crash")  # fmt: skip
@@ -371,4 +411,7 @@ def run_command(
         finally:
             bar.update(task, description=_status(node))
     print_positions(node)
+    k = node.kernel
+    print_safety(dict(sorted(injector.injected.items())) if injector else {}, k.reconciler.differences,
+                 [str(v) for v in check_invariants(k)])  # fmt: skip
     store.close()

@@ -139,6 +139,11 @@ class SimulatedExchange:
         #: every execution, including those whose answer a fault lost
         self.executions: list[BrokerEvent] = []
 
+    @property
+    def faults(self) -> FaultInjector | None:
+        """Chaos mode's injector (None when off): what it injected is in ``faults.injected``."""
+        return self._faults
+
     # --- the broker protocol ------------------------------------------------------------
 
     def events(self) -> list[BrokerEvent]:
@@ -163,6 +168,10 @@ class SimulatedExchange:
             return
         self._n_orders += 1
         executable_at = now + self._latency if self._latency else now
+        if self._faults is not None:
+            spike = self._faults.latency_spike()
+            if spike is not None:
+                executable_at += spike
         ex = ExchangeOrder(f"{self.name}-{self._n_orders:08d}", copy_order(order), rules.tick, rules.lot, executable_at)
         self._by_client[cid] = ex
         underlying = order.contract.underlying
@@ -482,6 +491,7 @@ class SimulatedExchange:
             "positions": [[s, c.id, n] for (s, c), n in self.net_positions.items()],
             "accepted": dict(self.accepted),
             "executions": [event_to_dict(e) for e in self.executions],
+            "faults": None if self._faults is None else self._faults.to_state(),
         }
 
     @classmethod
@@ -508,6 +518,8 @@ class SimulatedExchange:
         ex.net_positions = {(s, OptionContract.from_id(c)): int(n) for s, c, n in state["positions"]}
         ex.accepted = Counter({c: int(n) for c, n in state["accepted"].items()})
         ex.executions = [event_from_dict(d) for d in state["executions"]]
+        if faults is not None and state.get("faults") is not None:
+            faults.load_state(state["faults"])  # chaos mode continues its sequence after a restart
         for k, e in enumerate(ex.executions):
             if e.kind is K.FILL:
                 ex._by_client[e.client_id].fill_rows += (k,)
