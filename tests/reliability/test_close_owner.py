@@ -9,7 +9,7 @@ from optrunner.core.orders import OrderIntent
 from optrunner.core.types import OrderState, Right, Side, Tag
 
 
-def test_rejected_entry_leg_is_closed_once(tmp_path):
+def test_rejected_entry_leg_is_closed_once(tmp_path, invariants):
     kernel, broker = dnss_kernel(
         tmp_path, lambda clock: ChoosyExchange(clock, lambda o: o.tag is Tag.ENTRY and o.contract.right is Right.PE)
     )
@@ -25,9 +25,10 @@ def test_rejected_entry_leg_is_closed_once(tmp_path):
     refused = [o for o in kernel.om.orders() if o.state is OrderState.REJECTED and o.tag is Tag.EXIT]
     assert refused and all("ALREADY_CLOSING" in o.reason for o in refused), refused
     assert not kernel.runner.get_status()["halted"]
+    invariants(kernel)
 
 
-def test_an_exit_never_flips_a_position(tmp_path):
+def test_an_exit_never_flips_a_position(tmp_path, invariants):
     kernel, broker = dnss_kernel(tmp_path, lambda clock: ChoosyExchange(clock, lambda o: False))
     kernel.on_chain(chain(at(9, 30), 25000.0))
     held = kernel.portfolio.positions("T_DNSS")
@@ -42,3 +43,4 @@ def test_an_exit_never_flips_a_position(tmp_path):
     last = kernel.om.orders("T_DNSS")[-1]
     assert last.state is OrderState.REJECTED and last.reason.startswith("NOTHING_TO_CLOSE"), last
     assert broker.net_positions[("T_DNSS", ce.contract)] == 0
+    invariants(kernel)

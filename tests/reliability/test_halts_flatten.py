@@ -18,7 +18,7 @@ def drive(kernel, spots):
         kernel.on_chain(chain(at(9, 30 + k), spot))
 
 
-def test_unknown_order_halts_and_the_other_legs_are_closed(tmp_path):
+def test_unknown_order_halts_and_the_other_legs_are_closed(tmp_path, invariants):
     kernel, broker = dnss_kernel(tmp_path, lambda clock: ChoosyExchange(clock, hide=lambda o: o.tag is Tag.ADJUST_EXIT))
     drive(kernel, [25000.0, 25000.0, 25400.0, 25400.0, 25400.0, 25400.0])
     adjust = [o for o in kernel.om.orders() if o.tag is Tag.ADJUST_EXIT]
@@ -29,6 +29,7 @@ def test_unknown_order_halts_and_the_other_legs_are_closed(tmp_path):
     assert flatten and all(o.state is OrderState.FILLED for o in flatten), flatten
     assert {o.contract.right for o in flatten} == {Right.CE, Right.PE} - {adjust[0].contract.right}
     assert venue(broker) == {}
+    invariants(kernel)
 
 
 def test_hold_and_alert_keeps_the_legs_and_says_so(tmp_path):
@@ -41,7 +42,7 @@ def test_hold_and_alert_keeps_the_legs_and_says_so(tmp_path):
     assert any("hold_and_alert" in a.message and a.level == "critical" for a in kernel.alerts)
 
 
-def test_raising_risk_engine_rejects_on_record_halts_and_flattens(tmp_path):
+def test_raising_risk_engine_rejects_on_record_halts_and_flattens(tmp_path, invariants):
     kernel, broker = dnss_kernel(tmp_path, lambda clock: ChoosyExchange(clock))
     drive(kernel, [25000.0])
     assert len(venue(broker)) == 2
@@ -59,3 +60,4 @@ def test_raising_risk_engine_rejects_on_record_halts_and_flattens(tmp_path):
     assert "RISK_ERROR" in rejected[0].reason and "risk engine bug" in rejected[0].reason
     assert kernel.om.is_halted("T_DNSS") and "T_DNSS" in kernel.runner.get_status()["halted"]
     assert venue(broker) == {} and kernel.portfolio.positions("T_DNSS") == []
+    invariants(kernel)

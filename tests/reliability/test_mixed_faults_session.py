@@ -19,6 +19,8 @@ from _session import MIXED, configs, run_session
 from optrunner.core.types import OrderState
 from optrunner.data.synthetic import generate
 
+pytestmark = pytest.mark.slow  # ~10 s; part of the default suite
+
 N_STRATEGIES = 30
 N_DAYS = 18
 

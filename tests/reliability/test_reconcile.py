@@ -33,7 +33,7 @@ def setup(broker_cls, *, minutes: int = 0):
     return kernel, broker
 
 
-def test_a_fill_never_reported_is_adopted_at_the_close_and_settles(tmp_path):
+def test_a_fill_never_reported_is_adopted_at_the_close_and_settles(tmp_path, invariants):
     kernel, _ = setup(ChoosyExchange)
     assert kernel.portfolio.position("a", CE) is None  # the book never heard of a's fill
     kernel.end_of_day(EXPIRY)  # used to raise "settlement fill ... no open position to settle"
@@ -43,9 +43,10 @@ def test_a_fill_never_reported_is_adopted_at_the_close_and_settles(tmp_path):
     for name in ("a", "b"):  # a flattened once halted, b settled: both flat
         assert kernel.portfolio.position(name, CE).quantity == 0
     assert any(a.source == "reconcile" and a.level == "critical" for a in kernel.alerts)
+    invariants(kernel)
 
 
-def test_a_settlement_that_does_not_match_is_a_reconciliation_event_not_a_crash(tmp_path):
+def test_a_settlement_that_does_not_match_is_a_reconciliation_event_not_a_crash(tmp_path, invariants):
     kernel, _ = setup(NoBooks)
     kernel.end_of_day(EXPIRY)
     diffs = kernel.reconciler.differences
@@ -53,18 +54,20 @@ def test_a_settlement_that_does_not_match_is_a_reconciliation_event_not_a_crash(
     assert kernel.om.is_halted("a") and not kernel.om.is_halted("b")
     assert kernel.portfolio.position("a", CE).quantity == kernel.portfolio.position("b", CE).quantity == 0
     assert any("cannot show its books" in a.message for a in kernel.alerts)
+    invariants(kernel)
 
 
-def test_an_unknown_order_makes_the_kernel_look_at_the_venue_and_flatten_in_session(tmp_path):
+def test_an_unknown_order_makes_the_kernel_look_at_the_venue_and_flatten_in_session(tmp_path, invariants):
     kernel, broker = setup(ChoosyExchange, minutes=2)  # the ack timeout runs out: a's order is unknown
     diffs = kernel.reconciler.differences
     assert [(d.when, d.strategy, d.book, d.venue) for d in diffs] == [("after a halt", "a", 0, -65)]
     assert broker.net_positions[("a", CE)] == 0  # flattened while the session is open
     assert kernel.portfolio.position("a", CE).quantity == 0
     assert broker.net_positions[("b", CE)] == -65 and not kernel.om.is_halted("b")
+    invariants(kernel)
 
 
-def test_periodic_reconciliation_reads_lost_fills_from_the_trade_book(tmp_path):
+def test_periodic_reconciliation_reads_lost_fills_from_the_trade_book(tmp_path, invariants):
     clock = SimClock()
     broker = ChoosyExchange(clock)
     kernel = Kernel(broker, clock, capital=1_000_000.0, log_alerts=False, reconcile_seconds=30)
@@ -74,3 +77,4 @@ def test_periodic_reconciliation_reads_lost_fills_from_the_trade_book(tmp_path):
     kernel.on_chain(chain(at(10, 1, d=EXPIRY), 25000.0))
     assert kernel.portfolio.position("a", CE).quantity == -65
     assert kernel.reconciler.differences == [] and not kernel.om.is_halted("a")
+    invariants(kernel)

@@ -189,9 +189,9 @@ def backtest_command(
     faults: Annotated[str | None, typer.Option("--faults", help=FAULTS_HELP)] = None,
 ) -> None:
     """Backtest strategy files on a chain catalog with the live kernel, a simulated clock and exchange."""
+    fault_config, fault_seed = faults_option(faults)  # a bad option is reported before anything runs
     cfgs, files = load_configs(configs)
     ticks, pct = parse_slippage(slippage)
-    fault_config, fault_seed = faults_option(faults)
     spec = BacktestSpec(cfgs, data, _date(start, "--from"), _date(end, "--to"), capital,
                         SimConfig(latency_ms=latency, slippage_ticks=ticks, slippage_pct=pct),
                         risk_free=risk_free, config_files=files, faults=fault_config, fault_seed=fault_seed)  # fmt: skip
