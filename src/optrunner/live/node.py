@@ -264,6 +264,7 @@ class TradingNode:
         self._replaying_interrupted = False
         self.orphans = self.kernel.om.adopt_orphans()
         self.kernel.om.drain()
+        self.kernel.reconciler.run("after recovery")  # the book against the venue's, positions too
         if self.orphans:
             log.critical(
                 "orders from before the restart not placed again: %s", ", ".join(self.orphans)
