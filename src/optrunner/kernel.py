@@ -240,7 +240,7 @@ class Kernel:
         """Drain, then safety: a reconciliation a halt asked for, then one flatten pass."""
         self.om.drain()
         if self.reconciler.wanted:
-            self.reconciler.run("after a halt or a restart")
+            self.reconciler.run(self.reconciler.wanted)
         self.safety.run()
 
     def resync_at_next_input(self) -> None:
@@ -253,7 +253,7 @@ class Kernel:
         if self._resync_pending:
             self._resync_pending = False
             self.om.reconcile()
-            self.reconciler.request()  # positions too, once the restart's adoption is done
+            self.reconciler.request("after recovery")  # positions too, once the restart's adoption is done
 
     def _start_day(self, d: date, ts: datetime) -> None:
         self.day = d

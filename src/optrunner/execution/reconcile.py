@@ -94,7 +94,7 @@ class Reconciler:
         self.adopted_trades = 0
         self.runs = 0
         self.record: Callable[[Difference], None] | None = None
-        self.wanted = False  # a halt asked for a reconciliation at the end of the input
+        self.wanted: str | None = None  # why a reconciliation is wanted at the end of the input
         self._seq = 0
         self._warned = False
 
@@ -103,10 +103,10 @@ class Reconciler:
         b = self._k.broker
         return all(callable(getattr(b, m, None)) for m in ("positions", "orders", "trades"))
 
-    def request(self) -> None:
+    def request(self, when: str = "after a halt") -> None:
         """Reconcile at the end of the current input (a strategy was halted: an order's state
         is unknown, a basket failed... the venue's positions say what really happened)."""
-        self.wanted = True
+        self.wanted = self.wanted or when
 
     def due(self, now: datetime) -> bool:
         return self.every is not None and (self.last_run is None or now - self.last_run >= self.every)
@@ -151,7 +151,7 @@ class Reconciler:
             strategies = {p.strategy for p in k.portfolio.positions()}
         for name in sorted(strategies):
             k.safety.halt(name, f"reconciliation ({when}): book differs from the venue")
-        self.wanted = False  # the halts above need no reconciliation of their own
+        self.wanted = None  # the halts above need no reconciliation of their own
         return found
 
     def note_settlement(self, fill: Fill) -> None:
