@@ -64,7 +64,7 @@ def faults_option(text: str | None) -> tuple[FaultConfig | None, int]:
     try:
         config, seed = parse_faults(text)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--faults") from None
+        raise typer.BadParameter(str(exc).removeprefix("--faults: "), param_hint="--faults") from None
     return config, seed
 
 
