@@ -102,3 +102,20 @@ def test_a_resumed_chaos_session_continues_the_same_fault_sequence(day, tmp_path
     resumed.run(snaps)
     assert outcome(resumed) == outcome(whole)
     assert sum(outcome(whole)[2].values()) > 5  # faults really happened
+
+
+def test_differences_found_in_a_paper_session_are_journaled(day, tmp_path, invariants):
+    cfg, snaps = day
+    store = Store(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    store.create_schema()
+    clock = SimClock()
+    hiding = FaultInjector(FaultConfig(timeout_rate=0.2, status_unknown_rate=1.0), seed=1)
+    node = TradingNode([cfg], store, PaperBroker(tmp_path / "r.json", clock, faults=hiding), clock,
+                       capital=50_000_000.0, keep_checkpoints=20)  # fmt: skip
+    node.run(snaps)
+    found = node.kernel.reconciler.differences
+    assert found and hiding.injected["status_hidden"] > 0
+    journaled = [e.payload for e in store.journal() if e.kind == "reconciliation"]
+    assert journaled == [d.to_dict() for d in found]
+    assert sum(1 for e in store.journal() if e.kind == "checkpoint") < 40  # pruned
+    invariants(node.kernel)
