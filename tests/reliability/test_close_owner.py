@@ -44,3 +44,20 @@ def test_an_exit_never_flips_a_position(tmp_path, invariants):
     assert last.state is OrderState.REJECTED and last.reason.startswith("NOTHING_TO_CLOSE"), last
     assert broker.net_positions[("T_DNSS", ce.contract)] == 0
     invariants(kernel)
+
+
+def test_the_guard_counts_fills_not_yet_published():
+    """A strategy reacting to one answer of a batch sees a portfolio that lags the order book:
+    a close filled later in the same batch must still count."""
+    from types import SimpleNamespace
+
+    from _dnss_support import EXPIRY
+
+    from optrunner.execution.close_guard import guard_exit
+    from optrunner.instruments.contracts import OptionContract
+
+    ce = OptionContract("NIFTY", EXPIRY, 25000.0, Right.CE)
+    portfolio = SimpleNamespace(position=lambda s, c: SimpleNamespace(quantity=-65))
+    om = SimpleNamespace(open_orders=lambda s: [], unpublished_qty=lambda s, c: 65)  # bought back, unpublished
+    leg, why = guard_exit(OrderIntent("s", Tag.EXIT, ce, Side.BUY, 65), portfolio, om)
+    assert leg is None and why.startswith("NOTHING_TO_CLOSE")

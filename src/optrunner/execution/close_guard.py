@@ -42,11 +42,13 @@ def closing_qty(om: Any, strategy: str, contract: OptionContract, held: int) -> 
 def guard_exit(leg: OrderIntent, portfolio: Any, om: Any) -> tuple[OrderIntent | None, str]:
     """``(leg to send, "")`` — ``leg`` itself or trimmed — or ``(None, reason)`` to refuse it.
 
-    Applies to exit-tagged legs only; entries are the risk engine's business."""
+    Applies to exit-tagged legs only; entries are the risk engine's business. The position is
+    the portfolio's plus fills the order manager has journaled but not yet published: a
+    strategy reacting to one answer of a batch must not close again what a later one closed."""
     if not leg.tag.is_exit:
         return leg, ""
     pos = portfolio.position(leg.strategy, leg.contract)
-    held = 0 if pos is None else pos.quantity
+    held = (0 if pos is None else pos.quantity) + om.unpublished_qty(leg.strategy, leg.contract)
     if held == 0 or (held > 0) == (leg.side.sign > 0):
         return None, (
             f"{NOTHING_TO_CLOSE}: {leg.tag} {leg.side} {leg.quantity} {leg.contract.id} "
