@@ -61,3 +61,23 @@ def test_raising_risk_engine_rejects_on_record_halts_and_flattens(tmp_path, inva
     assert kernel.om.is_halted("T_DNSS") and "T_DNSS" in kernel.runner.get_status()["halted"]
     assert venue(broker) == {} and kernel.portfolio.positions("T_DNSS") == []
     invariants(kernel)
+
+
+def test_a_strategy_halted_before_a_restart_is_flattened_at_the_next_input_not_during_restore(tmp_path, invariants):
+    import json
+
+    from optrunner.live.recovery import kernel_state, restore_kernel
+
+    kernel, broker = dnss_kernel(tmp_path, lambda clock: ChoosyExchange(clock))
+    drive(kernel, [25000.0])
+    state = json.loads(json.dumps(kernel_state(kernel)))
+    state["om"]["halted"] = {"T_DNSS": "test"}
+    state["halted_strategies"] = {"T_DNSS": "test"}
+    again, _ = dnss_kernel(tmp_path, lambda clock: broker)
+    again.clock.advance(kernel.clock.now())
+    restore_kernel(again, state)
+    assert len(again.om.orders()) == len(kernel.om.orders())  # nothing sent while restoring
+    assert "T_DNSS" in again.safety.pending
+    again.on_chain(chain(at(9, 31), 25000.0))
+    assert venue(broker) == {} and again.portfolio.positions() == []
+    invariants(again)

@@ -143,6 +143,9 @@ def restore_kernel(k: Kernel, state: dict[str, Any]) -> None:
     if "reconciler" in state:  # checkpoints written before issue 11 lack these
         k.reconciler.load_state(state["reconciler"])
         k.safety.load_state(state["safety"])
+    # nothing is sent from here: a flatten the halts below ask for (or one pending in the
+    # checkpoint) waits for the next input, as in the session that never stopped
+    k.session_open = False
     for name, reason in state["halted_strategies"].items():
         k.runner.halt(name, f"halted before the restart: {reason}")
 
