@@ -11,7 +11,7 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,9 @@ RISK = RiskSettings(
 )  # fmt: skip
 
 
+_ONE_DAY = timedelta(days=1)
+
+
 def configs(root: Path, n: int) -> list[Any]:
     out = []
     for k in range(n):
@@ -75,11 +78,11 @@ class SessionResult:
     seconds: float = 0.0
 
 
-def run_session(root: Path, cfgs: list[Any], faults: FaultConfig, seed: int,
+def run_session(root: Path, cfgs: list[Any], faults: FaultConfig, seed: int, *, risk: RiskSettings = RISK,
                 on_close: Callable[[date, Kernel], None] | None = None) -> SessionResult:  # fmt: skip
     clock = SimClock()
     exchange = SimulatedExchange(clock, SimConfig(), FaultInjector(faults, seed))
-    kernel = Kernel(exchange, clock, capital=50_000_000.0, risk=RiskEngine(RISK), log_alerts=False)
+    kernel = Kernel(exchange, clock, capital=50_000_000.0, risk=RiskEngine(risk), log_alerts=False)
     for cfg in cfgs:
         kernel.add_strategy(create_strategy(cfg), cfg)
     result = SessionResult(kernel, exchange)
@@ -104,7 +107,3 @@ def run_session(root: Path, cfgs: list[Any], faults: FaultConfig, seed: int,
     result.seconds = time.perf_counter() - t0
     return result
 
-
-from datetime import timedelta  # noqa: E402
-
-_ONE_DAY = timedelta(days=1)

@@ -18,6 +18,7 @@ from _session import MIXED, configs, run_session
 
 from optrunner.core.types import OrderState
 from optrunner.data.synthetic import generate
+from optrunner.risk import RiskSettings
 
 pytestmark = pytest.mark.slow  # ~10 s; part of the default suite
 
@@ -69,6 +70,22 @@ def test_thirty_strategies_eighteen_days_of_mixed_faults(root):
     assert reasons["ALREADY_CLOSING"] > 0, reasons
     assert k.reconciler.differences
     assert {d.strategy for d in k.reconciler.differences} <= set(k.om.halted())
+
+
+def test_with_the_default_risk_settings_too(root):
+    """The account-wide entry guard and loss limits on (most entries refused, the kill switch
+    reducing): the same guarantees."""
+    closes: dict[date, list[str]] = {}
+
+    def on_close(d, kernel):
+        held = [f"{s} {c.id} {q:+d}" for (s, c), q in kernel.broker.net_positions.items() if q]
+        closes[d] = held + [f"book {p.strategy} {p.contract.id}" for p in kernel.portfolio.positions()]
+
+    r = run_session(root, configs(root, N_STRATEGIES), MIXED, seed=7, risk=RiskSettings(), on_close=on_close)
+    assert len(r.days) == N_DAYS
+    assert {d: [str(v) for v in vs] for d, vs in r.violations.items() if vs} == {}
+    assert {d: held for d, held in closes.items() if held} == {}
+    assert all(o.reason.strip() for o in r.kernel.om.orders() if o.state is OrderState.REJECTED)
 
 
 def test_the_same_seed_gives_the_same_session(root):
