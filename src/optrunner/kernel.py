@@ -118,7 +118,7 @@ class Kernel:
         self.risk.kill_switch.on_change(self._on_switch)
         self.safety = SafetyDesk(self, self._alert, policy=self.risk.settings.on_halt)
         self.om.on_halt(self.safety.on_om_halt)
-        self.reconciler = Reconciler(self, every_seconds=reconcile_seconds)
+        self.reconciler = Reconciler(self, self._alert, every_seconds=reconcile_seconds)
 
     # --- wiring -------------------------------------------------------------------------------
 
@@ -281,6 +281,11 @@ class Kernel:
                 key = event.fill.strategy if isinstance(event, FillEvent) else event.order.strategy
                 if key in self.policies:  # one of ours (not an order from before a restart)
                     self._state_sink(key, self.runner.state_of(key), self.clock.now())
+
+    def book_fill(self, fill: Fill) -> None:
+        """Book a fill that did not come through the order manager (a reconciliation
+        adjustment); the kernel's bookkeeping follows it like any other."""
+        self._book_fill(fill)
 
     def _book_fill(self, fill: Fill) -> None:
         key = (fill.strategy, fill.contract)

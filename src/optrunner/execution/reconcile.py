@@ -37,6 +37,7 @@ from optrunner.instruments.contracts import OptionContract
 log = logging.getLogger(__name__)
 
 Key = tuple[str, OptionContract]
+AlertFn = Callable[[datetime, str, str, str], None]  # (ts, level, source, message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +82,11 @@ def position_differences(book: dict[Key, int], venue: dict[Key, int]) -> list[tu
 class Reconciler:
     """Reconciles one kernel with its broker (see the module docstring)."""
 
-    def __init__(self, kernel: Any, *, every_seconds: float | None = None) -> None:
+    def __init__(self, kernel: Any, alert: AlertFn, *, every_seconds: float | None = None) -> None:
         if every_seconds is not None and every_seconds <= 0:
             raise ValueError(f"reconciliation interval must be > 0 seconds, got {every_seconds}")
         self._k = kernel
+        self._alert = alert
         self.every = None if every_seconds is None else timedelta(seconds=every_seconds)
         self.last_run: datetime | None = None
         self.differences: list[Difference] = []
@@ -118,7 +120,7 @@ class Reconciler:
         if not self.supported:
             if not self._warned:
                 self._warned = True
-                k._alert(now, "warning", "reconcile", f"broker {k.broker.name} cannot show its books: not reconciled")
+                self._alert(now, "warning", "reconcile", f"broker {k.broker.name} cannot show its books: not reconciled")
             return []
         if k.om.restarting:  # the restart's adoption owns the gap; try again at the next input
             return []
@@ -128,7 +130,7 @@ class Reconciler:
         adopted = k.om.adopt_trades(k.broker.trades())
         if adopted:
             self.adopted_trades += len(adopted)
-            k._alert(now, "warning", "reconcile", f"{when}: {len(adopted)} execution(s) read from the trade book")
+            self._alert(now, "warning", "reconcile", f"{when}: {len(adopted)} execution(s) read from the trade book")
             k.om.drain()
         found: list[Difference] = []
         book = {(p.strategy, p.contract): p.quantity for p in k.portfolio.positions()}
@@ -185,7 +187,7 @@ class Reconciler:
         tag = Tag.EXIT if book and abs(venue) < abs(book) and (venue == 0 or (venue > 0) == (book > 0)) else Tag.ENTRY
         fill = Fill(f"recon-{to_id(ts)}-{self._seq}", "", strategy, tag, contract, side, abs(delta), float(price), ts,
                     ChargeBreakdown(), "reconciliation")  # fmt: skip
-        k._book_fill(fill)
+        k.book_fill(fill)
         key = (strategy, contract.id)
         self.adjusted[key] = self.adjusted.get(key, 0) + delta
 
@@ -194,7 +196,7 @@ class Reconciler:
         d = Difference(ts, when, strategy, contract, book, venue, detail)
         self.differences.append(d)
         where = f"{strategy or 'account'} {contract}".strip()
-        self._k._alert(ts, "critical", "reconcile", f"{when}: {where}: book {book:+d}, venue {venue:+d}: {detail}")
+        self._alert(ts, "critical", "reconcile", f"{when}: {where}: book {book:+d}, venue {venue:+d}: {detail}")
         if self.record is not None:
             self.record(d)
         return d
