@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +28,7 @@ from optrunner.config import ConfigError, iter_strategy_files, load_config_file
 from optrunner.data.catalog import Catalog
 from optrunner.execution.brokers.faults import FaultConfig, parse_faults
 from optrunner.execution.brokers.simulated import SimConfig
+from optrunner.risk import RiskSettings
 
 console = Console()
 
@@ -51,6 +53,12 @@ def _date(text: str | None, flag: str) -> date | None:
         raise typer.BadParameter(f"{flag} {text!r} is not a date like 2026-01-31") from None
 
 
+class HaltPolicy(StrEnum):
+    flatten = "flatten"
+    hold_and_alert = "hold_and_alert"
+
+
+ON_HALT_HELP = "What a halted strategy's positions get: flatten (default) or hold_and_alert (a human decides)."
 FAULTS_HELP = (
     "Chaos mode: the simulated exchange misbehaves, e.g. reject=0.05,lost=0.03,hidden=0.1,partial=0.15,"
     "burst=0.01,burst_seconds=1,spike=0.02,spike_ms=5000,seed=7 (see docs/recovery.md, Faults)."
@@ -187,6 +195,7 @@ def backtest_command(
     risk_free: Annotated[float, typer.Option("--risk-free", help="Annual risk-free rate for Sharpe/Sortino, e.g. 0.065.")] = 0.0,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html.")] = True,
     faults: Annotated[str | None, typer.Option("--faults", help=FAULTS_HELP)] = None,
+    on_halt: Annotated[HaltPolicy, typer.Option("--on-halt", help=ON_HALT_HELP)] = HaltPolicy.flatten,
 ) -> None:
     """Backtest strategy files on a chain catalog with the live kernel, a simulated clock and exchange."""
     fault_config, fault_seed = faults_option(faults)  # a bad option is reported before anything runs
@@ -194,7 +203,8 @@ def backtest_command(
     ticks, pct = parse_slippage(slippage)
     spec = BacktestSpec(cfgs, data, _date(start, "--from"), _date(end, "--to"), capital,
                         SimConfig(latency_ms=latency, slippage_ticks=ticks, slippage_pct=pct),
-                        risk_free=risk_free, config_files=files, faults=fault_config, fault_seed=fault_seed)  # fmt: skip
+                        risk=RiskSettings(on_halt=on_halt.value), risk_free=risk_free, config_files=files,
+                        faults=fault_config, fault_seed=fault_seed)  # fmt: skip
     run_and_write(spec, out, report=report)
 
 

@@ -22,7 +22,14 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from optrunner.backtest.commands import FAULTS_HELP, faults_option, load_configs, print_safety
+from optrunner.backtest.commands import (
+    FAULTS_HELP,
+    ON_HALT_HELP,
+    HaltPolicy,
+    faults_option,
+    load_configs,
+    print_safety,
+)
 from optrunner.backtest.engine import merged_snapshots
 from optrunner.backtest.report_format import rupees
 from optrunner.core.clock import Clock, SimClock
@@ -352,6 +359,7 @@ def run_command(
         float, typer.Option("--capital", help="Starting capital in rupees.")
     ] = 1_000_000.0,
     faults: Annotated[str | None, typer.Option("--faults", help=FAULTS_HELP)] = None,
+    on_halt: Annotated[HaltPolicy, typer.Option("--on-halt", help=ON_HALT_HELP)] = HaltPolicy.flatten,
     durable: Annotated[
         bool, typer.Option("--durable", help="SQLite store: sync every commit to disk (synchronous=FULL), "
                            "so it survives an OS crash or power cut; slower.")
@@ -389,7 +397,8 @@ def run_command(
     broker = PaperBroker(broker_path, clock, SimConfig(), injector)  # a resumed book carries its RNG state
     make = TradingNode.recover if recover else TradingNode
     node = make(cfgs, store, broker, clock, capital=capital, freeze_inclusive=broker.config.freeze_inclusive,
-                reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints)  # fmt: skip
+                risk=RiskSettings(on_halt=on_halt.value), reconcile_seconds=reconcile_seconds,
+                keep_checkpoints=keep_checkpoints)  # fmt: skip
     if recover:
         console.print(f"Resuming after {node.resume_after or 'the start'}; "
                       f"{len(node.possibly_sent)} order(s) possibly sent before the crash")  # fmt: skip
