@@ -10,7 +10,8 @@ overnight). Now every halt goes through :meth:`SafetyDesk.halt` or reaches it:
 
 A halted strategy holding positions is then treated by its halt policy (``RiskSettings
 .on_halt``): ``flatten`` (the default: an unmanaged short option is the worst case) or
-``hold_and_alert`` (a critical alert lists what is held; a human decides).
+``hold_and_alert`` (working entries are cancelled, a critical alert lists what is held; a
+human decides).
 
 The flatten itself runs only when the order manager is quiescent — never from inside the
 answer handling that caused the halt, where the portfolio may not yet hold fills already
@@ -95,6 +96,10 @@ class SafetyDesk:
         )
         for name in names:
             if self.policy == HOLD_AND_ALERT and strategy is not None:
+                for o in k.om.open_orders(name):  # hold what is held; add nothing to it
+                    if not o.tag.is_exit and o.client_id not in self.cancelled:
+                        self.cancelled.add(o.client_id)
+                        k.om.cancel(o.client_id, f"halted (hold_and_alert): {reason}")
                 held = k.portfolio.positions(name)
                 if held and name not in self.held:
                     self.held.add(name)
