@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from _dnss_support import at, chain
-from _support import ChoosyExchange, dnss_kernel, net_positions
+from _reliability_support import ChoosyExchange, dnss_kernel, net_positions
 
 from optrunner.core.orders import OrderIntent
 from optrunner.core.types import OrderState, Right, Side, Tag

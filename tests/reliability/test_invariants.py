@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from _dnss_support import at, chain
-from _support import ChoosyExchange, dnss_kernel
+from _reliability_support import ChoosyExchange, dnss_kernel
 
 from optrunner.core.invariants import check_invariants
 from optrunner.core.orders import Fill, Order, OrderIntent

@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import date
 
 import pytest
-from _session import MIXED, configs, run_session
+from _reliability_session import MIXED, configs, run_session
 
 from optrunner.core.types import OrderState
 from optrunner.data.synthetic import generate

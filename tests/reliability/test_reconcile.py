@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from _dnss_support import EXPIRY, at, chain
-from _support import ChoosyExchange
+from _reliability_support import ChoosyExchange
 
 from optrunner.core.clock import SimClock
 from optrunner.core.orders import OrderIntent
