@@ -62,6 +62,7 @@ from optrunner.strategies.registry import create_strategy
 log = logging.getLogger(__name__)
 console = Console()
 RECONCILIATION = "reconciliation"  # journal kind of a recorded difference with the venue
+INVARIANTS = "invariants"  # journal kind of the invariant check at the end of a run
 DEFAULT_RECONCILE_SECONDS = 60.0
 DEFAULT_KEEP_CHECKPOINTS = 100
 
@@ -422,6 +423,7 @@ def run_command(
             bar.update(task, description=_status(node))
     print_positions(node)
     k = node.kernel
-    print_safety(dict(sorted(injector.injected.items())) if injector else {}, k.reconciler.differences,
-                 [str(v) for v in check_invariants(k)])  # fmt: skip
+    violations = [str(v) for v in check_invariants(k)]
+    print_safety(dict(sorted(injector.injected.items())) if injector else {}, k.reconciler.differences, violations)
+    store.append(INVARIANTS, {"violations": violations}, datetime.now(UTC))  # on the record, like the session
     store.close()
