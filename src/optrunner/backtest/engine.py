@@ -85,7 +85,7 @@ def run_backtest(
     exchange = SimulatedExchange(clock, spec.sim)
     kernel = Kernel(exchange, clock, capital=spec.capital, risk=RiskEngine(spec.risk),
                     freeze_inclusive=spec.sim.freeze_inclusive, log_alerts=False)  # fmt: skip
-    recorder = Recorder(spec.capital)
+    recorder = Recorder(spec.capital, kernel.portfolio)
     kernel.observe(recorder.on_event)
     for config in spec.configs:
         kernel.add_strategy(create_strategy(config), config)
