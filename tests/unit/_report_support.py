@@ -92,6 +92,63 @@ SMALL_EVENTS = [
     ["2026-02-03T11:00:00+05:30", "zones", "ADJUST_ENTRY", "BANKNIFTY:20260224:56500:PE", "SELL", 1_234.5, 30],
     ["2026-02-03T14:00:00+05:30", "zones", "EXIT", "BANKNIFTY:20260224:56500:PE", "BUY", 200.0, 30],
 ]  # fmt: skip
+# Legs, fills, MTM paths and the adjustment log of the three trades, adding up to the trades above:
+# trade 1 gross 3,000 - 12,000 = -9,000; trade 2 50,500 + 50,500 = 1,01,000; trade 3 -2,000 + 39,000 = 37,000.
+LEGS_HEADER = ["trade", "strategy", "contract", "side", "quantity", "entry_time", "entry_price", "exit_time",
+               "exit_price", "exit", "gross_pnl", "charges", "net_pnl", "at_entry"]  # fmt: skip
+SMALL_LEGS = [  # trade, strategy, contract, side, qty, entry, exit, exit tag, gross, charges, opened at entry
+    (1, "dnss", "NIFTY:20260203:25000:CE", "SELL", 75, ("2026-01-30T09:20:00+05:30", 120.0),
+     ("2026-01-30T15:20:00+05:30", 80.0), "EXIT", 3_000.0, 500.0, 1),
+    (1, "dnss", "NIFTY:20260203:25000:PE", "SELL", 75, ("2026-01-30T09:20:00+05:30", 100.0),
+     ("2026-01-30T15:20:00+05:30", 260.0), "EXIT", -12_000.0, 500.0, 1),
+    (2, "dnss", "NIFTY:20260203:25100:CE", "SELL", 100, ("2026-02-02T09:30:00+05:30", 700.0),
+     ("2026-02-02T15:15:00+05:30", 195.0), "EXIT", 50_500.0, 500.0, 1),
+    (2, "dnss", "NIFTY:20260203:24900:PE", "SELL", 100, ("2026-02-02T09:30:00+05:30", 600.0),
+     ("2026-02-02T15:15:00+05:30", 95.0), "EXIT", 50_500.0, 500.0, 1),
+    (3, "zones", "BANKNIFTY:20260224:57000:PE", "SELL", 50, ("2026-02-03T10:00:00+05:30", 310.0),
+     ("2026-02-03T11:00:00+05:30", 350.0), "ADJUST_EXIT", -2_000.0, 1_500.0, 1),
+    (3, "zones", "BANKNIFTY:20260224:56500:PE", "SELL", 50, ("2026-02-03T11:00:00+05:30", 1_000.0),
+     ("2026-02-03T14:00:00+05:30", 220.0), "EXIT", 39_000.0, 2_043.22, 0),
+]  # fmt: skip
+FILLS_HEADER = ["time", "fill_id", "client_id", "strategy", "tag", "contract", "side", "quantity", "price",
+                "settlement", "brokerage", "stt", "exchange", "sebi", "stamp", "ipft", "gst", "charges"]  # fmt: skip
+# Each fill pays half its leg's charges: brokerage 20, exchange 10, SEBI 0.01, stamp 0.50 (buys), IPFT 0.04,
+# GST 5.4018, STT the rest. Per day: 1,000.00 (30 Jan), 1,000.00 (2 Feb), 3,543.22 (3 Feb).
+SMALL_MTM = {1: [("2026-01-30T09:20:00+05:30", -1_000.0), ("2026-01-30T10:00:00+05:30", 500.0),
+                 ("2026-01-30T12:00:00+05:30", -12_000.0), ("2026-01-30T15:20:00+05:30", -10_000.0)],
+             2: [("2026-02-02T09:30:00+05:30", -1_000.0), ("2026-02-02T12:00:00+05:30", 110_000.0),
+                 ("2026-02-02T15:15:00+05:30", 100_000.0)],
+             3: [("2026-02-03T10:00:00+05:30", -3_000.0), ("2026-02-03T11:00:00+05:30", 36_000.0),
+                 ("2026-02-03T14:00:00+05:30", 33_456.78)]}  # fmt: skip
+ADJUSTMENTS_HEADER = ["time", "strategy", "trade", "trigger", "delta_before", "delta_after", "closed", "opened"]
+SMALL_ADJUSTMENTS = [["2026-02-03T11:00:00+05:30", "zones", 3, "DELTA_DRIFT", -150.5, 3.25,
+                      "BANKNIFTY:20260224:57000:PE", "BANKNIFTY:20260224:56500:PE"]]  # fmt: skip
+
+
+def _fill(time: str, strategy: str, tag: str, contract: str, side: str, qty: int, price: float, charges: float) -> list:
+    stamp = 0.5 if side == "BUY" else 0.0
+    parts = {"brokerage": 20.0, "exchange": 10.0, "sebi": 0.01, "stamp": stamp, "ipft": 0.04, "gst": 5.4018}
+    stt = round(charges - sum(parts.values()), 4)
+    return [time, "f", "c", strategy, tag, contract, side, qty, price, False, 20.0, stt, 10.0, 0.01, stamp, 0.04,
+            5.4018, charges]  # fmt: skip
+
+
+def write_trade_detail(run_dir: Path) -> None:
+    """legs.csv, fills.csv, trade_mtm.csv and adjustments.csv of the hand-made run."""
+    legs, fills = [], []
+    for trade, strategy, contract, side, qty, (t0, p0), (t1, p1), tag, gross, charges, at_entry in SMALL_LEGS:
+        legs.append([trade, strategy, contract, side, qty, t0, p0, t1, p1, tag, gross, charges, gross - charges,
+                     at_entry])  # fmt: skip
+        back = "BUY" if side == "SELL" else "SELL"
+        fills.append(_fill(t0, strategy, "ENTRY" if at_entry else "ADJUST_ENTRY", contract, side, qty, p0, charges / 2))
+        fills.append(_fill(t1, strategy, tag, contract, back, qty, p1, charges / 2))
+    write_csv(run_dir / "legs.csv", LEGS_HEADER, legs)
+    write_csv(run_dir / "fills.csv", FILLS_HEADER, sorted(fills, key=lambda r: r[0]))
+    write_csv(run_dir / "trade_mtm.csv", ["trade", "time", "mtm"],
+              [[k, t, v] for k, path in SMALL_MTM.items() for t, v in path])  # fmt: skip
+    write_csv(run_dir / "adjustments.csv", ADJUSTMENTS_HEADER, SMALL_ADJUSTMENTS)
+
+
 SMALL_SUMMARY = {
     "start": "2026-01-30", "end": "2026-02-03", "days": 3, "capital": 1_000_000.0, "gross_pnl": 129_000.0,
     "charges": 5_543.22, "net_pnl": 123_456.78, "return_pct": 12.345678, "annual_return_pct": 1036.0,
@@ -130,6 +187,7 @@ def small_run(run_dir: Path, **summary_values: Any) -> Path:
               [[t, s, base + k] for k, t in enumerate(times) for s, base in SPOT_BASE.items()])  # fmt: skip
     write_csv(run_dir / "trades.csv", TRADES_HEADER, SMALL_TRADES)
     write_csv(run_dir / "events.csv", EVENTS_HEADER, SMALL_EVENTS)
+    write_trade_detail(run_dir)
     (run_dir / "summary.json").write_text(json.dumps(summary(**(SMALL_SUMMARY | summary_values))), encoding="utf-8")
     return run_dir
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import re
 import time
 
@@ -17,6 +19,7 @@ from _report_support import (
     write_summary,
     year_run,
 )
+from plotly.offline import get_plotlyjs
 from typer.testing import CliRunner
 
 from optrunner.backtest.report import MAX_TRADE_ROWS, render_report
@@ -38,8 +41,11 @@ def test_writes_one_self_contained_page_next_to_the_run(small):
     # Nothing fetched from anywhere: no script or stylesheet by address, no web fonts, no CSS imports.
     assert not re.search(r"<script[^>]*\bsrc=", html)
     assert "<link" not in html and "@import" not in html and "url(http" not in html
-    assert html.count("* plotly.js v") == 1  # the library once, not once per chart
-    assert html.count("Plotly.newPlot(") == 4  # equity+drawdown, daily P&L, a spot chart per underlying
+    # The library once (gzip + base64, unpacked in the browser), not once per chart.
+    packed = re.findall(r'<script type="application/octet-stream" id="plotly-gz">([^<]*)</script>', html)
+    assert len(packed) == 1
+    assert gzip.decompress(base64.b64decode(packed[0])).decode() == get_plotlyjs()
+    assert html.count('class="chart-data"') == 4  # equity+drawdown, daily P&L, a spot chart per underlying
 
 
 def test_title_names_strategies_symbols_and_dates(small):
@@ -87,15 +93,22 @@ def test_trade_list_rows(small):
     _, html = small
     head, *rows = table_with(html, "#", "Strategy")
     assert head == ["#", "Strategy", "Entry (IST)", "Exit (IST)", "Legs", "Adj.", "Gross P&L", "Charges", "Net P&L",
-                    "Exit reason"]  # fmt: skip
+                    "MAE", "MFE", "Margin (est.)", "Return on margin", "Exit reason"]  # fmt: skip
+    # Contracts read as a trader names them, one per line. MAE/MFE: extremes of SMALL_MTM with the flat start.
+    # Margin at entry (spot = base + minute of the run; docs/metrics.md):
+    # 1: NIFTY 25000 straddle, 75 units, spot 25,005: max(CE 10% x 18,75,375 = 1,87,537.5, PE 1,87,537.5 - 5 x 75)
+    #    + exposure 2% x 18,75,375 x 2 = 2,62,552.5; return -10,000 / 2,62,552.5 = -3.81%.
+    # 2: 25100 CE / 24900 PE, 100 units, spot 25,390: max(2,53,900, 2,53,900 - 49,000) + 1,01,560 = 3,55,460.
+    # 3: only the 57000 PE was opened at entry (50 units, ITM, spot 55,795): 2,78,975 + 55,795 = 3,34,770.
     assert rows == [
-        ["1", "dnss", "30 Jan 2026 09:20", "30 Jan 2026 15:20", "NIFTY:20260203:25000:CE NIFTY:20260203:25000:PE",
-         "0", "-₹9,000.00", "₹1,000.00", "-₹10,000.00", "STOP_LOSS"],
-        ["2", "dnss", "02 Feb 2026 09:30", "02 Feb 2026 15:15", "NIFTY:20260203:25100:CE NIFTY:20260203:24900:PE",
-         "0", "₹1,01,000.00", "₹1,000.00", "₹1,00,000.00", "EXIT"],
+        ["1", "dnss", "30 Jan 2026 09:20", "30 Jan 2026 15:20", "NIFTY 03 Feb 26 25000 CENIFTY 03 Feb 26 25000 PE",
+         "0", "-₹9,000.00", "₹1,000.00", "-₹10,000.00", "-₹12,000.00", "₹500.00", "₹2,62,552", "-3.81%", "STOP_LOSS"],
+        ["2", "dnss", "02 Feb 2026 09:30", "02 Feb 2026 15:15", "NIFTY 03 Feb 26 25100 CENIFTY 03 Feb 26 24900 PE",
+         "0", "₹1,01,000.00", "₹1,000.00", "₹1,00,000.00", "-₹1,000.00", "₹1,10,000.00", "₹3,55,460", "+28.13%",
+         "EXIT"],
         ["3", "zones", "03 Feb 2026 10:00", "03 Feb 2026 14:00",
-         "BANKNIFTY:20260224:57000:PE BANKNIFTY:20260224:56500:PE", "1", "₹37,000.00", "₹3,543.22", "₹33,456.78",
-         "TARGET"],
+         "BANKNIFTY 24 Feb 26 57000 PEBANKNIFTY 24 Feb 26 56500 PE", "1", "₹37,000.00", "₹3,543.22", "₹33,456.78",
+         "-₹3,000.00", "₹36,000.00", "₹3,34,770", "+9.99%", "TARGET"],
     ]  # fmt: skip
     assert "Showing the first" not in html
 

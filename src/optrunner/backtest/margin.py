@@ -5,13 +5,14 @@ figure that is stable, explainable and close enough to compare strategies' retur
 So this is an approximation (docs/metrics.md, "Margin estimate"), with its constants in
 ``backtest/data/margin.json`` (fractions of notional = spot x units):
 
-* a short option: ``max(scan_pct x notional - OTM amount, floor_pct x notional)`` plus
-  exposure margin ``exposure_pct x notional`` (plus ``expiry_day_extra_pct x notional`` on its
-  expiry day, the extra ELM of SEBI's 2024 circular);
-* a long option: its premium (paid in full, no margin);
-* legs of one underlying and expiry form a group whose requirement is capped at the group's
-  worst expiry loss (premiums included) when that loss is bounded: a credit spread or an iron
-  condor blocks at most what it can lose. Different expiries get no offset (conservative).
+* a short option's scan part is ``max(scan_pct x notional - OTM amount, floor_pct x notional)``,
+  its exposure margin ``exposure_pct x notional`` (plus ``expiry_day_extra_pct x notional`` on
+  its expiry day, the extra ELM of SEBI's 2024 circular);
+* a long option costs its premium (paid in full, no margin);
+* legs of one underlying and expiry form a group: the scan part is the larger of the short
+  calls' and short puts' sums (the index moves one way at a time), and the group's total is
+  capped at its worst expiry loss (premiums included) when that loss is bounded, so a credit
+  spread or an iron condor blocks at most what it can lose. Different expiries offset nothing.
 """
 
 from __future__ import annotations
@@ -123,34 +124,53 @@ def worst_expiry_loss(legs: Sequence[PositionLeg]) -> float:
     return max(0.0, -float(expiry_payoff(legs, x).min()))
 
 
-def naked_margin(leg: PositionLeg, spot: float, on: date | None, rates: MarginRates) -> float:
-    """A leg on its own: premium for a long; SPAN-like + exposure (+ expiry-day ELM) for a short."""
-    units = abs(leg.quantity)
-    if leg.quantity > 0:
-        return units * leg.price
-    c = leg.contract
+def scan_margin(leg: PositionLeg, spot: float, rates: MarginRates) -> float:
+    """SPAN-like part of a short leg: max(scan_pct x notional - OTM amount, floor_pct x notional)."""
+    units, c = abs(leg.quantity), leg.contract
     notional = spot * units
     otm = units * max(c.strike - spot if c.is_call else spot - c.strike, 0.0)
-    extra = rates.expiry_day_extra_pct if on is not None and on == c.expiry else 0.0
-    return max(rates.scan_pct * notional - otm, rates.floor_pct * notional) + (rates.exposure_pct + extra) * notional
+    return max(rates.scan_pct * notional - otm, rates.floor_pct * notional)
+
+
+def exposure_margin(leg: PositionLeg, spot: float, on: date | None, rates: MarginRates) -> float:
+    """Exposure margin of a short leg (plus the expiry-day extra ELM when ``on`` is its expiry)."""
+    extra = rates.expiry_day_extra_pct if on is not None and on == leg.contract.expiry else 0.0
+    return (rates.exposure_pct + extra) * spot * abs(leg.quantity)
+
+
+def group_margin(legs: Sequence[PositionLeg], spot: float, on: date | None, rates: MarginRates) -> float:
+    """Legs of one underlying and expiry. The market moves one way at a time, so the scan part
+    is the larger of the short calls' and the short puts' (a short strangle is charged for one
+    side, as SPAN does); exposure is on every short leg; long legs cost their premium. The sum
+    is capped at the legs' worst expiry loss when that is bounded (spreads, condors)."""
+    shorts = [leg for leg in legs if leg.quantity < 0]
+    calls = sum(scan_margin(leg, spot, rates) for leg in shorts if leg.contract.is_call)
+    puts = sum(scan_margin(leg, spot, rates) for leg in shorts if not leg.contract.is_call)
+    exposure = sum(exposure_margin(leg, spot, on, rates) for leg in shorts)
+    premium = sum(leg.quantity * leg.price for leg in legs if leg.quantity > 0)
+    return min(max(calls, puts) + exposure + premium, worst_expiry_loss(legs))
 
 
 def position_margin(legs: Sequence[PositionLeg], spot: float, on: date | None, model: MarginModel) -> float:
-    """Margin (rupees) the position blocks: per (underlying, expiry) group, the sum of the legs'
-    naked margins, capped at the group's worst expiry loss when that is bounded."""
+    """Margin (rupees) a position blocks: the sum of its (underlying, expiry) groups' margins;
+    different expiries offset nothing."""
     groups: dict[tuple[str, date], list[PositionLeg]] = {}
     for leg in legs:
         if leg.quantity:
             groups.setdefault((leg.contract.underlying, leg.contract.expiry), []).append(leg)
-    total = 0.0
-    for (underlying, _), group in groups.items():
-        rates = model.rates(underlying)
-        naked = sum(naked_margin(leg, spot, on, rates) for leg in group)
-        total += min(naked, worst_expiry_loss(group))
-    return total
+    return sum(group_margin(group, spot, on, model.rates(und)) for (und, _), group in groups.items())
 
 
 __all__ = [
-    "MarginModel", "MarginRates", "PositionLeg", "expiry_payoff", "load_margin_model", "naked_margin",
-    "payoff_points", "position_margin", "worst_expiry_loss",
+    "MarginModel",
+    "MarginRates",
+    "PositionLeg",
+    "expiry_payoff",
+    "exposure_margin",
+    "group_margin",
+    "load_margin_model",
+    "payoff_points",
+    "position_margin",
+    "scan_margin",
+    "worst_expiry_loss",
 ]  # fmt: skip
