@@ -40,7 +40,8 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 8px; p
 table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
 th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
 th { background: #f3f4f6; font-weight: 600; position: sticky; top: 0; }
-td.text, th:first-child, td:first-child { text-align: left; }
+td.text, th.text, th:first-child, td:first-child { text-align: left; }
+.grid h2 { margin-top: 12px; }
 td.legs { text-align: left; white-space: nowrap; font-size: 12.5px; line-height: 1.35; }
 section.bare { background: none; border: none; padding: 0; } section > h2:first-child { margin-top: 2px; }
 tbody tr:nth-child(even) td { background: #fafafa; }
@@ -84,15 +85,19 @@ BOOT_JS = """
     const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
     const lib = document.createElement("script");
     lib.textContent = await new Response(stream).text();
+    performance.mark("plotly-unpacked");
     document.head.appendChild(lib);
+    performance.mark("plotly-loaded");
     const config = JSON.parse(document.getElementById("chart-config").textContent);
     for (const block of document.querySelectorAll("script.chart-data")) {
       const fig = JSON.parse(block.textContent);
       await Plotly.newPlot(block.dataset.for, fig.data, fig.layout, config);
+      performance.mark(block.dataset.for);
     }
     const wait = [];  // listeners push the promises of the charts they draw
     document.dispatchEvent(new CustomEvent("charts-ready", {detail: {config, wait}}));
     await Promise.all(wait);
+    performance.mark("charts-ready");
     document.body.dataset.charts = "ready";
   } catch (err) {
     document.body.dataset.charts = "failed";

@@ -68,7 +68,7 @@ def trades_table(run: RunData, details: list[TradeDetail]) -> str:
         entry, exit_, net = str(t["entry_time"][i]), str(t["exit_time"][i]), float(t["net_pnl"][i])
         rom = 100.0 * net / d.margin if d.margin else None
         rows.append([
-            td(str(i + 1), sort=i + 1), td(str(t["strategy"][i])), td(minute(entry), sort=entry),
+            td(str(i + 1), sort=i + 1), td(str(t["strategy"][i]), "text"), td(minute(entry), sort=entry),
             td(minute(exit_), sort=exit_), legs_cell(str(t["legs"][i])), td(str(t["adjustments"][i])),
             money(t["gross_pnl"][i]), td(rupees(t["charges"][i]), sort=t["charges"][i]), money(net),
             money(d.mae), money(d.mfe), td(rupees(d.margin, 0), sort=d.margin if d.margin else ""),
@@ -92,7 +92,7 @@ def legs_table(run: RunData) -> str:
         return note("No legs: no trade was completed.")
     shown = min(n, MAX_LEG_ROWS)
     rows = [[
-        td(str(g["trade"][i]), sort=int(g["trade"][i])), td(str(g["strategy"][i])),
+        td(str(g["trade"][i]), sort=int(g["trade"][i])), td(str(g["strategy"][i]), "text"),
         td(contract_name(str(g["contract"][i])), "text"), td(str(g["side"][i])), td(count(g["quantity"][i])),
         td(minute(str(g["entry_time"][i])), sort=str(g["entry_time"][i])), td(number(g["entry_price"][i])),
         td(minute(str(g["exit_time"][i])), sort=str(g["exit_time"][i])), td(number(g["exit_price"][i])),
@@ -118,7 +118,7 @@ def adjustments_table(run: RunData) -> str:
     if not n:
         return note("No adjustments in this run.")
     rows = [[
-        td(minute(str(a["time"][i])), sort=str(a["time"][i])), td(str(a["trade"][i]) or DASH), td(str(a["strategy"][i])),
+        td(minute(str(a["time"][i])), sort=str(a["time"][i])), td(str(a["trade"][i]) or DASH), td(str(a["strategy"][i]), "text"),
         td(_trigger(str(a["trigger"][i])), "text"), td(number(a["delta_before"][i])), td(number(a["delta_after"][i])),
         legs_cell(str(a["closed"][i])), legs_cell(str(a["opened"][i])),
     ] for i in range(n)]  # fmt: skip
