@@ -15,8 +15,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import service_unavailable
 
+from conftest import service_unavailable
 from optrunner.backtest.engine import BacktestSpec, run_backtest
 from optrunner.backtest.report import SECTIONS, render_report
 from optrunner.config import validate_config
