@@ -212,7 +212,7 @@ def year_run(run_dir: Path, days: int = 250, symbols: tuple[str, ...] = ("NIFTY"
     levels = {s: 25_000.0 * (k + 1) + np.cumsum(rng.normal(0, 4, len(times))) for k, s in enumerate(symbols)}
     write_csv(run_dir / "spot.csv", ["time", "symbol", "spot"],
               [[t, s, round(levels[s][i], 2)] for i, t in enumerate(times) for s in symbols])  # fmt: skip
-    trade_rows, event_rows = [], []
+    trade_rows, event_rows, starts = [], [], []
     for k in range(trades):
         s, i = symbols[k % len(symbols)], int(rng.integers(0, len(times) - 200))
         legs = [f"{s}:20261229:{25_000 * (1 + symbols.index(s)) + 100 * j}:{'CE' if j % 2 else 'PE'}" for j in range(3)]
@@ -222,7 +222,20 @@ def year_run(run_dir: Path, days: int = 250, symbols: tuple[str, ...] = ("NIFTY"
         for tag, at, leg, side in (("ENTRY", i, 0, "SELL"), ("ADJUST_EXIT", i + 60, 0, "BUY"),
                                    ("ADJUST_ENTRY", i + 60, 2, "SELL"), ("EXIT", i + 150, 2, "BUY")):  # fmt: skip
             event_rows.append([times[at], trade_rows[-1][0], tag, legs[leg], side, 101.5, 75])
-    write_csv(run_dir / "trades.csv", TRADES_HEADER, sorted(trade_rows, key=lambda r: r[1]))
+        starts.append(i)
+    order = sorted(range(trades), key=lambda k: trade_rows[k][1])
+    write_csv(run_dir / "trades.csv", TRADES_HEADER, [trade_rows[k] for k in order])
+    # Each trade's minute MTM path (151 points) and its three legs (two opened at entry), numbered by row.
+    mtm_rows, leg_rows = [], []
+    for n, k in enumerate(order, start=1):
+        i, row = starts[k], trade_rows[k]
+        path = np.cumsum(rng.normal(0, 60, 151))
+        mtm_rows += [[n, times[i + m], round(float(v), 2)] for m, v in enumerate(path)]
+        for j, contract in enumerate(row[3].split()):
+            leg_rows.append([n, row[0], contract, "SELL", 75, times[i], 101.5, times[i + 150], 90.0, "EXIT",
+                             862.5, 40.0, 822.5, int(j < 2)])  # fmt: skip
+    write_csv(run_dir / "trade_mtm.csv", ["trade", "time", "mtm"], mtm_rows)
+    write_csv(run_dir / "legs.csv", LEGS_HEADER, leg_rows)
     write_csv(run_dir / "events.csv", EVENTS_HEADER, sorted(event_rows, key=lambda r: r[0]))
     write_summary(run_dir, start=str(sessions[0]), end=str(sessions[-1]), days=days, capital=capital,
                   net_pnl=float(closes[-1] - capital), trades=trades,

@@ -78,14 +78,24 @@ def by_days_to_expiry(trades: Columns) -> dict[int | None, Bucket]:
     return dict(sorted(out.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
 
 
-def spot_at(run: RunData, symbol: str, time: str) -> float | None:
+Series = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def spot_series(run: RunData) -> Series:
+    """{symbol: (times, spot)}: spot.csv is grouped by symbol on load, so each is one slice."""
+    if run.spot is None or not len(run.spot["symbol"]):
+        return {}
+    symbols = run.spot["symbol"].astype(str)
+    starts = np.flatnonzero(np.concatenate([[True], symbols[1:] != symbols[:-1]]))
+    ends = np.append(starts[1:], len(symbols))
+    return {symbols[a]: (run.spot["time"][a:b], run.spot["spot"][a:b]) for a, b in zip(starts, ends, strict=True)}
+
+
+def spot_at(series: Series, symbol: str, time: str) -> float | None:
     """The underlying's last spot at or before ``time`` (IST text), or its first after it."""
-    if run.spot is None:
+    if symbol not in series:
         return None
-    mine = run.spot["symbol"] == symbol
-    times, level = run.spot["time"][mine], run.spot["spot"][mine]
-    if not len(times):
-        return None
+    times, level = series[symbol]
     i = max(int(np.searchsorted(times, time, side="right")) - 1, 0)
     return float(level[i])
 
@@ -149,13 +159,14 @@ def trade_details(run: RunData, model: MarginModel) -> list[TradeDetail]:
                 d.mae, d.mfe = excursions(d.mtm.tolist())
     if run.legs is None:
         return out
+    series = spot_series(run)
     for d in out:
         rows = np.flatnonzero(run.legs["trade"] == d.number)
         legs = _entry_legs(run.legs, rows)
         if not legs:
             continue
         d.entry = legs
-        d.spot = spot_at(run, legs[0].contract.underlying, str(run.trades["entry_time"][d.number - 1]))
+        d.spot = spot_at(series, legs[0].contract.underlying, str(run.trades["entry_time"][d.number - 1]))
         if d.spot is None:
             continue
         on = date.fromisoformat(str(run.trades["entry_time"][d.number - 1])[:10])
@@ -169,5 +180,5 @@ def trade_details(run: RunData, model: MarginModel) -> list[TradeDetail]:
 
 __all__ = [
     "WEEKDAYS", "Bucket", "TradeDetail", "breakevens", "by_days_to_expiry", "by_weekday", "charges_by_day",
-    "days_to_expiry", "spot_at", "trade_details",
+    "days_to_expiry", "spot_at", "spot_series", "trade_details",
 ]  # fmt: skip

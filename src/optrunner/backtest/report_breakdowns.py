@@ -74,17 +74,17 @@ def day_table(run: RunData) -> str:
     peak = np.maximum.accumulate(np.concatenate([[run.capital], d["equity"]]))[1:]
     rows = []
     for i, ds in enumerate(d["date"].tolist()):
-        c = charges.get(ds, {}).get("total") if charges else None
+        c = charges.get(ds, {}).get("total", 0.0) if run.fills is not None else None
         trades = closed.get(ds, [])
         rows.append([td(day(ds), sort=ds), td(f"{date.fromisoformat(ds):%a}"), money(d["pnl"][i]),
-                     td(rupees(c) if charges else DASH), td(str(len(trades))),
+                     td(rupees(c)), td(str(len(trades))),
                      td(str(sum(t > 0 for t in trades))), td(rupees(d["equity"][i])),
                      td(rupees(-(peak[i] - d["equity"][i])), sign_class(-(peak[i] - d["equity"][i])))])  # fmt: skip
     total = [td("Total"), td(""), money(float(d["pnl"].sum())),
-             td(rupees(sum(v["total"] for v in charges.values())) if charges else DASH),
+             td(rupees(sum(v["total"] for v in charges.values())) if run.fills is not None else DASH),
              td(str(sum(len(v) for v in closed.values()))), td(str(sum(t > 0 for v in closed.values() for t in v))),
              td(""), td("")]  # fmt: skip
-    head = ["Date", "Day", "Net P&L", "Charges", "Trades closed", "Winners", "Equity at close", "Below peak"]
+    head = ["Date", "Day", "Net P&L", "Charges", "Trades closed", "Winners", "Equity at close", "Below best close"]
     return f'<div class="scroll">{_table_total(head, rows, total, "sortable")}</div>'
 
 

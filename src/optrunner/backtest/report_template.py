@@ -42,6 +42,7 @@ th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: ri
 th { background: #f3f4f6; font-weight: 600; position: sticky; top: 0; }
 td.text, th.text, th:first-child, td:first-child { text-align: left; }
 .grid h2 { margin-top: 12px; }
+.trades th, .trades td, .scroll th, .scroll td { padding: 4px 7px; }
 td.legs { text-align: left; white-space: nowrap; font-size: 12.5px; line-height: 1.35; }
 section.bare { background: none; border: none; padding: 0; } section > h2:first-child { margin-top: 2px; }
 tbody tr:nth-child(even) td { background: #fafafa; }

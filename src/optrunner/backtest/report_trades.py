@@ -103,7 +103,8 @@ def legs_table(run: RunData) -> str:
             "Closed by", "Gross P&L", "Charges", "Net P&L"]  # fmt: skip
     return (_capped(shown, n, "legs", "legs.csv") + f'<div class="scroll">{table(head, rows, "sortable")}</div>'
             + note("Side and quantity (units) of the opening fills; prices are volume-weighted averages of the "
-                   "opening and closing fills. Closed by EXPIRY: cash-settled at intrinsic value."))  # fmt: skip
+                   "opening and closing fills; a contract sold, bought back and sold again within one trade is one row "
+                   "with its totals. Closed by EXPIRY: cash-settled at intrinsic value."))  # fmt: skip
 
 
 def _trigger(reason: str) -> str:
