@@ -309,3 +309,19 @@ def test_run_settings_render_whatever_the_run_recorded(tmp_path):
 def test_without_settings_the_report_says_so(small):
     _, html = small
     assert "records no run settings" in html
+
+
+def test_cli_report_takes_the_users_margin_constants(small, tmp_path):
+    run, _ = small
+    f = tmp_path / "margin.json"
+    f.write_text(json.dumps({"default": {"scan_pct": 0.2, "floor_pct": 0.05, "exposure_pct": 0.02,
+                                         "expiry_day_extra_pct": 0.02}}))  # fmt: skip
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(app, ["report", str(run), "--out", str(out), "--margin", str(f)])
+    assert res.exit_code == 0, res.output
+    html = out.read_text(encoding="utf-8")
+    # Trade 1 at 20%: 20% x 18,75,375 + 2 x 2% x 18,75,375 = 4,50,090 (it was 2,62,552.5 at the bundled 10%).
+    assert table_with(html, "#", "Strategy")[1][11] == "₹4,50,090" and str(f) in html
+    f.write_text("{")
+    res = CliRunner().invoke(app, ["report", str(run), "--out", str(out), "--margin", str(f)])
+    assert res.exit_code == 1 and "margin.json" in res.output and "Traceback" not in res.output
