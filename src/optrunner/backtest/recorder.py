@@ -174,6 +174,7 @@ class Recorder:
         trade = self._open.get(fill.strategy)
         if trade is None:
             trade = self._open[fill.strategy] = Trade(fill.strategy, fill.ts)
+            self._delta.pop(fill.strategy, None)  # the last trade's delta says nothing about this one
         cid = fill.contract.id
         if cid not in trade.legs:
             trade.legs.append(cid)
