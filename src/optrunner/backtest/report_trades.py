@@ -151,8 +151,13 @@ def _trade_data(run: RunData, d: TradeDetail) -> dict[str, Any]:
         out.update(m=_minutes(d.mtm_time)[keep].tolist(), y=np.round(d.mtm[keep], 2).tolist(),
                    mae=round(d.mae or 0.0, 2), mfe=round(d.mfe or 0.0, 2))  # fmt: skip
     if d.payoff_x is not None and d.payoff_y is not None and d.entry:
-        out.update(px=np.round(d.payoff_x, 2).tolist(), py=np.round(d.payoff_y, 2).tolist(), spot=d.spot,
-                   be=[round(b, 2) for b in breakevens(d.payoff_x, d.payoff_y)], margin=round(d.margin or 0.0),
+        be = breakevens(d.payoff_x, d.payoff_y)
+        # Breakevens join the corners (at 0) so the profit and loss areas can be shaded exactly.
+        x = np.concatenate([d.payoff_x, be])
+        order = np.argsort(x, kind="stable")
+        y = np.concatenate([d.payoff_y, np.zeros(len(be))])
+        out.update(px=np.round(x[order], 2).tolist(), py=np.round(y[order], 2).tolist(), spot=d.spot,
+                   be=[round(b, 2) for b in be], margin=round(d.margin or 0.0),
                    legs=[f"{'Short' if leg.quantity < 0 else 'Long'} {abs(leg.quantity):,} "
                          f"{contract_name(leg.contract)} @ {number(leg.price)}" for leg in d.entry])  # fmt: skip
     return out
@@ -204,8 +209,12 @@ document.addEventListener("charts-ready", (ev) => {
     const mtm = [{x: when, y: t.y || [], mode: "lines", name: "net MTM", line: {color: "#2563eb"},
       hovertemplate: "%{x}<br>%{y:$,.2f}<extra></extra>"}];
     if (t.m) mtm.push(level(t.mae, "MAE", "#d73027"), level(t.mfe, "MFE", "#1a9850"));
-    const payoff = [{x: t.px || [], y: t.py || [], mode: "lines", name: "payoff", fill: "tozeroy",
-      line: {color: "#7c3aed"}, hovertemplate: "spot %{x:,.0f}<br>%{y:$,.2f}<extra></extra>"}];
+    const area = (keep, name, color) => ({x: t.px || [], y: (t.py || []).map(keep), mode: "lines", name,
+      fill: "tozeroy", fillcolor: color, line: {width: 0}, hoverinfo: "skip"});
+    const payoff = [area(v => Math.max(v, 0), "profit", "rgba(26,152,80,.25)"),
+      area(v => Math.min(v, 0), "loss", "rgba(215,48,39,.2)"),
+      {x: t.px || [], y: t.py || [], mode: "lines", name: "payoff at expiry", line: {color: "#111827", width: 2},
+       hovertemplate: "spot %{x:,.0f}<br>%{y:$,.2f}<extra></extra>"}];
     if (t.px) payoff.push({x: [t.spot], y: [0], mode: "markers", name: "spot at entry",
         marker: {symbol: "triangle-up", size: 12, color: "#2563eb"}},
       {x: t.be, y: t.be.map(() => 0), mode: "markers", name: "breakeven", marker: {size: 9, color: "#111827"}});
