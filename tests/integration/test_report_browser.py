@@ -128,3 +128,14 @@ def test_renders_in_under_three_seconds(browser, month_report):
         times.append(seconds)
         page.close()
     assert min(times) < MAX_SECONDS, f"load to charts drawn: {', '.join(f'{t:.2f}' for t in times)} s"
+
+
+def test_sorting_a_table_keeps_its_total_row_last(browser, month_report):
+    page, _, problems = _load(browser, month_report)
+    days = page.locator("section#days table")
+    days.locator("th", has_text="Net P&L").click()
+    pnl = days.locator("tbody tr td:nth-child(3)").evaluate_all("cells => cells.map(c => Number(c.dataset.v))")
+    assert pnl == sorted(pnl) and len(pnl) == 20
+    assert days.locator("tr").last.locator("td").first.inner_text() == "Total"
+    assert problems == []
+    page.close()

@@ -36,9 +36,9 @@ CHARGE_NAMES = {"brokerage": "Brokerage", "stt": "STT", "exchange": "Exchange tx
 
 
 def _table_total(head: list[str], rows: list[list[str]], total: list[str], cls: str = "") -> str:
-    """A table whose last row is a bold total (kept out of sorting)."""
+    """A table whose last row is a bold total, in the table's footer so sorting leaves it last."""
     html = table(head, rows, cls)
-    return html.replace("</tbody>", '<tr class="total">' + "".join(total) + "</tr></tbody>")
+    return html.replace("</tbody>", '</tbody><tfoot><tr class="total">' + "".join(total) + "</tr></tfoot>")
 
 
 def drawdowns_table(run: RunData, n: int = 5) -> str:
