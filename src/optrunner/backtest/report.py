@@ -1,10 +1,15 @@
 """The backtest report: one self-contained HTML page from a run folder.
 
 A trader shows it to a colleague, so it must open anywhere without network (plotly.js is
-embedded once), stay a few MB for a year of minutes (charts are min/max downsampled, the
-trade list is capped), and never print "nan": undefined ratios read "—". Everything is read
-back from the files the run wrote (docs/metrics.md), so ``optrunner report RUN_DIR``
-re-renders any past run the same way the backtest did.
+embedded once, compressed), stay a few MB for a year of minutes (charts are min/max
+downsampled, the trade list is capped), and never print "nan": undefined ratios read "—".
+Everything is read back from the files the run wrote (docs/metrics.md), so ``optrunner report
+RUN_DIR`` re-renders any past run the same way the backtest did; a run folder written before a
+file existed (legs.csv, say) renders with that section saying so.
+
+This module lays out the page (headline, equity, daily, strategy, spot and settings
+sections); the trade sections are in report_trades.py, the breakdown tables in
+report_breakdowns.py, their numbers in report_analysis.py and the margin model in margin.py.
 """
 
 from __future__ import annotations
