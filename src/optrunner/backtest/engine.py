@@ -93,7 +93,7 @@ def run_backtest(
     exchange = SimulatedExchange(clock, spec.sim, injector)
     kernel = Kernel(exchange, clock, capital=spec.capital, risk=RiskEngine(spec.risk), charges=spec.charges,
                     freeze_inclusive=spec.sim.freeze_inclusive, log_alerts=False)  # fmt: skip
-    recorder = Recorder(spec.capital)
+    recorder = Recorder(spec.capital, kernel.portfolio)
     kernel.observe(recorder.on_event)
     for config in spec.configs:
         kernel.add_strategy(create_strategy(config), config)
