@@ -138,6 +138,10 @@ class SimulatedExchange:
         self.accepted: Counter[str] = Counter()
         #: every execution, including those whose answer a fault lost
         self.executions: list[BrokerEvent] = []
+        # The order and trade books a broker shows are the session's (Kite's, Dhan's...): what
+        # reconciliation reads. Without this a year's backtest re-read every order every close.
+        self._session_orders: dict[str, ExchangeOrder] = {}
+        self._session_exec_from = 0  # index into executions of the session's first
 
     @property
     def faults(self) -> FaultInjector | None:
@@ -174,6 +178,7 @@ class SimulatedExchange:
                 executable_at += spike
         ex = ExchangeOrder(f"{self.name}-{self._n_orders:08d}", copy_order(order), rules.tick, rules.lot, executable_at)
         self._by_client[cid] = ex
+        self._session_orders[cid] = ex
         underlying = order.contract.underlying
         working = self._working.get(underlying)
         if working is None:
@@ -230,12 +235,15 @@ class SimulatedExchange:
         return [BrokerPosition(s, c, n) for (s, c), n in self.net_positions.items() if n]
 
     def orders(self) -> list[BrokerOrderStatus]:
+        """The session's order book (orders still working from earlier sessions included)."""
         return [BrokerOrderStatus(cid, ex.state, ex.filled, ex.avg, ex.exchange_id, limit_price=ex.order.limit_price,
                                   strategy=ex.order.strategy)
-                for cid, ex in self._by_client.items() if not self._hides(cid)]  # fmt: skip
+                for cid, ex in self._session_orders.items() if not self._hides(cid)]  # fmt: skip
 
     def trades(self) -> list[BrokerEvent]:
-        return [e for e in self.executions if e.kind is _FILL and not self._hides(e.client_id)]
+        """The session's trade book."""
+        return [e for e in self.executions[self._session_exec_from :]
+                if e.kind is _FILL and not self._hides(e.client_id)]  # fmt: skip
 
     def _hides(self, client_id: str) -> bool:
         return self._faults is not None and self._faults.hides_status(client_id)
@@ -294,6 +302,8 @@ class SimulatedExchange:
             self.net_positions[(strategy, contract)] = 0
             self.executions.append(ev)
             self._out.append(ev)
+        self._session_orders = {c: ex for c, ex in self._session_orders.items() if not ex.state.is_terminal}
+        self._session_exec_from = len(self.executions)  # the next session's books start empty
 
     @property
     def closed_days(self) -> frozenset[date]:
@@ -491,6 +501,7 @@ class SimulatedExchange:
             "positions": [[s, c.id, n] for (s, c), n in self.net_positions.items()],
             "accepted": dict(self.accepted),
             "executions": [event_to_dict(e) for e in self.executions],
+            "session": {"orders": list(self._session_orders), "exec_from": self._session_exec_from},
             "faults": None if self._faults is None else self._faults.to_state(),
         }
 
@@ -518,6 +529,12 @@ class SimulatedExchange:
         ex.net_positions = {(s, OptionContract.from_id(c)): int(n) for s, c, n in state["positions"]}
         ex.accepted = Counter({c: int(n) for c, n in state["accepted"].items()})
         ex.executions = [event_from_dict(d) for d in state["executions"]]
+        session = state.get("session")  # absent in a book saved before session books: all of it
+        if session is not None:
+            ex._session_exec_from = int(session["exec_from"])
+            ex._session_orders = {c: ex._by_client[c] for c in session["orders"] if c in ex._by_client}
+        else:
+            ex._session_orders = dict(ex._by_client)
         if faults is not None and state.get("faults") is not None:
             faults.load_state(state["faults"])  # chaos mode continues its sequence after a restart
         for k, e in enumerate(ex.executions):
