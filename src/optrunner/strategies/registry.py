@@ -26,6 +26,7 @@ BUILTIN_MODULES = (
     "optrunner.strategies.dnss",
     "optrunner.strategies.weekly_zones",
     "optrunner.strategies.momentum",
+    "optrunner.strategies.momentum_buyer",
     "optrunner.strategies.low_frequency_demo",
     "optrunner.strategies.ml",
 )
