@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from optrunner.core.clock import Clock, SimClock
@@ -27,13 +27,14 @@ from optrunner.core.events import (
     StaleDataEvent,
 )
 from optrunner.core.orders import Basket, ChargeBreakdown, Fill, Intent, Order, OrderIntent
-from optrunner.core.timeutil import to_ist
+from optrunner.core.timeutil import IST, SESSION_CLOSE, to_ist
 from optrunner.core.types import Side, Tag
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.execution import ExecutionError, ExecutionPolicy, Journal, OrderManager, Router
 from optrunner.instruments import get_index
 from optrunner.instruments.contracts import OptionContract
 from optrunner.kernel_view import KernelView
+from optrunner.market.derived import DerivedEvents
 from optrunner.portfolio import ChargeSchedule, Portfolio
 from optrunner.risk import RiskEngine, StrategyLimits, TradingState
 from optrunner.risk.kill_switch import SwitchChange
@@ -43,6 +44,8 @@ from optrunner.strategies.base import Strategy
 log = logging.getLogger(__name__)
 
 Observer = Callable[[Any], None]
+ONE_MINUTE = timedelta(minutes=1)
+DEFAULT_STALE_AFTER = 120.0  # seconds, as market_config.stale_after_seconds
 
 
 def policy_from_config(config: Any) -> ExecutionPolicy:
@@ -99,6 +102,11 @@ class Kernel:
         self.last_exit: dict[OptionContract, datetime] = {}
         self.alerts: list[AlertEvent] = []
         self.observers: list[Observer] = []
+        self.derived = DerivedEvents()  # ticks and closed bars the strategies subscribed to
+        self._routes_seen: Any = None
+        self.stale_after: dict[str, float] = {}  # underlying -> seconds before its data is stale
+        self._stale: set[str] = set()  # underlyings already reported stale since their last snapshot
+        self._last_input: datetime | None = None
         self._state_sink = state_sink
         self._log_alerts = log_alerts  # a backtest keeps its alerts in the summary instead
         self._resync_pending = False
@@ -115,6 +123,11 @@ class Kernel:
             name, StrategyLimits.from_config(getattr(config, "risk_management", None))
         )
         self.policies[name] = policy_from_config(config)
+        market = getattr(config, "market_config", None)
+        if market is not None:
+            after = float(getattr(market, "stale_after_seconds", None) or DEFAULT_STALE_AFTER)
+            symbol = market.symbol
+            self.stale_after[symbol] = min(after, self.stale_after.get(symbol, after))
 
     def observe(self, fn: Observer) -> None:
         """``fn`` sees every fill, order update and alert after the kernel has booked it."""
@@ -161,11 +174,14 @@ class Kernel:
     def on_chain(self, snapshot: ChainSnapshot) -> None:
         with self._lock:
             if isinstance(self.clock, SimClock):
+                self._fire_gap_timers(snapshot.ts)
                 self.clock.advance(snapshot.ts)
+            self._last_input = snapshot.ts
             d = to_ist(snapshot.ts).date()
             if d != self.day:
                 self._start_day(d, snapshot.ts)
             self.latest[snapshot.symbol] = snapshot
+            self._stale.discard(snapshot.symbol)
             self.om.on_snapshot(snapshot)
             if hasattr(self.broker, "on_snapshot"):
                 self.broker.on_snapshot(snapshot)
@@ -173,6 +189,8 @@ class Kernel:
             self.om.check_timers()  # drains: fills against this snapshot land before the mark
             self.portfolio.mark(snapshot)
             self._check_account(snapshot.ts)
+            for event in self._derived().on_snapshot(snapshot):  # closed bars, then ticks
+                self.runner.dispatch(event)
             self.runner.dispatch(ChainEvent(snapshot))
             self.om.drain()
 
@@ -182,16 +200,56 @@ class Kernel:
             self.om.drain()
 
     def on_timer(self, now: datetime) -> None:
+        """Time passes without a snapshot: stale data is reported, bars that ended close,
+        working orders time out and strategies' timers fire."""
         with self._lock:
             if isinstance(self.clock, SimClock):
                 self.clock.advance(now)
+            self._last_input = now
+            for symbol, snap in self.latest.items():
+                age = (now - snap.ts).total_seconds()
+                if symbol not in self._stale and age > self.stale_after.get(symbol, DEFAULT_STALE_AFTER):
+                    self._stale.add(symbol)
+                    self.runner.dispatch(StaleDataEvent(now, symbol, age))
+            for bar in self._derived().close_until(now):
+                self.runner.dispatch(bar)
             self.om.check_timers()
             self.runner.fire_timers(now)
             self.om.drain()
 
+    def _fire_gap_timers(self, until: datetime) -> None:
+        """A simulated clock fires the minutes a replay has no snapshot for (data gaps, a day
+        that ends early) as timers, so time exits and stale-data handling run in a backtest
+        exactly as they would live. Continuous minute data costs one comparison."""
+        last = self._last_input
+        if last is None or until - last <= ONE_MINUTE:
+            return
+        local = to_ist(last)
+        t = local.replace(second=0, microsecond=0) + ONE_MINUTE
+        close = local.replace(hour=SESSION_CLOSE.hour, minute=SESSION_CLOSE.minute, second=0, microsecond=0)  # fmt: skip
+        end = min(until, close)  # never overnight: the next day starts with its own snapshot
+        while t < end:
+            self.on_timer(t)
+            t += ONE_MINUTE
+
+    def _derived(self) -> DerivedEvents:
+        """The derived-event source, re-subscribed whenever the runner's routes changed."""
+        routes = self.runner.routes
+        if routes is not self._routes_seen:
+            self._routes_seen = routes
+            self.derived.subscribe(routes.ticks, routes.bars)
+        return self.derived
+
     def end_of_day(self, d: date) -> None:
-        """Session close: expire DAY orders and settle contracts expiring today (simulated brokers)."""
+        """Session close: the rest of the session's minutes as timers (simulated clock), every
+        open bar closed, DAY orders expired and contracts expiring today settled (simulated brokers)."""
         with self._lock:
+            close = datetime.combine(d, SESSION_CLOSE, tzinfo=IST)
+            if isinstance(self.clock, SimClock) and self._last_input is not None and self._last_input < close:
+                self._fire_gap_timers(close)
+            for bar in self._derived().close_until(close):
+                self.runner.dispatch(bar)
+            self.om.drain()
             self._resync_if_pending()
             if hasattr(self.broker, "end_of_day"):
                 self.broker.end_of_day(d)

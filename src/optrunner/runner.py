@@ -465,6 +465,12 @@ class StrategyRunner:
         log.info("runner stopped")
 
     @property
+    def routes(self) -> Any:
+        """The current routing tables (a new object whenever they change): the kernel derives
+        ticks and bars for the instruments and (symbol, timeframe) pairs they name."""
+        return self._routes
+
+    @property
     def running(self) -> bool:
         return self._running
 

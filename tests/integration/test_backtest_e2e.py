@@ -41,10 +41,12 @@ QUOTES = {
 
 DOC = {
     "name": "HAND", "enabled": True, "strategy": "dnss",
-    "market_config": {"market_type": "database_market", "exchange": "NFO", "symbol": "NIFTY", "db_path": "catalog"},
+    # a sparse hand-made day: gaps of hours are not stale data here (see test_kernel_time.py for that)
+    "market_config": {"market_type": "database_market", "exchange": "NFO", "symbol": "NIFTY", "db_path": "catalog",
+                      "stale_after_seconds": 30000},
     "entry": {"entry_time": "09:30", "target_ce_delta": 0.25, "target_pe_delta": 0.25, "quantity": 1},
     "adjustment": {"enabled": False},
-    "exit": {"exit_time": "15:15"},
+    "exit": {"exit_time": "15:15", "stale_exit_seconds": 30000},
     "execution": {"order_type": "MARKET", "price_limit_percent": 1.0},
 }  # fmt: skip
 
