@@ -188,11 +188,14 @@ def test_strike_is_the_stop_floored_for_pe_ceiled_for_ce(tmp_path, stop, bullish
 
 def test_stop_loss_only_on_an_hourly_close_below_the_sold_pe_strike(tmp_path):
     s, ex, _ = s2_entered(tmp_path)  # sold 24700 PE
-    assert s.on_bar(hour(MON, 2, 24890, 24895, 24600, 24710)) == []  # intrabar breach, closed above
-    assert s.on_bar(hour(MON, 3, 24710, 24720, 24650, 24700)) == []  # a close AT the strike is not a breach
-    (basket,) = s.on_bar(hour(MON, 4, 24700, 24705, 24650, 24699.95))
+    s.on_bar(hour(MON, 2, 24890, 24895, 24600, 24710))  # intrabar breach, closed above
+    assert ex.step(s, chain(at(12, 15), 24710.0)) == []
+    s.on_bar(hour(MON, 3, 24710, 24720, 24650, 24700))  # a close AT the strike is not a breach
+    assert ex.step(s, chain(at(13, 15), 24700.0)) == []
+    s.on_bar(hour(MON, 4, 24700, 24705, 24650, 24699.95))
+    (basket,) = s.on_chain(chain(at(14, 15), 24699.95))  # the snapshot the bar closed at
     assert basket.is_exit and [leg.leg for leg in basket.ordered_phases()[0]] == ["P1:main"]
-    ex.run(s, [basket], chain(at(14, 16), 24699.95))
+    ex.run(s, [basket], chain(at(14, 15), 24699.95))
     assert s.positions == {} and s.exits == {"STOP_LOSS_ON_CLOSE": 1}
 
 

@@ -153,6 +153,11 @@ class WeeklyZonesSection(ConfigModel):
     trailing_stop_pct: Percentage = Field(
         5.0, description="trailing: exit when profit falls this many % of the net premium below its peak."
     )
+    entry_cutoff: SessionTime = Field(
+        time(14, 50),
+        description="A signal is traded only before this time (HH:MM); one fired later (the 15:15 and 15:30 bar "
+        "closes) is recorded and skipped, never carried to the next morning's gap.",
+    )
     square_off_time: SessionTime = Field(time(15, 15), description="Time of day of the time square-off (HH:MM).")
     square_off_after_days: NonNegativeInt | None = Field(
         None,

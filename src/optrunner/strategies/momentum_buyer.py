@@ -39,7 +39,7 @@ import numpy as np
 
 from optrunner.core.events import BarEvent
 from optrunner.core.orders import Fill, Order, OrderIntent
-from optrunner.core.timeutil import to_ist
+from optrunner.core.timeutil import SESSION_CLOSE, to_ist
 from optrunner.core.types import Right, Side, Tag
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.instruments import get_index
@@ -127,8 +127,11 @@ class MomentumBuyer(BaseStrategy):
         if expiry is not None:
             self._record_prices(snapshot, expiry)
         out: list[OrderIntent] = []
-        for right, side in self.sides.items():
+        for side in self.sides.values():
             side.book.mark(snapshot)
+        if now.time() >= SESSION_CLOSE:  # the close snapshot: nothing can trade until the next open
+            return out
+        for right, side in self.sides.items():
             out += self._exit_if_due(right, side, now)
         if self.direction and expiry is not None and now.time() < self.cfg.entry_cutoff:
             out += self._enter_if_breakout(snapshot, expiry, now)

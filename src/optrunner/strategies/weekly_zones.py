@@ -6,14 +6,17 @@ The rules, in the order they apply:
    PWL, PWC, the max/min 4h body, the two zones, their margins and the bias
    (``weekly_context.py``). The first week the strategy sees only builds a context.
 2. **Stop loss, only on an hourly close.** At each closed hourly bar, a position whose sold
-   PE has ``close < strike`` or whose sold CE has ``close > strike`` is closed. A close
+   PE has ``close < strike`` or whose sold CE has ``close > strike`` is closed at the next
+   snapshot (the kernel delivers a bar just before the snapshot that closes it; the
+   15:15-15:30 bar closes with the session, so its stop goes out at the next open). A close
    exactly at the strike is not a breach, and an intrabar breach that closes back inside is
    not either; the same strict inequality in backtest, paper and live (the older system
    used ``<=`` in its backtest and ``<`` live).
 3. **Signals.** At each closed hourly bar, S1..S8 in priority order, at most one a week,
    only those in ``signal_types`` (``weekly_signals.py``). Each fired signal is recorded
    with its inputs.
-4. **Entry guard.** A signal trades unless: an entry happened within ``cooldown_minutes``,
+4. **Entry guard.** A signal trades unless: it fired at or after ``entry_cutoff`` (it would
+   otherwise meet the next morning's gap), an entry happened within ``cooldown_minutes``,
    ``max_positions`` are open, or the day's loss limit was hit. Skips are counted by reason.
 5. **Trade**, on the next chain snapshot: bullish signals sell a PE at the stop loss
    floored to the index's strike step, bearish ones a CE at the stop ceiled to it (the
@@ -21,7 +24,8 @@ The rules, in the order they apply:
    money. One basket: hedge first, each step fill-confirmed, a failed main unwinds the
    hedge (the router does this); freeze-limit slicing is the router's too. Quantity:
    ``quantity`` lots, or ``quantity_units`` when it is a whole number of lots.
-6. **Other exits** on every snapshot (main leg first, then the hedge): the time square-off
+6. **Other exits** on every snapshot (main leg first, then the hedge; a long hedge nobody
+   bids for is worth next to nothing and is held to expiry rather than retried): the time square-off
    at ``square_off_time`` on the contract's expiry day, or T+``square_off_after_days``
    trading days if earlier; ``lock`` — once profit reaches ``profit_lock_activate_pct`` % of
    the net premium, exit when it falls below ``profit_lock_exit_pct`` %; ``trailing`` — exit
@@ -43,14 +47,14 @@ from typing import TYPE_CHECKING, Any
 
 from optrunner.core.events import BarEvent
 from optrunner.core.orders import Basket, Fill, Order
-from optrunner.core.timeutil import to_ist
+from optrunner.core.timeutil import SESSION_CLOSE, to_ist
 from optrunner.core.types import LegRole, Right, Side, Tag
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.instruments import calendar_for, get_index
 from optrunner.instruments.contracts import OptionContract
 from optrunner.market.lookup import resolve_expiry
 from optrunner.strategies.base import NO_INTENTS, BaseStrategy, Intents, StrategyHalt, Subscriptions
-from optrunner.strategies.option_book import OptionBook, order_intent
+from optrunner.strategies.option_book import BookLeg, OptionBook, order_intent
 from optrunner.strategies.registry import register_strategy
 from optrunner.strategies.weekly_context import WeeklyContextTracker
 from optrunner.strategies.weekly_signals import Signal, SignalEvaluator
@@ -89,6 +93,7 @@ class Position:
     retries: int = 0
     retry_at: datetime | None = None
     working: set[str] = field(default_factory=set)
+    stop_due: bool = False  # an hourly close breached the strike: exit at the next snapshot
     entry_decided: bool = False  # ENTERING waits for this: the router sends the main after the hedge fills
 
     @property
@@ -143,11 +148,13 @@ class WeeklyZones(BaseStrategy):
             self.signals.new_week()
         if bar.timeframe == "4h":
             return NO_INTENTS
-        out = self._stop_on_close(bar)
+        for p in self._open():
+            if p.breached(bar.close):
+                p.stop_due = True
         signal = self.signals.on_hour(bar, self.context.context)
         if signal is not None:
             self._on_signal(signal, to_ist(bar.end))
-        return out
+        return NO_INTENTS
 
     def on_chain(self, snapshot: ChainSnapshot) -> Intents:
         now = to_ist(snapshot.ts)
@@ -156,6 +163,8 @@ class WeeklyZones(BaseStrategy):
         for p in self.positions.values():
             if p.state is not PositionState.CLOSED:
                 p.book.mark(snapshot)
+        if now.time() >= SESSION_CLOSE:  # the close snapshot: nothing can trade until the next open
+            return NO_INTENTS
         out = list(self._exits_due(now))
         if self.pending is not None:
             signal, self.pending = self.pending, None
@@ -167,8 +176,8 @@ class WeeklyZones(BaseStrategy):
         if p is None:
             return NO_INTENTS
         p.book.apply_fill(fill)
-        if fill.is_settlement and p.book.is_flat and p.state is PositionState.OPEN:
-            self._close(p, "EXPIRY")
+        if fill.is_settlement and p.book.is_flat and p.state is not PositionState.CLOSED:
+            self._close(p, p.exit_reason or "EXPIRY")
         return NO_INTENTS
 
     def on_order_update(self, order: Order) -> Intents:
@@ -187,13 +196,6 @@ class WeeklyZones(BaseStrategy):
 
     # --- rules ------------------------------------------------------------------------------
 
-    def _stop_on_close(self, bar: BarEvent) -> list[Basket]:
-        out = []
-        for p in self._open():
-            if p.breached(bar.close):
-                out += self._exit(p, "STOP_LOSS_ON_CLOSE")
-        return out
-
     def _on_signal(self, signal: Signal, now: datetime) -> None:
         self.fired[signal.name] += 1
         record = {"signal": signal.name, "bullish": signal.bullish, "stop_loss": signal.stop_loss,
@@ -208,6 +210,8 @@ class WeeklyZones(BaseStrategy):
 
     def _guard(self, now: datetime) -> str:
         c = self.cfg
+        if now.time() >= c.entry_cutoff:
+            return "after_entry_cutoff"
         if self.day_halted:
             return "daily_loss_limit"
         if sum(1 for p in self.positions.values() if p.state is not PositionState.CLOSED) >= c.max_positions:
@@ -291,6 +295,8 @@ class WeeklyZones(BaseStrategy):
 
     def _exit_reason(self, p: Position, now: datetime) -> str:
         c = self.cfg
+        if p.stop_due:
+            return "STOP_LOSS_ON_CLOSE"
         if now.time() >= c.square_off_time and now.date() >= self._square_off_day(p):
             return "TIME_SQUARE_OFF"
         pct = p.profit_pct
@@ -318,18 +324,31 @@ class WeeklyZones(BaseStrategy):
         if p.state is PositionState.EXITING and not retry:
             return []
         p.state, p.exit_reason, p.retry_at = PositionState.EXITING, reason, None
+        open_legs = p.book.open_legs()
+        if not open_legs:
+            self._close(p, reason)
+            return []
         legs = []
-        for leg in p.book.open_legs():
+        for leg in open_legs:
+            if self._unsellable(leg):
+                continue  # a long hedge nobody bids for: worth ~0, it is held to expiry (no risk)
             side = Side.BUY if leg.qty < 0 else Side.SELL
             role = LegRole.MAIN if leg.contract == p.main else LegRole.HEDGE
             name = f"{p.pid}:{'main' if role is LegRole.MAIN else 'hedge'}"
             legs.append(self._intent(Tag.EXIT, leg.contract, side, abs(leg.qty), self.last_snapshot, name, role,
                                      reason))  # fmt: skip
         if not legs:
-            self._close(p, reason)
+            self.exits["hedge_held_to_expiry"] += 1
             return []
         legs.sort(key=lambda leg: leg.role is not LegRole.MAIN)  # listed as sent: main first
         return [Basket(legs, is_exit=True, name=f"{self.name}-{p.pid}-exit")]
+
+    def _unsellable(self, leg: BookLeg) -> bool:
+        snap = self.last_snapshot
+        if leg.qty <= 0 or snap is None:
+            return False
+        i = snap.index_of(leg.contract)
+        return i is None or not float(snap.bid[i]) > 0
 
     def _settled(self, p: Position, now: datetime | None) -> None:
         """Every order of ``p`` has ended: move it on from what actually filled."""
@@ -346,7 +365,7 @@ class WeeklyZones(BaseStrategy):
         elif p.state is PositionState.EXITING:
             if p.book.is_flat:
                 self._close(p, p.exit_reason)
-            else:
+            elif not all(self._unsellable(leg) for leg in p.book.open_legs()):
                 self._schedule(p, p.exit_reason, now)
 
     def _schedule(self, p: Position, reason: str, now: datetime | None) -> None:
@@ -433,7 +452,7 @@ def _pos_to(p: Position) -> dict[str, Any]:
         "peak_pct": p.peak_pct if math.isfinite(p.peak_pct) else None, "lock_armed": p.lock_armed,
         "day_start_pnl": p.day_start_pnl, "exit_reason": p.exit_reason, "retries": p.retries,
         "retry_at": p.retry_at.isoformat() if p.retry_at else None, "working": sorted(p.working),
-        "entry_decided": p.entry_decided,
+        "stop_due": p.stop_due, "entry_decided": p.entry_decided,
     }  # fmt: skip
 
 
@@ -444,7 +463,7 @@ def _pos_from(d: dict[str, Any]) -> Position:
         PositionState(d["state"]), OptionBook.from_dict(d["book"]), d["credit"],
         -math.inf if d["peak_pct"] is None else d["peak_pct"], d["lock_armed"], d["day_start_pnl"],
         d["exit_reason"], d["retries"], datetime.fromisoformat(d["retry_at"]) if d["retry_at"] else None,
-        set(d["working"]), d["entry_decided"],
+        set(d["working"]), d["stop_due"], d["entry_decided"],
     )  # fmt: skip
 
 
