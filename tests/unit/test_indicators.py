@@ -151,3 +151,17 @@ def test_atr_and_supertrend_flip_on_a_reversal():
     flip = int(np.argmax(st.direction[30:] == -1)) + 30
     assert 30 < flip < 40 and (st.direction[flip:] == -1).all()
     assert atr(h, lo, c, 5)[4] == pytest.approx(1.4)  # TR 1 on the first bar, then 1.5 (high - previous close)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_the_streaming_trend_gives_the_batch_numbers_bar_for_bar(seed):
+    from optrunner.strategies.indicators import TrendStream
+
+    h, lo, c = _walk(seed, 300)
+    H, L, C = (np.array(v) for v in (h, lo, c))
+    st, a = supertrend(H, L, C, 10, 3.0).direction, adx(H, L, C, 14).adx
+    stream = TrendStream(10, 3.0, 14)
+    for i in range(len(c)):
+        direction, value = stream.update(h[i], lo[i], c[i])
+        assert direction == st[i]
+        assert (math.isnan(value) and math.isnan(a[i])) or value == pytest.approx(a[i], abs=1e-9)

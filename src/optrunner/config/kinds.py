@@ -197,9 +197,6 @@ class MomentumBuyerSection(ConfigModel):
     supertrend_multiplier: PositiveNumber = Field(3.0, description="Supertrend band width in ATRs.")
     adx_period: Annotated[StrictInt, Field(ge=2)] = Field(14, description="ADX period.")
     min_adx: NonNegativeNumber = Field(20.0, description="Least ADX for a trend to count.")
-    indicator_window: Annotated[StrictInt, Field(ge=30)] = Field(
-        150, description="Index bars kept for the indicators."
-    )
     expiry: ExpirySelector = Field("weekly", description="Expiry bought: weekly, next_weekly, monthly or a date.")
     trade_expiry_day: Flag = Field(False, description="false: on expiry day, buy the following expiry.")
     max_otm: NonNegativeInt = Field(2, description="Strikes beyond ATM on the OTM side that are candidates.")

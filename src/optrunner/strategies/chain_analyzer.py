@@ -23,12 +23,10 @@ the config value ``atm_range_pct`` (default 1.5) rather than a rank nobody compu
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date, time
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from optrunner.core.types import Right
 from optrunner.instruments.contracts import OptionContract
@@ -65,6 +63,7 @@ class Pick:
 
     contract: OptionContract
     row: int
+    key: int  # the snapshot's contract key (data/snapshot.contract_keys)
     score: float
     parts: dict[str, float]
     distance: float  # |strike - ATM| as a fraction of the ATM range
@@ -108,19 +107,25 @@ class ChainAnalyzer:
         i = bisect_right(self._floor_times, now) - 1
         return max(self._floors[i] if i >= 0 else 0.0, self.filters.min_delta)
 
-    def window(self, snapshot: ChainSnapshot, expiry: date, right: Right, beyond: int) -> tuple[np.ndarray, int]:
-        """Rows of ``expiry``/``right`` from ATM to ``beyond`` strikes OTM (ATM first), and the ATM row."""
+    def window(self, snapshot: ChainSnapshot, expiry: date, right: Right, beyond: int) -> tuple[list[int], int]:
+        """Rows of ``expiry``/``right`` from ATM to ``beyond`` strikes OTM (ATM first), and the ATM row.
+
+        Bisects over memoryviews of the sorted keys and strikes (a few µs; NumPy calls on
+        these small slices cost more in overhead than they save).
+        """
         block = ((expiry - _EPOCH).days * 2 + (right is Right.CE)) * _KEY_SPAN  # keys sort by expiry, right, strike
-        key = snapshot.key
-        assert key is not None
-        lo, hi = int(np.searchsorted(key, block)), int(np.searchsorted(key, block + _KEY_SPAN))
-        rows = np.arange(lo, hi)
-        if not len(rows):
-            return rows, -1
-        strikes = snapshot.strike[rows]
-        atm = int(np.argmin(np.abs(strikes - snapshot.spot)))
-        picked = rows[atm : atm + beyond + 1] if right is Right.CE else rows[max(atm - beyond, 0) : atm + 1][::-1]
-        return picked, int(rows[atm])
+        key = memoryview(snapshot.key)  # type: ignore[arg-type]
+        lo, hi = bisect_left(key, block), bisect_left(key, block + _KEY_SPAN)
+        if lo == hi:
+            return [], -1
+        strikes = memoryview(snapshot.strike)[lo:hi]
+        spot = snapshot.spot
+        j = bisect_left(strikes, spot)
+        if j == len(strikes) or (j > 0 and spot - strikes[j - 1] <= strikes[j] - spot):
+            j -= 1  # the nearer neighbour; a tie goes to the lower strike
+        atm = lo + j
+        rows = list(range(atm, min(atm + beyond + 1, hi))) if right is Right.CE else list(range(atm, max(atm - beyond - 1, lo - 1), -1))
+        return rows, atm
 
     def candidates(self, snapshot: ChainSnapshot, expiry: date, right: Right, now: time) -> list[Pick]:
         c, f = self.cfg, self.filters
@@ -132,16 +137,17 @@ class ChainAnalyzer:
         floor = self.delta_floor(now)
         near = c.atm_tiers[0][0] if c.atm_tiers else 0.0
         picks = []
-        for i in rows.tolist():
-            ltp, bid, ask = float(snapshot.ltp[i]), float(snapshot.bid[i]), float(snapshot.ask[i])
-            oi, vol, delta = float(snapshot.oi[i]), float(snapshot.volume[i]), abs(float(snapshot.delta[i]))
-            iv = float(snapshot.iv[i]) * 100.0
+        col = {name: memoryview(getattr(snapshot, name)) for name in ("ltp", "bid", "ask", "oi", "volume", "delta", "iv", "strike", "key")}
+        for i in rows:
+            ltp, bid, ask = col["ltp"][i], col["bid"][i], col["ask"][i]
+            oi, vol, delta = col["oi"][i], col["volume"][i], abs(col["delta"][i])
+            iv = col["iv"][i] * 100.0
             mid = 0.5 * (bid + ask)
             spread = (ask - bid) / mid * 100.0 if mid > 0 else math.nan
             if not (f.premium_min <= ltp <= f.premium_max and oi >= f.min_oi and vol >= f.min_volume
                     and spread <= f.max_spread_pct and delta >= floor and delta > 0):  # fmt: skip
                 continue  # NaN in any of them fails its comparison: not a candidate
-            strike = float(snapshot.strike[i])
+            strike = col["strike"][i]
             distance = abs(strike - atm) / atm_range
             itm = strike < snapshot.spot if right is Right.CE else strike > snapshot.spot
             atm_pts = _tier(distance, c.atm_tiers, c.atm_else, at_least=False) * (c.itm_factor if itm else 1.0)
@@ -157,7 +163,8 @@ class ChainAnalyzer:
             eff = _tier(ltp / delta, c.efficiency_tiers, c.efficiency_else, at_least=False)
             parts = {"atm": atm_pts, "liquidity": liquidity, "delta_points": delta_pts, "iv_points": iv_pts,
                      "efficiency": eff}  # fmt: skip
-            picks.append(Pick(snapshot.contract(i), i, sum(parts.values()), parts, distance, ltp, delta, iv, oi, spread))
+            picks.append(Pick(snapshot.contract(i), i, col["key"][i], sum(parts.values()), parts, distance, ltp, delta,
+                              iv, oi, spread))  # fmt: skip
         picks.sort(key=lambda p: (-p.score, p.distance, p.contract.strike))
         return picks
 

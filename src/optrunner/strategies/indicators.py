@@ -144,4 +144,82 @@ def rsi(close: np.ndarray, n: int = 14) -> np.ndarray:
     return out
 
 
-__all__ = ["DirectionalIndex", "Supertrend", "adx", "atr", "rsi", "supertrend", "true_range", "wilder"]
+
+
+class _Wilder:
+    """Wilder's average fed one value at a time: the mean of the first ``n``, then smoothed."""
+
+    __slots__ = ("n", "seen", "total", "value")
+
+    def __init__(self, n: int) -> None:
+        self.n, self.seen, self.total, self.value = n, 0, 0.0, math.nan
+
+    def add(self, x: float) -> float:
+        self.seen += 1
+        if self.seen < self.n:
+            self.total += x
+        elif self.seen == self.n:
+            self.value = (self.total + x) / self.n
+        else:
+            self.value += (x - self.value) / self.n
+        return self.value
+
+
+class TrendStream:
+    """Supertrend direction and ADX updated bar by bar in O(1) — what a strategy runs.
+
+    The batch functions above are the reference; this gives the same numbers for the same
+    bars (``tests/unit/test_indicators.py`` checks it bar for bar), without recomputing a
+    window of history at every bar (~1 ms on 150 bars, against a few µs here).
+    """
+
+    __slots__ = ("_atr", "_dx", "_lower", "_minus", "_plus", "_prev", "_tr", "_upper", "adx", "bars",
+                 "direction", "minus_di", "multiplier", "n_adx", "n_st", "plus_di")  # fmt: skip
+
+    def __init__(self, supertrend_period: int = 10, multiplier: float = 3.0, adx_period: int = 14) -> None:
+        self.n_st, self.multiplier, self.n_adx = supertrend_period, multiplier, adx_period
+        self._atr = _Wilder(supertrend_period)
+        self._tr, self._plus, self._minus, self._dx = (_Wilder(adx_period) for _ in range(4))
+        self._prev: tuple[float, float, float] | None = None
+        self._upper = self._lower = math.nan
+        self.direction = 0
+        self.adx = self.plus_di = self.minus_di = math.nan
+        self.bars = 0
+
+    def update(self, high: float, low: float, close: float) -> tuple[int, float]:
+        """Fold in one closed bar; returns (Supertrend direction, ADX) after it."""
+        prev = self._prev
+        tr = high - low if prev is None else max(high - low, abs(high - prev[2]), abs(low - prev[2]))
+        atr_value = self._atr.add(tr)
+        if self._atr.seen >= self.n_st:
+            mid = (high + low) / 2.0
+            bu, bl = mid + self.multiplier * atr_value, mid - self.multiplier * atr_value
+            if self.direction == 0:
+                self._upper, self._lower = bu, bl
+                self.direction = 1 if close >= mid else -1
+            else:
+                assert prev is not None
+                if not (bu < self._upper or prev[2] > self._upper):
+                    bu = self._upper
+                if not (bl > self._lower or prev[2] < self._lower):
+                    bl = self._lower
+                self._upper, self._lower = bu, bl
+                if self.direction == 1 and close < bl:
+                    self.direction = -1
+                elif self.direction == -1 and close > bu:
+                    self.direction = 1
+        if prev is not None:
+            up, down = high - prev[0], prev[1] - low
+            s_tr = self._tr.add(tr)
+            s_plus = self._plus.add(up if (up > down and up > 0) else 0.0)
+            s_minus = self._minus.add(down if (down > up and down > 0) else 0.0)
+            if self._tr.seen >= self.n_adx:
+                self.plus_di, self.minus_di = 100.0 * s_plus / s_tr, 100.0 * s_minus / s_tr
+                total = self.plus_di + self.minus_di
+                self.adx = self._dx.add(100.0 * abs(self.plus_di - self.minus_di) / total if total > 0 else 0.0)
+        self._prev = (high, low, close)
+        self.bars += 1
+        return self.direction, self.adx
+
+
+__all__ = ["DirectionalIndex", "Supertrend", "TrendStream", "adx", "atr", "rsi", "supertrend", "true_range", "wilder"]

@@ -5,7 +5,7 @@ The rules, in the order they apply:
 1. **Direction**, at each closed index bar of ``timeframe``: Supertrend(``supertrend_period``,
    ``supertrend_multiplier``) up and ADX(``adx_period``) >= ``min_adx`` is bullish (buy a CE),
    Supertrend down with the same ADX is bearish (buy a PE), anything else is no trade.
-   Indicators run on the last ``indicator_window`` bars (``indicators.py``).
+   Indicators follow Wilder (``indicators.py``), updated bar by bar (``TrendStream``).
 2. **Strike**: ``ChainAnalyzer`` scores ATM .. ATM + ``max_otm`` on the OTM side of the
    chosen expiry and picks the best (``chain_analyzer.py``).
 3. **Momentum breakout**, on each chain snapshot (one a minute): the picked option's LTP
@@ -46,7 +46,7 @@ from optrunner.instruments import get_index
 from optrunner.market.lookup import resolve_expiry
 from optrunner.strategies.base import NO_INTENTS, BaseStrategy, Intents, StrategyHalt, Subscriptions
 from optrunner.strategies.chain_analyzer import ChainAnalyzer, Pick
-from optrunner.strategies.indicators import adx, rsi, supertrend
+from optrunner.strategies.indicators import TrendStream, rsi
 from optrunner.strategies.option_book import OptionBook, order_intent
 from optrunner.strategies.registry import register_strategy
 
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from optrunner.config import StrategyConfig
 
 MAX_BACKOFF_SECONDS = 300.0
+RESTORE_BARS = 300  # recent bars kept in the state: replaying them rebuilds the trend (seed weight < 1e-9)
 GUARD_REASONS = ("exposure_limit", "pyramid_not_in_profit", "pyramid_too_soon", "cooldown")
 
 
@@ -87,10 +88,12 @@ class MomentumBuyer(BaseStrategy):
         self.symbol = config.market_config.symbol
         self.spec = get_index(self.symbol)
         self.analyzer = ChainAnalyzer(c, self.symbol)
-        self.bars: deque[tuple[float, float, float]] = deque(maxlen=c.indicator_window)
+        self.trend = TrendStream(c.supertrend_period, c.supertrend_multiplier, c.adx_period)
+        self.bars: deque[tuple[float, float, float]] = deque(maxlen=RESTORE_BARS)  # replayed on restore
         self.direction = 0  # +1 buy CE, -1 buy PE, 0 none
         self.adx_value = math.nan
-        self.history: dict[tuple[date, float, bool], deque[float]] = {}  # minute LTPs near the money
+        self._expiry: tuple[date, date | None] | None = None  # (day, the expiry traded that day)
+        self.history: dict[int, deque[float]] = {}  # contract key -> minute LTPs, near the money
         self.history_len = max(c.breakout_lookback + 1, 4 * c.rsi_period if c.min_rsi is not None else 0)
         self.sides = {Right.CE: SideBook(), Right.PE: SideBook()}
         self.last_snapshot: ChainSnapshot | None = None
@@ -106,24 +109,23 @@ class MomentumBuyer(BaseStrategy):
     def on_bar(self, bar: BarEvent) -> Intents:
         if bar.symbol != self.symbol or bar.timeframe != self.cfg.timeframe:
             return NO_INTENTS
-        c = self.cfg
         self.bars.append((bar.high, bar.low, bar.close))
-        need = max(c.supertrend_period, 2 * c.adx_period) + 1
-        if len(self.bars) < need:
-            self.direction = 0
-            return NO_INTENTS
-        h, lo, cl = (np.fromiter((b[k] for b in self.bars), float, len(self.bars)) for k in range(3))
-        trend = int(supertrend(h, lo, cl, c.supertrend_period, c.supertrend_multiplier).direction[-1])
-        self.adx_value = float(adx(h, lo, cl, c.adx_period).adx[-1])
-        self.direction = trend if self.adx_value >= c.min_adx else 0
+        self._direction(bar.high, bar.low, bar.close)
         return NO_INTENTS
+
+    def _direction(self, high: float, low: float, close: float) -> None:
+        trend, self.adx_value = self.trend.update(high, low, close)
+        self.direction = trend if self.adx_value >= self.cfg.min_adx else 0  # NaN ADX (too few bars): 0
 
     # --- 2-5 on each snapshot -------------------------------------------------------------------
 
     def on_chain(self, snapshot: ChainSnapshot) -> Intents:
         now = to_ist(snapshot.ts)
         self.last_snapshot = snapshot
-        expiry = resolve_expiry(snapshot, self.cfg.expiry, allow_expiry_day=self.cfg.trade_expiry_day)
+        if self._expiry is None or self._expiry[0] != now.date():  # the choice only changes by day
+            found = resolve_expiry(snapshot, self.cfg.expiry, allow_expiry_day=self.cfg.trade_expiry_day)
+            self._expiry = (now.date(), found)
+        expiry = self._expiry[1]
         if expiry is not None:
             self._record_prices(snapshot, expiry)
         out: list[OrderIntent] = []
@@ -138,24 +140,27 @@ class MomentumBuyer(BaseStrategy):
         return out
 
     def _record_prices(self, snapshot: ChainSnapshot, expiry: date) -> None:
-        """Keep contiguous minute prices of the strikes around the money (others are dropped)."""
+        """Keep contiguous minute prices of the strikes around the money, by contract key
+        (a contract missing from a minute loses its history: a breakout needs unbroken minutes)."""
         old, new = self.history, {}
+        key, ltp = memoryview(snapshot.key), memoryview(snapshot.ltp)  # type: ignore[arg-type]
         for right in (Right.CE, Right.PE):
-            rows, _ = self.analyzer.window(snapshot, expiry, right, self.cfg.max_otm + 2)
-            for strike, ltp in zip(snapshot.strike[rows].tolist(), snapshot.ltp[rows].tolist(), strict=True):
-                if not (math.isfinite(ltp) and ltp > 0):
-                    continue
-                key = (expiry, strike, right is Right.CE)
-                prices = old.get(key) or deque(maxlen=self.history_len)
-                prices.append(ltp)
-                new[key] = prices
+            rows, _ = self.analyzer.window(snapshot, expiry, right, self.cfg.max_otm + 1)
+            for i in rows:
+                price = ltp[i]
+                if price > 0:  # NaN is not
+                    k = key[i]
+                    prices = old.get(k)
+                    if prices is None:
+                        prices = deque(maxlen=self.history_len)
+                    prices.append(price)
+                    new[k] = prices
         self.history = new
 
     def breakout(self, pick: Pick) -> tuple[bool, float]:
         """(LTP above the previous ``breakout_lookback`` minutes' highest, RSI) for ``pick``."""
         c = self.cfg
-        key = (pick.contract.expiry, pick.contract.strike, pick.contract.is_call)
-        prices = self.history.get(key)
+        prices = self.history.get(pick.key)
         if prices is None or len(prices) < c.breakout_lookback + 1:
             return False, math.nan
         seq = list(prices)
@@ -299,8 +304,9 @@ class MomentumBuyer(BaseStrategy):
         }  # fmt: skip
 
     def restore_state(self, state: dict[str, Any]) -> None:
-        self.bars.extend(tuple(b) for b in state["bars"])  # type: ignore[misc]
-        self.direction = state["direction"]
+        for h, lo, c in state["bars"]:  # the trend state is replayed from the recent bars
+            self.bars.append((h, lo, c))
+            self._direction(h, lo, c)
         self.sides = {Right(r): _side_from(d) for r, d in state["sides"].items()}
         self.rejected, self.counts = Counter(state["rejected"]), Counter(state["counts"])
 
