@@ -161,3 +161,29 @@ def test_no_entries_from_the_cutoff_and_the_time_exit(tmp_path):
     assert ex.step(s, atm_ce(101.0, at(15, 14))) == []
     (leg,) = ex.step(s, atm_ce(101.0, at(15, 15)))
     assert leg.reason == "TIME_EXIT"
+
+
+def test_refused_entries_are_counted_by_code_and_the_state_round_trips(tmp_path):
+    import json
+
+    s = buyer(tmp_path)
+    s.direction = 1
+    ex = Exchange()
+    ex.reject = True  # every order refused: the entry never trades
+    for snap in minutes(at(10, 0), [100, 100, 100, 100, 100, 101]):
+        ex.step(s, snap)
+    assert s.sides[Right.CE].entries == 0  # a refused entry is not an open one
+    assert s.metrics()["entries_refused"] == {"other": 1}
+    from optrunner.core.orders import Order
+    from optrunner.core.types import OrderState
+
+    o = Order("x", "T_MB", Tag.ENTRY, ex.sent[-1].contract, Side.BUY, 65, reason="INSUFFICIENT_CAPITAL: needs 7,000")
+    o.state = OrderState.REJECTED
+    s.on_order_update(o)
+    assert s.metrics()["entries_refused"] == {"other": 1, "insufficient_capital": 1}
+    for b in bars([25000 + 10 * k for k in range(40)], at(9, 15)):
+        s.on_bar(b)
+    state = json.loads(json.dumps(s.get_state()))
+    fresh = buyer(tmp_path)
+    fresh.restore_state(state)
+    assert fresh.get_state() == state and fresh.direction == s.direction == 1

@@ -20,7 +20,8 @@ The rules, in the order they apply:
    (``pyramid_too_soon``); ``cooldown_seconds`` since the side's last entry or exit
    (``cooldown``); none from ``entry_cutoff``. Capital is not the strategy's to see: the
    ENTRY intent asks for ``lots`` x the contract's lot size and the kernel's capital
-   allocator (``risk/allocator.py``) sizes or refuses it (``insufficient_capital``).
+   allocator (``risk/allocator.py``) and checks size or refuse it; refusals are counted by
+   their code too (``entries_refused``, e.g. ``insufficient_capital``).
 5. **Exits**, per side on every snapshot: premium ``stop_loss_pct`` below cost,
    ``target_pct`` above it, the trailing stop (``trailing_stop_pct`` below the peak once above
    cost), and ``exit_time``. An exit that does not complete is re-sent on a later snapshot
@@ -40,7 +41,7 @@ import numpy as np
 from optrunner.core.events import BarEvent
 from optrunner.core.orders import Fill, Order, OrderIntent
 from optrunner.core.timeutil import SESSION_CLOSE, to_ist
-from optrunner.core.types import Right, Side, Tag
+from optrunner.core.types import OrderState, Right, Side, Tag
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.instruments import get_index
 from optrunner.market.lookup import resolve_expiry
@@ -97,7 +98,8 @@ class MomentumBuyer(BaseStrategy):
         self.history_len = max(c.breakout_lookback + 1, 4 * c.rsi_period if c.min_rsi is not None else 0)
         self.sides = {Right.CE: SideBook(), Right.PE: SideBook()}
         self.last_snapshot: ChainSnapshot | None = None
-        self.rejected: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()  # by this strategy's entry guard
+        self.refused: Counter[str] = Counter()  # ENTRY orders refused downstream, by code
         self.counts: Counter[str] = Counter()  # signals, entries, exits by reason, no candidate...
         self.last_pick: dict[str, Any] = {}
 
@@ -262,6 +264,9 @@ class MomentumBuyer(BaseStrategy):
         side.working.discard(order.client_id)
         if order.tag is Tag.ENTRY and order.filled_qty == 0:
             side.entries = max(side.entries - 1, 0)  # it never traded: not an open entry
+            if order.state is OrderState.REJECTED:  # by the kernel's checks: INSUFFICIENT_CAPITAL, ...
+                code = order.reason.split(":", 1)[0].strip()
+                self.refused[code.lower() if code.isupper() else "other"] += 1
         if side.working:
             return NO_INTENTS
         now = to_ist(order.updated_ts) if order.updated_ts else None
@@ -293,14 +298,15 @@ class MomentumBuyer(BaseStrategy):
         """Counters for the backtest summary and the seed's ``entry_guard_rejected_total{reason}``."""
         counts = dict(self.counts)
         pnl = counts.pop("closed_pnl_paise", 0) / 100
-        return {"entry_guard_rejected": {r: self.rejected.get(r, 0) for r in GUARD_REASONS}, **counts,
+        return {"entry_guard_rejected": {r: self.rejected.get(r, 0) for r in GUARD_REASONS},
+                "entries_refused": dict(self.refused), **counts,
                 "closed_pnl": pnl, "last_pick": self.last_pick}  # fmt: skip
 
     def get_state(self) -> dict[str, Any]:
         return {
             "bars": [list(b) for b in self.bars], "direction": self.direction,
             "sides": {r.value: _side_to(s) for r, s in self.sides.items()},
-            "rejected": dict(self.rejected), "counts": dict(self.counts),
+            "rejected": dict(self.rejected), "refused": dict(self.refused), "counts": dict(self.counts),
         }  # fmt: skip
 
     def restore_state(self, state: dict[str, Any]) -> None:
@@ -309,6 +315,7 @@ class MomentumBuyer(BaseStrategy):
             self._direction(h, lo, c)
         self.sides = {Right(r): _side_from(d) for r, d in state["sides"].items()}
         self.rejected, self.counts = Counter(state["rejected"]), Counter(state["counts"])
+        self.refused = Counter(state.get("refused", {}))
 
 
 def _iso(ts: datetime | None) -> str | None:
