@@ -57,3 +57,25 @@ def test_both_legs_fill_hedge_first(tmp_path):
     assert [o.leg for o in h.om.orders()] == ["P1:hedge", "P1:main"]
     (p,) = s.positions.values()
     assert p.state.value == "OPEN" and {leg.contract.id for leg in p.book.open_legs()} == {p.main.id, p.hedge.id}
+
+
+def test_through_the_kernel_a_refused_hedge_sends_no_main(tmp_path):
+    """The same, with the kernel in between: risk checks, router, simulated exchange."""
+    from optrunner.core.clock import SimClock
+    from optrunner.execution.brokers import SimConfig
+    from optrunner.kernel import Kernel
+    from optrunner.risk import RiskEngine
+
+    clock = SimClock(at(9, 0))
+    exchange = RejectingExchange(clock, SimConfig())
+    exchange.refuse = lambda o: o.leg == "P1:hedge"
+    kernel = Kernel(exchange, clock, capital=5_000_000.0, risk=RiskEngine(), log_alerts=False)
+    cfg = wz_config(tmp_path)
+    s = WeeklyZones(cfg)
+    kernel.add_strategy(s, cfg)
+    for bar in [*prev_week(BULL_PWC), hour(MON, 0, 24820, 24900, 24790, 24870), hour(MON, 1, 24870, 24910, 24850, 24890)]:
+        kernel.runner.dispatch(bar)
+    kernel.on_chain(chain(at(11, 16), 24890.0))
+    kernel.on_chain(chain(at(11, 17), 24890.0))
+    assert [(o.leg, o.state.value) for o in kernel.om.orders()] == [("P1:hedge", "REJECTED")]
+    assert s.positions == {} and s.exits == {"ENTRY_NOT_FILLED": 1}
