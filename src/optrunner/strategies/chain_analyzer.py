@@ -127,11 +127,15 @@ class ChainAnalyzer:
         rows = list(range(atm, min(atm + beyond + 1, hi))) if right is Right.CE else list(range(atm, max(atm - beyond - 1, lo - 1), -1))
         return rows, atm
 
-    def candidates(self, snapshot: ChainSnapshot, expiry: date, right: Right, now: time) -> list[Pick]:
+    def candidates(
+        self, snapshot: ChainSnapshot, expiry: date, right: Right, now: time, rows: list[int] | None = None
+    ) -> list[Pick]:
+        """Scored candidates, best first; ``rows`` = a ``window`` already computed (ATM first)."""
         c, f = self.cfg, self.filters
-        rows, atm_row = self.window(snapshot, expiry, right, c.max_otm)
-        if atm_row < 0:
+        rows = self.window(snapshot, expiry, right, c.max_otm)[0] if rows is None else rows[: c.max_otm + 1]
+        if not rows:
             return []
+        atm_row = rows[0]
         atm = float(snapshot.strike[atm_row])
         atm_range = atm * c.atm_range_pct / 100.0
         floor = self.delta_floor(now)
@@ -168,8 +172,10 @@ class ChainAnalyzer:
         picks.sort(key=lambda p: (-p.score, p.distance, p.contract.strike))
         return picks
 
-    def pick(self, snapshot: ChainSnapshot, expiry: date, right: Right, now: time) -> Pick | None:
-        found = self.candidates(snapshot, expiry, right, now)
+    def pick(
+        self, snapshot: ChainSnapshot, expiry: date, right: Right, now: time, rows: list[int] | None = None
+    ) -> Pick | None:
+        found = self.candidates(snapshot, expiry, right, now, rows)
         return found[0] if found else None
 
 

@@ -95,6 +95,7 @@ class MomentumBuyer(BaseStrategy):
         self.adx_value = math.nan
         self._expiry: tuple[date, date | None] | None = None  # (day, the expiry traded that day)
         self.history: dict[int, deque[float]] = {}  # contract key -> minute LTPs, near the money
+        self._windows: dict[Right, list[int]] = {}  # this snapshot's rows, ATM first, per option type
         self.history_len = max(c.breakout_lookback + 1, 4 * c.rsi_period if c.min_rsi is not None else 0)
         self.sides = {Right.CE: SideBook(), Right.PE: SideBook()}
         self.last_snapshot: ChainSnapshot | None = None
@@ -148,6 +149,7 @@ class MomentumBuyer(BaseStrategy):
         key, ltp = memoryview(snapshot.key), memoryview(snapshot.ltp)  # type: ignore[arg-type]
         for right in (Right.CE, Right.PE):
             rows, _ = self.analyzer.window(snapshot, expiry, right, self.cfg.max_otm + 1)
+            self._windows[right] = rows
             for i in rows:
                 price = ltp[i]
                 if price > 0:  # NaN is not
@@ -159,16 +161,21 @@ class MomentumBuyer(BaseStrategy):
                     new[k] = prices
         self.history = new
 
+    def _above_prior_high(self, key: int) -> bool:
+        """The contract's latest minute price is above every one of the previous ``breakout_lookback``."""
+        n = self.cfg.breakout_lookback
+        prices = self.history.get(key)
+        if prices is None or len(prices) < n + 1:
+            return False
+        last = prices[-1]
+        return all(last > prices[-k] for k in range(2, n + 2))
+
     def breakout(self, pick: Pick) -> tuple[bool, float]:
-        """(LTP above the previous ``breakout_lookback`` minutes' highest, RSI) for ``pick``."""
+        """(LTP above the previous ``breakout_lookback`` minutes' highest [and RSI above min_rsi], RSI)."""
         c = self.cfg
-        prices = self.history.get(pick.key)
-        if prices is None or len(prices) < c.breakout_lookback + 1:
+        if not self._above_prior_high(pick.key):
             return False, math.nan
-        seq = list(prices)
-        prior = seq[-c.breakout_lookback - 1 : -1]
-        if not seq[-1] > max(prior):
-            return False, math.nan
+        seq = list(self.history[pick.key])
         if c.min_rsi is None:
             return True, math.nan
         if len(seq) < c.rsi_period + 1:
@@ -181,7 +188,11 @@ class MomentumBuyer(BaseStrategy):
         side = self.sides[right]
         if side.working or side.exiting:
             return []
-        pick = self.analyzer.pick(snapshot, expiry, right, now.time())
+        rows = self._windows.get(right, [])[: self.cfg.max_otm + 1]
+        key = memoryview(snapshot.key)  # type: ignore[arg-type]
+        if not any(self._above_prior_high(key[i]) for i in rows):
+            return []  # no candidate broke out: the analyzer's choice would not either (most minutes)
+        pick = self.analyzer.pick(snapshot, expiry, right, now.time(), rows)
         if pick is None:
             self.counts["no_candidate"] += 1
             return []
