@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 Observer = Callable[[Any], None]
 ONE_MINUTE = timedelta(minutes=1)
+MAX_INTENTS_PER_INPUT = 200  # order legs one strategy may send in reaction to one market input
 DEFAULT_STALE_AFTER = 120.0  # seconds, as market_config.stale_after_seconds
 
 
@@ -74,6 +75,7 @@ class Kernel:
         mark: str = "ltp",
         state_sink: Callable[[str, dict[str, Any], datetime], None] | None = None,
         log_alerts: bool = True,
+        max_intents_per_input: int = MAX_INTENTS_PER_INPUT,
     ) -> None:
         self.clock = clock
         self.broker = broker
@@ -105,8 +107,13 @@ class Kernel:
         self.derived = DerivedEvents()  # ticks and closed bars the strategies subscribed to
         self._routes_seen: Any = None
         self.stale_after: dict[str, float] = {}  # underlying -> seconds before its data is stale
-        self._stale: set[str] = set()  # underlyings already reported stale since their last snapshot
+        self._stale: set[str] = (
+            set()
+        )  # underlyings already reported stale since their last snapshot
         self._last_input: datetime | None = None
+        self.max_intents_per_input = max_intents_per_input
+        self._input_seq = 0  # counts market inputs: the intent cap is per strategy per input
+        self._sent: dict[str, tuple[int, int]] = {}  # strategy -> (input seq, legs sent in it)
         self._state_sink = state_sink
         self._log_alerts = log_alerts  # a backtest keeps its alerts in the summary instead
         self._resync_pending = False
@@ -137,12 +144,39 @@ class Kernel:
 
     def process_intents(self, strategy: str, intents: Sequence[Intent]) -> None:
         with self._lock:
+            if self._over_cap(strategy, intents):
+                return
             if (
                 intents and self._state_sink is not None
             ):  # the decision is durable before it is acted on
                 self._state_sink(strategy, self.runner.state_of(strategy), self.clock.now())
             for intent in intents:
                 self._route(strategy, intent)
+
+    def _over_cap(self, strategy: str, intents: Sequence[Intent]) -> bool:
+        """A strategy sending more than ``max_intents_per_input`` legs for one market input is
+        looping on it: refuse the rest, halt it (which flattens it) and alert. Whatever a
+        strategy's bug, one input cannot turn into an order storm at the broker."""
+        legs = sum(len(i.legs) if isinstance(i, Basket) else 1 for i in intents)
+        seq, sent = self._sent.get(strategy, (self._input_seq, 0))
+        sent = (sent if seq == self._input_seq else 0) + legs
+        self._sent[strategy] = (self._input_seq, sent)
+        if sent <= self.max_intents_per_input:
+            return False
+        policy = self.policies.get(strategy, ExecutionPolicy())
+        for intent in intents:
+            for leg in intent.legs if isinstance(intent, Basket) else [intent]:
+                self.om.reject_intent(
+                    leg,
+                    f"INTENT_CAP: more than {self.max_intents_per_input} order legs for one input",
+                    policy,
+                )
+        self.om.drain()
+        self.runner.halt(
+            strategy,
+            f"sent more than {self.max_intents_per_input} order legs in reaction to one input",
+        )
+        return True
 
     def _route(self, strategy: str, intent: Intent) -> None:
         legs = intent.legs if isinstance(intent, Basket) else [intent]
@@ -173,6 +207,7 @@ class Kernel:
 
     def on_chain(self, snapshot: ChainSnapshot) -> None:
         with self._lock:
+            self._input_seq += 1
             if isinstance(self.clock, SimClock):
                 self._fire_gap_timers(snapshot.ts)
                 self.clock.advance(snapshot.ts)
@@ -196,6 +231,7 @@ class Kernel:
 
     def on_stale(self, event: StaleDataEvent) -> None:
         with self._lock:
+            self._input_seq += 1
             self.runner.dispatch(event)
             self.om.drain()
 
@@ -206,9 +242,12 @@ class Kernel:
             if isinstance(self.clock, SimClock):
                 self.clock.advance(now)
             self._last_input = now
+            self._input_seq += 1
             for symbol, snap in self.latest.items():
                 age = (now - snap.ts).total_seconds()
-                if symbol not in self._stale and age > self.stale_after.get(symbol, DEFAULT_STALE_AFTER):
+                if symbol not in self._stale and age > self.stale_after.get(
+                    symbol, DEFAULT_STALE_AFTER
+                ):
                     self._stale.add(symbol)
                     self.runner.dispatch(StaleDataEvent(now, symbol, age))
             for bar in self._derived().close_until(now):
@@ -245,7 +284,11 @@ class Kernel:
         open bar closed, DAY orders expired and contracts expiring today settled (simulated brokers)."""
         with self._lock:
             close = datetime.combine(d, SESSION_CLOSE, tzinfo=IST)
-            if isinstance(self.clock, SimClock) and self._last_input is not None and self._last_input < close:
+            if (
+                isinstance(self.clock, SimClock)
+                and self._last_input is not None
+                and self._last_input < close
+            ):
                 self._fire_gap_timers(close)
             for bar in self._derived().close_until(close):
                 self.runner.dispatch(bar)

@@ -13,6 +13,7 @@ from optrunner.core.timeutil import IST
 from optrunner.core.types import OrderState, OrderType, Side, Tag
 from optrunner.instruments.contracts import OptionContract
 from optrunner.runner import StrategyRunner
+from optrunner.strategies.base import StrategyHalt
 from optrunner.strategies.composition import (
     ExecutorConfig,
     StrategyExecutor,
@@ -223,11 +224,32 @@ def test_a_rejected_order_frees_the_target_for_the_next_signal():
     ex = momentum_executor()
     buy = flat(ex, [100, 101, 103])[0]
     assert feed(ex, [106]) == [[]]  # the order is still working
-    order = Order("c1", "MOM", Tag.ENTRY, buy.contract, Side.BUY, 130, state=OrderState.REJECTED)
+    refused_at = T0 + timedelta(minutes=3)
+    order = Order("c1", "MOM", Tag.ENTRY, buy.contract, Side.BUY, 130, state=OrderState.REJECTED,
+                  updated_ts=refused_at)  # fmt: skip
     ex.on_order_update(order)
     assert ex.context.pending == {CE: 0}
-    again = flat(ex, [110])
+    # not re-sent on the very next tick: 2 s later is inside the 5 s backoff
+    assert list(ex.on_tick(TickEvent(refused_at + timedelta(seconds=2), CE, 110.0))) == []
+    assert ex.signals_deferred == 1
+    again = list(ex.on_tick(TickEvent(refused_at + timedelta(seconds=60), CE, 111.0)))
     assert [(i.side, i.quantity) for i in again] == [(Side.BUY, 130)]
+
+
+def test_refused_exits_back_off_doubling_then_halt_the_strategy():
+    ex = momentum_executor()
+    buy = flat(ex, [100, 101, 103])[0]
+    ex.on_fill(fill_for(buy))
+    t = T0 + timedelta(minutes=10)
+    delays = []
+    for n in range(1, 6):  # max_retries 5: five refusals back off 5, 10, 20, 40, 80 s
+        ex.on_order_update(Order(f"x{n}", "MOM", Tag.EXIT, buy.contract, Side.SELL, 130,
+                                 state=OrderState.REJECTED, updated_ts=t))  # fmt: skip
+        delays.append((ex.context.refusals[CE][1] - t).total_seconds())
+    assert delays == [5, 10, 20, 40, 80]
+    with pytest.raises(StrategyHalt, match="refused 6 times"):
+        ex.on_order_update(Order("x6", "MOM", Tag.EXIT, buy.contract, Side.SELL, 130,
+                                 state=OrderState.REJECTED, updated_ts=t))  # fmt: skip
 
 
 def test_a_partial_fill_then_cancel_leaves_only_the_filled_part():

@@ -85,7 +85,7 @@ def test_weekly_zones_and_momentum_buyer_examples_carry_the_seeds_defaults(confi
     assert (mb.max_otm, mb.min_rsi, mb.cooldown_seconds, mb.stop_loss_pct, mb.target_pct) == (2, 60, 180, 3, 5)
 
 
-def test_runner_would_load_the_two_strategies_but_not_the_template(configs):
+def test_runner_would_load_the_strategies_but_not_the_template(configs):
     skipped = []
     loaded = [
         p.name for p in iter_strategy_files(configs, on_skip=lambda p, why: skipped.append(p.name))
@@ -93,6 +93,8 @@ def test_runner_would_load_the_two_strategies_but_not_the_template(configs):
     assert loaded == [
         "BANKNIFTY_DNSS.json",
         "NIFTY_DNSS.json",
+        "NIFTY_LOW_FREQUENCY_DEMO.json",
+        "NIFTY_MOMENTUM.json",
         "NIFTY_MOMENTUM_BUYER.json",
         "NIFTY_WEEKLY_ZONES.json",
     ]

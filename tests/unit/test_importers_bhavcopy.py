@@ -1,5 +1,6 @@
 """NSE F&O bhavcopies (legacy and UDiFF) as end-of-day snapshots at 15:30 IST."""
 
+import math
 from datetime import date, datetime, time
 
 import numpy as np
@@ -59,7 +60,9 @@ def test_legacy_bhavcopy_becomes_a_1530_snapshot(tmp_path):
                               "symbol BANKNIFTY (importing NIFTY)": 1}  # fmt: skip
     snap = cat.chain_at("NIFTY", datetime.combine(TRADE, time(23, 0), IST))
     assert snap.ts == datetime.combine(TRADE, time(15, 30), IST)
-    assert np.isnan(snap.spot) and np.isnan(snap.bid).all() and np.isnan(snap.ask).all()
+    # no index level in a legacy file: spot is the near-month future's close discounted at r
+    assert snap.spot == pytest.approx(21_700.0 * math.exp(-RATE * (MONTHLY - TRADE).days / 365))
+    assert np.isnan(snap.bid).all() and np.isnan(snap.ask).all()
     lot = get_index("NIFTY").lot_size(MONTHLY)
     assert set(snap.volume) == {1000.0 * lot, 0.0}
     assert snap.oi[snap.index_of(snap.contract(0))] == snap.strike[0]  # OPEN_INT (units) as given
@@ -70,7 +73,7 @@ def test_legacy_bhavcopy_becomes_a_1530_snapshot(tmp_path):
     assert snap.forward(WEEKLY) == pytest.approx(21_660.0, abs=0.5)  # put-call parity on closes
     near = snap.for_expiry(WEEKLY)
     np.testing.assert_allclose(near.iv[np.abs(near.strike - 21_660) < 150], SIGMA, atol=2e-3)
-    assert any("spot is NaN" in n for n in report.notes)
+    assert any("near-month future" in n for n in report.notes)
 
 
 def test_legacy_without_a_symbol_imports_every_index(tmp_path):

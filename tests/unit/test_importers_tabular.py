@@ -76,7 +76,7 @@ def test_bad_rows_are_reported_per_reason_and_the_rest_imported(tmp_path):
         "option type in column 'option_type' is not one of ['C', 'CALL', 'CE', 'P', 'PE', 'PUT']",
         "not a number in column 'strike'",
         "expiry before the trade date",
-        "iv above 500 % (is the IV column in percent? set iv_percent)",
+        "iv_source above 500 % (is the IV column in percent? set iv_percent)",
     }
     assert report.examples["not a number in column 'strike'"] == ["chain.csv:4: 'abc'"]
     assert report.examples["time in column 'timestamp' is not like %Y-%m-%d %H:%M:%S"] == ["chain.csv:2: '06/01/2026 9.20'"]

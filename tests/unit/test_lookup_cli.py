@@ -99,7 +99,8 @@ def test_data_catalog_chain_at_a_time(tmp_path):
         for right, d in (("CE", call), ("PE", call - 1.0)):
             row = dict(ts=ts, expiry=date(2026, 1, 13), strike=float(k), right=right, spot=25_000.0,
                        future=25_000.0, bid=49.5, ask=50.5, ltp=50.0, bid_qty=100.0, ask_qty=100.0,
-                       volume=1_000.0, oi=5_000.0, iv=0.14, delta=d, gamma=0.0004, theta=-9.0, vega=12.0)  # fmt: skip
+                       volume=1_000.0, oi=5_000.0, iv=0.14, delta=d, gamma=0.0004, theta=-9.0, vega=12.0,
+                       iv_source=math.nan)  # fmt: skip
             for name in cols:
                 cols[name].append(row[name])
     Catalog.create(tmp_path).write_chain(

@@ -79,6 +79,7 @@ def run_and_write(spec: BacktestSpec, out: Path, *, report: bool = True) -> dict
     if not days:
         available = "; ".join(f"{s}: {_range(catalog.dates(s))}" for s in symbols)
         raise typer.BadParameter(f"no data for {', '.join(symbols)} in that range (available — {available})")
+    check_resolution(catalog, spec, days)
     began = time.perf_counter()
     with Progress(TextColumn("[bold]backtest[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:  # fmt: skip
@@ -92,6 +93,30 @@ def run_and_write(spec: BacktestSpec, out: Path, *, report: bool = True) -> dict
         render_report(out)
     print_summary(result.summary, out, report=report)
     return result.summary
+
+
+def check_resolution(catalog: Catalog, spec: BacktestSpec, days: list[date]) -> None:
+    """Refuse, before running, an intraday strategy on an end-of-day catalog (one snapshot a
+    day, e.g. a bhavcopy import): it would run to the end and report zero trades. Other
+    strategies on such a catalog run with a warning."""
+    daily = sorted({c.market_config.symbol for c in spec.configs if catalog.is_daily(c.market_config.symbol, days)})
+    if not daily:
+        return
+    intraday = [c.name for c in spec.configs if c.market_config.symbol in daily and _intraday_window(c)]
+    what = (f"{spec.data} holds one snapshot per day for {', '.join(daily)} (an end-of-day catalog, such as a "
+            "bhavcopy import: one 15:30 IST snapshot a day)")  # fmt: skip
+    if intraday:
+        console.print(f"[red]error:[/] {what}; {', '.join(intraday)} enter(s) and exit(s) within the session, so "
+                      "they could never trade on it. Backtest them on minute data (`optrunner data import tabular "
+                      "... --mapping nse_minute`, or `optrunner data synth`).")  # fmt: skip
+        raise typer.Exit(2)
+    console.print(f"[yellow]warning:[/] {what}; strategies see one snapshot a day.")
+
+
+def _intraday_window(config: Any) -> bool:
+    """Whether a strategy trades inside one session (has an entry time and an exit time)."""
+    entry, exit_ = getattr(config, "entry", None), getattr(config, "exit", None)
+    return getattr(entry, "entry_time", None) is not None and getattr(exit_, "exit_time", None) is not None
 
 
 def _range(ds: list[date]) -> str:

@@ -59,7 +59,7 @@ _SYMBOL = re.compile(r"^[A-Z0-9_&-]{1,32}$")
 # the low-cardinality columns (elsewhere they cost write time and buy nothing).
 _CHAIN_WRITE = {
     "compression": "lz4",
-    "use_dictionary": ["ts", "expiry", "strike", "right", "spot", "future"],
+    "use_dictionary": ["ts", "expiry", "strike", "right", "spot", "future", "iv_source"],
     "use_byte_stream_split": [
         "bid",
         "ask",
@@ -144,6 +144,8 @@ class Catalog:
                 part = _merge_day(self._read(path, None), part)
             _write_parquet(part, path, _CHAIN_WRITE)
             self._record(sym, "chain_days", day, part.num_rows)
+            stamps = ts_ns(part["ts"])
+            self._record(sym, "snapshots", day, int(np.count_nonzero(np.diff(stamps))) + 1)
             written += b - a
         self._save_meta()
         return written
@@ -185,6 +187,19 @@ class Catalog:
 
     def bar_dates(self, symbol: str) -> list[date]:
         return _partition_dates(self.root / "bars" / f"symbol={symbol.upper()}")
+
+    def snapshots_per_day(self, symbol: str) -> dict[date, int]:
+        """Snapshots stored per day, from catalog.json (days written before it was recorded are absent)."""
+        recorded = self._meta.get("symbols", {}).get(symbol.upper(), {}).get("snapshots", {})
+        return {date.fromisoformat(d): int(n) for d, n in recorded.items()}
+
+    def is_daily(self, symbol: str, days: Sequence[date] | None = None) -> bool:
+        """True when every recorded day (of ``days``) holds one snapshot: an end-of-day catalog
+        such as a bhavcopy import, which cannot drive a strategy that trades within the day."""
+        counts = self.snapshots_per_day(symbol)
+        if days is not None:
+            counts = {d: n for d, n in counts.items() if d in set(days)}
+        return bool(counts) and max(counts.values()) <= 1
 
     def info(self) -> list[dict[str, Any]]:
         """Per symbol: first/last date, days, chain rows, bar days and bytes on disk."""
@@ -288,11 +303,20 @@ class Catalog:
         return self.root / "bars" / f"symbol={sym}" / f"date={d.isoformat()}" / "part-0.parquet"
 
     def _read(self, path: Path, columns: list[str] | None, *, chain: bool = True) -> pa.Table:
+        """A day file; chain columns a file written before they existed (``iv_source``) read as NaN."""
         try:
             reader = pq.ParquetFile(path, read_dictionary=["right"] if chain else None)
-            return reader.read(columns=columns, use_threads=True)
+            names = reader.schema_arrow.names
+            asked = names if columns is None else [c for c in columns if c in names]
+            table = reader.read(columns=asked, use_threads=True)
         except (OSError, KeyError, pa.ArrowException) as exc:
             raise CatalogError(f"{path}: unreadable Parquet file ({exc!r})") from None
+        if chain:
+            wanted = CHAIN_SCHEMA.names if columns is None else columns
+            for name in wanted:
+                if name not in table.column_names:
+                    table = table.append_column(name, pa.array(np.full(table.num_rows, np.nan)))
+        return table
 
     def _rows(self, sym: str, d: date) -> int:
         return pq.ParquetFile(self._chain_path(sym, d)).metadata.num_rows
@@ -314,6 +338,7 @@ class Catalog:
             entry["summary"] = {
                 "first": days[0] if days else None, "last": days[-1] if days else None, "days": len(days),
                 "rows": sum(entry.get("chain_days", {}).values()), "bar_days": len(entry.get("bar_days", {})),
+                "max_snapshots_per_day": max(entry.get("snapshots", {}).values(), default=None),
             }  # fmt: skip
         _atomic_write_bytes(
             self.root / META_FILE, json.dumps(self._meta, indent=1, sort_keys=True).encode()
@@ -348,7 +373,7 @@ def _day_slices(t: np.ndarray) -> Iterator[tuple[date, int, int]]:
 
 def _merge_day(old: pa.Table, new: pa.Table) -> pa.Table:
     """Stored rows not superseded by ``new`` (same ts and contract), plus ``new``, sorted."""
-    both = pa.concat_tables([old.cast(CHAIN_SCHEMA), new])
+    both = pa.concat_tables([old.select(CHAIN_SCHEMA.names).cast(CHAIN_SCHEMA), new])
     t, k = ts_ns(both["ts"]), chain_keys(both)
     source = np.repeat(np.array([0, 1], np.int8), [old.num_rows, new.num_rows])
     order = np.lexsort((source, k, t))  # a stored row sorts just before the new row replacing it

@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from optrunner.data.schema import BAR_SCHEMA, CHAIN_SCHEMA
 
-_HIVE = "hive_partitioning = true, hive_types = {'symbol': VARCHAR, 'date': DATE}"
+# union_by_name: day files written before a column existed (iv_source) read it as NULL
+_HIVE = "hive_partitioning = true, hive_types = {'symbol': VARCHAR, 'date': DATE}, union_by_name = true"
 
 
 class CatalogSQL:

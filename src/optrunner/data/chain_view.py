@@ -1,4 +1,11 @@
-"""A chain snapshot as a rich table the way a trader reads one: calls left, strike centre, puts right."""
+"""A chain snapshot as a rich table the way a trader reads one: calls left, strike centre, puts right.
+
+Two IV conventions can be shown (``optrunner chain --iv``): ``black76``, the catalog's own
+(Black-76 on each expiry's forward, minutes to 15:30 on expiry day), and ``nse``, what NSE's
+option-chain screen publishes (spot Black-Scholes, r = 10 %, q = 0, whole calendar days /
+365). They differ most where the spot a source carries is stale or the forward is far from
+spot — one IV per call/put pair in black76 against two different ones on NSE's screen.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,11 @@ from rich.text import Text
 
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.instruments import time_to_expiry
+
+IV_CONVENTIONS = {
+    "black76": "IV, delta: Black-76 on the forward (catalog)",
+    "nse": "IV, delta: NSE convention (spot Black-Scholes, r = 10 %, whole days / 365)",
+}
 
 CALL_SIDE = ("oi", "volume", "iv", "delta", "bid", "ask", "ltp")
 
@@ -38,8 +50,15 @@ def _cell(name: str, v: float) -> str:
     return f"{v:,.2f}"
 
 
-def render_chain(snap: ChainSnapshot, expiry: date, strikes_each_side: int) -> Table:
-    """Rows for the ``strikes_each_side`` strikes either side of the ATM strike of ``expiry``."""
+def render_chain(snap: ChainSnapshot, expiry: date, strikes_each_side: int, iv: str = "black76") -> Table:
+    """Rows for the ``strikes_each_side`` strikes either side of the ATM strike of ``expiry``;
+    ``iv`` picks the IV/delta convention (:data:`IV_CONVENTIONS`)."""
+    if iv not in IV_CONVENTIONS:
+        raise ValueError(f"iv convention must be one of {sorted(IV_CONVENTIONS)}, got {iv!r}")
+    if iv == "nse":
+        from optrunner.greeks import chain_greeks  # numba kernels: only when asked for
+
+        snap = chain_greeks(snap, mode="nse")
     chain = snap.for_expiry(expiry)
     calls, puts = chain.select(chain.is_call), chain.select(~chain.is_call)
     forward = chain.forward(expiry)
@@ -52,7 +71,8 @@ def render_chain(snap: ChainSnapshot, expiry: date, strikes_each_side: int) -> T
     table = Table(
         title=f"{snap.symbol}  {snap.ts:%Y-%m-%d %H:%M} IST   spot {spot}   forward {forward:,.2f}\n"
         f"expiry {expiry:%a %d-%b-%Y} ({days:.1f} days)",
-        caption="OI and volume in units (L = lakh, Cr = crore); IV in %; ITM shaded",
+        caption=f"OI and volume in units (L = lakh, Cr = crore); IV in %; ITM shaded\n{IV_CONVENTIONS[iv]}"
+        + ("; no spot in this catalog, so no NSE-convention IV" if iv == "nse" and spot == "n/a" else ""),
         header_style="bold",
     )
     for name in CALL_SIDE:

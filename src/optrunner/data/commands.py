@@ -6,6 +6,7 @@ one line saying what to do next, never a traceback.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -38,6 +39,11 @@ class Kind(StrEnum):
     seed_sqlite = "seed-sqlite"
     tabular = "tabular"
     bhavcopy = "bhavcopy"
+
+
+class IvConvention(StrEnum):
+    black76 = "black76"
+    nse = "nse"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -88,6 +94,7 @@ def import_command(
     symbol: Annotated[str | None, typer.Option(help="Import only this index (tabular: the index when files have no symbol column).")] = None,
     mapping: Annotated[str | None, typer.Option(help="tabular: a YAML/JSON mapping file, or nse_minute.")] = None,
     recompute_greeks: Annotated[bool, typer.Option(help="Replace IV/greeks the files carry with Black-76 ones.")] = False,
+    index_close: Annotated[Path | None, typer.Option(help="bhavcopy: a CSV of index closes (Date, Close[, Index Name]), e.g. NSE's index history download, used as spot.")] = None,
 ) -> None:
     """Import option-chain files into the catalog; bad rows are counted by reason, never dropped silently."""
     from optrunner.data.catalog import Catalog, CatalogError
@@ -105,9 +112,13 @@ def import_command(
 
     if kind is Kind.tabular and mapping is None:
         raise _fail("tabular import needs --mapping FILE.yaml (or --mapping nse_minute); see docs/data.md")
+    if index_close is not None and kind is not Kind.bhavcopy:
+        raise _fail("--index-close applies to bhavcopy imports (other sources carry their own spot)")
     suffixes = {Kind.seed_sqlite: seed_sqlite.SUFFIXES, Kind.tabular: tabular.SUFFIXES, Kind.bhavcopy: bhavcopy.SUFFIXES}
+    new_catalog = not (data / "catalog.json").is_file()
     try:
         files = expand_inputs(paths, suffixes[kind])
+        closes = None if index_close is None else bhavcopy.read_index_closes(index_close, symbol)
         catalog = Catalog.create(data)
         with _progress() as bar:
             task = bar.add_task(f"import {kind.value}", total=len(files))
@@ -119,15 +130,32 @@ def import_command(
             if kind is Kind.tabular:
                 report = import_tabular(catalog, files, mapping, **common)
             elif kind is Kind.bhavcopy:
-                report = import_bhavcopy(catalog, files, **common)
+                report = import_bhavcopy(catalog, files, index_closes=closes, **common)
             else:
                 report = import_seed_sqlite(catalog, files, **common)
+        if report.rows_imported == 0:
+            _print_report(report)
+            if new_catalog:
+                _remove_empty_catalog(data)
+            why = "every row was rejected (reasons above)" if report.rows_rejected else "the files held no rows to import"
+            raise _fail(f"nothing imported: {why}; {'no catalog written' if new_catalog else f'{data} unchanged'}")
         catalog.add_provenance({"kind": f"import:{kind.value}", "files": [str(f) for f in files][:200],
                                 "file_count": len(files), "rows": report.rows_imported,
                                 "rejected": dict(report.rejected), "mapping": mapping})  # fmt: skip
     except (DataImportError, CatalogError, SchemaError) as exc:
+        if new_catalog:
+            _remove_empty_catalog(data)
         raise _fail(str(exc)) from None
     _print_report(report)
+
+
+def _remove_empty_catalog(root: Path) -> None:
+    """Undo ``Catalog.create`` when an import wrote nothing: a catalog.json over no data would
+    let a later backtest start on an empty catalog instead of failing at once."""
+    (root / "catalog.json").unlink(missing_ok=True)
+    for folder in (root / "chains", root / "bars", root):
+        with suppress(OSError):
+            folder.rmdir()  # only when empty
 
 
 @data_app.command("info")
@@ -159,6 +187,7 @@ def chain_command(
     at: Annotated[str, typer.Option(help='Time, IST: "2026-01-06 10:30" (the latest snapshot at or before it).')],
     expiry: Annotated[str | None, typer.Option(help="Expiry YYYY-MM-DD (default: the nearest listed).")] = None,
     strikes: Annotated[int, typer.Option(help="Strikes shown either side of ATM.")] = 10,
+    iv: Annotated[IvConvention, typer.Option("--iv", help="IV/delta shown: black76 (the catalog's, on the forward) or nse (NSE's screen: spot Black-Scholes, r = 10 %).")] = IvConvention.black76,
 ) -> None:
     """Show an option chain from the catalog: calls left, strike centre, puts right, ATM highlighted."""
     from optrunner.data.catalog import Catalog, CatalogError
@@ -190,7 +219,7 @@ def chain_command(
         chosen = _day(expiry, "--expiry")
         if chosen not in listed:
             raise _fail(f"expiry {chosen} is not in this chain; listed: {', '.join(map(str, listed))}")
-    _out.print(render_chain(snap, chosen, strikes))
+    _out.print(render_chain(snap, chosen, strikes, iv.value))
     others = [str(e) for e in listed if e != chosen]
     if others:
         _out.print(f"other expiries: {', '.join(others)}  (--expiry YYYY-MM-DD)")
@@ -226,5 +255,5 @@ def _print_report(report: ImportReport) -> None:
         for why, count in report.skipped.most_common():
             skipped.add_row(escape(why), f"{count:,}")
         _out.print(skipped)
-    for note in report.notes:
+    for note in report.all_notes():
         _out.print(f"[yellow]note:[/yellow] {escape(note)}")

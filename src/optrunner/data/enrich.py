@@ -94,13 +94,14 @@ def _rank_in_group(sorted_groups: np.ndarray) -> np.ndarray:
     )
 
 
-def add_greeks(table: pa.Table, *, rate: float, recompute: bool = False) -> pa.Table:
+def add_greeks(table: pa.Table, *, rate: float, recompute: bool = False, min_t_years: float = 0.0) -> pa.Table:
     """``table`` (catalog schema, sorted by ts then contract) with forward, iv and greeks filled.
 
     A row keeps its source iv/greeks only when all five are present (so the five always come
     from one model); otherwise, or with ``recompute``, all five come from ``chain_iv_greeks``
     (Black-76; delta signed, vega per vol point, theta per calendar day). Rows at or below
-    intrinsic, or with no usable price, get NaN.
+    intrinsic, or with no usable price, get NaN. ``min_t_years`` floors time to expiry for
+    prices that are averages before the stamped instant (a bhavcopy close on expiry day).
     """
     if table.num_rows == 0:
         return table
@@ -117,6 +118,8 @@ def add_greeks(table: pa.Table, *, rate: float, recompute: bool = False) -> pa.T
     days = expiry_days(table["expiry"])
     is_call = is_call_array(table["right"])
     t_years = years_to_expiry(ts, days)
+    if min_t_years > 0:
+        t_years = np.maximum(t_years, min_t_years)
     price = option_price(cols["bid"], cols["ask"], cols["ltp"])
     forward = future.copy()
     missing = ~np.isfinite(forward)

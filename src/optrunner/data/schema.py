@@ -19,8 +19,10 @@ from optrunner.data.snapshot import contract_keys
 TS_TYPE = pa.timestamp("ns", tz="UTC")
 KEY_COLUMNS = ("ts", "expiry", "strike", "right")
 GREEK_COLUMNS = ("iv", "delta", "gamma", "theta", "vega")
+# iv_source: the IV the source file published (NSE's screen: spot Black-Scholes at r = 10 %),
+# kept beside our Black-76 iv so users can compare the two conventions; NaN when none.
 CHAIN_FLOAT_COLUMNS = (
-    "spot", "future", "bid", "ask", "ltp", "bid_qty", "ask_qty", "volume", "oi", *GREEK_COLUMNS,
+    "spot", "future", "bid", "ask", "ltp", "bid_qty", "ask_qty", "volume", "oi", *GREEK_COLUMNS, "iv_source",
 )  # fmt: skip
 CHAIN_SCHEMA = pa.schema(
     [

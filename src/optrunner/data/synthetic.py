@@ -145,7 +145,7 @@ class SyntheticMarket:
             "bid": bid.ravel(), "ask": ask.ravel(), "ltp": ltp.ravel(),
             "bid_qty": bid_qty.ravel(), "ask_qty": ask_qty.ravel(),
             "volume": volume.ravel().astype(np.float64), "oi": oi.ravel(),
-            **{name: nan for name in ("iv", "delta", "gamma", "theta", "vega")},
+            **{name: nan for name in ("iv", "delta", "gamma", "theta", "vega", "iv_source")},
         }  # fmt: skip
         chain = add_greeks(pa.Table.from_pydict(cols, schema=CHAIN_SCHEMA), rate=self.rate)
 

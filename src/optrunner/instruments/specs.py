@@ -2,7 +2,10 @@
 
 Lot sizes, freeze limits and expiry weekdays all changed during 2024-26 and will change
 again, so each is a dated list in ``data/indices.json`` rather than a constant in code.
-Set ``OPTRUNNER_INDICES`` to a JSON file of the same shape to override it.
+Set ``OPTRUNNER_INDICES`` to a JSON file of the same shape to override it. Lot sizes follow
+NSE's revision circulars per contract (:mod:`optrunner.instruments.lots`). Each index may list
+``aliases``, the other names sources use for it (NSE's option-chain API says ``NIFTY 50``,
+scrapes ``NIFTY50``); :func:`canonical_symbol` maps them to the trading symbol.
 """
 
 from __future__ import annotations
@@ -10,12 +13,15 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from optrunner.instruments.lots import LotHistory, parse_lot_history
 
 WEEKDAYS = {"MON": 0, "TUE": 1, "WED": 2, "THU": 3, "FRI": 4}
 
@@ -35,15 +41,22 @@ class IndexSpec:
     calendar: str
     strike_step: float
     tick_size: float
-    _lot_from: tuple[date, ...]
-    _lot_size: tuple[int, ...]
+    lots: LotHistory
     _freeze_from: tuple[date, ...]
     _freeze_qty: tuple[int, ...]
     expiry_rules: tuple[ExpiryRule, ...]
+    aliases: tuple[str, ...] = ()
 
-    def lot_size(self, expiry: date) -> int:
-        """Units per lot of a contract expiring on ``expiry`` (lots follow the contract's expiry)."""
-        return self._lot_size[_dated_index(self._lot_from, expiry, self.symbol, "lot size")]
+    def lot_size(self, expiry: date, on: date | None = None) -> int:
+        """Units per lot of the contract expiring ``expiry``, traded on ``on``.
+
+        Lots belong to the contract: a revision sizes new contracts and lets most old ones run
+        off, but some live contracts are re-sized mid-life (every NIFTY contract on 2024-04-26,
+        quarterlies at the end of a transition). So the trade date matters for a contract
+        listed before a revision; it defaults to the expiry day, which is right for the
+        contracts a live strategy trades. Importers of historical files pass it.
+        """
+        return self.lots.size(expiry, on)
 
     def freeze_qty(self, on: date) -> int:
         """The exchange's maximum units per order on trade date ``on``."""
@@ -66,7 +79,6 @@ def _dated_index(starts: tuple[date, ...], on: date, symbol: str, what: str) -> 
 
 def _parse_spec(symbol: str, raw: dict[str, Any]) -> IndexSpec:
     try:
-        lots = sorted((date.fromisoformat(e["expiry_from"]), int(e["size"])) for e in raw["lot_sizes"])
         freeze = sorted((date.fromisoformat(e["from"]), int(e["qty"])) for e in raw["freeze_qty"])
         rules = sorted(
             (
@@ -86,11 +98,11 @@ def _parse_spec(symbol: str, raw: dict[str, Any]) -> IndexSpec:
             calendar=raw.get("calendar", raw["exchange"]),
             strike_step=float(raw["strike_step"]),
             tick_size=float(raw.get("tick_size", 0.05)),
-            _lot_from=tuple(d for d, _ in lots),
-            _lot_size=tuple(s for _, s in lots),
+            lots=parse_lot_history(symbol, raw["lot_sizes"]),
             _freeze_from=tuple(d for d, _ in freeze),
             _freeze_qty=tuple(q for _, q in freeze),
             expiry_rules=tuple(rules),
+            aliases=tuple(str(a) for a in raw.get("aliases", ())),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ValueError(f"index {symbol}: bad specification ({exc!r}) — see instruments/data/indices.json") from exc
@@ -114,9 +126,34 @@ def _registry() -> dict[str, IndexSpec]:
     return load_indices()
 
 
+def _alias_key(name: str) -> str:
+    """Spelling-insensitive key: ``Nifty 50``, ``NIFTY_50`` and ``NIFTY50`` all give ``NIFTY50``."""
+    return re.sub(r"[^A-Z0-9]", "", name.upper())
+
+
+@cache
+def _aliases() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for sym, spec in _registry().items():
+        for name in (sym, *spec.aliases):
+            out[_alias_key(name)] = sym
+    return out
+
+
+def canonical_symbol(name: str) -> str:
+    """The trading symbol for ``name`` or one of its aliases (``NIFTY 50`` -> ``NIFTY``);
+    an unknown name comes back upper-cased and trimmed, for the caller to report."""
+    return _aliases().get(_alias_key(name), name.strip().upper())
+
+
 def get_index(symbol: str) -> IndexSpec:
+    """The specification of ``symbol`` (any alias works); KeyError lists the known indices."""
+    registry = _registry()
+    spec = registry.get(symbol)  # the trading symbol itself: no normalising on the hot path
+    if spec is not None:
+        return spec
     try:
-        return _registry()[symbol.upper()]
+        return registry[canonical_symbol(symbol)]
     except KeyError:
         raise KeyError(
             f"unknown index {symbol!r}; known: {', '.join(sorted(_registry()))}"

@@ -46,7 +46,7 @@ from optrunner.core.timeutil import to_ist
 from optrunner.core.types import Right
 from optrunner.instruments.calendar import calendar_for
 from optrunner.instruments.contracts import OptionContract, format_strike
-from optrunner.instruments.specs import known_indices
+from optrunner.instruments.specs import canonical_symbol, known_indices
 
 Broker = Literal["auto", "nse", "kite", "shoonya", "dhan", "dhan_custom"]
 
@@ -254,4 +254,6 @@ def format_symbol(contract: OptionContract, broker: Broker) -> str:
     )
 
 
-__all__ = ["MONTHS", "WEEKLY_MONTH_CODES", "Broker", "SymbolError", "format_symbol", "parse_symbol"]
+__all__ = [
+    "MONTHS", "WEEKLY_MONTH_CODES", "Broker", "SymbolError", "canonical_symbol", "format_symbol", "parse_symbol",
+]

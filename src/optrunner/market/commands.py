@@ -140,7 +140,8 @@ def find_option_command(
             f"chain at {chain.ts:%Y-%m-%d %H:%M} (tolerance, expiry or ltp > 0 excluded every row)"
         )
         raise typer.Exit(1)
-    title = f"{chain.symbol} at {chain.ts.astimezone(IST):%Y-%m-%d %H:%M} IST, spot {chain.spot:g}: {field} ~ {value}"
+    spot = f"{chain.spot:,.2f}" if math.isfinite(chain.spot) else "n/a (no index level in this data)"
+    title = f"{chain.symbol} at {chain.ts.astimezone(IST):%Y-%m-%d %H:%M} IST, spot {spot}: {field} ~ {value}"
     table = _table(quotes, escape(title))
     # Never truncate numbers: a pipe reports 80 columns, narrower than the table.
     console.width = max(

@@ -19,6 +19,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -27,10 +28,16 @@ from optrunner.config.base import ConfigModel
 from optrunner.config.kinds import COMPOSITION_KINDS, OptionIds
 from optrunner.core.events import TickEvent
 from optrunner.core.orders import Fill, Order, OrderIntent
-from optrunner.core.types import OrderType, Product, Side, Tag
+from optrunner.core.types import OrderState, OrderType, Product, Side, Tag
 from optrunner.instruments import get_index
 from optrunner.instruments.contracts import OptionContract
-from optrunner.strategies.base import NO_INTENTS, BaseStrategy, Intents, Subscriptions
+from optrunner.strategies.base import (
+    NO_INTENTS,
+    BaseStrategy,
+    Intents,
+    StrategyHalt,
+    Subscriptions,
+)
 from optrunner.strategies.signals import Signal, SignalType, SignalValidator, StandardValidator
 
 log = logging.getLogger(__name__)
@@ -72,6 +79,12 @@ class ExecutorConfig(ConfigModel):
         OrderType.MARKET, description="MARKET, or LIMIT at the signal's price."
     )
     product: Product = Product.NRML
+    retry_backoff_seconds: float = Field(
+        5.0, gt=0, description="After a refused order, no new one for that option for this long (doubling)."
+    )
+    max_retries: int = Field(
+        5, ge=1, description="Refused exits in a row before the strategy halts (entries only back off)."
+    )
 
     @field_validator("order_type")
     @classmethod
@@ -119,6 +132,7 @@ class ExecutionContext:
     market_session: str = "regular"
     positions: dict[str, int] = field(default_factory=dict)
     pending: dict[str, int] = field(default_factory=dict)
+    refusals: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # refused in a row, until
 
     def effective(self, instrument: str) -> int:
         return self.positions.get(instrument, 0) + self.pending.get(instrument, 0)
@@ -128,6 +142,7 @@ class ExecutionContext:
 
     def apply_fill(self, fill: Fill) -> None:
         instrument = fill.contract.id
+        self.refusals.pop(instrument, None)
         qty = fill.signed_quantity
         self.positions[instrument] = self.positions.get(instrument, 0) + qty
         self._release(instrument, qty)
@@ -176,6 +191,7 @@ class StrategyExecutor(BaseStrategy):
         self._history: dict[str, deque[TickEvent]] = {}
         self.signals_rejected = 0
         self.signals_unchanged = 0
+        self.signals_deferred = 0  # refused recently: backing off
 
     def subscriptions(self) -> Subscriptions:
         return Subscriptions(ticks=set(self.config.instruments))
@@ -215,6 +231,10 @@ class StrategyExecutor(BaseStrategy):
         if not moves:
             self.signals_unchanged += 1
             return NO_INTENTS
+        refused = self.context.refusals.get(instrument)
+        if refused is not None and signal.ts < refused[1]:
+            self.signals_deferred += 1
+            return NO_INTENTS
         limit = signal.price if self.config.order_type is OrderType.LIMIT else None
         reason = f"{self.processor.name} {signal.signal_type} confidence={signal.confidence:.2f}"
         intents = []
@@ -241,12 +261,28 @@ class StrategyExecutor(BaseStrategy):
 
     def on_order_update(self, order: Order) -> Intents:
         self.context.apply_order_update(order)
+        if order.state is OrderState.REJECTED:
+            self._back_off(order)
         return NO_INTENTS
+
+    def _back_off(self, order: Order) -> None:
+        """A refused order is not re-sent on the next tick: its option waits a doubling backoff
+        (at most 5 minutes). Refused exits past ``max_retries`` in a row halt the strategy —
+        a position it cannot close needs a person; refused entries only wait."""
+        instrument = order.contract.id
+        count = self.context.refusals[instrument][0] + 1 if instrument in self.context.refusals else 1
+        if order.tag is Tag.EXIT and count > self.config.max_retries:
+            raise StrategyHalt(f"exit of {instrument} refused {count} times in a row: {order.reason}")
+        delay = min(self.config.retry_backoff_seconds * 2 ** (count - 1), 300.0)
+        ts = order.updated_ts or order.created_ts
+        until = ts + timedelta(seconds=delay) if ts is not None else datetime.min.replace(tzinfo=UTC)
+        self.context.refusals[instrument] = (count, until)
 
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
             "positions": dict(self.context.positions),
             "pending": dict(self.context.pending),
+            "refusals": {k: [n, ts.isoformat()] for k, (n, ts) in self.context.refusals.items()},
         }
         get_processor_state = getattr(self.processor, "get_state", None)
         if get_processor_state is not None:
@@ -256,6 +292,9 @@ class StrategyExecutor(BaseStrategy):
     def restore_state(self, state: dict[str, Any]) -> None:
         self.context.positions = {k: int(v) for k, v in state.get("positions", {}).items()}
         self.context.pending = {k: int(v) for k, v in state.get("pending", {}).items()}
+        self.context.refusals = {
+            k: (int(n), datetime.fromisoformat(ts)) for k, (n, ts) in state.get("refusals", {}).items()
+        }
         restore = getattr(self.processor, "restore_state", None)
         if restore is not None and "processor" in state:
             restore(state["processor"])
@@ -281,6 +320,7 @@ def executor_config(config: Any) -> ExecutorConfig:
         enabled=config.enabled, allow_short=section.allow_short,
         max_position_size=section.max_position_size,
         order_type=execution.order_type, product=execution.product,
+        retry_backoff_seconds=execution.retry_backoff_seconds, max_retries=execution.max_retries,
     )  # fmt: skip
 
 

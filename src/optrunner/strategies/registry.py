@@ -9,14 +9,11 @@ way once it is imported.
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Callable
 from difflib import get_close_matches
 from typing import Any, TypeVar
 
 from optrunner.strategies.base import Strategy
-
-log = logging.getLogger(__name__)
 
 StrategyFactory = Callable[[Any], Strategy]
 F = TypeVar("F", bound=StrategyFactory)
@@ -24,7 +21,6 @@ F = TypeVar("F", bound=StrategyFactory)
 # Modules whose import registers a built-in strategy type.
 BUILTIN_MODULES = (
     "optrunner.strategies.dnss",
-    "optrunner.strategies.weekly_zones",
     "optrunner.strategies.momentum",
     "optrunner.strategies.momentum_buyer",
     "optrunner.strategies.low_frequency_demo",
@@ -62,18 +58,14 @@ def register_strategy(type_name: str) -> Callable[[F], F]:
 
 
 def _load_builtins() -> None:
-    """Import the built-in strategy modules once; a module not in this build is skipped."""
+    """Import the built-in strategy modules once. A missing one is an error, never a silent
+    skip: a strategy file naming its kind would otherwise fail far from the cause."""
     global _builtins_loaded
     if _builtins_loaded:
         return
-    _builtins_loaded = True
     for module in BUILTIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # the module exists but one of its imports is missing
-                raise
-            log.debug("built-in strategy module %s is not part of this build", module)
+        importlib.import_module(module)
+    _builtins_loaded = True
 
 
 def registered_strategies() -> list[str]:

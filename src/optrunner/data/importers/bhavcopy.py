@@ -14,11 +14,22 @@ Two layouts, told apart by their header:
 without a trade is a stale or theoretical price); bid/ask are NaN. An index future of the
 same expiry, when the file lists one, becomes the row's ``future``; other expiries get the
 put-call-parity forward when the catalog computes greeks.
+
+``spot``, in order of preference: a supplied index close (``index_closes``, from NSE's index
+history file via :func:`read_index_closes`), UDiFF's ``UndrlygPric``, else the near-month
+index future's close discounted to the trade date at the catalog's rate (F e^{-rT}; it
+ignores the index's dividend yield, so it sits a few points high — good enough for ATM
+selection and display, and the greeks use the forward, not spot).
+
+IV on expiry day: the snapshot is stamped 15:30, the expiry instant, so T would be 0 and
+every IV NaN. NSE's closing price is the volume-weighted average of the last 30 minutes,
+centred on 15:15, so time to expiry is floored at :data:`CLOSE_PRICE_MINUTES` (15).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,10 +49,13 @@ from optrunner.data.importers.common import (
 )
 from optrunner.data.importers.parsing import dates, numbers, read_table, rights
 from optrunner.data.schema import IST_OFFSET_NS, NS_PER_DAY
-from optrunner.instruments import get_index
+from optrunner.instruments import canonical_symbol, get_index
+from optrunner.instruments.calendar import MINUTES_PER_YEAR
 
 SUFFIXES = (".csv",)
 _CLOSE_NS = (15 * 60 + 30) * 60 * 10**9  # 15:30 IST after IST midnight
+CLOSE_PRICE_MINUTES = 15.0  # the close is the VWAP of 15:00-15:30: priced ~15 minutes before 15:30
+IndexCloses = Mapping[tuple[str, int], float]  # (symbol, trade day number) -> index close
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +99,21 @@ def detect_layout(path: Path, columns: list[str]) -> Layout:
 def import_bhavcopy(
     catalog: Catalog, files: Sequence[Path], *, symbol: str | None = None,
     recompute_greeks: bool = False, on_file: FileCallback | None = None,
+    index_closes: IndexCloses | None = None,
 ) -> ImportReport:  # fmt: skip
-    """Import bhavcopies; every index (or only ``symbol``) becomes an end-of-day snapshot."""
+    """Import bhavcopies; every index (or only ``symbol``) becomes an end-of-day snapshot.
+
+    ``index_closes`` (see :func:`read_index_closes`) gives spot where the file has none.
+    """
+    only = None if symbol is None else canonical_symbol(symbol)
 
     def one(path: Path, report: ImportReport, sink: ChainSink) -> None:
         table = read_table(path)
-        _import_file(path, table, detect_layout(path, table.column_names), symbol, report, sink)
+        lay = detect_layout(path, table.column_names)
+        _import_file(path, table, lay, only, report, sink, index_closes or {})
 
-    return import_each("bhavcopy", catalog, files, one, recompute_greeks=recompute_greeks, on_file=on_file)
+    return import_each("bhavcopy", catalog, files, one, recompute_greeks=recompute_greeks, on_file=on_file,
+                       min_t_years=CLOSE_PRICE_MINUTES / MINUTES_PER_YEAR)  # fmt: skip
 
 
 def _text(table: pa.Table, name: str) -> np.ndarray:
@@ -108,6 +129,7 @@ def _import_file(
     symbol: str | None,
     report: ImportReport,
     sink: ChainSink,
+    index_closes: IndexCloses,
 ) -> None:
     report.rows_read += table.num_rows
     kind, sym = _text(table, lay.instrument), _text(table, lay.symbol)
@@ -115,13 +137,11 @@ def _import_file(
     for other in np.unique(kind[~is_option]):
         why = "index future: its close is the forward, not stored" if other == lay.future else "not an index option"
         report.skipped[f"{why} ({lay.instrument} {other})"] += int(np.sum(kind == other))
-    wanted = is_option if symbol is None else is_option & (sym == symbol.upper())
+    wanted = is_option if symbol is None else is_option & (sym == symbol)
     if symbol is not None:
         for other in np.unique(sym[is_option & ~wanted]):
-            report.skipped[f"symbol {other} (importing {symbol.upper()})"] += int(
-                np.sum(is_option & (sym == other))
-            )
-    futures = _future_closes(table.filter(pa.array(is_future)), lay, sym[is_future])
+            report.skipped[f"symbol {other} (importing {symbol})"] += int(np.sum(is_option & (sym == other)))
+    futures = _Futures(table.filter(pa.array(is_future)), lay, sym[is_future])
     opt = table.filter(pa.array(wanted))
     sym = sym[wanted]
     checks = RowChecks(report, path.name, np.flatnonzero(wanted) + 2)
@@ -134,51 +154,115 @@ def _import_file(
     oi = numbers(opt[lay.oi], checks, lay.oi)
     traded = volume > 0
     if lay.volume_in_lots:
-        volume = volume * _lots(sym, expiry, report)
+        volume = volume * _lots(sym, expiry, trade, report)
     ts = trade * NS_PER_DAY - IST_OFFSET_NS + _CLOSE_NS
     floats = {
         "ltp": np.where(traded, close, np.nan),
         "volume": volume,
         "oi": oi,
-        "future": futures(sym, trade, expiry),
+        "future": futures.forward(sym, trade, expiry),
     }
-    if lay.underlying and lay.underlying in opt.column_names:
-        floats["spot"] = numbers(opt[lay.underlying], checks, lay.underlying)
+    given = numbers(opt[lay.underlying], checks, lay.underlying) if lay.underlying else np.full(len(sym), np.nan)
+    floats["spot"] = _spot(sym, trade, given, index_closes, futures, sink.catalog.rate, report)
     checks.common(ts, expiry, strike, floats)
     untraded = int(np.sum(~traded & checks.keep))
     if untraded:
         report.note(f"{untraded} option row(s) had no trades that day: their ltp and IV are NaN")
-    if lay.underlying is None:
-        report.note("legacy bhavcopies carry no index level: spot is NaN (ATM uses the forward)")
     for s in np.unique(sym[checks.keep]):
         sink.add(str(s), chain_table(ts, expiry, strike, is_call, floats, checks.keep & (sym == s)))
 
 
-def _future_closes(fut: pa.Table, lay: Layout, sym: np.ndarray):
-    """A lookup (symbol, trade day, expiry day) -> the index future's close (NaN if none)."""
-    scratch = RowChecks(
-        ImportReport("futures"), "", np.arange(fut.num_rows)
-    )  # futures rows only feed lookups
-    trade = dates(fut[lay.trade_date], lay.trade_date_format, scratch, lay.trade_date)
-    expiry = dates(fut[lay.expiry], lay.expiry_format, scratch, lay.expiry)
-    close = numbers(fut[lay.close], scratch, lay.close)
-    ok = scratch.keep & (close > 0)
-    known = {
-        (s, int(t), int(e)): float(c)
-        for s, t, e, c in zip(sym[ok], trade[ok], expiry[ok], close[ok], strict=True)
-    }
+class _Futures:
+    """The file's index-future closes: the forward of an expiry and the near month per day."""
 
-    def lookup(symbols: np.ndarray, trade_days: np.ndarray, expiry_days: np.ndarray) -> np.ndarray:
-        if not known:
+    def __init__(self, fut: pa.Table, lay: Layout, sym: np.ndarray) -> None:
+        scratch = RowChecks(ImportReport("futures"), "", np.arange(fut.num_rows))  # feeds lookups only
+        trade = dates(fut[lay.trade_date], lay.trade_date_format, scratch, lay.trade_date)
+        expiry = dates(fut[lay.expiry], lay.expiry_format, scratch, lay.expiry)
+        close = numbers(fut[lay.close], scratch, lay.close)
+        ok = scratch.keep & (close > 0) & (expiry >= trade)
+        self.closes: dict[tuple[str, int, int], float] = {
+            (s, int(t), int(e)): float(c)
+            for s, t, e, c in zip(sym[ok], trade[ok], expiry[ok], close[ok], strict=True)
+        }
+        self.near: dict[tuple[str, int], tuple[int, float]] = {}
+        for (s, t, e), c in sorted(self.closes.items(), reverse=True):
+            self.near[(s, t)] = (e, c)  # the last one written is the nearest expiry
+
+    def forward(self, symbols: np.ndarray, trade_days: np.ndarray, expiry_days: np.ndarray) -> np.ndarray:
+        """Per row, the future close of that (symbol, trade day, expiry); NaN if none."""
+        if not self.closes:
             return np.full(len(symbols), np.nan)
         keys = zip(symbols, trade_days.tolist(), expiry_days.tolist(), strict=True)
-        return np.array([known.get(k, np.nan) for k in keys], dtype=np.float64)
+        return np.array([self.closes.get(k, np.nan) for k in keys], dtype=np.float64)
 
-    return lookup
+    def near_spot(self, symbol: str, trade_day: int, rate: float) -> float:
+        """The near-month future's close discounted to the trade date: F e^{-rT}, T in days / 365."""
+        found = self.near.get((symbol, trade_day))
+        if found is None:
+            return math.nan
+        expiry, close = found
+        return close * math.exp(-rate * (expiry - trade_day) / 365.0)
 
 
-def _lots(sym: np.ndarray, expiry: np.ndarray, report: ImportReport) -> np.ndarray:
-    """Units per contract from the index specifications (legacy CONTRACTS count contracts).
+def _spot(sym: np.ndarray, trade: np.ndarray, given: np.ndarray, index_closes: IndexCloses,
+          futures: _Futures, rate: float, report: ImportReport) -> np.ndarray:  # fmt: skip
+    """Spot per row: a supplied index close, else the file's underlying price, else the near future."""
+    spot = np.where(given > 0, given, np.nan)
+    for s, t in {(str(a), int(b)) for a, b in zip(sym, trade.tolist(), strict=True)}:
+        rows = (sym == s) & (trade == t)
+        day = np.datetime64(t, "D")
+        if (s, t) in index_closes:
+            spot[rows] = index_closes[(s, t)]
+            report.note(f"{s}: spot from the supplied index closes")
+        elif np.isnan(spot[rows]).all():
+            near = futures.near_spot(s, t, rate)
+            spot[rows] = near
+            if np.isnan(near):
+                report.note(f"{s} {day}: no index close, no underlying price and no index future: spot is NaN")
+            else:
+                report.note(f"{s}: spot = the near-month future's close discounted at r = {rate:.2%} "
+                            "(pass --index-close for the real index close)")  # fmt: skip
+    return spot
+
+
+def read_index_closes(path: Path, symbol: str | None) -> dict[tuple[str, int], float]:
+    """Index closes from a CSV like NSE's index history download (``Date``, ``Close``, and
+    optionally ``Index Name``): {(symbol, day number): close}. Without an index-name column
+    the file is one index: ``symbol`` names it."""
+    table = read_table(path)
+    names = {c.strip().lower(): c for c in table.column_names}
+    date_col, close_col = names.get("date"), names.get("close")
+    if date_col is None or close_col is None:
+        raise DataImportError(f"{path}: an index-close file needs Date and Close columns; it has {table.column_names}")
+    index_col = names.get("index name") or names.get("symbol") or names.get("index")
+    if index_col is None and symbol is None:
+        raise DataImportError(f"{path}: the file has no Index Name column; pass --symbol to say which index it is")
+    report = ImportReport("index closes")
+    checks = RowChecks(report, path.name, np.arange(table.num_rows) + 2)
+    days = _flexible_dates(table[date_col], path, date_col)
+    close = numbers(table[close_col], checks, close_col)
+    syms = ([canonical_symbol(str(x)) for x in table[index_col].to_pylist()] if index_col
+            else [canonical_symbol(symbol or "")] * table.num_rows)  # fmt: skip
+    if not checks.keep.all():
+        raise DataImportError(f"{path}: unreadable close(s): {'; '.join(report.examples.popitem()[1])}")
+    return {(s, int(d)): float(c) for s, d, c in zip(syms, days, close, strict=True) if c > 0}
+
+
+def _flexible_dates(col: pa.ChunkedArray, path: Path, name: str) -> np.ndarray:
+    """Day numbers of a date column in the first format that reads every row (NSE writes
+    ``08-FEB-2024``, ``08 Feb 2024`` or ISO dates depending on the page)."""
+    for fmt in ("%Y-%m-%d", "%d-%b-%Y", "%d %b %Y", "%d-%m-%Y", "%d/%m/%Y", "%d-%B-%Y", "%d %B %Y"):
+        checks = RowChecks(ImportReport("dates"), path.name, np.arange(len(col)) + 2)
+        days = dates(pc.utf8_title(pc.utf8_trim_whitespace(col.cast(pa.string()))), fmt, checks, name)
+        if checks.keep.all():
+            return days
+    raise DataImportError(f"{path}: column {name!r} holds dates in no known format (e.g. 2024-02-08 or 08-Feb-2024)")
+
+
+def _lots(sym: np.ndarray, expiry: np.ndarray, trade: np.ndarray, report: ImportReport) -> np.ndarray:
+    """Units per contract on the trade date, from the index specifications (legacy CONTRACTS
+    count contracts; a contract's lot can change during its life, see instruments/lots.py).
 
     NaN (so volume is NaN, unknown) where the specifications know no lot size.
     """
@@ -191,9 +275,11 @@ def _lots(sym: np.ndarray, expiry: np.ndarray, report: ImportReport) -> np.ndarr
                 f"{s}: not in instruments/data/indices.json, so its volume (in contracts) is NaN"
             )
             continue
-        for e in np.unique(expiry[sym == s]):
+        rows = sym == s
+        for e, t in np.unique(np.stack([expiry[rows], trade[rows]]), axis=1).T:
+            when, on = (np.datetime64(int(x), "D").item() for x in (e, t))
             try:
-                lots[(sym == s) & (expiry == e)] = spec.lot_size(np.datetime64(int(e), "D").item())
+                lots[rows & (expiry == e) & (trade == t)] = spec.lot_size(when, on)
             except ValueError as exc:
                 report.note(f"{exc}: volume NaN for those contracts")
         report.note(f"{s}: volume = CONTRACTS x lot size from instruments/data/indices.json")

@@ -35,6 +35,7 @@ from optrunner.data.schema import (
 )
 
 MAX_EXAMPLES = 3
+ZERO_MEANS_UNKNOWN = ("spot", "future", "bid", "ask", "ltp", "iv", "iv_source")
 FileCallback = Callable[[Path], None]
 
 
@@ -55,6 +56,7 @@ class ImportReport:
     skipped: Counter[str] = field(default_factory=Counter)  # rows outside the import, not errors
     days: dict[str, set[date]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    zeros_as_nan: Counter[str] = field(default_factory=Counter)  # source 0s stored as NaN, per column
 
     @property
     def rows_rejected(self) -> int:
@@ -63,6 +65,12 @@ class ImportReport:
     def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
+
+    def all_notes(self) -> list[str]:
+        """Notes plus one line per column whose zeros were stored as NaN."""
+        zeros = [f"{n:,} {name} value(s) of 0 (no trade / no quote) stored as NaN"
+                 for name, n in sorted(self.zeros_as_nan.items())]  # fmt: skip
+        return [*self.notes, *zeros]
 
 
 class RowChecks:
@@ -103,12 +111,27 @@ class RowChecks:
         if "bid" in floats and "ask" in floats:
             crossed = (floats["bid"] > 0) & (floats["ask"] > 0) & (floats["bid"] > floats["ask"])
             self.fail("crossed quote (bid > ask)", crossed)
-        if "iv" in floats:
-            self.fail(
-                "iv above 500 % (is the IV column in percent? set iv_percent)",
-                floats["iv"] > 5.0,
-                floats["iv"],
-            )
+        for name in ("iv", "iv_source"):
+            if name in floats:
+                self.fail(
+                    f"{name} above 500 % (is the IV column in percent? set iv_percent)",
+                    floats[name] > 5.0,
+                    floats[name],
+                )
+        self.zeros_to_nan(floats)
+
+    def zeros_to_nan(self, floats: dict[str, np.ndarray]) -> None:
+        """Prices and IVs of 0 become NaN, in place: sources write 0 for "no trade" / "no quote"
+        (NSE's screen shows LTP 0 and IV 0 for an untraded strike), and the catalog's only
+        spelling of unknown is NaN — a 0 would be read as a real price."""
+        for name in ZERO_MEANS_UNKNOWN:
+            values = floats.get(name)
+            if values is None:
+                continue
+            zero = (values == 0) & self.keep
+            if zero.any():
+                floats[name] = np.where(values == 0, np.nan, values)
+                self.report.zeros_as_nan[name] += int(zero.sum())
 
 
 def chain_table(
@@ -138,9 +161,10 @@ class ChainSink:
     """
 
     def __init__(self, catalog: Catalog, report: ImportReport, *, recompute_greeks: bool = False,
-                 flush_rows: int = 4_000_000) -> None:  # fmt: skip
+                 flush_rows: int = 4_000_000, min_t_years: float = 0.0) -> None:  # fmt: skip
         self.catalog, self.report = catalog, report
         self.recompute = recompute_greeks
+        self.min_t_years = min_t_years
         self.flush_rows = flush_rows
         self._pending: dict[str, list[pa.Table]] = {}
         self._rows = 0
@@ -159,7 +183,7 @@ class ChainSink:
         for symbol, tables in self._pending.items():
             table = self._deduplicate(pa.concat_tables(tables))
             table, _, _ = sort_chain(conform_chain(table))
-            table = add_greeks(table, rate=self.catalog.rate, recompute=self.recompute)
+            table = add_greeks(table, rate=self.catalog.rate, recompute=self.recompute, min_t_years=self.min_t_years)
             self.catalog.write_chain(symbol, table, merge=True, compute_greeks=False)
             self.report.rows_imported += table.num_rows
             days = (ts_ns(table["ts"]) + IST_OFFSET_NS) // NS_PER_DAY
@@ -191,11 +215,14 @@ class ChainSink:
 
 def import_each(
     kind: str, catalog: Catalog, files: Sequence[Path], import_one: Callable[[Path, ImportReport, ChainSink], None],
-    *, recompute_greeks: bool, on_file: FileCallback | None,
+    *, recompute_greeks: bool, on_file: FileCallback | None, min_t_years: float = 0.0,
 ) -> ImportReport:  # fmt: skip
-    """Run ``import_one`` over ``files`` into one sink, counting files; the loop every importer shares."""
+    """Run ``import_one`` over ``files`` into one sink, counting files; the loop every importer shares.
+
+    ``min_t_years`` floors time to expiry for the greeks (end-of-day prices, see bhavcopy).
+    """
     report = ImportReport(kind)
-    sink = ChainSink(catalog, report, recompute_greeks=recompute_greeks)
+    sink = ChainSink(catalog, report, recompute_greeks=recompute_greeks, min_t_years=min_t_years)
     for path in files:
         import_one(path, report, sink)
         report.files += 1

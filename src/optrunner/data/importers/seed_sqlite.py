@@ -24,6 +24,7 @@ from optrunner.data.importers.common import (
 )
 from optrunner.data.seed_db import SeedDbError, read_seed_db
 from optrunner.data.snapshot import FLOAT_COLUMNS
+from optrunner.instruments import canonical_symbol
 
 SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
@@ -43,8 +44,8 @@ def import_seed_sqlite(
             raise DataImportError(str(exc)) from None
         report.files += 1
         report.rows_read += len(snap)
-        if symbol is not None and snap.symbol != symbol.upper():
-            report.skipped[f"symbol {snap.symbol} (importing {symbol.upper()})"] += len(snap)
+        if symbol is not None and snap.symbol != canonical_symbol(symbol):
+            report.skipped[f"symbol {snap.symbol} (importing {canonical_symbol(symbol)})"] += len(snap)
         else:
             n = len(snap)
             ts = np.full(n, to_epoch_ns(snap.ts), np.int64)

@@ -31,8 +31,8 @@ from optrunner.data.importers.common import (
     import_each,
 )
 from optrunner.data.importers.parsing import dates, numbers, read_table, rights, timestamps
-from optrunner.data.schema import CHAIN_FLOAT_COLUMNS
-from optrunner.instruments import get_index
+from optrunner.data.schema import CHAIN_FLOAT_COLUMNS, ist_day_numbers
+from optrunner.instruments import canonical_symbol, get_index
 
 TARGETS = ("ts", "date", "time", "expiry", "strike", "right", "symbol", *CHAIN_FLOAT_COLUMNS)
 QUANTITIES = ("bid_qty", "ask_qty", "volume", "oi")
@@ -58,7 +58,8 @@ class TabularMapping(BaseModel):
         "C": "CE",
         "P": "PE",
     }
-    iv_percent: bool = False
+    iv_percent: bool = False  # applies to iv and iv_source
+    optional: list[str] = []  # our columns a file may lack (a scrape without quotes): NaN then
     lots_columns: list[
         str
     ] = []  # quantities given in lots (NSE's chain screen shows OI in contracts)
@@ -80,6 +81,14 @@ class TabularMapping(BaseModel):
             raise ValueError(f"right_values must map to CE or PE, not {bad}")
         return v
 
+    @field_validator("optional")
+    @classmethod
+    def _optional_numbers(cls, v: list[str]) -> list[str]:
+        bad = sorted(set(v) - set(CHAIN_FLOAT_COLUMNS))
+        if bad:
+            raise ValueError(f"optional may name numeric columns {list(CHAIN_FLOAT_COLUMNS)}, not {bad}")
+        return v
+
     @field_validator("lots_columns")
     @classmethod
     def _quantities(cls, v: list[str]) -> list[str]:
@@ -99,14 +108,18 @@ class TabularMapping(BaseModel):
         return self
 
 
+# NSE's IV (spot Black-Scholes, r = 10 %) goes to iv_source; iv and greeks are recomputed with
+# Black-76. Public scrapes often lack quotes (and sometimes IV, spot or volume): those columns
+# are optional, and fills then use LTP +/- a modelled half-spread.
 NSE_MINUTE = TabularMapping(
     columns={
         "ts": "timestamp", "expiry": "expiry", "strike": "strike", "right": "option_type", "spot": "spot",
-        "ltp": "ltp", "volume": "volume", "oi": "oi", "iv": "iv", "bid": "bid", "ask": "ask",
+        "ltp": "ltp", "volume": "volume", "oi": "oi", "iv_source": "iv", "bid": "bid", "ask": "ask",
         "bid_qty": "bid_qty", "ask_qty": "ask_qty",
     },
     expiry_format="%d-%b-%Y",
     iv_percent=True,
+    optional=["spot", "volume", "oi", "iv_source", "bid", "ask", "bid_qty", "ask_qty"],
     lots_columns=["oi", "volume"],
 )  # fmt: skip
 BUILTIN_MAPPINGS = {"nse_minute": NSE_MINUTE}
@@ -168,17 +181,21 @@ def _import_file(
     absent = {
         ours: theirs for ours, theirs in m.columns.items() if theirs not in table.column_names
     }
-    if absent:
-        raise DataImportError(f"{path}: column(s) {sorted(absent.values())} (mapped to {sorted(absent)}) not found; "
+    missing = {ours: theirs for ours, theirs in absent.items() if ours not in m.optional}
+    if missing:
+        raise DataImportError(f"{path}: column(s) {sorted(missing.values())} (mapped to {sorted(missing)}) not found; "
                               f"the file has {table.column_names}")  # fmt: skip
+    if absent:
+        report.note(f"{path.name}: no {', '.join(sorted(absent.values()))} column(s): "
+                    f"{', '.join(sorted(absent))} stored as NaN" + (
+                    " (fills use LTP +/- a modelled half-spread)" if {"bid", "ask"} & set(absent) else ""))  # fmt: skip
     report.rows_read += table.num_rows
-    col = {ours: table[theirs] for ours, theirs in m.columns.items()}
+    col = {ours: table[theirs] for ours, theirs in m.columns.items() if ours not in absent}
     symbols = _symbols(path, col.get("symbol"), m.symbol or symbol, table.num_rows)
-    wanted = np.ones(table.num_rows, bool) if symbol is None else symbols == symbol.upper()
+    only = None if symbol is None else canonical_symbol(symbol)
+    wanted = np.ones(table.num_rows, bool) if only is None else symbols == only
     for other in np.unique(symbols[~wanted]):
-        report.skipped[f"symbol {other} (importing {symbol.upper()})"] += int(
-            np.sum(symbols == other)
-        )
+        report.skipped[f"symbol {other} (importing {only})"] += int(np.sum(symbols == other))
     lines = np.flatnonzero(wanted) + (1 if path.suffix.lower() == ".parquet" else 2)  # CSV: header is line 1
     col = {name: c.filter(pa.array(wanted)) for name, c in col.items()}
     symbols = symbols[wanted]
@@ -204,32 +221,34 @@ def _import_file(
         for name in CHAIN_FLOAT_COLUMNS
         if name in col
     }
-    if m.iv_percent and "iv" in floats:
-        floats["iv"] = floats["iv"] / 100.0
+    for name in ("iv", "iv_source"):
+        if m.iv_percent and name in floats:
+            floats[name] = floats[name] / 100.0
     checks.common(ts, expiry, strike, floats)
     for name in m.lots_columns:
         if name in floats:
-            floats[name] = floats[name] * _lot_sizes(symbols, expiry, checks)
+            floats[name] = floats[name] * _lot_sizes(symbols, expiry, ist_day_numbers(ts), checks)
     for sym in np.unique(symbols[checks.keep]):
         keep = checks.keep & (symbols == sym)
         sink.add(str(sym), chain_table(ts, expiry, strike, is_call, floats, keep))
 
 
 def _symbols(path: Path, column: pa.ChunkedArray | None, fixed: str | None, n: int) -> np.ndarray:
+    """Each row's trading symbol; aliases (NSE's ``NIFTY 50``, scrapes' ``NIFTY50``) resolved."""
     if column is not None:
-        return np.asarray(
-            pc.utf8_upper(pc.utf8_trim_whitespace(column.cast(pa.string()))).to_pylist(),
-            dtype=object,
-        ).astype(str)
+        names = pc.unique(column.cast(pa.string())).to_pylist()
+        canon = pa.array([canonical_symbol(x or "") for x in names])
+        idx = pc.index_in(column.cast(pa.string()), value_set=pa.array(names))
+        return np.asarray(canon.take(idx).to_pylist(), dtype=object).astype(str)
     if fixed is None:
         raise DataImportError(
             f"{path}: no symbol column is mapped; pass --symbol (or set symbol in the mapping)"
         )
-    return np.full(n, fixed.upper())
+    return np.full(n, canonical_symbol(fixed))
 
 
-def _lot_sizes(symbols: np.ndarray, expiry_days: np.ndarray, checks: RowChecks) -> np.ndarray:
-    """Units per lot for each row's contract, from the index specifications."""
+def _lot_sizes(symbols: np.ndarray, expiry_days: np.ndarray, trade_days: np.ndarray, checks: RowChecks) -> np.ndarray:
+    """Units per lot for each row's contract on its trade date, from the index specifications."""
     lots = np.full(len(symbols), np.nan)
     for sym in np.unique(symbols):
         try:
@@ -238,12 +257,12 @@ def _lot_sizes(symbols: np.ndarray, expiry_days: np.ndarray, checks: RowChecks) 
             checks.fail(f"symbol {sym} has no lot size (quantities are in lots)", symbols == sym)
             continue
         rows = symbols == sym
-        for e in np.unique(expiry_days[rows]):
-            when = np.datetime64(int(e), "D").item()
+        pairs = np.unique(np.stack([expiry_days[rows], trade_days[rows]]), axis=1)
+        for e, t in pairs.T:
+            when, on = (np.datetime64(int(x), "D").item() for x in (e, t))
+            these = rows & (expiry_days == e) & (trade_days == t)
             try:
-                lots[rows & (expiry_days == e)] = spec.lot_size(when)
+                lots[these] = spec.lot_size(when, on)
             except ValueError:
-                checks.fail(
-                    f"{sym}: no lot size known for expiry {when}", rows & (expiry_days == e)
-                )
+                checks.fail(f"{sym}: no lot size known for expiry {when}", these)
     return lots
