@@ -38,6 +38,7 @@ def test_weekly_zones_quarter_counts_signals_per_type_in_summary_json(quarter, t
     fired = sum(own["signals"].values())
     assert 1 <= fired <= 13  # at most one a week, and the first week only builds a context
     assert own["entries"] >= 1 and summary["trades"] >= 1
+    assert len(own["fired"]) == fired and all(f["signal"] in SIGNALS and f["outcome"] for f in own["fired"])
     assert sum(own["exits"].values()) + sum(own["skipped"].values()) >= own["entries"] - 3  # <= 3 still open
     assert not [a for a in summary["alerts"] if a.startswith("critical")]
 

@@ -38,6 +38,7 @@ The rules, in the order they apply:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     from optrunner.config import StrategyConfig
 
 MAX_BACKOFF_SECONDS = 300.0
+log = logging.getLogger(__name__)
 
 
 class PositionState(StrEnum):
@@ -201,6 +203,8 @@ class WeeklyZones(BaseStrategy):
         record = {"signal": signal.name, "bullish": signal.bullish, "stop_loss": signal.stop_loss,
                   "ts": now.isoformat(), "inputs": signal.inputs, "outcome": ""}  # fmt: skip
         self.history.append(record)
+        log.info("%s: %s fired at %s, stop %.2f — inputs %s", self.name, signal.name, now, signal.stop_loss,
+                 signal.inputs)  # fmt: skip
         reason = self._guard(now)
         if reason:
             self.skipped[reason] += 1
@@ -419,6 +423,8 @@ class WeeklyZones(BaseStrategy):
             "signals": {name: self.fired.get(name, 0) for name in self.cfg.signal_types},
             "skipped": dict(self.skipped), "exits": dict(self.exits),
             "entries": sum(1 for r in self.history if r["outcome"] == "entered"),
+            "fired": [{k: r.get(k) for k in ("signal", "ts", "stop_loss", "strike", "hedge_strike", "outcome")}
+                      for r in self.history],
         }  # fmt: skip
 
     # --- state for crash recovery -----------------------------------------------------------
