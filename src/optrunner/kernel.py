@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from optrunner.core.clock import Clock, SimClock
@@ -38,6 +38,7 @@ from optrunner.market.derived import DerivedEvents
 from optrunner.portfolio import ChargeSchedule, Portfolio
 from optrunner.risk import RiskEngine, StrategyLimits, TradingState
 from optrunner.risk.kill_switch import SwitchChange
+from optrunner.risk.sizing import EntrySizer
 from optrunner.runner import StrategyRunner
 from optrunner.strategies.base import Strategy
 
@@ -93,10 +94,9 @@ class Kernel:
         if self.risk.account.capital is None:
             self.risk.account.capital = capital
         self.runner = runner or StrategyRunner()
-        self.runner.bot = self
-        self.runner.on_alert(self._on_runner_alert)
         self.view = KernelView(self)
         self.policies: dict[str, ExecutionPolicy] = {}
+        self.sizers: dict[str, EntrySizer] = {}  # strategies whose entries the allocator sizes
         self.latest: dict[str, ChainSnapshot] = {}
         self.day: date | None = None
         self.day_start_net: dict[str, float] = {}
@@ -120,16 +120,48 @@ class Kernel:
         self._lock = threading.RLock()
         self.om.add_listener(self._on_execution_event)
         self.risk.kill_switch.on_change(self._on_switch)
+        self.runner.bot = self  # -> attach_runner
+        self.runner.apply_environment()
+
+    def attach_runner(self, runner: StrategyRunner) -> None:
+        """Become ``runner``'s bot: its strategies' events come from this kernel and their intents
+        go through it. Called by ``runner.bot = kernel``, so the seed's
+        ``StrategyRunner(bot=kernel)`` wires the same way as ``Kernel(runner=...)``."""
+        if getattr(self, "_attached", None) is runner:
+            return
+        self._attached = runner
+        self.runner = runner
+        runner.on_alert(self._on_runner_alert)
+        for name, config in runner.configs().items():  # strategies registered before the kernel
+            self.configure_strategy(name, config)
+
+    def apply_environment(self) -> str | None:
+        """The environment's kill switch as this kernel's: REDUCING while it is set."""
+        return self.risk.kill_switch.apply_env(ts=self._now())
+
+    def _now(self) -> datetime:
+        """The clock's time; wall time before a simulated clock has seen its first input."""
+        try:
+            return self.clock.now()
+        except RuntimeError:
+            return datetime.now(UTC)
 
     # --- wiring -------------------------------------------------------------------------------
 
     def add_strategy(self, strategy: Strategy, config: Any = None, market: Any = None) -> None:
-        name = strategy.name
-        self.runner.register(name, strategy, market=market, config=config)
+        self.runner.register(strategy.name, strategy, market=market, config=config)
+
+    def configure_strategy(self, name: str, config: Any) -> None:
+        """A strategy file's meaning, whichever way its strategy was registered (``add_strategy``,
+        or the seed's ``runner.load_strategies_from_json`` with this kernel as the bot): its risk
+        limits, its execution policy and how old its market data may get."""
         self.risk.set_limits(
             name, StrategyLimits.from_config(getattr(config, "risk_management", None))
         )
         self.policies[name] = policy_from_config(config)
+        sizer = EntrySizer.from_config(getattr(config, "risk_management", None))
+        if sizer is not None:
+            self.sizers[name] = sizer
         market = getattr(config, "market_config", None)
         if market is not None:
             after = float(getattr(market, "stale_after_seconds", None) or DEFAULT_STALE_AFTER)
@@ -183,9 +215,16 @@ class Kernel:
         for leg in legs:
             if leg.strategy != strategy:
                 raise ValueError(f"{strategy} sent an intent for strategy {leg.strategy!r}")
+        policy = self.policies.get(strategy, ExecutionPolicy())
+        sizer = self.sizers.get(strategy)
+        if sizer is not None:
+            intent, problem = sizer.apply(intent, self.view)
+            if problem:
+                self._refuse(legs, "INSUFFICIENT_CAPITAL", problem, policy)
+                return
+            legs = intent.legs if isinstance(intent, Basket) else [intent]
         decisions = [self.risk.check(leg, self.view) for leg in legs]
         refused = next((d for d in decisions if not d.ok), None)
-        policy = self.policies.get(strategy, ExecutionPolicy())
         if refused is None:
             try:
                 if isinstance(intent, Basket):
@@ -199,6 +238,11 @@ class Kernel:
                 code, message = type(exc).__name__.upper(), str(exc)
         else:
             code, message = refused.code, refused.message
+        self._refuse(legs, code, message, policy)
+
+    def _refuse(
+        self, legs: Sequence[OrderIntent], code: str, message: str, policy: ExecutionPolicy
+    ) -> None:
         for leg in legs:  # the strategy hears about every leg it asked for
             self.om.reject_intent(leg, f"{code}: {message}", policy)
         self.om.drain()
@@ -369,7 +413,7 @@ class Kernel:
     # --- safety ------------------------------------------------------------------------------------
 
     def _on_switch(self, change: SwitchChange) -> None:
-        self._alert(change.ts or self.clock.now(), "critical" if change.new is TradingState.HALTED else "warning",
+        self._alert(change.ts or self._now(), "critical" if change.new is TradingState.HALTED else "warning",
                     f"kill_switch:{change.source}", f"trading {change.old} -> {change.new}: {change.reason}")  # fmt: skip
         if change.new is TradingState.HALTED:
             self.flatten(reason=f"KILL_SWITCH: {change.reason}")

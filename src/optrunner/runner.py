@@ -41,6 +41,8 @@ from optrunner.core.events import (
     TickEvent,
     TimerEvent,
 )
+from optrunner.core.orders import Basket
+from optrunner.risk.kill_switch import env_disable_reason
 from optrunner.runner_support import (
     DispatchResult,
     StrategySlot,
@@ -79,7 +81,6 @@ class StrategyRunner:
             raise ValueError(
                 f"max_consecutive_errors must be at least 1, got {max_consecutive_errors}"
             )
-        self.bot = bot  # the property also builds the intent sink
         self.poll_interval = float(poll_interval)
         self.clock: Clock = clock or LiveClock()
         self.max_consecutive_errors = max_consecutive_errors
@@ -96,7 +97,10 @@ class StrategyRunner:
         self.events_unrouted = 0
         self.bot_errors = 0
         self.loop_errors = 0
+        self.trading_disabled: str | None = None  # why new entries are blocked (the environment)
+        self.intents_blocked = 0
         self._routes = build_routes({})
+        self._hold_entries = False
         self._dispatchers: dict[type, Callable[[Any], DispatchResult]] = {
             ChainEvent: self._dispatch_chain,
             TickEvent: self._dispatch_tick,
@@ -107,6 +111,7 @@ class StrategyRunner:
             TimerEvent: self._dispatch_timer,
             AlertEvent: self._dispatch_alert,
         }
+        self.bot = bot  # the property also builds the intent sink (and attaches a kernel)
 
     # --- registration -------------------------------------------------------------------
 
@@ -119,6 +124,17 @@ class StrategyRunner:
     def bot(self, bot: Any) -> None:
         self._send_intents = make_intent_sink(bot)
         self._bot = bot
+        # A bot that runs the market side itself (the kernel: quotes, marks, risk, derived
+        # ticks and bars) takes the live adapters' chains, stale data and timers; the
+        # runner's loop hands them over instead of dispatching them directly.
+        self._bot_takes_market = callable(getattr(bot, "on_chain", None))
+        attach = getattr(bot, "attach_runner", None)
+        if callable(attach):
+            attach(self)
+
+    def configs(self) -> dict[str, Any]:
+        """Each registered strategy's config (None for one registered without a file)."""
+        return {name: slot.config for name, slot in self._slots.items()}
 
     def state_of(self, name: str) -> dict[str, Any]:
         """One strategy's ``get_state()`` (the kernel saves it before acting on its intents)."""
@@ -155,6 +171,9 @@ class StrategyRunner:
             market = self._attach_market(name, market, subs.ticks)
             slot = StrategySlot(name, strategy, market, config, subs, self.poll_interval)
             self._slots[name] = slot
+            configure = getattr(self._bot, "configure_strategy", None)
+            if callable(configure):  # the file's risk limits and execution policy, however loaded
+                configure(name, config)
             self._routes = build_routes(self._slots)
             running = self._running
         if running:
@@ -178,7 +197,8 @@ class StrategyRunner:
                     )
         market = existing or market
         wanted = [i for i in instruments if i == symbol or i.split(":", 1)[0] == symbol]
-        if wanted and hasattr(market, "subscribe"):
+        if wanted and hasattr(market, "subscribe") and not self._bot_takes_market:
+            # (a kernel bot derives these ticks from the chains itself)
             market.subscribe(wanted)
         self._markets[key] = market
         return market
@@ -206,7 +226,26 @@ class StrategyRunner:
         reported False under its ``name`` (the file name when it has none, or when another
         file already took the name). The factory defaults to the strategy registry.
         """
-        return load_strategy_files(self, config_dir, strategy_factory)
+        loaded = load_strategy_files(self, config_dir, strategy_factory)
+        self.apply_environment()  # a reload picks up a kill switch set since the start
+        return loaded
+
+    def apply_environment(self) -> str | None:
+        """Read the environment's kill switch (DISABLE_TRADING_SUPERVISOR / OPTRUNNER_DISABLE_TRADING).
+
+        A bot with ``apply_environment()`` (the kernel) turns it into its kill switch's
+        REDUCING state, so strategies hear their refused entries. For any other bot the runner
+        itself holds back entry intents (exits and adjustment exits still go out)."""
+        apply = getattr(self._bot, "apply_environment", None)
+        reason = apply() if callable(apply) else env_disable_reason()
+        if reason != self.trading_disabled:
+            if reason:
+                log.warning("trading disabled by the environment (%s): entries blocked, exits run", reason)
+            else:
+                log.warning("trading re-enabled: the environment no longer disables it")
+        self.trading_disabled = reason
+        self._hold_entries = reason is not None and not callable(apply)
+        return reason
 
     def on_alert(self, callback: Callable[[AlertEvent], None]) -> None:
         """Call ``callback(alert)`` for every alert (strategy halted, ...)."""
@@ -285,6 +324,10 @@ class StrategyRunner:
     def _forward(self, out: DispatchResult, ts: datetime) -> None:
         """Intents to the bot; a bot failure is counted and alerted, never blamed on the strategy."""
         for name, intents in out:
+            if self._hold_entries:
+                intents = self._exits_only(intents)
+                if not intents:
+                    continue
             slot = self._slots[name]
             try:
                 self._send_intents(name, slot.strategy, slot.market, intents)
@@ -293,6 +336,14 @@ class StrategyRunner:
                 log.exception("bot failed to process %d intent(s) from %s", len(intents), name)
                 message = f"bot could not process {name}'s intents: {type(exc).__name__}: {exc}"
                 self._publish_alert(AlertEvent(ts, "critical", f"strategy:{name}", message), slot)
+
+    def _exits_only(self, intents: Intents) -> Intents:
+        kept = [
+            i for i in intents
+            if (i.is_exit if isinstance(i, Basket) else i.tag.is_exit)
+        ]  # fmt: skip
+        self.intents_blocked += len(intents) - len(kept)
+        return kept
 
     def _handler_failed(self, slot: StrategySlot, what: str, ts: datetime, exc: Exception) -> None:
         if isinstance(exc, StrategyHalt):  # the strategy's own decision, not a bug
@@ -416,6 +467,7 @@ class StrategyRunner:
                 return
             self._running = True
             markets = list(self._markets.values())
+        self.apply_environment()
         self.start_strategies(self.clock.now())
         for market in markets:
             if getattr(market, "is_live", False):
@@ -437,13 +489,27 @@ class StrategyRunner:
                 return
             try:
                 if item is not None:
-                    self.dispatch(item)
+                    self._consume(item)
                 if time.monotonic() >= next_due:
-                    self.fire_timers(self.clock.now())
+                    if self._bot_takes_market:
+                        self._bot.on_timer(self.clock.now())
+                    else:
+                        self.fire_timers(self.clock.now())
                     next_due = time.monotonic() + self._timer_tick()
             except Exception:  # the loop must outlive any one bad cycle
                 self.loop_errors += 1
                 log.exception("runner loop cycle failed")
+
+    def _consume(self, event: Event) -> None:
+        """One event from a live adapter: to the kernel when it runs the market side, else dispatched."""
+        if self._bot_takes_market:
+            if isinstance(event, ChainEvent):
+                self._bot.on_chain(event.snapshot)
+                return
+            if isinstance(event, StaleDataEvent):
+                self._bot.on_stale(event)
+                return
+        self.dispatch(event)
 
     def _timer_tick(self) -> float:
         return min(
@@ -461,7 +527,7 @@ class StrategyRunner:
             if getattr(market, "is_live", False):
                 market.stop()
         self._queue.put(_STOP)
-        thread, self._thread = self._thread, None
+        thread = self._thread  # kept after stop: the seed's scripts join it themselves
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
             if thread.is_alive():
@@ -522,10 +588,12 @@ class StrategyRunner:
                 if hasattr(m, "stats")
             },
             "queued_events": self._queue.qsize(),
+            "trading_disabled": self.trading_disabled,
+            "intents_blocked": self.intents_blocked,
         }
 
     def get_metrics(self) -> dict[str, Any]:
-        strategies = {s.name: s.metrics() for s in list(self._slots.values())}
+        strategies = {s.name: s.metrics() for s in list(self._slots.values()) if s.collects_metrics}
         return {
             "global": {
                 "total_ticks": sum(m["total_ticks"] for m in strategies.values()),

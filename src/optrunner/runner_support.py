@@ -69,7 +69,7 @@ class StrategySlot:
     """
 
     __slots__ = (
-        "commands", "config", "consecutive_errors", "ema_ns", "errors", "events", "file_handler",
+        "collects_metrics", "commands", "config", "consecutive_errors", "ema_ns", "errors", "events", "file_handler",
         "halt_reason", "halted", "last_error", "logger", "market", "max_ns", "name", "next_timer",
         "slow", "strategy", "subs", "timer_interval", "total_ns", "webhook",
     )  # fmt: skip
@@ -92,6 +92,9 @@ class StrategySlot:
         self.timer_interval = float(
             getattr(monitoring, "poll_interval_seconds", None) or default_interval
         )
+        # monitoring.metrics_collection false: the strategy is left out of get_metrics() and
+        # everything exported from it (counters are still kept: halting on errors needs them)
+        self.collects_metrics = bool(getattr(monitoring, "metrics_collection", True))
         alerts_on = bool(getattr(monitoring, "alert_enabled", True))
         webhook = getattr(monitoring, "alert_webhook", None)
         self.webhook = str(webhook) if webhook and alerts_on else None
@@ -265,11 +268,16 @@ def load_strategy_files(
         report = check_file(path)
         data_name = report.data.get("name") if isinstance(report.data, dict) else None
         name = data_name if isinstance(data_name, str) and data_name else path.stem
-        if name in results or name in runner.get_status()["strategy_names"]:
+        if name in results:
             log.error(
-                "%s: a strategy named %r is already loaded — names must be unique", path, name
+                "%s: another file already defines strategy %r — names must be unique", path, name
             )
-            results[path.name if name in results else name] = False
+            results[path.name] = False
+            continue
+        reload = name in runner.get_status()["strategy_names"]
+        if reload and runner.running:
+            log.error("%s: strategy %r is running — stop the runner, then reload", path, name)
+            results[name] = False
             continue
         if report.config is None:
             log.error("%s", ConfigError(path, report.issues))
@@ -290,6 +298,8 @@ def load_strategy_files(
                 poll_interval=config.monitoring.poll_interval_seconds,
                 clock=runner.clock,
             )
+            if reload:  # the seed's "stop, then reload": the new file replaces the old strategy
+                runner.unregister(name)
             runner.register(name, strategy, market=market, config=config)
         except Exception as exc:  # any failure of one file: report it, load the others
             log.error("%s: strategy %r not loaded: %s: %s", path, name, type(exc).__name__, exc)

@@ -204,10 +204,17 @@ def test_expiry_choices(db, tmp_path, written, parsed):
 
 
 def test_backtest_dates_are_parsed(db, tmp_path):
-    config, _ = validate_config(
-        edited(good_config(db), "backtesting.backtest_dates", "2026-01-01 to 2026-01-31"), tmp_path
-    )
+    doc = edited(good_config(db), "backtesting.backtest_dates", "2026-01-01 to 2026-01-31")
+    config, _ = validate_config(edited(doc, "backtesting.is_backtested", True), tmp_path)
     assert config.backtesting.backtest_dates == DateRange(date(2026, 1, 1), date(2026, 1, 31))
+
+
+def test_claims_without_is_backtested_are_refused(db, tmp_path):
+    doc = edited(good_config(db), "backtesting.backtest_win_rate", 70)
+    _, issues = validate_config(doc, tmp_path)
+    assert [(i.path, "is_backtested is false" in i.message) for i in issues] == [
+        ("backtesting.backtest_win_rate", True)
+    ]
 
 
 def test_models_are_frozen(db, tmp_path):

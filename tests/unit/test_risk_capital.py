@@ -127,9 +127,19 @@ def test_account_state_round_trip():
 
 
 @pytest.mark.parametrize("name", ["OPTRUNNER_DISABLE_TRADING", "DISABLE_TRADING_SUPERVISOR"])
-def test_kill_switch_from_environment(name):
-    assert KillSwitch.from_env({name: "true"}).state is TradingState.HALTED
-    assert KillSwitch.from_env({name: "false"}).state is TradingState.ACTIVE
+def test_kill_switch_from_environment_blocks_entries_but_not_exits(name):
+    s = KillSwitch()
+    assert s.apply_env({name: "true"}) == f"{name}=true"
+    assert s.state is TradingState.REDUCING and s.allows_exits and not s.allows_entries
+    assert s.reason == f"{name}=true"
+    assert s.apply_env({name: "false"}) is None and s.state is TradingState.ACTIVE
+
+
+def test_clearing_the_environment_never_relaxes_what_an_operator_set():
+    s = KillSwitch()
+    s.set(TradingState.REDUCING, source="api", reason="manual")
+    s.apply_env({})
+    assert s.state is TradingState.REDUCING and s.reason == "manual"
 
 
 def test_kill_switch_history_listeners_and_escalate_never_relaxes():

@@ -15,6 +15,7 @@ from optrunner.data.snapshot import ChainSnapshot
 from optrunner.market.adapters import SeedDbPollingAdapter
 from optrunner.runner import StrategyRunner
 from optrunner.strategies.base import BaseStrategy, Subscriptions
+from optrunner.strategies.dnss import DNSS
 
 
 def seed_chain(path, symbol="NIFTY"):
@@ -129,15 +130,21 @@ def test_a_custom_factory_gets_the_validated_config(configs):
     assert results["NIFTY_DNSS"] and seen[0] == ("NIFTY_DNSS", "NIFTY", 0.3)
 
 
-def test_a_name_already_loaded_is_refused(configs, caplog):
-    runner = StrategyRunner()
+def test_reload_replaces_a_stopped_strategy_and_is_refused_while_running(configs, caplog):
+    """The seed's "stop, then reload": the new file's strategy replaces the old one."""
+    runner = StrategyRunner(poll_interval=0.05)
     assert runner.load_strategies_from_json(configs)["NIFTY_DNSS"] is True
+    old = runner._slots["NIFTY_DNSS"].strategy
+    runner.start()
     with caplog.at_level(logging.ERROR):
         again = runner.load_strategies_from_json(configs)
-    assert again["NIFTY_DNSS"] is False and "already loaded" in caplog.text
-    runner.unregister("NIFTY_DNSS")
-    runner.unregister("NIFTY_DNSS_2")
+    assert again["NIFTY_DNSS"] is False and "stop the runner, then reload" in caplog.text
+    runner.stop()
+    runner._thread.join(timeout=5)  # the seed's scripts do this after stop()
+    assert not runner._thread.is_alive()
     assert runner.load_strategies_from_json(configs)["NIFTY_DNSS"] is True
+    assert runner._slots["NIFTY_DNSS"].strategy is not old
+    assert runner.get_status()["strategy_names"].count("NIFTY_DNSS") == 1
 
 
 def test_two_files_with_one_name_keep_the_first_and_report_the_second_by_file(configs, caplog):
@@ -146,3 +153,21 @@ def test_two_files_with_one_name_keep_the_first_and_report_the_second_by_file(co
         results = StrategyRunner().load_strategies_from_json(configs)
     assert results["NIFTY_DNSS"] is True and results["ZZ_COPY.json"] is False
     assert "names must be unique" in caplog.text
+
+
+def test_metrics_collection_false_leaves_the_strategy_out_of_the_metrics(configs):
+    from optrunner.config import load_config_file
+
+    runner = StrategyRunner()
+    runner.load_strategies_from_json(configs)
+    on = load_config_file(configs / "NIFTY_DNSS.json")
+    off = on.model_copy(
+        update={
+            "name": "QUIET",
+            "monitoring": on.monitoring.model_copy(update={"metrics_collection": False}),
+        }
+    )
+    runner.register("QUIET", DNSS(off), config=off)
+    metrics = runner.get_metrics()["strategies"]
+    assert "NIFTY_DNSS" in metrics and "QUIET" not in metrics
+    assert "QUIET" in runner.get_status()["strategy_names"]

@@ -118,6 +118,25 @@ class RiskManagementConfig(ConfigModel):
         description="Most absolute position gamma (delta per index point, in units).",
         examples=[50],
     )
+    capital_alloc_pct: Annotated[PositiveNumber, Field(le=100)] | None = Field(
+        None,
+        description=(
+            "Size premium-buying entries from available cash (seed 001's capital allocator): at most "
+            "this percent of it in one entry. Unset: entries are sent at the strategy's own quantity."
+        ),
+        examples=[25],
+    )
+    risk_per_trade_pct: Annotated[PositiveNumber, Field(le=100)] | None = Field(
+        None,
+        description="With capital_alloc_pct: percent of cash a trade may lose at premium_stop_pct. Unset: by balance band.",
+    )
+    capital_multiplier: PositiveInt = Field(
+        1, description="With capital_alloc_pct: whole-number multiplier of both budgets (seed 001's multiplier)."
+    )
+    premium_stop_pct: Annotated[PositiveNumber, Field(le=100)] = Field(
+        30,
+        description="With capital_alloc_pct: the premium stop the risk budget assumes, percent below the entry price.",
+    )
 
 
 def _no_email(value: Any) -> None:
@@ -147,7 +166,8 @@ class MonitoringConfig(ConfigModel):
         None, description="Not supported yet — use alert_webhook."
     )
     metrics_collection: Flag = Field(
-        True, description="Collect per-strategy metrics (ticks, orders, errors, timings)."
+        True,
+        description="Report the strategy's metrics (ticks, orders, errors, timings) in get_metrics and exports; false leaves it out.",
     )
 
 

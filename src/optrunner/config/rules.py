@@ -183,6 +183,29 @@ def order_type_supported(get: Lookup) -> Iterator[ConfigIssue]:
         )
 
 
+def allocator_needs_buying(get: Lookup) -> Iterator[ConfigIssue]:
+    """The allocator sizes premium-buying entries; on a strategy that only sells it would do nothing."""
+    got = _values(get, "risk_management.capital_alloc_pct")
+    if got and got[0] is not None and strategy_type(get) == "dnss":
+        yield ConfigIssue(
+            "risk_management.capital_alloc_pct",
+            "sizes premium-buying entries, and dnss only sells — size it with entry.quantity",
+        )
+
+
+def claims_need_a_backtest(get: Lookup) -> Iterator[ConfigIssue]:
+    if get("backtesting.is_backtested") is not False:
+        return
+    for key in ("backtest_dates", "backtest_win_rate", "backtest_avg_profit", "backtest_avg_loss"):
+        value = get(f"backtesting.{key}")
+        if value is not None and value is not INVALID:
+            yield ConfigIssue(
+                f"backtesting.{key}",
+                "is a backtest claim, but is_backtested is false — set is_backtested to true to have "
+                "the claims compared with each backtest, or remove them",
+            )
+
+
 def dnss_needs(get: Lookup) -> Iterator[ConfigIssue]:
     if strategy_type(get) != "dnss":
         return
@@ -280,6 +303,8 @@ RULES: tuple[Rule, ...] = (
     chain_matches_symbol,
     kind_needs,
     order_type_supported,
+    allocator_needs_buying,
+    claims_need_a_backtest,
     dnss_needs,
     weekly_zones_needs,
     momentum_buyer_needs,

@@ -24,6 +24,15 @@ ENV_FLAGS = ("OPTRUNNER_DISABLE_TRADING", "DISABLE_TRADING_SUPERVISOR")
 _TRUE = {"1", "true", "yes", "on"}
 
 
+def env_disable_reason(environ: dict[str, str] | None = None) -> str | None:
+    """``"NAME=value"`` of the first trading-disable variable set true, else None."""
+    env = os.environ if environ is None else environ
+    for name in ENV_FLAGS:
+        if env.get(name, "").strip().lower() in _TRUE:
+            return f"{name}={env[name]}"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class SwitchChange:
     ts: datetime | None
@@ -39,18 +48,37 @@ class KillSwitch:
         self.history: list[SwitchChange] = []
         self._listeners: list[Callable[[SwitchChange], None]] = []
 
-    @classmethod
-    def from_env(
-        cls, environ: dict[str, str] | None = None, ts: datetime | None = None
-    ) -> KillSwitch:
-        """HALTED at start when OPTRUNNER_DISABLE_TRADING or the seed's DISABLE_TRADING_SUPERVISOR is true."""
-        env = os.environ if environ is None else environ
-        switch = cls()
-        for name in ENV_FLAGS:
-            if env.get(name, "").strip().lower() in _TRUE:
-                switch.set(TradingState.HALTED, source="env", reason=f"{name}={env[name]}", ts=ts)
-                break
-        return switch
+    def apply_env(
+        self, environ: dict[str, str] | None = None, ts: datetime | None = None
+    ) -> str | None:
+        """The environment's kill switch (seed 001's fastest emergency stop), read at start and
+        at each reload: OPTRUNNER_DISABLE_TRADING or DISABLE_TRADING_SUPERVISOR true -> REDUCING
+        (no new entries or adjustments; exits still run). Unset again -> ACTIVE, but only when
+        the environment is what put the switch there. Returns the reason while it holds."""
+        reason = env_disable_reason(environ)
+        if reason is not None:
+            self.escalate(TradingState.REDUCING, source="env", reason=reason, ts=ts)
+        elif (
+            self.state is TradingState.REDUCING
+            and self.history
+            and self.history[-1].source == "env"
+        ):
+            self.set(
+                TradingState.ACTIVE,
+                source="env",
+                reason="trading re-enabled in the environment",
+                ts=ts,
+            )
+        return reason
+
+    @property
+    def reason(self) -> str:
+        """Why the switch is where it is (empty while ACTIVE)."""
+        return (
+            self.history[-1].reason
+            if self.history and self.state is not TradingState.ACTIVE
+            else ""
+        )
 
     def on_change(self, listener: Callable[[SwitchChange], None]) -> None:
         self._listeners.append(listener)
