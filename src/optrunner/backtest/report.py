@@ -45,6 +45,7 @@ from optrunner.backtest.report_format import (
     table,
     td,
 )
+from optrunner.backtest.report_story import story_section
 from optrunner.backtest.report_template import page
 
 MAX_TRADE_ROWS = 2_000
@@ -281,6 +282,7 @@ def build_html(run: RunData) -> str:
         f"<section><h2>Daily P&amp;L</h2>{daily_section(run)}</section>",
         f"<section><h2>By strategy</h2>{strategy_table(s)}<h2>Orders and rejections</h2>{rejections_table(run)}</section>",
         f"<section><h2>Spot, entries, adjustments and exits</h2>{spot_section(run)}</section>",
+        story_section(run),  # hook: each strategy's own story from its metrics (report_story.py)
         f"<section><h2>Trades</h2>{trades_table(run)}</section>",
         f"<section><h2>Run</h2>{_details(run)}</section>",
     ]  # fmt: skip

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 
 MAX_BACKOFF_SECONDS = 300.0
 log = logging.getLogger(__name__)
+ZONE_KEYS = ("upper_top", "upper_bottom", "lower_top", "lower_bottom")  # as listed in metrics()["fired"]
 
 
 class PositionState(StrEnum):
@@ -423,8 +424,9 @@ class WeeklyZones(BaseStrategy):
             "signals": {name: self.fired.get(name, 0) for name in self.cfg.signal_types},
             "skipped": dict(self.skipped), "exits": dict(self.exits),
             "entries": sum(1 for r in self.history if r["outcome"] == "entered"),
-            "fired": [{k: r.get(k) for k in ("signal", "ts", "stop_loss", "strike", "hedge_strike", "outcome")}
-                      for r in self.history],
+            "fired": [{**{k: r.get(k) for k in ("signal", "ts", "stop_loss", "strike", "hedge_strike", "outcome")},
+                       "week": r["inputs"]["context"]["week"], "bias": r["inputs"]["context"]["bias"],
+                       "zones": [r["inputs"]["context"][k] for k in ZONE_KEYS]} for r in self.history],
         }  # fmt: skip
 
     # --- state for crash recovery -----------------------------------------------------------
