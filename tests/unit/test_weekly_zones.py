@@ -251,7 +251,7 @@ def test_seed_payload_as_a_file_units_to_lots_with_a_clear_error(tmp_path):
     s = WeeklyZones(cfg)
     feed(s, prev_week(BULL_PWC))
     feed(s, [hour(MON, 0, 24820, 24900, 24790, 24870), hour(MON, 1, 24870, 24910, 24850, 24890)])
-    with pytest.raises(StrategyHalt, match=r"750 is not a whole number of lots of 65 .* use 715 or 780"):
+    with pytest.raises(StrategyHalt, match=r"expiring 2026-11-17: 750 is not a whole number of lots of 65 — use 715 or 780"):
         s.on_chain(chain(at(11, 16), 24890.0))
     ok = strategy(tmp_path / "ok", BULL_PWC, quantity_units=650)
     feed(ok, [hour(MON, 0, 24820, 24900, 24790, 24870), hour(MON, 1, 24870, 24910, 24850, 24890)])
@@ -270,3 +270,19 @@ def test_state_round_trip_keeps_positions_and_the_week(tmp_path):
     (p,) = fresh.positions.values()
     assert p.state is PositionState.OPEN and p.main.id == "NIFTY:20261117:24700:PE"
     assert fresh.signals.week.fired == "S2" and fresh.context.context.bias is Bias.BULLISH
+
+
+def test_validate_warns_about_units_that_are_not_whole_lots(tmp_path):
+    from optrunner.config.advice import advisories
+    from optrunner.config.kinds import lots_from_units
+
+    assert lots_from_units(750, 75) == 10 and lots_from_units(650, 65) == 10
+    with pytest.raises(ValueError, match="use 65, or give"):
+        lots_from_units(40, 65)
+    notes = advisories(wz_config(tmp_path, quantity_units=750, quantity=3))
+    assert [(n.path, n.message.split(" — ")[0]) for n in notes] == [
+        ("weekly_zones.quantity", "ignored"),
+        ("weekly_zones.quantity_units", "750 is not a whole number of lots of 65"),
+    ]
+    ok = advisories(wz_config(tmp_path / "ok", quantity_units=650))  # whole lots: only the ignored quantity
+    assert [n.path for n in ok] == ["weekly_zones.quantity"]

@@ -119,6 +119,16 @@ def _distinct(values: tuple[str, ...]) -> tuple[str, ...]:
     return values
 
 
+def lots_from_units(units: int, lot: int) -> int:
+    """``units`` as whole lots of ``lot``; ValueError naming the nearest multiples otherwise
+    (the seed's 750 were 10 lots of 75; NIFTY's lot is 65 from the Jan 2026 contracts)."""
+    if units % lot:
+        below, above = units // lot * lot, (units // lot + 1) * lot
+        choices = f"{below} or {above}" if below else f"{above}"
+        raise ValueError(f"{units} is not a whole number of lots of {lot} — use {choices}, or give quantity in lots")
+    return units // lot
+
+
 SignalName = Annotated[Literal[SIGNAL_NAMES], one_of(SIGNAL_NAMES, upper=True)]
 Percentage = Annotated[StrictFloat, Field(gt=0, le=100)]
 

@@ -46,6 +46,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from optrunner.config.kinds import lots_from_units
 from optrunner.core.events import BarEvent
 from optrunner.core.orders import Basket, Fill, Order
 from optrunner.core.timeutil import SESSION_CLOSE, to_ist
@@ -271,13 +272,12 @@ class WeeklyZones(BaseStrategy):
         units = self.cfg.quantity_units
         if units is None:
             return self.cfg.quantity * lot
-        if units % lot:
-            below, above = units // lot * lot, (units // lot + 1) * lot
+        try:
+            return lots_from_units(units, lot) * lot
+        except ValueError as exc:
             raise StrategyHalt(
-                f"weekly_zones.quantity_units {units} is not a whole number of lots of {lot} ({self.symbol} "
-                f"contracts expiring {expiry}) — use {below or above} or {above}, or give quantity in lots"
-            )
-        return units
+                f"weekly_zones.quantity_units for {self.symbol} contracts expiring {expiry}: {exc}"
+            ) from None
 
     def _exits_due(self, now: datetime) -> Intents:
         out: list[Basket] = []
