@@ -1,50 +1,35 @@
-"""The `optrunner` command. Sub-commands live next to the code they drive and register here."""
+"""The `optrunner` command's entry point.
+
+Kept tiny on purpose: the commands (and their heavy imports) load inside :func:`main`, so
+Ctrl-C while the program is still starting exits 130 with one line instead of a traceback.
+The command tree itself is in :mod:`optrunner.cli_app`.
+"""
 
 from __future__ import annotations
 
-import typer
+import sys
+from typing import Any
 
-from optrunner.backtest import commands as backtest_commands
-from optrunner.backtest import report as backtest_report
-from optrunner.config import commands as config_commands
-from optrunner.data import commands as data_commands
-from optrunner.live import feed_server
-from optrunner.live import node as live_node
-from optrunner.market import commands as market_commands
-
-app = typer.Typer(
-    name="optrunner",
-    help="Options strategies on Indian F&O: backtest, paper and live with one code path.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+EXIT_INTERRUPTED = 130  # the same code as optrunner.core.errors.EXIT_INTERRUPTED
 
 
-@app.callback()
-def _root() -> None:
-    """optrunner — run `optrunner COMMAND --help` for a command's options."""
+def main(argv: list[str] | None = None) -> None:
+    try:
+        from optrunner.cli_app import app
+        from optrunner.clikit import run_cli
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted (Ctrl-C) while starting\n")
+        sys.exit(EXIT_INTERRUPTED)
+    run_cli(app, argv)
 
 
-# In the order a new user meets them.
-app.command("demo")(backtest_commands.demo_command)
-app.command("backtest")(backtest_commands.backtest_command)
-app.command("sweep")(backtest_commands.sweep_command)
-app.command("report")(backtest_report.report_command)
-app.command("run")(live_node.run_command)
-app.command("validate")(config_commands.validate)
-app.command("schema")(config_commands.schema)
-app.add_typer(data_commands.data_app, name="data")
-app.command("chain")(data_commands.chain_command)
-app.command("find-option")(market_commands.find_option_command)
+def __getattr__(name: str) -> Any:
+    """``from optrunner.cli import app`` keeps working (tests, embedding)."""
+    if name == "app":
+        from optrunner.cli_app import app
 
-feed_app = typer.Typer(help="The optrunner WebSocket market feed (docs/feed-protocol.md).", no_args_is_help=True)
-feed_app.command("serve")(feed_server.serve_command)
-app.add_typer(feed_app, name="feed")
-
-
-def main() -> None:
-    app()
+        return app
+    raise AttributeError(name)
 
 
 if __name__ == "__main__":

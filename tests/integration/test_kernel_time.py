@@ -166,3 +166,30 @@ def test_a_day_whose_data_ends_early_closes_by_timer_not_overnight(
     assert len(exits) == 2 and {to_ist(f.ts).time() for f in exits} == {at}
     assert k.portfolio.positions() == []
     assert k.runner.states()["GAP"]["exit_reason"] == reason
+
+
+def test_a_backtest_that_ends_holding_options_says_so_loudly(catalog, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from optrunner.cli import app
+
+    doc = {
+        "name": "CARRY", "enabled": True, "strategy": "dnss",
+        "market_config": {"market_type": "database_market", "exchange": "NFO", "symbol": "NIFTY"},
+        "entry": {"entry_time": "09:30", "target_ce_delta": 0.25, "target_pe_delta": 0.25, "quantity": 1,
+                  "delta_tolerance": 0.15},
+        "exit": {"exit_time": "15:15", "time_exit_override": False},  # carried past the close
+        "execution": {"product": "NRML"},
+    }  # fmt: skip
+    (tmp_path / "carry.json").write_text(json.dumps(doc))
+    out = tmp_path / "run"
+    r = CliRunner().invoke(
+        app,
+        ["backtest", str(tmp_path / "carry.json"), "--data", str(catalog.root), "--out", str(out)],
+    )
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["open_positions"] == 2
+    assert "ended with 2 open position(s)" in " ".join(r.output.split())

@@ -9,6 +9,7 @@ isolation of a strategy that breaks mid-day.
 from __future__ import annotations
 
 import heapq
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -126,6 +127,13 @@ def day(tmp_path_factory):
             shutil.copy(shipped, data / name)
         else:
             write_seed_db(data / name, next(catalog.snapshots(symbol, DAY, DAY)))
+    # The examples name no chain file (backtest reads --data); the Python runner's
+    # database_market reads market_config.db_path, so give each copy one, as the README says.
+    for path in configs.glob("*_DNSS.json"):
+        doc = json.loads(path.read_text())
+        doc["market_config"]["db_path"] = f"../data/NFO_{doc['market_config']['symbol']}_sample.sqlite"
+        doc["monitoring"]["log_file"] = f"../logs/{doc['name']}.log"
+        path.write_text(json.dumps(doc))
     return root, catalog
 
 

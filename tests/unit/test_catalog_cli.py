@@ -37,9 +37,11 @@ def test_chain_shows_the_atm_strike_centred_with_both_sides(root):
     result = run("chain", "--data", str(root), "--symbol", "NIFTY", "--at", "2026-01-06 09:20", "--strikes", "2")
     assert result.exit_code == 0, result.output
     assert "NIFTY  2026-01-06 09:20 IST" in result.output and "expiry Tue 06-Jan-2026" in result.output
-    strikes = [int(s.replace(",", "")) for s in re.findall(r"│ (\d\d,\d\d\d) │", result.output)]
+    rows = [line.split() for line in result.output.splitlines() if len(line.split()) == 13]
+    strikes = [int(r[6].replace(",", "")) for r in rows]  # the centre column
     assert len(strikes) == 5 and strikes == sorted(strikes)
-    assert {"CE IV%", "PE IV%", "CE OI", "PE OI"} <= set(re.findall(r"[CP]E [A-Z%]+", result.output))
+    header = next(line for line in result.output.splitlines() if "CE STRIKE PE" in line).split()
+    assert header == ["OI", "IV%", "DELTA", "BID", "ASK", "LTP", "CE", "STRIKE", "PE", "LTP", "ASK", "BID", "DELTA", "IV%", "OI"]
     assert "other expiries: 2026-01-13" in result.output
 
 
@@ -54,14 +56,33 @@ def test_chain_shows_the_atm_strike_centred_with_both_sides(root):
 )
 def test_chain_errors_say_what_to_do(root, args, message):
     result = run("chain", "--data", str(root), "--symbol", "NIFTY", *args)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert re.search(message.replace("(s)", r"\(s\)"), " ".join(result.output.split()))
     assert "Traceback" not in result.output
 
 
+def test_chain_fits_100_columns_and_takes_columns_and_json(root):
+    import json
+
+    narrow = runner.invoke(app, ["chain", "--data", str(root), "--symbol", "NIFTY", "--at", "2026-01-06 10:00"],
+                           env={"COLUMNS": "100"})  # fmt: skip
+    assert narrow.exit_code == 0, narrow.output
+    assert max(len(line) for line in narrow.output.splitlines()) <= 100
+    assert "…" not in narrow.output  # nothing cut
+    few = run("chain", "--data", str(root), "--symbol", "NIFTY", "--at", "2026-01-06 10:00", "--columns", "iv,ltp")
+    header = next(line for line in few.output.splitlines() if "STRIKE" in line).split()
+    assert header == ["IV%", "LTP", "CE", "STRIKE", "PE", "LTP", "IV%"]
+    bad = run("chain", "--data", str(root), "--symbol", "NIFTY", "--at", "2026-01-06 10:00", "--columns", "gamma")
+    assert bad.exit_code == 2 and "choose from oi,volume,iv,delta,bid,ask,ltp" in bad.output
+    doc = json.loads(run("chain", "--data", str(root), "--symbol", "NIFTY", "--at", "2026-01-06 10:00",
+                         "--strikes", "1", "--json").output)  # fmt: skip
+    assert doc["expiry"] == "2026-01-06" and len(doc["rows"]) == 6  # 3 strikes x CE/PE
+    assert {r["option_type"] for r in doc["rows"]} == {"CE", "PE"}
+
+
 def test_missing_catalog_is_one_line_with_the_next_step(tmp_path):
     result = run("data", "info", "--data", str(tmp_path / "none"))
-    assert result.exit_code == 1 and "optrunner data synth" in result.output
+    assert result.exit_code == 2 and "optrunner data synth" in result.output
 
 
 def test_import_prints_a_summary_with_rejections(tmp_path):
@@ -82,6 +103,6 @@ def test_import_prints_a_summary_with_rejections(tmp_path):
 
 def test_import_errors_are_one_line(tmp_path):
     result = run("data", "import", "bhavcopy", str(tmp_path / "nope.csv"), "--data", str(tmp_path / "cat"))
-    assert result.exit_code == 1 and "nope.csv: no such file or folder" in result.output
+    assert result.exit_code == 2 and "nope.csv: no such file or folder" in result.output
     result = run("data", "import", "tabular", str(tmp_path), "--data", str(tmp_path / "cat"))
-    assert result.exit_code == 1 and "needs --mapping" in result.output
+    assert result.exit_code == 2 and "needs --mapping" in result.output

@@ -39,10 +39,10 @@ def test_validate_good_file_exits_zero(folder):
     assert "1 of 1 valid" in result.output
 
 
-def test_validate_bad_file_lists_every_issue_and_exits_one(folder):
+def test_validate_bad_file_lists_every_issue_and_exits_two(folder):
     bad = write_bad(folder)
     result = runner.invoke(app, ["validate", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input, as backtest/sweep/run say for the same file
     lines = result.output.splitlines()
     assert lines[0] == f"✗ {bad}"
     assert lines[1:3] == [
@@ -57,7 +57,7 @@ def test_validate_folder_recurses_and_fails_if_any_file_fails(folder):
     nested.mkdir(parents=True)
     (nested / "x.yaml").write_text("name: [unclosed\n")
     result = runner.invoke(app, ["validate", str(folder)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"✓ {folder / 'good.json'}" in result.output
     assert f"✗ {folder / 'bad.json'}" in result.output
     assert f"✗ {nested / 'x.yaml'}" in result.output
@@ -73,13 +73,13 @@ def test_templates_are_validated_and_labelled(folder):
     bad = good_config("missing.sqlite") | {"name": "OTHER_TEMPLATE"}
     (folder / "other.json").write_text(json.dumps(bad))
     result = runner.invoke(app, ["validate", str(folder)])
-    assert result.exit_code == 1  # a broken template is still a broken file
+    assert result.exit_code == 2  # a broken template is still a broken file
     assert (
-        f"✓ {folder / 'NIFTY_DNSS_TEMPLATE.json'} (template — file name ends in TEMPLATE"
+        f"✓ {folder / 'NIFTY_DNSS_TEMPLATE.json'} (not run: file name ends in TEMPLATE; backtest, sweep and run"
         in result.output
     )
     assert (
-        f'✗ {folder / "other.json"} (template — name "OTHER_TEMPLATE" ends in TEMPLATE'
+        f'✗ {folder / "other.json"} (not run: name "OTHER_TEMPLATE" ends in TEMPLATE'
         in result.output
     )
     assert "market_config.db_path" in result.output
@@ -100,13 +100,13 @@ def test_schema_files_written_by_optrunner_are_not_checked_as_strategies(folder)
 
 def test_validate_missing_path_fails(tmp_path):
     result = runner.invoke(app, ["validate", str(tmp_path / "nope.json")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no such file or folder" in result.output
 
 
 def test_validate_empty_folder_fails(tmp_path):
     result = runner.invoke(app, ["validate", str(tmp_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no .json, .yaml or .yml files found" in result.output
 
 

@@ -138,12 +138,6 @@ CASES: list[tuple[str, list[tuple[str, Any]], str, str]] = [
         "no chains/symbol=NIFTY folder",
     ),
     (
-        "db-path-required",
-        [("market_config.db_path", None)],
-        "market_config.db_path",
-        "missing required field",
-    ),
-    (
         "feed-url-on-database-market",
         [("market_config.feed_url", "wss://feed.example/x")],
         "market_config.feed_url",
@@ -525,3 +519,9 @@ def test_issue_prints_path_and_message(tmp_path):
 def test_a_document_that_is_not_an_object(tmp_path):
     issues = issues_of(["not", "a", "strategy"], tmp_path)
     assert [(i.path, "must be an object" in i.message) for i in issues] == [("(top level)", True)]
+
+
+def test_db_path_is_optional_for_database_market(tmp_path):
+    """backtest/sweep/run read --data: a file without db_path is valid wherever it is copied."""
+    doc = _apply(good_config(make_chain_db(tmp_path / "chain.sqlite")), [("market_config.db_path", None)], tmp_path)
+    assert issues_of(doc, tmp_path) == []

@@ -419,3 +419,22 @@ def test_no_chain_and_no_path_is_an_error_even_with_sqlite_files_nearby(tmp_path
         find_option(field="delta", value=0.3)
     with pytest.raises(ValueError, match="either chain= or db_path="):
         find_option(chain(strip()), db_path=tmp_path / "NFO_NIFTY_13-Jan-2026.sqlite")
+
+
+def test_a_quote_behaves_as_the_seeds_dict(tmp_path):
+    """Seed code did ``option["strike"]``, ``dict(option)``, ``option.get(...)``: all still work."""
+    path = tmp_path / "NFO_NIFTY_13-Jan-2026.sqlite"
+    write_seed_db(path, chain(strip()))
+    q = find_option(field="delta", value=0.3, option_type="PE", db_path=path)
+    for key in ("strike", "expiry", "option_type", "symbol", "delta", "ltp", "bid", "ask", "iv", "oi", "ts"):
+        assert q[key] is getattr(q, key) or q[key] == getattr(q, key), key
+    assert (q.symbol, q.option_type, q.option_type == "PE") == ("NIFTY", Right.PE, True)
+    assert q.strike == q.contract.strike and q.expiry == q.contract.expiry
+    as_dict = dict(q)
+    assert list(as_dict) == list(q.keys()) and len(q) == len(as_dict)
+    assert [k for k, _ in q.items()] == list(as_dict) and len(q.values()) == len(as_dict)
+    assert {"strike", "expiry", "option_type", "symbol", "id"} <= set(q.keys())
+    assert "strike" in q and "nope" not in q and q.get("nope", 7) == 7
+    with pytest.raises(KeyError, match="nope"):
+        q["nope"]
+    assert q["mid"] == q.mid  # readable by key though not listed

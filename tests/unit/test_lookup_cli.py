@@ -33,7 +33,7 @@ def seed(tmp_path):
 
 # CliRunner's output is not a terminal (80 columns): numbers must still print in full.
 def _data_rows(output: str) -> list[str]:
-    return [line for line in output.splitlines() if re.search(r"\b2026-01-13\b", line)]
+    return [line for line in output.splitlines() if line.startswith("│") and re.search(r"\b2026-01-13\b", line)]
 
 
 def test_finds_the_030_delta_put(seed):
@@ -60,11 +60,32 @@ def test_limit_lists_nearest_first(seed):
 
 
 def test_no_match_exits_1_with_a_reason(seed):
-    res = RUN.invoke(
-        app, ["find-option", "--db", str(seed), "--value", "0.3", "--expiry", "2026-01-20"]
-    )
+    res = RUN.invoke(app, ["find-option", "--db-path", str(seed), "--field", "ltp", "--value", "900", "--tolerance", "1"])
     assert res.exit_code == 1
-    assert "no CE option with delta near 0.3" in res.output
+    assert "no CE option with ltp near 900.0" in res.output and "expiry 2026-01-13 (nearest" in res.output
+
+
+def test_an_expiry_the_chain_does_not_list_is_bad_input(seed):
+    res = RUN.invoke(app, ["find-option", "--db-path", str(seed), "--expiry", "2026-01-20"])
+    assert res.exit_code == 2
+    assert "lists no such expiry; it has 2026-01-13" in res.output
+
+
+def test_default_is_the_nearest_expiry_and_says_so(seed):
+    res = RUN.invoke(app, ["find-option", "--db-path", str(seed), "--option-type", "PE"])
+    assert res.exit_code == 0, res.output
+    assert "expiry 2026-01-13 (nearest; --expiry to choose another)" in " ".join(res.output.split())
+
+
+def test_json_output_is_one_document_with_seed_style_rows(seed):
+    import json
+
+    res = RUN.invoke(app, ["find-option", "--db-path", str(seed), "--option-type", "PE", "--limit", "2",
+                           "--tolerance", "0.15", "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["expiry"] == "2026-01-13" and [m["strike"] for m in doc["matches"]] == [24700.0, 24800.0]
+    assert doc["matches"][0]["option_type"] == "PE" and doc["matches"][0]["symbol"] == "NIFTY"
 
 
 @pytest.mark.parametrize(
@@ -75,7 +96,7 @@ def test_no_match_exits_1_with_a_reason(seed):
         (["--data", "root", "--symbol", "NIFTY"], "--data needs --symbol"),
         (["--db", "missing.sqlite"], "no such option-chain file"),
         (["--db", "SEED", "--tolerance", "0.2"], "exceeds the hard cap 0.15"),
-        (["--db", "SEED", "--expiry", "someday"], "use YYYY-MM-DD or one of"),
+        (["--db", "SEED", "--expiry", "someday"], "use YYYY-MM-DD, all, or one of"),
         (["--db", "SEED", "--type", "XE"], "option_type 'XE' is not CE or PE"),
     ],
 )
@@ -112,5 +133,5 @@ def test_data_catalog_chain_at_a_time(tmp_path):
     (line,) = _data_rows(res.output)
     assert "24700" in line and "-0.2689" in line
     res = RUN.invoke(app, [*args, "--at", "2026-01-06 10:00"])
-    assert res.exit_code == 1
+    assert res.exit_code == 2
     assert "no NIFTY snapshot at or before 2026-01-06 10:00" in res.output

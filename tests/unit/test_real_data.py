@@ -149,12 +149,12 @@ def test_a_day_file_written_before_iv_source_existed_still_reads(scraped):
     assert rows.to_pylist() == [{"date": date(2026, 8, 7), "k": 0}, {"date": DAY, "k": table.num_rows - 4}]
 
 
-def test_an_import_that_rejects_every_row_exits_1_and_writes_no_catalog(tmp_path):
+def test_an_import_that_rejects_every_row_exits_2_and_writes_no_catalog(tmp_path):
     path = scrape_csv(tmp_path / "scrape.csv")
     path.write_text(path.read_text().replace(f"{DAY} ", "10/08/2026 "))  # every time unreadable
     result = run("data", "import", "tabular", str(path), "--data", str(tmp_path / "cat"), "--mapping", "nse_minute",
                  "--symbol", "NIFTY50")  # fmt: skip
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input (core/errors.py)
     assert "nothing imported: every row was rejected" in result.output
     assert "is not like %Y-%m-%d %H:%M:%S" in result.output  # the reasons are still shown
     assert not (tmp_path / "cat" / "catalog.json").exists()
@@ -234,7 +234,7 @@ def test_an_index_close_file_without_an_index_column_needs_the_symbol(tmp_path):
     closes.write_text("Date,Close\n2024-02-08,21717.95\n")
     result = run("data", "import", "bhavcopy", str(bhavcopy(tmp_path / "fo.csv")), "--data", str(tmp_path / "cat"),
                  "--index-close", str(closes))  # fmt: skip
-    assert result.exit_code == 1 and "pass --symbol" in result.output
+    assert result.exit_code == 2 and "pass --symbol" in result.output
     assert not (tmp_path / "cat").exists()
 
 

@@ -1,7 +1,13 @@
-"""`optrunner backtest`, `optrunner sweep` and `optrunner demo`."""
+"""`optrunner backtest`, `optrunner sweep` and `optrunner demo`.
+
+Inputs are checked before any work starts (strategy files, the catalog and its symbols,
+account settings and flags), so a mistake costs one ``error:`` line and exit code 2, not a
+traceback halfway through. Results are written atomically (backtest/outputs.py).
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date
 from pathlib import Path
@@ -9,36 +15,40 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from optrunner.backtest.engine import BacktestSpec, run_backtest
+from optrunner.backtest.outputs import atomic_folder, check_out, write_text_atomic
 from optrunner.backtest.report import render_report
 from optrunner.backtest.report_format import rupees
-from optrunner.backtest.sweep import SweepJob, parse_grid, sweep, write_csv
+from optrunner.backtest.sweep import REPORTED, SweepJob, parse_grid, sweep, write_csv
+from optrunner.clikit import Status, examples
 from optrunner.config import ConfigError, iter_strategy_files, load_config_file
+from optrunner.config.account import AccountSettings, load_account
+from optrunner.config.files import check_file, skip_reason
+from optrunner.core.errors import RunFailed, UserError
 from optrunner.data.catalog import Catalog
-from optrunner.execution.brokers.simulated import SimConfig
 
 console = Console()
 
+# --- options every runner shares (an account file, then flags over it) ----------------------
 
-def parse_slippage(text: str) -> tuple[int, float]:
-    """"2t" / "2" -> 2 ticks; "0.1%" -> 0.1 percent."""
-    t = text.strip().lower()
-    try:
-        if t.endswith("%"):
-            return 0, float(t[:-1])
-        return int(float(t.removesuffix("t"))), 0.0
-    except ValueError:
-        raise typer.BadParameter(f"{text!r}: write ticks like 2t or a percentage like 0.1%") from None
+AccountOpt = Annotated[Path | None, typer.Option("--account", help="Account settings file (default: ./account.yaml when present; see README).")]
+CapitalOpt = Annotated[float | None, typer.Option("--capital", help="Starting capital in rupees (overrides the account file; default 10,00,000).", show_default=False)]
+SlippageOpt = Annotated[str | None, typer.Option("--slippage", help="Against you per fill: ticks (2t) or percent (0.1%); default 0.", show_default=False)]
+LatencyOpt = Annotated[float | None, typer.Option("--latency", help="Order latency in ms (fills at a later snapshot when larger than its interval); default 0.", show_default=False)]
+RiskFreeOpt = Annotated[float | None, typer.Option("--risk-free", help="Annual risk-free rate for Sharpe/Sortino, e.g. 0.065; default 0.", show_default=False)]
+
+
+def account_settings(
+    path: Path | None, *, capital: float | None = None, slippage: str | None = None,
+    latency: float | None = None, risk_free: float | None = None,
+) -> tuple[AccountSettings, dict[str, Any]]:  # fmt: skip
+    """The effective account settings and their record for summary.json (file, then flags)."""
+    account, source = load_account(path, {"capital": capital, "fills.slippage": slippage,
+                                          "fills.latency_ms": latency, "risk_free_rate": risk_free})  # fmt: skip
+    console.print(account.describe(source), markup=False, highlight=False)
+    return account, account.record(source)
 
 
 def _date(text: str | None, flag: str) -> date | None:
@@ -47,15 +57,31 @@ def _date(text: str | None, flag: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{flag} {text!r} is not a date like 2026-01-31") from None
+        raise UserError(f"{flag} {text!r} is not a date like 2026-01-31") from None
 
 
 def load_configs(paths: list[Path]) -> tuple[list[Any], list[str]]:
-    """Strategy files from files and folders; every invalid file is reported before exiting."""
+    """Strategy files from files and folders; every invalid file is reported before exiting.
+
+    The same files ``optrunner validate`` calls loadable: a folder's templates and disabled
+    files are skipped (and said so); naming one explicitly is an error, not a silent run.
+    """
     configs, files, failed = [], [], []
     for path in paths:
-        candidates = list(iter_strategy_files(path)) if path.is_dir() else [path]
+        if not path.exists():
+            failed.append(f"{path}: no such file or folder")
+            continue
+        if path.is_dir():
+            candidates = list(iter_strategy_files(path, on_skip=lambda p, why: console.print(f"skipped {p}: {why}")))
+        else:
+            candidates = [path]
         for f in candidates:
+            report = check_file(f)
+            reason = skip_reason(f, report.data)
+            if reason and report.config is not None:
+                failed.append(f"{f}: not a strategy to run ({reason}) — copy it under a new name, "
+                              "give it a name not ending in TEMPLATE and set enabled: true")  # fmt: skip
+                continue
             try:
                 configs.append(load_config_file(f))
                 files.append(str(f))
@@ -63,34 +89,52 @@ def load_configs(paths: list[Path]) -> tuple[list[Any], list[str]]:
                 failed.append(str(exc))
     if failed:
         for text in failed:
-            console.print(f"[red]✗[/] {text}")
-        raise typer.Exit(2)
+            console.print(f"[red]✗[/] {text}", markup=True, highlight=False)
+        raise UserError(f"{len(failed)} strategy file(s) cannot be run — fix them (optrunner validate shows the same)")
     if not configs:
-        console.print(f"[red]no enabled strategy files in {', '.join(map(str, paths))}[/]")
-        raise typer.Exit(2)
+        raise UserError(f"no enabled strategy files in {', '.join(map(str, paths))}")
     return configs, files
 
 
+def open_catalog(data: Path, configs: list[Any], files: list[str] | None = None) -> Catalog:
+    """The catalog at ``data``, checked to hold every symbol the strategies trade."""
+    catalog = Catalog(data)
+    present = catalog.symbols()
+    for i, config in enumerate(configs):
+        symbol = config.market_config.symbol
+        if symbol not in present:
+            where = f" ({files[i]})" if files else ""
+            holds = ", ".join(present) if present else "no data at all"
+            raise UserError(
+                f"{data} has no {symbol} chains for strategy {config.name}{where}; it holds {holds} — "
+                f"add them with `optrunner data synth --symbol {symbol} --data {data} --from ... --to ...` "
+                "or leave that strategy out"
+            )
+    return catalog
+
+
 def run_and_write(spec: BacktestSpec, out: Path, *, report: bool = True) -> dict[str, Any]:
-    catalog = Catalog(spec.data)
+    """Run one backtest and write its folder atomically (old run or new run, never a mix)."""
+    check_out(out, "summary.json")
+    catalog = open_catalog(spec.data, list(spec.configs), list(spec.config_files))
     symbols = sorted({c.market_config.symbol for c in spec.configs})
     days = sorted({d for s in symbols for d in catalog.dates(s) if (spec.start is None or d >= spec.start)
                    and (spec.end is None or d <= spec.end)})  # fmt: skip
     if not days:
         available = "; ".join(f"{s}: {_range(catalog.dates(s))}" for s in symbols)
-        raise typer.BadParameter(f"no data for {', '.join(symbols)} in that range (available — {available})")
+        raise UserError(f"no data for {', '.join(symbols)} in that range (available — {available}); "
+                        "change --from/--to")  # fmt: skip
     check_resolution(catalog, spec, days)
     began = time.perf_counter()
-    with Progress(TextColumn("[bold]backtest[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:  # fmt: skip
-        task = bar.add_task("days", total=len(days))
-        result = run_backtest(spec, on_day=lambda _d: bar.advance(task))
+    with Status("backtest", len(days), console=console, unit="days") as status:
+        result = run_backtest(spec, on_day=lambda _d: status.advance())
     elapsed = time.perf_counter() - began
     result.summary["elapsed_seconds"] = round(elapsed, 3)
     result.summary["snapshots"] = result.snapshots
-    result.recorder.write(out, result.summary, result.spot)
-    if report:
-        render_report(out)
+    with atomic_folder(out) as tmp:
+        result.recorder.write(tmp, result.summary, result.spot)
+        if report:
+            render_report(tmp)
     print_summary(result.summary, out, report=report)
     return result.summary
 
@@ -164,69 +208,106 @@ def print_summary(s: dict[str, Any], out: Path, *, report: bool) -> None:
         console.print("Rejected orders: " + ", ".join(f"{k} {v}" for k, v in s["rejected_orders"].items()))
     for alert in s.get("alerts", [])[:5]:
         console.print(f"[yellow]alert[/] {alert}")
+    if s.get("open_positions"):  # a backtest that ends holding options has unrealised, unsettled P&L
+        console.print(f"[bold red]warning:[/] the run ended with {s['open_positions']} open position(s) — their "
+                      "P&L is marked, not realised; see summary.json open_positions and the report")  # fmt: skip
     console.print(f"Outputs in [bold]{out}[/]" + (f" — report: [bold]{out / 'report.html'}[/]" if report else ""))
 
 
+BACKTEST_EXAMPLES = examples(
+    "optrunner backtest my_strangle.json --data data/q1 --out runs/q1 --slippage 1t",
+    "optrunner backtest examples/configs --data data/demo --from 2026-10-05 --to 2026-10-09",
+    "optrunner backtest my_strangle.json --data data/q1 --account account.yaml --capital 500000",
+)
+SWEEP_EXAMPLES = examples(
+    "optrunner sweep my_strangle.json --data data/q1 --grid entry.target_ce_delta=0.2,0.25,0.3",
+    "optrunner sweep my_strangle.json --data data/q1 --slippage 1t --grid adjustment.delta_drift_trigger=0.3,0.5 --metric net_pnl",
+)
+
+
 def backtest_command(
-    configs: Annotated[list[Path], typer.Argument(help="Strategy files or folders of them (run together on one account).")],
+    configs: Annotated[list[Path], typer.Argument(help="Strategy files or folders of them (run together on one account).", show_default=False)],
     data: Annotated[Path, typer.Option("--data", help="Catalog folder (optrunner data synth / import).")],
     start: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD (default: the data's first).")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD (default: the data's last).")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("runs/latest"),
-    capital: Annotated[float, typer.Option("--capital", help="Starting capital in rupees.")] = 1_000_000.0,
-    slippage: Annotated[str, typer.Option("--slippage", help="Against you per fill: ticks (2t) or percent (0.1%).")] = "0",
-    latency: Annotated[float, typer.Option("--latency", help="Order latency in ms (fills at a later snapshot when larger than its interval).")] = 0.0,
-    risk_free: Annotated[float, typer.Option("--risk-free", help="Annual risk-free rate for Sharpe/Sortino, e.g. 0.065.")] = 0.0,
+    out: Annotated[Path, typer.Option("--out", help="Output folder (replaced whole when the run completes).")] = Path("runs/latest"),
+    account: AccountOpt = None,
+    capital: CapitalOpt = None,
+    slippage: SlippageOpt = None,
+    latency: LatencyOpt = None,
+    risk_free: RiskFreeOpt = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html.")] = True,
 ) -> None:
     """Backtest strategy files on a chain catalog with the live kernel, a simulated clock and exchange."""
+    settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency, risk_free=risk_free)
     cfgs, files = load_configs(configs)
-    ticks, pct = parse_slippage(slippage)
-    spec = BacktestSpec(cfgs, data, _date(start, "--from"), _date(end, "--to"), capital,
-                        SimConfig(latency_ms=latency, slippage_ticks=ticks, slippage_pct=pct),
-                        risk_free=risk_free, config_files=files)  # fmt: skip
-    run_and_write(spec, out, report=report)
+    first, last = _date(start, "--from"), _date(end, "--to")
+    record.update({"data": str(data), "from": start, "to": end, "strategy_files": files})
+    run_and_write(_spec(cfgs, files, data, first, last, settings, record), out, report=report)
+
+
+def _spec(cfgs: list[Any], files: list[str], data: Path, start: date | None, end: date | None,
+          settings: AccountSettings, record: dict[str, Any]) -> BacktestSpec:  # fmt: skip
+    return BacktestSpec(cfgs, data, start, end, settings.capital, settings.sim_config(), risk=settings.risk,
+                        risk_free=settings.risk_free_rate, config_files=files, charges=settings.charge_schedule(),
+                        settings=record)  # fmt: skip
 
 
 def sweep_command(
-    config: Annotated[Path, typer.Argument(help="One strategy file to vary.")],
-    data: Annotated[Path, typer.Option("--data", help="Catalog folder.")],
-    grid: Annotated[list[str], typer.Option("--grid", help="section.key=v1,v2,... (repeat for more axes).")],
+    config: Annotated[Path, typer.Argument(help="One strategy file to vary.", show_default=False)],
+    data: Annotated[Path, typer.Option("--data", help="Catalog folder (optrunner data synth / import).")],
+    grid: Annotated[list[str], typer.Option("--grid", help="section.key=v1,v2,... — one axis; repeat for more (every combination runs).")],
     out: Annotated[Path, typer.Option("--out", help="Output folder for sweep.csv.")] = Path("runs/sweep"),
-    workers: Annotated[int | None, typer.Option("--workers", help="Processes (default: CPU count).")] = None,
-    metric: Annotated[str, typer.Option("--metric", help="Rank by this summary metric.")] = "sharpe",
-    start: Annotated[str | None, typer.Option("--from")] = None,
-    end: Annotated[str | None, typer.Option("--to")] = None,
-    capital: Annotated[float, typer.Option("--capital")] = 1_000_000.0,
-    slippage: Annotated[str, typer.Option("--slippage")] = "0",
-    risk_free: Annotated[float, typer.Option("--risk-free")] = 0.0,
+    workers: Annotated[int | None, typer.Option("--workers", help="Processes (default: CPU count).", show_default=False)] = None,
+    metric: Annotated[str, typer.Option("--metric", help="Rank by this summary metric (net_pnl, sharpe, calmar, ...).")] = "sharpe",
+    start: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD (default: the data's first).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD (default: the data's last).")] = None,
+    account: AccountOpt = None,
+    capital: CapitalOpt = None,
+    slippage: SlippageOpt = None,
+    latency: LatencyOpt = None,
+    risk_free: RiskFreeOpt = None,
 ) -> None:
     """Backtest every combination of a parameter grid in a process pool; write sweep.csv ranked by a metric."""
     try:
         axes = parse_grid(grid)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    ticks, pct = parse_slippage(slippage)
-    job = SweepJob(config, data, _date(start, "--from"), _date(end, "--to"), capital,
-                   SimConfig(slippage_ticks=ticks, slippage_pct=pct), risk_free)  # fmt: skip
+        raise UserError(str(exc)) from None
+    if metric not in REPORTED:
+        raise UserError(f"--metric {metric!r}: choose one of {', '.join(REPORTED)}")
+    settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency, risk_free=risk_free)
+    cfgs, files = load_configs([config])
+    check_out(out, "sweep.csv")
+    first, last = _date(start, "--from"), _date(end, "--to")
+    catalog = open_catalog(data, cfgs, files)
+    symbol = cfgs[0].market_config.symbol
+    if not [d for d in catalog.dates(symbol) if (first is None or d >= first) and (last is None or d <= last)]:
+        raise UserError(f"no {symbol} data in {data} in that range ({symbol}: {_range(catalog.dates(symbol))}); change --from/--to")
+    job = SweepJob(config, data, first, last, settings.capital, settings.sim_config(), settings.risk_free_rate,
+                   risk=settings.risk, charges=settings.charges)  # fmt: skip
     total = 1
     for a in axes:
         total *= len(a.values)
-    with Progress(TextColumn("[bold]sweep[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console, transient=True) as bar:  # fmt: skip
-        task = bar.add_task("runs", total=total)
+    with Status("sweep", total, console=console, unit="runs") as status:
         try:
-            rows = sweep(job, axes, workers=workers, metric=metric, on_result=lambda _r: bar.advance(task))
+            rows = sweep(job, axes, workers=workers, metric=metric, on_result=lambda _r: status.advance())
         except ValueError as exc:
-            console.print(f"[red]{exc}[/]")
-            raise typer.Exit(2) from None
+            raise UserError(str(exc)) from None
     path = write_csv(rows, axes, out)
+    record.update({"data": str(data), "from": start, "to": end, "strategy_files": files,
+                   "grid": {a.path: list(a.values) for a in axes}, "metric": metric})  # fmt: skip
+    write_text_atomic(out / "settings.json", json.dumps(record, indent=2) + "\n")
     t = Table("rank", *(a.path for a in axes), metric, "net P&L", "trades", title=f"Top runs by {metric}")
     for r in rows[:10]:
         t.add_row(str(r["rank"]), *(str(r[a.path]) for a in axes), _fmt(r.get(metric)), _fmt(r.get("net_pnl"), "rs"),
-                  r.get("error") or _fmt(r.get("trades")))  # fmt: skip
+                  _fmt(r.get("trades")))  # fmt: skip
     console.print(t)
-    console.print(f"{len(rows)} runs → [bold]{path}[/]")
+    failed = [r for r in rows if r.get("error")]
+    for r in failed[:5]:
+        console.print(f"[red]run {r['run']} failed:[/] {r['error']}", highlight=False)
+    console.print(f"{len(rows)} runs ({len(failed)} failed) → [bold]{path}[/]")
+    if rows and len(failed) == len(rows):
+        raise RunFailed(f"every one of the {len(rows)} sweep runs failed (errors above and in {path})")
 
 
 DEMO_START, DEMO_END = date(2026, 10, 1), date(2026, 10, 30)
@@ -239,14 +320,12 @@ def demo_command(
 ) -> None:
     """The main job on bundled data: a synthetic month of NIFTY chains, the example DNSS backtested on it."""
     from optrunner.data.synthetic import generate
-
-    if not config.is_file():
-        console.print(f"[red]{config} not found — run the demo from the repository root (make demo)[/]")
-        raise typer.Exit(2)
-    catalog = Catalog.create(data) if not (data / "catalog.json").is_file() else Catalog(data)
-    have = set(catalog.dates("NIFTY"))
     from optrunner.instruments import calendar_for
 
+    if not config.is_file():
+        raise UserError(f"{config} not found — run the demo from the repository root (make demo)")
+    catalog = Catalog.create(data) if not (data / "catalog.json").is_file() else Catalog(data, allow_incomplete=True)
+    have = set() if catalog.incomplete else set(catalog.dates("NIFTY"))  # an interrupted synth is redone
     need = set(calendar_for("NIFTY").trading_days(DEMO_START, DEMO_END))
     if need - have:
         console.print(f"Generating synthetic NIFTY minute chains {DEMO_START} → {DEMO_END} into {data} …")
@@ -254,6 +333,7 @@ def demo_command(
         console.print(f"  {s.rows:,} option rows in {s.seconds:.1f}s")
     else:
         console.print(f"Reusing the synthetic NIFTY month in {data}")
+    settings, record = account_settings(None)
     cfgs, files = load_configs([config])
-    spec = BacktestSpec(cfgs, data, DEMO_START, DEMO_END, 1_000_000.0, SimConfig(), config_files=files)
-    run_and_write(spec, out)
+    record.update({"data": str(data), "from": str(DEMO_START), "to": str(DEMO_END), "strategy_files": files})
+    run_and_write(_spec(cfgs, files, data, DEMO_START, DEMO_END, settings, record), out)

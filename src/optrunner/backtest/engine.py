@@ -40,6 +40,8 @@ class BacktestSpec:
     risk: RiskSettings = field(default_factory=RiskSettings)
     risk_free: float = 0.0
     config_files: Sequence[str] = ()
+    charges: Any = None  # a ChargeSchedule (None: the packaged table)
+    settings: dict[str, Any] = field(default_factory=dict)  # effective account settings, recorded in the summary
 
 
 @dataclass(slots=True)
@@ -83,7 +85,7 @@ def run_backtest(
     catalog = Catalog(spec.data)
     clock = SimClock()
     exchange = SimulatedExchange(clock, spec.sim)
-    kernel = Kernel(exchange, clock, capital=spec.capital, risk=RiskEngine(spec.risk),
+    kernel = Kernel(exchange, clock, capital=spec.capital, risk=RiskEngine(spec.risk), charges=spec.charges,
                     freeze_inclusive=spec.sim.freeze_inclusive, log_alerts=False)  # fmt: skip
     recorder = Recorder(spec.capital)
     kernel.observe(recorder.on_event)
@@ -161,8 +163,23 @@ def build_summary(spec: BacktestSpec, kernel: Kernel, rec: Recorder) -> dict[str
         config_files=list(spec.config_files),
         data=str(spec.data),
         alerts=[f"{a.level}: {a.source}: {a.message}" for a in kernel.alerts],
+        settings=spec.settings or _settings_of(spec),
     )
     return summary
+
+
+def _settings_of(spec: BacktestSpec) -> dict[str, Any]:
+    """The settings record of a spec built in Python (the CLI passes the account file's own)."""
+    from optrunner.config.account import AccountSettings, FillSettings
+
+    sim = spec.sim
+    slippage = f"{sim.slippage_pct:g}%" if sim.slippage_pct else f"{sim.slippage_ticks}t"
+    account = AccountSettings(capital=spec.capital, risk_free_rate=spec.risk_free, risk=spec.risk,
+                              fills=FillSettings(slippage=slippage, latency_ms=sim.latency_ms))  # fmt: skip
+    record = account.record(None)
+    if spec.charges is not None:
+        record["charges"] = {"source": getattr(spec.charges, "source", None), "broker": getattr(spec.charges, "broker", None)}
+    return {**record, "data": str(spec.data), "strategy_files": list(spec.config_files)}
 
 
 def _claims(config: Any) -> dict[str, Any]:

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import copy
 import csv
+import io
 import itertools
 import os
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from optrunner.backtest.engine import BacktestSpec, preload, run_backtest
+from optrunner.backtest.outputs import write_text_atomic
 from optrunner.config import read_document, validate_config
 from optrunner.data.catalog import Catalog
 from optrunner.data.daychain import DayChain
 from optrunner.execution.brokers.simulated import SimConfig
+from optrunner.risk import RiskSettings
 
 # Metrics where smaller is better; everything else is ranked high-to-low.
 ASCENDING = {"max_drawdown", "max_drawdown_pct"}
@@ -84,6 +88,8 @@ class SweepJob:
     capital: float
     sim: SimConfig
     risk_free: float
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    charges: Any = None  # ChargesSettings from the account file (None: the packaged table)
 
 
 # --- worker side ----------------------------------------------------------------------------------
@@ -91,26 +97,51 @@ class SweepJob:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(job: SweepJob, symbols: list[str]) -> None:
-    _WORKER["days"] = preload(Catalog(job.data), symbols, job.start, job.end)
+def _init_worker(job: SweepJob, symbols: list[str], ignore_sigint: bool = False) -> None:
+    """Read the data once per worker. A failure is kept and reported by every run of this
+    worker (a raising initializer would print a traceback per worker and break the pool).
+
+    Pool workers ignore Ctrl-C (``ignore_sigint``): the terminal sends SIGINT to the whole
+    process group, and only the parent should answer it, with one line."""
+    if ignore_sigint:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKER.clear()
     _WORKER["job"] = job
+    try:
+        _WORKER["days"] = preload(Catalog(job.data), symbols, job.start, job.end)
+        _WORKER["charges"] = _charges(job)
+    except Exception as exc:
+        _WORKER["error"] = f"{type(exc).__name__}: {exc}"
+
+
+def _charges(job: SweepJob) -> Any:
+    if job.charges is None:
+        return None
+    from optrunner.portfolio.charges import ChargeSchedule
+
+    c = job.charges
+    return ChargeSchedule.load(c.file, broker=c.broker, gst_on_ipft=c.gst_on_ipft)
 
 
 def _run_one(index: int, params: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    if "error" in _WORKER:
+        return {"run": index, **params, "error": _WORKER["error"]}
     job: SweepJob = _WORKER["job"]
     days: dict[str, list[DayChain]] = _WORKER["days"]
-    return run_combination(index, params, doc, job, days)
+    return run_combination(index, params, doc, job, days, _WORKER.get("charges"))
 
 
 def run_combination(
-    index: int, params: dict[str, Any], doc: dict[str, Any], job: SweepJob, days: dict[str, list[DayChain]] | None
+    index: int, params: dict[str, Any], doc: dict[str, Any], job: SweepJob, days: dict[str, list[DayChain]] | None,
+    charges: Any = None,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {"run": index, **params}
     config, issues = validate_config(apply(doc, params), job.config_path.parent)
     if config is None:
         row["error"] = "; ".join(str(i) for i in issues)
         return row
-    spec = BacktestSpec([config], job.data, job.start, job.end, job.capital, job.sim, risk_free=job.risk_free)
+    spec = BacktestSpec([config], job.data, job.start, job.end, job.capital, job.sim, risk=job.risk,
+                        risk_free=job.risk_free, charges=charges)  # fmt: skip
     try:
         summary = run_backtest(spec, preloaded=days).summary
     except Exception as exc:  # one bad combination must not sink the sweep
@@ -148,12 +179,19 @@ def sweep(
             if on_result:
                 on_result(rows[-1])
     else:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job, symbols)) as pool:
+        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job, symbols, True))
+        try:
             futures = [pool.submit(_run_one, i, params, doc) for i, params in enumerate(combos, 1)]
             for fut in as_completed(futures):
                 rows.append(fut.result())
                 if on_result:
                     on_result(rows[-1])
+        except BaseException:  # Ctrl-C or a broken pool: stop the workers now, not after their runs
+            for process in list(getattr(pool, "_processes", {}).values()):  # no public API before 3.14
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
     return rank(rows, metric)
 
 
@@ -173,11 +211,13 @@ def rank(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
 
 
 def write_csv(rows: list[dict[str, Any]], axes: Sequence[GridAxis], out: Path) -> Path:
+    """sweep.csv, written under a temporary name and renamed (never half a file)."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / "sweep.csv"
     fields = ["rank", "run", *(a.path for a in axes), *REPORTED, "error"]
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+    buffer = io.StringIO(newline="")
+    w = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
     return path

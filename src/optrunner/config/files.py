@@ -163,6 +163,18 @@ def not_strategy_reason(path: Path, data: Any) -> str | None:
     return None
 
 
+def skip_reason(path: Path, data: Any) -> str | None:
+    """Why the runners do not run this file (template, schema, ``enabled: false``), else None.
+
+    The one rule ``optrunner validate``, the folder loader and ``backtest``/``sweep``/``run``
+    share, so they never disagree about which files are strategies to run.
+    """
+    reason = not_strategy_reason(path, data)
+    if reason is None and isinstance(data, dict) and data.get("enabled") is False:
+        reason = "enabled is false"
+    return reason
+
+
 def iter_strategy_files(
     config_dir: Path | str, on_skip: Callable[[Path, str], None] | None = None
 ) -> Iterator[Path]:
@@ -176,9 +188,7 @@ def iter_strategy_files(
         if not path.is_file() or path.suffix.lower() not in SUFFIXES:
             continue
         data, _ = read_document(path)
-        reason = not_strategy_reason(path, data)
-        if reason is None and isinstance(data, dict) and data.get("enabled") is False:
-            reason = "enabled is false"
+        reason = skip_reason(path, data)
         if reason is None:
             yield path
             continue

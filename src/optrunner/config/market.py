@@ -75,8 +75,9 @@ class MarketConfig(ConfigModel):
     db_path: ChainSourcePath | None = Field(
         None,
         description=(
-            "Required for database_market: the seed-format option-chain SQLite file or an optrunner "
-            "Parquet catalog folder. Relative paths are read from the config file's folder."
+            "database_market in the Python StrategyRunner: the seed-format option-chain SQLite file or "
+            "an optrunner Parquet catalog folder (relative to the config file's folder). backtest, "
+            "sweep and run read --data instead and do not need it."
         ),
         examples=["../data/NFO_NIFTY_sample.sqlite"],
     )

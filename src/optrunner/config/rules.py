@@ -59,7 +59,11 @@ def session_order(get: Lookup) -> Iterator[ConfigIssue]:
 
 
 def market_source(get: Lookup) -> Iterator[ConfigIssue]:
-    """database_market needs db_path, live_feed_market needs feed_url; neither uses the other's."""
+    """live_feed_market needs feed_url; neither market type takes the other's source.
+
+    database_market's db_path is optional here: backtest, sweep and run read the chain from
+    ``--data``, so a file copied anywhere still validates. Only the Python runner reads
+    db_path, and its market adapter says so when it is missing."""
     got = _values(
         get, "market_config.market_type", "market_config.db_path", "market_config.feed_url"
     )
@@ -67,11 +71,6 @@ def market_source(get: Lookup) -> Iterator[ConfigIssue]:
         return
     market_type, db_path, feed_url = got
     if market_type == "database_market":
-        if db_path is None:
-            yield ConfigIssue(
-                "market_config.db_path",
-                f"{MISSING} — database_market reads the chain from this file or folder",
-            )
         if feed_url is not None:
             yield ConfigIssue(
                 "market_config.feed_url",

@@ -3,6 +3,7 @@
 Layout under ROOT::
 
     catalog.json                                     symbols, days, row counts, provenance
+    incomplete.json                                  only while (or after an interrupted) write
     chains/symbol=NIFTY/date=2026-01-06/part-0.parquet  one row per (ts, expiry, strike, right)
     bars/symbol=NIFTY/date=2026-01-06/part-0.parquet    index minute bars
 
@@ -21,6 +22,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ from optrunner.data.schema import (
 from optrunner.data.snapshot import ChainSnapshot
 
 META_FILE = "catalog.json"
+INCOMPLETE_FILE = "incomplete.json"  # the writes begun and not finished (see Catalog.writing)
 DEFAULT_RATE = 0.055
 _FORMAT = 1
 _SYMBOL = re.compile(r"^[A-Z0-9_&-]{1,32}$")
@@ -80,9 +83,14 @@ class CatalogError(Exception):
 
 
 class Catalog:
-    """Read and write the chain catalog at ``root`` (which must already hold one)."""
+    """Read and write the chain catalog at ``root`` (which must already hold one).
 
-    def __init__(self, root: str | Path) -> None:
+    A catalog some write left unfinished (Ctrl-C during ``data synth``, a crash during an
+    import) is refused by readers unless ``allow_incomplete``: a backtest on 8 of 20 asked-for
+    days would look whole. Writers and ``data info`` open it anyway.
+    """
+
+    def __init__(self, root: str | Path, *, allow_incomplete: bool = False) -> None:
         self.root = Path(root)
         meta_path = self.root / META_FILE
         if not meta_path.is_file():
@@ -96,6 +104,36 @@ class Catalog:
             raise CatalogError(f"{meta_path}: unreadable catalog metadata ({exc})") from None
         self._sql: CatalogSQL | None = None
         self._cached: tuple[tuple[Any, ...], DayChain] | None = None
+        if self.incomplete and not allow_incomplete:
+            raise CatalogError(self.incomplete_message())
+
+    @property
+    def incomplete(self) -> list[str]:
+        """The writes begun on this catalog and never finished (empty when it is whole)."""
+        path = self.root / INCOMPLETE_FILE
+        if not path.is_file():
+            return []
+        try:
+            return list(json.loads(path.read_text()).get("writes", []))
+        except (OSError, ValueError, AttributeError):
+            return ["an unknown write (unreadable incomplete.json)"]
+
+    def incomplete_message(self) -> str:
+        return (f"{self.root} is incomplete: {'; '.join(self.incomplete)} was interrupted — "
+                "run that command again to finish it (or delete the folder)")  # fmt: skip
+
+    @contextmanager
+    def writing(self, what: str) -> Iterator[None]:
+        """Mark ``what`` (the command, e.g. ``data synth --symbol NIFTY ...``) as in progress
+        while the block runs; the mark stays if the block does not finish, so readers refuse
+        the catalog until the same write is run again to the end."""
+        pending = [w for w in self.incomplete if w != what]
+        _atomic_write_bytes(self.root / INCOMPLETE_FILE, json.dumps({"writes": [*pending, what]}).encode())
+        yield
+        if pending:
+            _atomic_write_bytes(self.root / INCOMPLETE_FILE, json.dumps({"writes": pending}).encode())
+        else:
+            (self.root / INCOMPLETE_FILE).unlink(missing_ok=True)
 
     @classmethod
     def create(cls, root: str | Path, *, rate: float = DEFAULT_RATE) -> Catalog:
@@ -115,7 +153,7 @@ class Catalog:
                 "provenance": [],
             }
             _atomic_write_bytes(root / META_FILE, json.dumps(meta, indent=1).encode())
-        return cls(root)
+        return cls(root, allow_incomplete=True)
 
     @property
     def rate(self) -> float:

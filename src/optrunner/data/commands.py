@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from optrunner.clikit import Status, examples, new_app
+from optrunner.core.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_RUN_FAILED
 from optrunner.core.timeutil import IST
 
 if TYPE_CHECKING:
@@ -26,10 +27,7 @@ if TYPE_CHECKING:
 # The data layer (pyarrow, DuckDB, numba greeks) is imported inside each command, so that
 # `optrunner --help` and unrelated commands do not pay ~1 s of imports.
 
-data_app = typer.Typer(
-    help="Option-chain data: generate synthetic chains, import files, list what a catalog holds.",
-    no_args_is_help=True,
-)
+data_app = new_app("Option-chain data: generate synthetic chains, import files, list what a catalog holds.")
 DataOpt = Annotated[Path, typer.Option("--data", help="Catalog folder (holds catalog.json, chains/, bars/).")]
 _out = Console()
 _err = Console(stderr=True)
@@ -46,9 +44,15 @@ class IvConvention(StrEnum):
     nse = "nse"
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     _err.print(f"[red]error:[/red] {escape(message)}")
-    return typer.Exit(1)
+    return typer.Exit(code)
+
+
+def _interrupted(data: Path) -> typer.Exit:
+    """Ctrl-C during a catalog write: the catalog keeps its incomplete mark (see Catalog.writing)."""
+    return _fail(f"interrupted: {data} is marked incomplete (readers refuse it); run the same command "
+                 "again to finish it", EXIT_INTERRUPTED)  # fmt: skip
 
 
 def _day(text: str, option: str) -> date:
@@ -58,7 +62,10 @@ def _day(text: str, option: str) -> date:
         raise typer.BadParameter(f"{option} {text!r} is not a date like 2026-01-06") from None
 
 
-@data_app.command("synth")
+@data_app.command("synth", epilog=examples(
+    "optrunner data synth --symbol NIFTY --from 2026-01-05 --to 2026-01-09 --data data/q1",
+    "optrunner data synth --symbol BANKNIFTY --from 2026-10-01 --to 2026-10-30 --data data/demo --seed 11",
+))
 def synth_command(
     data: DataOpt,
     symbol: Annotated[str, typer.Option(help="Index, e.g. NIFTY or BANKNIFTY.")],
@@ -71,14 +78,21 @@ def synth_command(
     """Generate synthetic minute chains and index bars on the real NSE calendar (deterministic)."""
     from optrunner.data.catalog import CatalogError
     from optrunner.data.synthetic import generate
+    from optrunner.instruments import calendar_for, get_index
 
+    first, last = _day(start, "--from"), _day(end, "--to")
     try:
-        summary = generate(
-            symbol, _day(start, "--from"), _day(end, "--to"), seed, data,
-            strikes_each_side=strikes_each_side, horizon_days=horizon_days,
-        )  # fmt: skip
+        get_index(symbol.upper())  # an unknown symbol is named as such, not as a calendar
+        total = len(calendar_for(symbol.upper()).trading_days(first, last))
+        with Status(f"synth {symbol.upper()}", max(total, 1), console=_err, unit="days") as status:
+            summary = generate(
+                symbol, first, last, seed, data, strikes_each_side=strikes_each_side,
+                horizon_days=horizon_days, progress=False, on_day=lambda _d: status.advance(),
+            )  # fmt: skip
     except (KeyError, ValueError, CatalogError) as exc:
         raise _fail(str(exc).strip("'\"")) from None
+    except KeyboardInterrupt:
+        raise _interrupted(data) from None
     for note in summary.notes:
         _err.print(f"[yellow]note:[/yellow] {escape(note)}")
     rate = summary.rows / summary.seconds if summary.seconds else 0
@@ -86,7 +100,11 @@ def synth_command(
                f"({rate:,.0f} rows/s) -> {data}")  # fmt: skip
 
 
-@data_app.command("import")
+@data_app.command("import", epilog=examples(
+    "optrunner data import seed-sqlite examples/data/NFO_NIFTY_sample.sqlite --data data/seed",
+    "optrunner data import tabular 'exports/*.csv' --mapping nse_minute --symbol NIFTY --data data/nse",
+    "optrunner data import bhavcopy bhav/ --data data/eod",
+))
 def import_command(
     kind: Annotated[Kind, typer.Argument(help="seed-sqlite | tabular (CSV/Parquet + mapping) | bhavcopy.")],
     paths: Annotated[list[str], typer.Argument(help="Files, folders or glob patterns.")],
@@ -120,11 +138,11 @@ def import_command(
         files = expand_inputs(paths, suffixes[kind])
         closes = None if index_close is None else bhavcopy.read_index_closes(index_close, symbol)
         catalog = Catalog.create(data)
-        with _progress() as bar:
-            task = bar.add_task(f"import {kind.value}", total=len(files))
+        status = Status(f"import {kind.value}", len(files), console=_err, unit="files")
+        with catalog.writing(f"data import {kind.value} {' '.join(paths)}"), status:
 
             def advance(path: Path) -> None:
-                bar.update(task, advance=1, description=f"import {path.name}")
+                status.advance()
 
             common = {"symbol": symbol, "recompute_greeks": recompute_greeks, "on_file": advance}
             if kind is Kind.tabular:
@@ -146,6 +164,8 @@ def import_command(
         if new_catalog:
             _remove_empty_catalog(data)
         raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise _interrupted(data) from None
     _print_report(report)
 
 
@@ -158,17 +178,18 @@ def _remove_empty_catalog(root: Path) -> None:
             folder.rmdir()  # only when empty
 
 
-@data_app.command("info")
+@data_app.command("info", epilog=examples("optrunner data info --data data/demo"))
 def info_command(data: DataOpt) -> None:
     """What the catalog holds: per symbol the date range, days, rows and size on disk."""
     from optrunner.data.catalog import Catalog, CatalogError
 
     try:
-        catalog = Catalog(data)
+        catalog = Catalog(data, allow_incomplete=True)
         rows = catalog.info()
     except CatalogError as exc:
         raise _fail(str(exc)) from None
-    table = Table(title=f"catalog {data}  (greeks at r = {catalog.rate:.2%})", header_style="bold")
+    state = "  [red]INCOMPLETE[/red]" if catalog.incomplete else ""
+    table = Table(title=f"catalog {escape(str(data))}  (greeks at r = {catalog.rate:.2%}){state}", header_style="bold")
     for name, justify in (("symbol", "left"), ("first", "left"), ("last", "left"), ("days", "right"),
                           ("rows", "right"), ("size", "right"), ("bar days", "right")):  # fmt: skip
         table.add_column(name, justify=justify)
@@ -177,21 +198,43 @@ def info_command(data: DataOpt) -> None:
                       f"{r['bytes'] / 1e6:,.1f} MB", str(r["bar_days"]))  # fmt: skip
     if not rows:
         _out.print(f"{data}: empty catalog — fill it with `optrunner data synth --data {data}` or `optrunner data import`")
-        return
-    _out.print(table)
+    else:
+        _out.print(table)
+    if catalog.incomplete:
+        raise _fail(catalog.incomplete_message(), EXIT_RUN_FAILED)
+
+
+CHAIN_EXAMPLES = examples(
+    'optrunner chain --data data/demo --symbol NIFTY --at "2026-10-05 10:30"',
+    'optrunner chain --data data/demo --symbol NIFTY --at "2026-10-05 10:30" --strikes 5 --columns oi,iv,ltp',
+    'optrunner chain --data data/demo --symbol NIFTY --at "2026-10-05 10:30" --json',
+)
 
 
 def chain_command(
     data: DataOpt,
     symbol: Annotated[str, typer.Option(help="Index, e.g. NIFTY.")],
     at: Annotated[str, typer.Option(help='Time, IST: "2026-01-06 10:30" (the latest snapshot at or before it).')],
-    expiry: Annotated[str | None, typer.Option(help="Expiry YYYY-MM-DD (default: the nearest listed).")] = None,
+    expiry: Annotated[str | None, typer.Option(help="Expiry YYYY-MM-DD (default: the nearest listed).", show_default=False)] = None,
     strikes: Annotated[int, typer.Option(help="Strikes shown either side of ATM.")] = 10,
     iv: Annotated[IvConvention, typer.Option("--iv", help="IV/delta shown: black76 (the catalog's, on the forward) or nse (NSE's screen: spot Black-Scholes, r = 10 %).")] = IvConvention.black76,
+    columns: Annotated[str | None, typer.Option(help="Columns per side, e.g. oi,iv,delta,ltp (from oi,volume,iv,delta,bid,ask,ltp; default all but volume).", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the shown rows as JSON instead of a table.")] = False,
 ) -> None:
     """Show an option chain from the catalog: calls left, strike centre, puts right, ATM highlighted."""
+    from optrunner.clikit import print_json
     from optrunner.data.catalog import Catalog, CatalogError
-    from optrunner.data.chain_view import render_chain
+    from optrunner.data.chain_view import (
+        parse_columns,
+        render_chain,
+        shown_strikes,
+        with_iv_convention,
+    )
+
+    try:
+        chosen_columns = parse_columns(columns)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
     try:
         ts = datetime.fromisoformat(at)
@@ -219,15 +262,18 @@ def chain_command(
         chosen = _day(expiry, "--expiry")
         if chosen not in listed:
             raise _fail(f"expiry {chosen} is not in this chain; listed: {', '.join(map(str, listed))}")
-    _out.print(render_chain(snap, chosen, strikes, iv.value))
     others = [str(e) for e in listed if e != chosen]
+    if as_json:
+        snap = with_iv_convention(snap, iv.value)
+        keep = set(shown_strikes(snap, chosen, strikes).tolist())
+        rows = [q.as_dict() for q in (snap.quote(i) for i in range(len(snap)))
+                if q.expiry == chosen and q.strike in keep]  # fmt: skip
+        print_json({"symbol": snap.symbol, "ts": snap.ts, "spot": snap.spot, "expiry": chosen,
+                    "other_expiries": others, "rows": rows})  # fmt: skip
+        return
+    _out.print(render_chain(snap, chosen, strikes, chosen_columns, iv.value))
     if others:
         _out.print(f"other expiries: {', '.join(others)}  (--expiry YYYY-MM-DD)")
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=_err)  # fmt: skip
 
 
 def _print_report(report: ImportReport) -> None:

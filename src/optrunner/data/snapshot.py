@@ -68,16 +68,61 @@ class OptionQuote:
     theta: float
     vega: float
 
-    # seed compatibility: ``option["delta"]`` as well as ``option.delta``
+    # Seed compatibility: the seed returned a dict per row, so a quote is also a read-only
+    # mapping over its columns (``as_dict``): ``q["strike"]``, ``q.strike``, ``dict(q)``,
+    # ``q.keys()``, ``q.items()``; an unknown key raises KeyError as a dict would.
+    @property
+    def strike(self) -> float:
+        return self.contract.strike
+
+    @property
+    def expiry(self) -> date:
+        return self.contract.expiry
+
+    @property
+    def option_type(self) -> Right:
+        """``Right.CE``/``Right.PE``, a str enum: equal to "CE"/"PE" as the seed's text was."""
+        return self.contract.right
+
+    @property
+    def right(self) -> Right:
+        return self.contract.right
+
+    @property
+    def symbol(self) -> str:
+        return self.contract.underlying
+
+    @property
+    def id(self) -> str:
+        return self.contract.id
+
     def __getitem__(self, name: str) -> Any:
-        if name in ("strike", "expiry", "right", "option_type"):
-            return getattr(self.contract, "right" if name == "option_type" else name)
+        if name not in _QUOTE_KEYS and name not in _EXTRA_KEYS:
+            raise KeyError(name)
         return getattr(self, name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in _QUOTE_KEYS or name in _EXTRA_KEYS
+
+    def __iter__(self) -> Any:
+        return iter(_QUOTE_KEYS)
+
+    def __len__(self) -> int:
+        return len(_QUOTE_KEYS)
+
+    def keys(self) -> tuple[str, ...]:
+        return _QUOTE_KEYS
+
+    def values(self) -> list[Any]:
+        return [getattr(self, k) for k in _QUOTE_KEYS]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, getattr(self, k)) for k in _QUOTE_KEYS]
 
     def get(self, name: str, default: Any = None) -> Any:
         try:
             return self[name]
-        except AttributeError:
+        except KeyError:
             return default
 
     @property
@@ -94,10 +139,14 @@ class OptionQuote:
         return 100.0 * (self.ask - self.bid) / m
 
     def as_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "contract"}
-        c = self.contract
-        d.update(symbol=c.underlying, expiry=c.expiry, strike=c.strike, option_type=c.right.value, id=c.id)
-        return d
+        return dict(self.items())
+
+
+_QUOTE_KEYS: tuple[str, ...] = (
+    *(f.name for f in fields(OptionQuote) if f.name != "contract"),
+    "symbol", "expiry", "strike", "option_type", "id",
+)  # fmt: skip
+_EXTRA_KEYS = frozenset({"right", "mid", "spread_pct", "contract"})  # readable by key, not listed
 
 
 @dataclass(slots=True, eq=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -217,20 +218,23 @@ def generate(
     symbol: str, start: date, end: date, seed: int = 7, out: Catalog | str | Path = "data",
     *, strikes_each_side: int = 30, horizon_days: int = 30,
     params: model.SynthParams | None = None, progress: bool = True,
+    on_day: Callable[[date], None] | None = None,
 ) -> GenerateSummary:  # fmt: skip
     """Generate ``symbol``'s chains and minute bars for trading days in [start, end] into ``out``.
 
     ``out`` is a Catalog or a folder (created if needed). Prices use the catalog's rate, so
     the stored IVs invert the quotes exactly. Returns days, rows and the time taken.
+    ``on_day`` is called after each day is stored (the CLI's progress in a pipe or log).
     """
+    calendar = calendar_for(symbol.upper())
+    days = calendar.trading_days(start, end)  # before anything is written
+    if not days:
+        raise ValueError(f"no {calendar.name} trading days between {start} and {end}; nothing written")
     catalog = out if isinstance(out, Catalog) else Catalog.create(out)
     market = SyntheticMarket(
         symbol, seed, params=params, strikes_each_side=strikes_each_side,
         horizon_days=horizon_days, rate=catalog.rate,
     )  # fmt: skip
-    days = market.calendar.trading_days(start, end)
-    if not days:
-        raise ValueError(f"no {market.calendar.name} trading days between {start} and {end}")
     summary = GenerateSummary(market.symbol)
     covered = holidays_years(market.calendar)
     outside = sorted({d.year for d in days} - set(covered))
@@ -239,7 +243,8 @@ def generate(
             f"holiday list covers {covered[0]}-{covered[-1]}; {outside} use weekends only as non-trading days"
         )
     began = time.perf_counter()
-    with _progress(progress) as bar:
+    job = f"data synth --symbol {market.symbol} --from {start} --to {end} --seed {seed}"
+    with catalog.writing(job), _progress(progress) as bar:
         task = bar.add_task(f"{market.symbol} synthetic", total=len(days), rows=0)
         for d in days:
             chain, bars = market.day(d)
@@ -248,13 +253,15 @@ def generate(
             summary.days += 1
             summary.rows += chain.num_rows
             bar.update(task, advance=1, rows=summary.rows, description=f"{market.symbol} {d}")
-    summary.seconds = time.perf_counter() - began
-    catalog.add_provenance({
-        "kind": "synthetic", "symbol": market.symbol, "from": days[0].isoformat(), "to": days[-1].isoformat(),
-        "seed": seed, "strikes_each_side": strikes_each_side, "horizon_days": horizon_days,
-        "rate": catalog.rate, "params": {k: getattr(market.p, k) for k in market.p.__slots__},
-        "days": summary.days, "rows": summary.rows,
-    })  # fmt: skip
+            if on_day is not None:
+                on_day(d)
+        summary.seconds = time.perf_counter() - began
+        catalog.add_provenance({
+            "kind": "synthetic", "symbol": market.symbol, "from": days[0].isoformat(), "to": days[-1].isoformat(),
+            "seed": seed, "strikes_each_side": strikes_each_side, "horizon_days": horizon_days,
+            "rate": catalog.rate, "params": {k: getattr(market.p, k) for k in market.p.__slots__},
+            "days": summary.days, "rows": summary.rows,
+        })  # fmt: skip
     return summary
 
 

@@ -11,29 +11,18 @@ the store after a crash; docs/recovery.md explains the design and what it guaran
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from optrunner.backtest.commands import load_configs
-from optrunner.backtest.engine import merged_snapshots
-from optrunner.backtest.report_format import rupees
 from optrunner.core.clock import Clock, SimClock
 from optrunner.core.collector import session_collector
 from optrunner.core.events import ChainEvent
 from optrunner.core.timeutil import to_ist
-from optrunner.data.catalog import Catalog
 from optrunner.data.snapshot import ChainSnapshot
-from optrunner.execution.brokers.simulated import SimConfig
 from optrunner.kernel import Kernel
-from optrunner.live.paper_broker import PaperBroker
 from optrunner.live.recovery import (
     CHECKPOINT,
     CHECKPOINT_VERSION,
@@ -66,13 +55,14 @@ class TradingNode:
         risk: RiskSettings | None = None,
         freeze_inclusive: bool = False,
         stored_fills: Iterable[Any] = (),
+        charges: Any = None,
     ) -> None:
         """``configs``: validated strategy configs; ``stored_fills``: the store's fills, when
         resuming (see :class:`StoreJournal`)."""
         self.store = store
         self.journal = StoreJournal(store, stored_fills)
         self.kernel = Kernel(
-            broker, clock, capital=capital, risk=RiskEngine(risk or RiskSettings()),
+            broker, clock, capital=capital, risk=RiskEngine(risk or RiskSettings()), charges=charges,
             journal=self.journal, state_sink=self._save_strategy_state, freeze_inclusive=freeze_inclusive,
         )  # fmt: skip
         for config in configs:
@@ -172,6 +162,7 @@ class TradingNode:
         capital: float,
         risk: RiskSettings | None = None,
         freeze_inclusive: bool = False,
+        charges: Any = None,
     ) -> TradingNode:
         """A node resumed from ``store``'s latest checkpoint, reconciled with ``broker``.
 
@@ -181,7 +172,7 @@ class TradingNode:
         Without a checkpoint the session starts from scratch with the same protections.
         """
         entry = latest_checkpoint(store)
-        node = cls(configs, store, broker, clock, capital=capital, risk=risk,
+        node = cls(configs, store, broker, clock, capital=capital, risk=risk, charges=charges,
                    freeze_inclusive=freeze_inclusive, stored_fills=store.load_fills())  # fmt: skip
         payload = entry.payload if entry is not None else None
         k = node.kernel
@@ -204,8 +195,9 @@ class TradingNode:
             "possibly_sent": node.possibly_sent,
         }, datetime.now(UTC))  # fmt: skip
         store.flush()
-        log.warning("recovered from checkpoint %s; %d order(s) possibly sent: %s",
-                    None if entry is None else entry.seq, len(resent), ", ".join(node.possibly_sent))  # fmt: skip
+        where = "from the session start (no checkpoint yet)" if entry is None else f"from checkpoint {entry.seq}"
+        sent = f": {', '.join(node.possibly_sent)}" if node.possibly_sent else ""
+        log.warning("recovered %s; %d order(s) possibly sent%s", where, len(resent), sent)
         return node
 
     def warm_up(self, snapshots: Iterable[ChainSnapshot]) -> None:
@@ -240,135 +232,3 @@ class TradingNode:
             log.critical(
                 "orders from before the restart not placed again: %s", ", ".join(self.orphans)
             )
-
-
-# --- `optrunner run` ---------------------------------------------------------------------------
-
-
-def default_broker_state(store_url: str) -> Path:
-    """Next to a SQLite store: ``<store>.paper-broker.json``; other stores need the option."""
-    from sqlalchemy.engine import make_url
-
-    url = make_url(store_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        raise typer.BadParameter("give --broker-state FILE (the store is not a SQLite file)")
-    db = Path(url.database)
-    return db.with_name(db.name + ".paper-broker.json")
-
-
-def _status(node: TradingNode) -> str:
-    k = node.kernel
-    pf = k.portfolio
-    orders = k.om.orders()
-    working = sum(1 for o in orders if not o.state.is_terminal)
-    return (f"[bold]{to_ist(k.clock.now()):%Y-%m-%d %H:%M}[/]  snapshots {node.inputs}  orders {len(orders)} "
-            f"({working} working)  open legs {len(pf.positions())}  P&L {rupees(pf.realized + pf.unrealized - pf.charges)}")  # fmt: skip
-
-
-def print_positions(node: TradingNode) -> None:
-    pf = node.kernel.portfolio
-    t = Table(
-        "strategy",
-        "contract",
-        "qty",
-        "avg",
-        "mark",
-        "unrealized",
-        title="Open positions",
-        title_justify="left",
-    )
-    for p in pf.positions():
-        mark = "—" if p.mark_price is None else f"{p.mark_price:.2f}"
-        t.add_row(
-            p.strategy,
-            p.contract.id,
-            f"{p.quantity:+d}",
-            f"{p.avg_price:.2f}",
-            mark,
-            rupees(p.unrealized),
-        )
-    console.print(t if pf.positions() else "No open positions.")
-    s = pf.summary()
-    fills = sum(1 for _ in node.store.load_fills())
-    console.print(f"Realized {rupees(s.realized)}  unrealized {rupees(s.unrealized)}  charges {rupees(s.charges)}  "
-                  f"net [bold]{rupees(s.net)}[/]  ({len(node.kernel.om.orders())} orders, {fills} fills)")  # fmt: skip
-    for a in node.kernel.alerts[-5:]:
-        console.print(f"[yellow]alert[/] {a.level}: {a.source}: {a.message}")
-
-
-def run_command(
-    configs: Annotated[
-        list[Path], typer.Argument(help="Strategy files or folders of them (one account).")
-    ],
-    data: Annotated[Path, typer.Option("--data", help="Catalog folder to replay.")],
-    day: Annotated[str, typer.Option("--date", help="The trading day to replay, YYYY-MM-DD.")],
-    store_url: Annotated[
-        str,
-        typer.Option(
-            "--store", help="Store URL: sqlite:///file.sqlite or postgresql+psycopg://..."
-        ),
-    ],
-    broker_state: Annotated[
-        Path | None,
-        typer.Option("--broker-state", help="Paper broker book (default: next to a SQLite store)."),
-    ] = None,
-    pace_ms: Annotated[
-        float, typer.Option("--pace-ms", help="Wait this long after each snapshot (to watch it).")
-    ] = 0.0,
-    recover: Annotated[
-        bool,
-        typer.Option("--recover", help="Resume the session in --store (after a crash, or on a later --date)."),
-    ] = False,
-    capital: Annotated[
-        float, typer.Option("--capital", help="Starting capital in rupees.")
-    ] = 1_000_000.0,
-) -> None:
-    """Paper-trade a catalog day through the live node: journaled, checkpointed, resumable with --recover."""
-    cfgs, _ = load_configs(configs)
-    try:
-        d = date.fromisoformat(day)
-    except ValueError:
-        raise typer.BadParameter(f"--date {day!r} is not a date like 2026-11-16") from None
-    catalog = Catalog(data)
-    symbols = sorted({c.market_config.symbol for c in cfgs})
-    missing = [s for s in symbols if d not in catalog.dates(s)]
-    if missing:
-        raise typer.BadParameter(f"{data} has no {', '.join(missing)} data on {d}")
-    broker_path = broker_state or default_broker_state(store_url)
-    store = Store(store_url)
-    store.create_schema()
-    if not recover and (
-        latest_checkpoint(store) is not None or store.load_orders() or broker_path.exists()
-    ):
-        console.print(f"[red]{store_url} or {broker_path} already holds a session: resume it with --recover, "
-                      "or use a new store and broker state[/]")  # fmt: skip
-        raise typer.Exit(2)
-    clock = SimClock()
-    broker = PaperBroker(broker_path, clock, SimConfig())
-    make = TradingNode.recover if recover else TradingNode
-    node = make(
-        cfgs, store, broker, clock, capital=capital, freeze_inclusive=broker.config.freeze_inclusive
-    )
-    if recover:
-        console.print(f"Resuming after {node.resume_after or 'the start'}; "
-                      f"{len(node.possibly_sent)} order(s) possibly sent before the crash")  # fmt: skip
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
-    ) as bar:
-        task = bar.add_task("starting", total=None)
-
-        def after(n: TradingNode) -> None:
-            bar.update(task, description=_status(n))
-            if pace_ms > 0:
-                time.sleep(pace_ms / 1000.0)
-
-        try:
-            node.run(merged_snapshots(catalog, symbols, d, d), after_input=after)
-        except KeyboardInterrupt:  # every processed snapshot is checkpointed: nothing to undo
-            console.print(
-                f"[yellow]stopped[/]; resume with --recover (checkpoint at {to_ist(clock.now()):%H:%M})"
-            )
-        finally:
-            bar.update(task, description=_status(node))
-    print_positions(node)
-    store.close()

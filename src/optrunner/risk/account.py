@@ -66,7 +66,8 @@ class AccountRisk:
             return
         if self.day is not None:
             self.loss_streak = self.loss_streak + 1 if self.day_pnl < 0 else 0
-            if self.loss_streak >= self.s.max_consecutive_loss_days:
+            limit = self.s.max_consecutive_loss_days
+            if limit is not None and self.loss_streak >= limit:
                 last_loss = (
                     self.day
                 )  # the streak's last losing day: blocked until the Monday after it

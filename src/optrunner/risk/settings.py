@@ -45,7 +45,9 @@ class AccountRiskSettings(BaseModel):
         100, gt=0, description="max loss trails up by whole steps of the day's best profit"
     )
     warn_fraction: float = Field(0.8, gt=0, lt=1)
-    max_consecutive_loss_days: int = Field(3, ge=1, description="then no entries until next Monday")
+    max_consecutive_loss_days: int | None = Field(
+        3, ge=1, description="then no entries until next Monday (null: no cool-down)"
+    )
 
 
 class RiskSettings(BaseModel):

@@ -1,0 +1,186 @@
+"""`optrunner run`: paper-trade a catalog day through the live node (registered in cli_app.py).
+
+Everything the user gives is checked before the session starts — strategy files, the
+catalog and the day, the store URL, the store being reachable, ``--recover`` having a
+session to resume — so each mistake is one ``error:`` line (exit 2, or 1 for a server
+that is down). Ctrl-C stops the session at a checkpoint and exits 130.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from optrunner.backtest.commands import (
+    AccountOpt,
+    CapitalOpt,
+    LatencyOpt,
+    SlippageOpt,
+    account_settings,
+    load_configs,
+    open_catalog,
+)
+from optrunner.backtest.engine import merged_snapshots
+from optrunner.backtest.report_format import rupees
+from optrunner.clikit import Status, examples
+from optrunner.core.clock import SimClock
+from optrunner.core.errors import EXIT_INTERRUPTED, RunFailed, UserError
+from optrunner.core.timeutil import to_ist
+from optrunner.live.node import TradingNode
+from optrunner.live.paper_broker import PaperBroker
+from optrunner.live.recovery import latest_checkpoint
+from optrunner.store import Store
+
+console = Console()
+SETTINGS = "settings"  # journal kind: the account settings and code version a session started with
+RUN_EXAMPLES = examples(
+    "optrunner run my_strangle.json --data data/demo --date 2026-10-05 --store sqlite:///paper.sqlite",
+    "optrunner run my_strangle.json --data data/demo --date 2026-10-05 --store sqlite:///paper.sqlite --recover",
+    "optrunner run my_strangle.json --data data/demo --date 2026-10-05 --store postgresql+psycopg://me@127.0.0.1:5432/paper --broker-state paper.json",
+)
+
+
+def store_url(text: str) -> Any:
+    """The parsed ``--store`` URL, or a message showing how to write one."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        hint = f"sqlite:///{text}" if text.endswith((".sqlite", ".db", ".sqlite3")) else "sqlite:///paper.sqlite"
+        raise UserError(f"--store {text!r} is not a store URL — write {hint} or "
+                        "postgresql+psycopg://user@host:5432/db") from None  # fmt: skip
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise UserError(f"--store {text!r}: only sqlite:/// and postgresql+psycopg:// stores are supported")
+    return url
+
+
+def default_broker_state(url: Any) -> Path:
+    """Next to a SQLite store: ``<store>.paper-broker.json``; other stores need the option."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        raise UserError("give --broker-state FILE (the paper broker's book; the store is not a SQLite file)")
+    db = Path(url.database)
+    return db.with_name(db.name + ".paper-broker.json")
+
+
+def open_store(text: str, url: Any, *, recover: bool) -> Store:
+    """The store, its tables created; a server that is down or refuses us is one message."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if recover and url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_file():
+        raise UserError(f"--recover: there is no store at {url.database}, so no session to resume — "
+                        "run without --recover to start one")  # fmt: skip
+    try:
+        store = Store(text)
+        store.create_schema()
+    except SQLAlchemyError as exc:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise RunFailed(f"cannot open the store {url.render_as_string(hide_password=True)}: {first} — "
+                        "is the database server running and the URL right?") from None  # fmt: skip
+    return store
+
+
+def _clock_text(node: TradingNode) -> str:
+    """The session time reached, or "start" before the first snapshot (the clock has none yet)."""
+    if node.inputs == 0 and node.resume_after is None:
+        return "start"
+    return f"{to_ist(node.clock.now()):%Y-%m-%d %H:%M}"
+
+
+def _status(node: TradingNode) -> str:
+    """One plain-text status line (no markup: it also goes to logs and pipes)."""
+    k = node.kernel
+    pf = k.portfolio
+    orders = k.om.orders()
+    working = sum(1 for o in orders if not o.state.is_terminal)
+    return (f"{_clock_text(node)}  snapshots {node.inputs}  orders {len(orders)} "
+            f"({working} working)  open legs {len(pf.positions())}  P&L {rupees(pf.realized + pf.unrealized - pf.charges)}")  # fmt: skip
+
+
+def print_positions(node: TradingNode) -> None:
+    pf = node.kernel.portfolio
+    t = Table("strategy", "contract", "qty", "avg", "mark", "unrealized", title="Open positions", title_justify="left")
+    for p in pf.positions():
+        mark = "—" if p.mark_price is None else f"{p.mark_price:.2f}"
+        t.add_row(p.strategy, p.contract.id, f"{p.quantity:+d}", f"{p.avg_price:.2f}", mark, rupees(p.unrealized))
+    console.print(t if pf.positions() else "No open positions.")
+    s = pf.summary()
+    fills = sum(1 for _ in node.store.load_fills())
+    console.print(f"Realized {rupees(s.realized)}  unrealized {rupees(s.unrealized)}  charges {rupees(s.charges)}  "
+                  f"net [bold]{rupees(s.net)}[/]  ({len(node.kernel.om.orders())} orders, {fills} fills)")  # fmt: skip
+    for a in node.kernel.alerts[-5:]:
+        console.print(f"[yellow]alert[/] {a.level}: {a.source}: {a.message}")
+
+
+def run_command(
+    configs: Annotated[list[Path], typer.Argument(help="Strategy files or folders of them (one account).", show_default=False)],
+    data: Annotated[Path, typer.Option("--data", help="Catalog folder to replay.")],
+    day: Annotated[str, typer.Option("--date", help="The trading day to replay, YYYY-MM-DD.")],
+    store_text: Annotated[str, typer.Option("--store", help="Store URL: sqlite:///file.sqlite or postgresql+psycopg://...")],
+    broker_state: Annotated[Path | None, typer.Option("--broker-state", help="Paper broker book (default: next to a SQLite store).", show_default=False)] = None,
+    pace_ms: Annotated[float, typer.Option("--pace-ms", help="Wait this long after each snapshot (to watch it).")] = 0.0,
+    recover: Annotated[bool, typer.Option("--recover", help="Resume the session in --store (after a crash, or on a later --date).")] = False,
+    account: AccountOpt = None,
+    capital: CapitalOpt = None,
+    slippage: SlippageOpt = None,
+    latency: LatencyOpt = None,
+) -> None:
+    """Paper-trade a catalog day through the live node: journaled, checkpointed, resumable with --recover."""
+    settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency)
+    cfgs, files = load_configs(configs)
+    try:
+        d = date.fromisoformat(day)
+    except ValueError:
+        raise UserError(f"--date {day!r} is not a date like 2026-11-16") from None
+    catalog = open_catalog(data, cfgs, files)
+    symbols = sorted({c.market_config.symbol for c in cfgs})
+    missing = [s for s in symbols if d not in catalog.dates(s)]
+    if missing:
+        raise UserError(f"{data} has no {', '.join(missing)} data on {d}; pick a day it holds (optrunner data info --data {data})")
+    url = store_url(store_text)
+    broker_path = broker_state or default_broker_state(url)
+    store = open_store(store_text, url, recover=recover)
+    has_session = latest_checkpoint(store) is not None or bool(store.load_orders())
+    if not recover and (has_session or broker_path.exists()):
+        store.close()
+        raise UserError(f"{store_text} or {broker_path} already holds a session: resume it with --recover, "
+                        "or use a new store and broker state")  # fmt: skip
+    if recover and not has_session:
+        store.close()
+        raise UserError(f"--recover: {store_text} holds no session (no checkpoint, no orders) — "
+                        "run without --recover to start one")  # fmt: skip
+    clock = SimClock()
+    broker = PaperBroker(broker_path, clock, settings.sim_config())
+    make = TradingNode.recover if recover else TradingNode
+    node = make(cfgs, store, broker, clock, capital=settings.capital, risk=settings.risk,
+                charges=settings.charge_schedule(), freeze_inclusive=broker.config.freeze_inclusive)  # fmt: skip
+    record.update({"data": str(data), "date": day, "strategy_files": files, "recover": recover})
+    store.append(SETTINGS, record, datetime.now(UTC))  # each session's effective settings, journaled
+    if recover:
+        console.print(f"Resuming after {node.resume_after or 'the start'}; "
+                      f"{len(node.possibly_sent)} order(s) possibly sent before the crash")  # fmt: skip
+    interrupted = False
+    with Status("paper", console=console, text=_status(node)) as status:
+
+        def after(n: TradingNode) -> None:
+            status.update(_status(n))
+            if pace_ms > 0:
+                time.sleep(pace_ms / 1000.0)
+
+        try:
+            node.run(merged_snapshots(catalog, symbols, d, d), after_input=after)
+        except KeyboardInterrupt:  # every processed snapshot is checkpointed: nothing to undo
+            interrupted = True
+        status.update(_status(node))
+    print_positions(node)
+    store.close()
+    if interrupted:
+        console.print(f"[yellow]stopped[/] (Ctrl-C); resume with --recover (stopped at {_clock_text(node)})")
+        raise typer.Exit(EXIT_INTERRUPTED)
