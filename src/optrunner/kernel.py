@@ -28,18 +28,22 @@ from optrunner.core.events import (
 )
 from optrunner.core.orders import Basket, ChargeBreakdown, Fill, Intent, Order, OrderIntent
 from optrunner.core.timeutil import IST, SESSION_CLOSE, to_ist
-from optrunner.core.types import Side, Tag
+from optrunner.core.types import Side
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.execution import ExecutionError, ExecutionPolicy, Journal, OrderManager, Router
+from optrunner.execution.close_guard import guard_exit
+from optrunner.execution.reconcile import Reconciler
 from optrunner.instruments import get_index
 from optrunner.instruments.contracts import OptionContract
 from optrunner.kernel_view import KernelView
 from optrunner.market.derived import DerivedEvents
 from optrunner.portfolio import ChargeSchedule, Portfolio
 from optrunner.risk import RiskEngine, StrategyLimits, TradingState
+from optrunner.risk.engine import Decision
 from optrunner.risk.kill_switch import SwitchChange
 from optrunner.risk.sizing import EntrySizer
 from optrunner.runner import StrategyRunner
+from optrunner.safety import SafetyDesk
 from optrunner.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,8 @@ Observer = Callable[[Any], None]
 ONE_MINUTE = timedelta(minutes=1)
 MAX_INTENTS_PER_INPUT = 200  # order legs one strategy may send in reaction to one market input
 DEFAULT_STALE_AFTER = 120.0  # seconds, as market_config.stale_after_seconds
+#: Refusals that mean the checks themselves failed (not a verdict): the strategy is halted.
+RISK_FAILURES = frozenset({"RISK_ERROR", "CHECK_ERROR"})
 
 
 def policy_from_config(config: Any) -> ExecutionPolicy:
@@ -77,7 +83,10 @@ class Kernel:
         state_sink: Callable[[str, dict[str, Any], datetime], None] | None = None,
         log_alerts: bool = True,
         max_intents_per_input: int = MAX_INTENTS_PER_INPUT,
+        reconcile_seconds: float | None = None,
     ) -> None:
+        """``reconcile_seconds``: also reconcile with the broker this often (paper/live); it
+        always happens at the first input, after a restart and at each session close."""
         self.clock = clock
         self.broker = broker
         self.charges = charges or ChargeSchedule.load()
@@ -117,9 +126,13 @@ class Kernel:
         self._state_sink = state_sink
         self._log_alerts = log_alerts  # a backtest keeps its alerts in the summary instead
         self._resync_pending = False
+        self.session_open = True  # False from a session close until the next snapshot
         self._lock = threading.RLock()
         self.om.add_listener(self._on_execution_event)
         self.risk.kill_switch.on_change(self._on_switch)
+        self.safety = SafetyDesk(self, self._alert, policy=self.risk.settings.on_halt)
+        self.om.on_halt(self.safety.on_om_halt)
+        self.reconciler = Reconciler(self, self._alert, every_seconds=reconcile_seconds)
         self.runner.bot = self  # -> attach_runner
         self.runner.apply_environment()
 
@@ -150,6 +163,11 @@ class Kernel:
 
     def add_strategy(self, strategy: Strategy, config: Any = None, market: Any = None) -> None:
         self.runner.register(strategy.name, strategy, market=market, config=config)
+
+    @property
+    def strategies(self) -> dict[str, Strategy]:
+        """Each registered strategy by name (the invariant checks ask what each means to hold)."""
+        return self.runner.strategies()
 
     def configure_strategy(self, name: str, config: Any) -> None:
         """A strategy file's meaning, whichever way its strategy was registered (``add_strategy``,
@@ -223,14 +241,30 @@ class Kernel:
                 self._refuse(legs, "INSUFFICIENT_CAPITAL", problem, policy)
                 return
             legs = intent.legs if isinstance(intent, Basket) else [intent]
-        decisions = [self.risk.check(leg, self.view) for leg in legs]
+        sendable: list[OrderIntent] = []
+        for leg in legs:  # one close owner per leg: an exit only closes what is not being closed
+            guarded, why = guard_exit(leg, self.portfolio, self.om)
+            if guarded is None:
+                self.om.reject_intent(leg, why, policy)
+            else:
+                sendable.append(guarded)
+        if not sendable:
+            self.om.drain()
+            return
+        try:
+            decisions = [self.risk.check(leg, self.view) for leg in sendable]
+        except Exception as exc:  # the risk engine itself failed: nothing goes, on record, halt
+            log.exception("risk engine raised on %s's intent", strategy)
+            decisions = [Decision(False, "RISK_ERROR", f"risk engine raised {exc!r}")]
         refused = next((d for d in decisions if not d.ok), None)
         if refused is None:
             try:
                 if isinstance(intent, Basket):
-                    self.router.submit_basket(intent, policy)
+                    same = len(sendable) == len(legs) and all(a is b for a, b in zip(sendable, legs, strict=True))
+                    basket = intent if same else Basket(sendable, intent.is_exit, intent.name)
+                    self.router.submit_basket(basket, policy)
                 else:
-                    self.router.submit(intent, policy)
+                    self.router.submit(sendable[0], policy)
                 return
             except (
                 ExecutionError
@@ -238,7 +272,9 @@ class Kernel:
                 code, message = type(exc).__name__.upper(), str(exc)
         else:
             code, message = refused.code, refused.message
-        self._refuse(legs, code, message, policy)
+        self._refuse(sendable, code, message, policy)
+        if code in RISK_FAILURES:  # fail closed: a strategy the checks cannot judge stops
+            self.safety.halt(strategy, f"{code}: {message}")
 
     def _refuse(
         self, legs: Sequence[OrderIntent], code: str, message: str, policy: ExecutionPolicy
@@ -261,23 +297,26 @@ class Kernel:
                 self._start_day(d, snapshot.ts)
             self.latest[snapshot.symbol] = snapshot
             self._stale.discard(snapshot.symbol)
+            self.session_open = True
             self.om.on_snapshot(snapshot)
             if hasattr(self.broker, "on_snapshot"):
                 self.broker.on_snapshot(snapshot)
             self._resync_if_pending()
             self.om.check_timers()  # drains: fills against this snapshot land before the mark
+            if self.reconciler.runs == 0 or self.reconciler.due(snapshot.ts):
+                self.reconciler.run("start" if self.reconciler.runs == 0 else "periodic")
             self.portfolio.mark(snapshot)
             self._check_account(snapshot.ts)
             for event in self._derived().on_snapshot(snapshot):  # closed bars, then ticks
                 self.runner.dispatch(event)
             self.runner.dispatch(ChainEvent(snapshot))
-            self.om.drain()
+            self._after_input()
 
     def on_stale(self, event: StaleDataEvent) -> None:
         with self._lock:
             self._input_seq += 1
             self.runner.dispatch(event)
-            self.om.drain()
+            self._after_input()
 
     def on_timer(self, now: datetime) -> None:
         """Time passes without a snapshot: stale data is reported, bars that ended close,
@@ -297,8 +336,10 @@ class Kernel:
             for bar in self._derived().close_until(now):
                 self.runner.dispatch(bar)
             self.om.check_timers()
+            if self.reconciler.due(now):
+                self.reconciler.run("periodic")
             self.runner.fire_timers(now)
-            self.om.drain()
+            self._after_input()
 
     def _fire_gap_timers(self, until: datetime) -> None:
         """A simulated clock fires the minutes a replay has no snapshot for (data gaps, a day
@@ -338,9 +379,19 @@ class Kernel:
                 self.runner.dispatch(bar)
             self.om.drain()
             self._resync_if_pending()
+            self.om.drain()
+            self.reconciler.run("end of day")  # before the venue settles: the book must match it
+            self.session_open = False  # flatten passes wait for the next session
             if hasattr(self.broker, "end_of_day"):
                 self.broker.end_of_day(d)
             self.om.drain()
+
+    def _after_input(self) -> None:
+        """Drain, then safety: a reconciliation a halt asked for, then one flatten pass."""
+        self.om.drain()
+        if self.reconciler.wanted:
+            self.reconciler.run(self.reconciler.wanted)
+        self.safety.run()
 
     def resync_at_next_input(self) -> None:
         """After a restart: ask the broker about every order that may be working there
@@ -352,6 +403,7 @@ class Kernel:
         if self._resync_pending:
             self._resync_pending = False
             self.om.reconcile()
+            self.reconciler.request("after recovery")  # positions too, once the restart's adoption is done
 
     def _start_day(self, d: date, ts: datetime) -> None:
         self.day = d
@@ -380,11 +432,25 @@ class Kernel:
                 if key in self.policies:  # one of ours (not an order from before a restart)
                     self._state_sink(key, self.runner.state_of(key), self.clock.now())
 
+    def book_fill(self, fill: Fill) -> None:
+        """Book a fill that did not come through the order manager (a reconciliation
+        adjustment); the kernel's bookkeeping follows it like any other."""
+        self._book_fill(fill)
+
     def _book_fill(self, fill: Fill) -> None:
         key = (fill.strategy, fill.contract)
         before = self.portfolio.position(*key)
         had = before.quantity if before is not None else 0
-        self.portfolio.apply_fill(fill)
+        try:
+            self.portfolio.apply_fill(fill)
+        except ValueError as exc:  # a settlement the book cannot take: the venue's truth wins
+            if not fill.is_settlement:
+                raise
+            self.reconciler.settlement_mismatch(fill, str(exc))
+            self._book_fill(fill)  # the book now holds what the venue settled
+            return
+        if fill.is_settlement:
+            self.reconciler.note_settlement(fill)
         after = self.portfolio.position(*key)
         now_qty = after.quantity if after is not None else 0
         if had == 0 and now_qty != 0:
@@ -424,30 +490,14 @@ class Kernel:
             fn(alert)
         name = alert.source.split(":", 1)[-1]
         if alert.level == "critical" and name in self.runner.get_status()["halted"]:
-            self.flatten(
-                name, reason=f"STRATEGY_HALTED: {alert.message}"
-            )  # an unmanaged short is the worst case
+            # the one halt path (safety.py): entries blocked, positions flattened by policy
+            self.safety.halt(name, f"STRATEGY_HALTED: {alert.message}")
 
     def flatten(self, strategy: str | None = None, *, reason: str) -> None:
-        """Cancel working orders and buy/sell back every open position (of one strategy or all)."""
+        """Cancel working orders and buy/sell back every open position (of one strategy or all),
+        in passes that respect working closes (safety.py); starts now when quiescent."""
         with self._lock:
-            for order in self.om.open_orders(strategy):
-                self.om.cancel(order.client_id, reason)
-            for pos in self.portfolio.positions(strategy):
-                side = Side.BUY if pos.quantity < 0 else Side.SELL
-                intent = OrderIntent(
-                    pos.strategy, Tag.EXIT, pos.contract, side, abs(pos.quantity), reason=reason
-                )
-                try:
-                    self.router.submit(intent, self.policies.get(pos.strategy, ExecutionPolicy()))
-                except ExecutionError as exc:
-                    self._alert(
-                        self.clock.now(),
-                        "critical",
-                        "flatten",
-                        f"could not flatten {pos.contract.id}: {exc}",
-                    )
-            self.om.drain()
+            self.safety.request(strategy, reason)
 
     def _alert(self, ts: datetime, level: str, source: str, message: str) -> None:
         alert = AlertEvent(ts, level, source, message)

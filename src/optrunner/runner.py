@@ -132,6 +132,10 @@ class StrategyRunner:
         if callable(attach):
             attach(self)
 
+    def strategies(self) -> dict[str, Strategy]:
+        """Each registered strategy by name."""
+        return {name: slot.strategy for name, slot in self._slots.items()}
+
     def configs(self) -> dict[str, Any]:
         """Each registered strategy's config (None for one registered without a file)."""
         return {name: slot.config for name, slot in self._slots.items()}

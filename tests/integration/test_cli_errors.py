@@ -358,7 +358,7 @@ def test_ctrl_c_of_a_pool_sweep_exits_130_without_worker_tracebacks(work, tmp_pa
     deltas = ",".join(f"0.{n:02d}" for n in range(15, 45))
     p = subprocess.Popen(
         [sys.executable, "-m", "optrunner.cli", "sweep", str(work / "my.json"), "--data", str(work / "catalog"),
-         "--grid", f"entry.target_ce_delta={deltas}", "--grid", "adjustment.delta_drift_trigger=0.3,0.5",
+         "--grid", f"entry.target_ce_delta={deltas}", "--grid", "adjustment.delta_drift_trigger=0.3,0.4,0.5,0.6",
          "--workers", "2", "--out", str(tmp_path / "sw")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
@@ -366,7 +366,7 @@ def test_ctrl_c_of_a_pool_sweep_exits_130_without_worker_tracebacks(work, tmp_pa
     while len(subprocess.run(["pgrep", "-g", str(p.pid)], capture_output=True, text=True).stdout.split()) < 3:
         assert time.monotonic() < deadline and p.poll() is None, "the pool never started"
         time.sleep(0.1)
-    time.sleep(1.0)
+    time.sleep(0.3)
     os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, out + err

@@ -92,6 +92,63 @@ SMALL_EVENTS = [
     ["2026-02-03T11:00:00+05:30", "zones", "ADJUST_ENTRY", "BANKNIFTY:20260224:56500:PE", "SELL", 1_234.5, 30],
     ["2026-02-03T14:00:00+05:30", "zones", "EXIT", "BANKNIFTY:20260224:56500:PE", "BUY", 200.0, 30],
 ]  # fmt: skip
+# Legs, fills, MTM paths and the adjustment log of the three trades, adding up to the trades above:
+# trade 1 gross 3,000 - 12,000 = -9,000; trade 2 50,500 + 50,500 = 1,01,000; trade 3 -2,000 + 39,000 = 37,000.
+LEGS_HEADER = ["trade", "strategy", "contract", "side", "quantity", "entry_time", "entry_price", "exit_time",
+               "exit_price", "exit", "gross_pnl", "charges", "net_pnl", "at_entry"]  # fmt: skip
+SMALL_LEGS = [  # trade, strategy, contract, side, qty, entry, exit, exit tag, gross, charges, opened at entry
+    (1, "dnss", "NIFTY:20260203:25000:CE", "SELL", 75, ("2026-01-30T09:20:00+05:30", 120.0),
+     ("2026-01-30T15:20:00+05:30", 80.0), "EXIT", 3_000.0, 500.0, 1),
+    (1, "dnss", "NIFTY:20260203:25000:PE", "SELL", 75, ("2026-01-30T09:20:00+05:30", 100.0),
+     ("2026-01-30T15:20:00+05:30", 260.0), "EXIT", -12_000.0, 500.0, 1),
+    (2, "dnss", "NIFTY:20260203:25100:CE", "SELL", 100, ("2026-02-02T09:30:00+05:30", 700.0),
+     ("2026-02-02T15:15:00+05:30", 195.0), "EXIT", 50_500.0, 500.0, 1),
+    (2, "dnss", "NIFTY:20260203:24900:PE", "SELL", 100, ("2026-02-02T09:30:00+05:30", 600.0),
+     ("2026-02-02T15:15:00+05:30", 95.0), "EXIT", 50_500.0, 500.0, 1),
+    (3, "zones", "BANKNIFTY:20260224:57000:PE", "SELL", 50, ("2026-02-03T10:00:00+05:30", 310.0),
+     ("2026-02-03T11:00:00+05:30", 350.0), "ADJUST_EXIT", -2_000.0, 1_500.0, 1),
+    (3, "zones", "BANKNIFTY:20260224:56500:PE", "SELL", 50, ("2026-02-03T11:00:00+05:30", 1_000.0),
+     ("2026-02-03T14:00:00+05:30", 220.0), "EXIT", 39_000.0, 2_043.22, 0),
+]  # fmt: skip
+FILLS_HEADER = ["time", "fill_id", "client_id", "strategy", "tag", "contract", "side", "quantity", "price",
+                "settlement", "brokerage", "stt", "exchange", "sebi", "stamp", "ipft", "gst", "charges"]  # fmt: skip
+# Each fill pays half its leg's charges: brokerage 20, exchange 10, SEBI 0.01, stamp 0.50 (buys), IPFT 0.04,
+# GST 5.4018, STT the rest. Per day: 1,000.00 (30 Jan), 1,000.00 (2 Feb), 3,543.22 (3 Feb).
+SMALL_MTM = {1: [("2026-01-30T09:20:00+05:30", -1_000.0), ("2026-01-30T10:00:00+05:30", 500.0),
+                 ("2026-01-30T12:00:00+05:30", -12_000.0), ("2026-01-30T15:20:00+05:30", -10_000.0)],
+             2: [("2026-02-02T09:30:00+05:30", -1_000.0), ("2026-02-02T12:00:00+05:30", 110_000.0),
+                 ("2026-02-02T15:15:00+05:30", 100_000.0)],
+             3: [("2026-02-03T10:00:00+05:30", -3_000.0), ("2026-02-03T11:00:00+05:30", 36_000.0),
+                 ("2026-02-03T14:00:00+05:30", 33_456.78)]}  # fmt: skip
+ADJUSTMENTS_HEADER = ["time", "strategy", "trade", "trigger", "delta_before", "delta_after", "closed", "opened"]
+SMALL_ADJUSTMENTS = [["2026-02-03T11:00:00+05:30", "zones", 3, "DELTA_DRIFT", -150.5, 3.25,
+                      "BANKNIFTY:20260224:57000:PE", "BANKNIFTY:20260224:56500:PE"]]  # fmt: skip
+
+
+def _fill(time: str, strategy: str, tag: str, contract: str, side: str, qty: int, price: float, charges: float) -> list:
+    stamp = 0.5 if side == "BUY" else 0.0
+    parts = {"brokerage": 20.0, "exchange": 10.0, "sebi": 0.01, "stamp": stamp, "ipft": 0.04, "gst": 5.4018}
+    stt = round(charges - sum(parts.values()), 4)
+    return [time, "f", "c", strategy, tag, contract, side, qty, price, False, 20.0, stt, 10.0, 0.01, stamp, 0.04,
+            5.4018, charges]  # fmt: skip
+
+
+def write_trade_detail(run_dir: Path) -> None:
+    """legs.csv, fills.csv, trade_mtm.csv and adjustments.csv of the hand-made run."""
+    legs, fills = [], []
+    for trade, strategy, contract, side, qty, (t0, p0), (t1, p1), tag, gross, charges, at_entry in SMALL_LEGS:
+        legs.append([trade, strategy, contract, side, qty, t0, p0, t1, p1, tag, gross, charges, gross - charges,
+                     at_entry])  # fmt: skip
+        back = "BUY" if side == "SELL" else "SELL"
+        fills.append(_fill(t0, strategy, "ENTRY" if at_entry else "ADJUST_ENTRY", contract, side, qty, p0, charges / 2))
+        fills.append(_fill(t1, strategy, tag, contract, back, qty, p1, charges / 2))
+    write_csv(run_dir / "legs.csv", LEGS_HEADER, legs)
+    write_csv(run_dir / "fills.csv", FILLS_HEADER, sorted(fills, key=lambda r: r[0]))
+    write_csv(run_dir / "trade_mtm.csv", ["trade", "time", "mtm"],
+              [[k, t, v] for k, path in SMALL_MTM.items() for t, v in path])  # fmt: skip
+    write_csv(run_dir / "adjustments.csv", ADJUSTMENTS_HEADER, SMALL_ADJUSTMENTS)
+
+
 SMALL_SUMMARY = {
     "start": "2026-01-30", "end": "2026-02-03", "days": 3, "capital": 1_000_000.0, "gross_pnl": 129_000.0,
     "charges": 5_543.22, "net_pnl": 123_456.78, "return_pct": 12.345678, "annual_return_pct": 1036.0,
@@ -130,6 +187,7 @@ def small_run(run_dir: Path, **summary_values: Any) -> Path:
               [[t, s, base + k] for k, t in enumerate(times) for s, base in SPOT_BASE.items()])  # fmt: skip
     write_csv(run_dir / "trades.csv", TRADES_HEADER, SMALL_TRADES)
     write_csv(run_dir / "events.csv", EVENTS_HEADER, SMALL_EVENTS)
+    write_trade_detail(run_dir)
     (run_dir / "summary.json").write_text(json.dumps(summary(**(SMALL_SUMMARY | summary_values))), encoding="utf-8")
     return run_dir
 
@@ -154,7 +212,7 @@ def year_run(run_dir: Path, days: int = 250, symbols: tuple[str, ...] = ("NIFTY"
     levels = {s: 25_000.0 * (k + 1) + np.cumsum(rng.normal(0, 4, len(times))) for k, s in enumerate(symbols)}
     write_csv(run_dir / "spot.csv", ["time", "symbol", "spot"],
               [[t, s, round(levels[s][i], 2)] for i, t in enumerate(times) for s in symbols])  # fmt: skip
-    trade_rows, event_rows = [], []
+    trade_rows, event_rows, starts = [], [], []
     for k in range(trades):
         s, i = symbols[k % len(symbols)], int(rng.integers(0, len(times) - 200))
         legs = [f"{s}:20261229:{25_000 * (1 + symbols.index(s)) + 100 * j}:{'CE' if j % 2 else 'PE'}" for j in range(3)]
@@ -164,7 +222,20 @@ def year_run(run_dir: Path, days: int = 250, symbols: tuple[str, ...] = ("NIFTY"
         for tag, at, leg, side in (("ENTRY", i, 0, "SELL"), ("ADJUST_EXIT", i + 60, 0, "BUY"),
                                    ("ADJUST_ENTRY", i + 60, 2, "SELL"), ("EXIT", i + 150, 2, "BUY")):  # fmt: skip
             event_rows.append([times[at], trade_rows[-1][0], tag, legs[leg], side, 101.5, 75])
-    write_csv(run_dir / "trades.csv", TRADES_HEADER, sorted(trade_rows, key=lambda r: r[1]))
+        starts.append(i)
+    order = sorted(range(trades), key=lambda k: trade_rows[k][1])
+    write_csv(run_dir / "trades.csv", TRADES_HEADER, [trade_rows[k] for k in order])
+    # Each trade's minute MTM path (151 points) and its three legs (two opened at entry), numbered by row.
+    mtm_rows, leg_rows = [], []
+    for n, k in enumerate(order, start=1):
+        i, row = starts[k], trade_rows[k]
+        path = np.cumsum(rng.normal(0, 60, 151))
+        mtm_rows += [[n, times[i + m], round(float(v), 2)] for m, v in enumerate(path)]
+        for j, contract in enumerate(row[3].split()):
+            leg_rows.append([n, row[0], contract, "SELL", 75, times[i], 101.5, times[i + 150], 90.0, "EXIT",
+                             862.5, 40.0, 822.5, int(j < 2)])  # fmt: skip
+    write_csv(run_dir / "trade_mtm.csv", ["trade", "time", "mtm"], mtm_rows)
+    write_csv(run_dir / "legs.csv", LEGS_HEADER, leg_rows)
     write_csv(run_dir / "events.csv", EVENTS_HEADER, sorted(event_rows, key=lambda r: r[0]))
     write_summary(run_dir, start=str(sessions[0]), end=str(sessions[-1]), days=days, capital=capital,
                   net_pnl=float(closes[-1] - capital), trades=trades,

@@ -8,6 +8,8 @@ from datetime import datetime
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optrunner.core.events import ChainEvent, TickEvent
 from optrunner.core.timeutil import IST
@@ -149,3 +151,61 @@ def test_malformed_server_frames_are_refused_with_their_reason(frame, reason):
 def test_malformed_client_frames_are_refused(frame):
     with pytest.raises(FeedProtocolError):
         decode_client_message(frame)
+
+
+# --- hostile values anywhere: only FeedProtocolError, with a reason ----------------------------
+
+hostile_values = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.text(max_size=5)
+    | st.integers(min_value=-(10**500), max_value=10**500) | st.sampled_from([10**400, -(10**400)]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    kind=st.sampled_from(["chain", "tick", "heartbeat", "error"]),
+    path=st.sampled_from(["v", "type", "ts", "symbol", "spot", "instrument", "ltp", "bid", "columns",
+                          "columns.strike", "columns.right", "columns.expiry", "columns.bid", "columns.oi",
+                          "code", "message"]),
+    value=hostile_values,
+)  # fmt: skip
+def test_any_value_anywhere_raises_only_a_protocol_error_with_a_reason(kind, path, value):
+    if kind == "chain":
+        message = json.loads(encode_chain(two_expiry_chain()))
+    elif kind == "tick":
+        message = json.loads(
+            encode_tick(TickEvent(T0, CE, 120.05, 120.0, 120.1, 650, 1300, 1e5, 1e6))
+        )
+    else:
+        message = {"v": 1, "type": kind, "ts": T0.isoformat(), "code": "x", "message": "y"}
+    target = message
+    *parents, leaf = path.split(".")
+    for key in parents:
+        target = target.setdefault(key, {}) if isinstance(target.get(key), dict) else {}
+    target[leaf] = value
+    frame = json.dumps(message, allow_nan=True)
+    for decode in (decode_server_message, decode_client_message):
+        try:
+            decode(frame)
+        except FeedProtocolError as exc:
+            assert exc.reason and len(str(exc)) <= 300
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [("[" * 2_000 + "]" * 2_000, "too_deep"), ('{"v": ' + "7" * 4_301 + "}", "bad_number"),
+     ('{"v":1,"type":"tick","ts":"2026-01-13T09:15:00+05:30","instrument":"NIFTY","ltp":1' + "0" * 400 + "}",
+      "bad_number"),
+     ('{"v":1,"type":"error","pad":"' + "x" * 100 + '"}', None)],
+)  # fmt: skip
+def test_size_and_depth_are_checked_before_parsing(frame, reason):
+    if reason is None:
+        with pytest.raises(FeedProtocolError) as info:
+            decode_server_message(frame, max_chars=50)
+        assert info.value.reason == "oversized"
+        return
+    with pytest.raises(FeedProtocolError) as info:
+        decode_server_message(frame)
+    assert info.value.reason == reason

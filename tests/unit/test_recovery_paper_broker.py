@@ -64,7 +64,7 @@ def test_exchange_state_round_trips_through_json():
         LOT,
     )
     assert again.order_status("rejected").state is S.REJECTED
-    assert again.accepted == ex.accepted and again.positions == ex.positions == {
+    assert again.accepted == ex.accepted and again.net_positions == ex.net_positions == {
         ("s", contract()): 2 * LOT
     }
 
@@ -154,7 +154,7 @@ def test_paper_broker_book_survives_a_restart_but_unread_answers_do_not(tmp_path
     assert [(f.exec_id, f.quantity, f.price) for f in st.fills] == [
         ("sim-E00000001", 2 * LOT, 151.0)
     ]
-    assert restarted.accepted["x"] == 1 and restarted.positions == {("s", contract()): 2 * LOT}
+    assert restarted.accepted["x"] == 1 and restarted.net_positions == {("s", contract()): 2 * LOT}
 
 
 def test_paper_broker_does_not_write_for_snapshots_that_change_nothing(tmp_path):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 import re
 import time
 
@@ -17,6 +20,7 @@ from _report_support import (
     write_summary,
     year_run,
 )
+from plotly.offline import get_plotlyjs
 from typer.testing import CliRunner
 
 from optrunner.backtest.report import MAX_TRADE_ROWS, render_report
@@ -38,8 +42,11 @@ def test_writes_one_self_contained_page_next_to_the_run(small):
     # Nothing fetched from anywhere: no script or stylesheet by address, no web fonts, no CSS imports.
     assert not re.search(r"<script[^>]*\bsrc=", html)
     assert "<link" not in html and "@import" not in html and "url(http" not in html
-    assert html.count("* plotly.js v") == 1  # the library once, not once per chart
-    assert html.count("Plotly.newPlot(") == 4  # equity+drawdown, daily P&L, a spot chart per underlying
+    # The library once (gzip + base64, unpacked in the browser), not once per chart.
+    packed = re.findall(r'<script type="application/octet-stream" id="plotly-gz">([^<]*)</script>', html)
+    assert len(packed) == 1
+    assert gzip.decompress(base64.b64decode(packed[0])).decode() == get_plotlyjs()
+    assert html.count('class="chart-data"') == 4  # equity+drawdown, daily P&L, a spot chart per underlying
 
 
 def test_title_names_strategies_symbols_and_dates(small):
@@ -87,15 +94,22 @@ def test_trade_list_rows(small):
     _, html = small
     head, *rows = table_with(html, "#", "Strategy")
     assert head == ["#", "Strategy", "Entry (IST)", "Exit (IST)", "Legs", "Adj.", "Gross P&L", "Charges", "Net P&L",
-                    "Exit reason"]  # fmt: skip
+                    "MAE", "MFE", "Margin (est.)", "Return on margin", "Exit reason"]  # fmt: skip
+    # Contracts read as a trader names them, one per line. MAE/MFE: extremes of SMALL_MTM with the flat start.
+    # Margin at entry (spot = base + minute of the run; docs/metrics.md):
+    # 1: NIFTY 25000 straddle, 75 units, spot 25,005: max(CE 10% x 18,75,375 = 1,87,537.5, PE 1,87,537.5 - 5 x 75)
+    #    + exposure 2% x 18,75,375 x 2 = 2,62,552.5; return -10,000 / 2,62,552.5 = -3.81%.
+    # 2: 25100 CE / 24900 PE, 100 units, spot 25,390: max(2,53,900, 2,53,900 - 49,000) + 1,01,560 = 3,55,460.
+    # 3: only the 57000 PE was opened at entry (50 units, ITM, spot 55,795): 2,78,975 + 55,795 = 3,34,770.
     assert rows == [
-        ["1", "dnss", "30 Jan 2026 09:20", "30 Jan 2026 15:20", "NIFTY:20260203:25000:CE NIFTY:20260203:25000:PE",
-         "0", "-₹9,000.00", "₹1,000.00", "-₹10,000.00", "STOP_LOSS"],
-        ["2", "dnss", "02 Feb 2026 09:30", "02 Feb 2026 15:15", "NIFTY:20260203:25100:CE NIFTY:20260203:24900:PE",
-         "0", "₹1,01,000.00", "₹1,000.00", "₹1,00,000.00", "EXIT"],
+        ["1", "dnss", "30 Jan 2026 09:20", "30 Jan 2026 15:20", "NIFTY 03 Feb 26 25000 CENIFTY 03 Feb 26 25000 PE",
+         "0", "-₹9,000.00", "₹1,000.00", "-₹10,000.00", "-₹12,000.00", "₹500.00", "₹2,62,552", "-3.81%", "STOP_LOSS"],
+        ["2", "dnss", "02 Feb 2026 09:30", "02 Feb 2026 15:15", "NIFTY 03 Feb 26 25100 CENIFTY 03 Feb 26 24900 PE",
+         "0", "₹1,01,000.00", "₹1,000.00", "₹1,00,000.00", "-₹1,000.00", "₹1,10,000.00", "₹3,55,460", "+28.13%",
+         "EXIT"],
         ["3", "zones", "03 Feb 2026 10:00", "03 Feb 2026 14:00",
-         "BANKNIFTY:20260224:57000:PE BANKNIFTY:20260224:56500:PE", "1", "₹37,000.00", "₹3,543.22", "₹33,456.78",
-         "TARGET"],
+         "BANKNIFTY 24 Feb 26 57000 PEBANKNIFTY 24 Feb 26 56500 PE", "1", "₹37,000.00", "₹3,543.22", "₹33,456.78",
+         "-₹3,000.00", "₹36,000.00", "₹3,34,770", "+9.99%", "TARGET"],
     ]  # fmt: skip
     assert "Showing the first" not in html
 
@@ -211,3 +225,103 @@ def test_a_year_of_minutes_renders_small_and_fast(tmp_path):
     # Each chart states its downsampling; three series (equity, drawdown, spot x2) of <= 10k points.
     kept = re.findall(r"min and max of each 19-minute bucket, ([\d,]+) of 93,750 points", out.read_text(encoding="utf-8"))
     assert len(kept) >= 3 and all(int(k.replace(",", "")) <= 10_000 for k in kept)
+
+
+def test_every_section_is_there_with_its_heading(small):
+    _, html = small
+    from optrunner.backtest.report import SECTIONS
+
+    for key, heading in SECTIONS:
+        assert f'<section id="{key}"' in html, key
+        assert key == "overview" or f"<h2>{heading.replace('&', '&amp;')}</h2>" in html, heading
+
+
+def test_charges_per_day_by_component_sum_to_the_total(small):
+    _, html = small
+    head, *rows = table_with(html, "Date", "Brokerage")
+    assert head == ["Date", "Brokerage", "STT", "Exchange txn", "SEBI fee", "Stamp duty", "IPFT", "GST", "Total"]
+    assert [r[0] for r in rows] == ["30 Jan 2026", "02 Feb 2026", "03 Feb 2026", "Total"]
+    assert [r[-1] for r in rows] == ["₹1,000.00", "₹1,000.00", "₹3,543.22", "₹5,543.22"]
+    assert rows[-1][1] == "₹240.00"  # 12 fills x ₹20 brokerage
+
+
+def test_day_by_day_weekday_and_expiry_tables(small):
+    _, html = small
+    _, *days = table_with(html, "Date", "Day")
+    assert days[0] == ["30 Jan 2026", "Fri", "-₹10,000.00", "₹1,000.00", "1", "0", "₹9,90,000.00", "-₹10,000.00"]
+    assert days[-1] == ["Total", "", "₹1,23,456.78", "₹5,543.22", "3", "2", "", ""]
+    _, *weekdays = table_with(html, "Weekday")
+    assert weekdays == [["Monday", "1", "100.0%", "₹1,00,000.00", "₹1,00,000.00"],
+                        ["Tuesday", "1", "100.0%", "₹33,456.78", "₹33,456.78"],
+                        ["Friday", "1", "0.0%", "-₹10,000.00", "-₹10,000.00"],
+                        ["All", "3", "66.7%", "₹1,23,456.78", "₹41,152.26"]]  # fmt: skip
+    _, *dte = table_with(html, "Days to expiry at entry")
+    assert [r[0] for r in dte] == ["1 day", "4 days", "21 days", "All"] and dte[-1][3] == "₹1,23,456.78"
+
+
+def test_streaks_and_worst_drawdowns(small):
+    _, html = small
+    _, *rows = table_with(html, "Streaks of")
+    # Trades -10,000, +1,00,000, +33,456.78; days the same.
+    assert rows[0] == ["Trades", "2", "₹1,33,456.78", "1", "-₹10,000.00", "2 win(s)"]
+    _, *dd = table_with(html, "Rank", "Depth")
+    # The first day falls in a straight line from 10,00,000 to 9,90,000; the next climbs 1,00,000 over 374
+    # minute steps from 09:15, so it is back at 10,00,000 at step ceil(37.4) = 38: 09:53.
+    assert dd[0][:3] == ["1", "-₹10,000.00", "-1.00%"] and dd[0][3:6] == [
+        "30 Jan 2026 09:15", "30 Jan 2026 15:29", "02 Feb 2026 09:53"]
+
+
+def test_legs_and_adjustment_log_name_contracts_for_people(small):
+    _, html = small
+    _, *legs = table_with(html, "Trade", "Strategy", "Contract")
+    assert legs[0] == ["1", "dnss", "NIFTY 03 Feb 26 25000 CE", "SELL", "75", "30 Jan 2026 09:20", "120.00",
+                       "30 Jan 2026 15:20", "80.00", "EXIT", "₹3,000.00", "₹500.00", "₹2,500.00"]  # fmt: skip
+    _, *adj = table_with(html, "Time (IST)", "Trade")
+    assert adj == [["03 Feb 2026 11:00", "3", "zones", "DELTA_DRIFT", "-150.50", "3.25", "BANKNIFTY 24 Feb 26 57000 PE",
+                    "BANKNIFTY 24 Feb 26 56500 PE"]]  # fmt: skip
+    assert "NIFTY:2026" not in re.sub(r"<script.*?</script>", "", html, flags=re.S).split('id="settings"')[0]
+
+
+def test_inspector_ships_each_trades_path_and_entry_payoff(small):
+    _, html = small
+    data = json.loads(re.search(r'id="trade-data">(.*?)</script>', html).group(1).replace("<\\/", "</"))
+    first = data[0]
+    assert first["m"] == [0, 40, 160, 360] and first["y"] == [-1000.0, 500.0, -12000.0, -10000.0]
+    assert (first["mae"], first["mfe"], first["spot"], first["margin"]) == (-12000.0, 500.0, 25005.0, 262552)
+    # Straddle at 25000 with 220 x 75 credit: breakevens 24,780 and 25,220; the corner at the strike is +16,500.
+    assert first["be"] == [24780.0, 25220.0] and 16500.0 in first["py"]
+
+
+def test_run_settings_render_whatever_the_run_recorded(tmp_path):
+    settings = {"capital": 500000, "slippage": {"ticks": 2, "pct": 0.0}, "latency_ms": 250,
+                "risk": {"day_loss_halt_pct": 2.0, "entry_cutoff": "14:50"}, "code_version": "0.1.0+abc123"}  # fmt: skip
+    html = render_report(small_run(tmp_path / "run", settings=settings)).read_text(encoding="utf-8")
+    _, *rows = table_with(html, "Setting", "Value")
+    assert rows == [["capital", "500000"], ["slippage.ticks", "2"], ["slippage.pct", "0.0"], ["latency_ms", "250"],
+                    ["risk.day_loss_halt_pct", "2.0"], ["risk.entry_cutoff", "14:50"],
+                    ["code_version", "0.1.0+abc123"]]  # fmt: skip
+    details = dict(table_with(html, "Run detail", "Value")[1:])
+    assert details["Run written"] == "01 Feb 2026 10:00 IST"  # summary "generated" 04:30 UTC
+    assert details["Report rendered"].endswith("IST") and "Generated —" not in html
+    assert details["Dates"] == "30 Jan 2026 to 03 Feb 2026 (3 trading days)"
+
+
+def test_without_settings_the_report_says_so(small):
+    _, html = small
+    assert "records no run settings" in html
+
+
+def test_cli_report_takes_the_users_margin_constants(small, tmp_path):
+    run, _ = small
+    f = tmp_path / "margin.json"
+    f.write_text(json.dumps({"default": {"scan_pct": 0.2, "floor_pct": 0.05, "exposure_pct": 0.02,
+                                         "expiry_day_extra_pct": 0.02}}))  # fmt: skip
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(app, ["report", str(run), "--out", str(out), "--margin", str(f)])
+    assert res.exit_code == 0, res.output
+    html = out.read_text(encoding="utf-8")
+    # Trade 1 at 20%: 20% x 18,75,375 + 2 x 2% x 18,75,375 = 4,50,090 (it was 2,62,552.5 at the bundled 10%).
+    assert table_with(html, "#", "Strategy")[1][11] == "₹4,50,090" and str(f) in html
+    f.write_text("{")
+    res = CliRunner().invoke(app, ["report", str(run), "--out", str(out), "--margin", str(f)])
+    assert res.exit_code == 1 and "margin.json" in res.output and "Traceback" not in res.output

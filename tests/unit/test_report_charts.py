@@ -82,7 +82,7 @@ def test_marks_sit_on_the_spot_of_their_minute(tmp_path):
     assert list(adjust_exit.x) == ["2026-02-03T11:00:00"] and list(adjust_exit.y) == [55_000 + 750 + 105]
     assert list(by_name["Exit (1)"].y) == [55_000 + 750 + 285]
     hover = by_name["Adjustment entry (1)"].text[0]
-    assert hover == "zones · BANKNIFTY:20260224:56500:PE<br>SELL 30 @ 1,234.50"
+    assert hover == "zones · BANKNIFTY 24 Feb 26 56500 PE<br>SELL 30 @ 1,234.50"
 
 
 def test_a_mark_between_minutes_takes_the_minute_before_and_unpriced_shows_dash(tmp_path):
@@ -91,7 +91,7 @@ def test_a_mark_between_minutes_takes_the_minute_before_and_unpriced_shows_dash(
     entries = next(t for t in fig.data if t.name == "Entry (2)")
     assert list(entries.y) == [25_005, 25_000 + 375 + 15]  # 09:20:30 -> the 09:20 spot
     exits = next(t for t in fig.data if t.name == "Exit (2)")
-    assert exits.text[1] == "dnss · NIFTY:20260203:25100:CE<br>BUY 65 @ —"
+    assert exits.text[1] == "dnss · NIFTY 03 Feb 26 25100 CE<br>BUY 65 @ —"
 
 
 def test_every_order_tag_has_a_marker_style():

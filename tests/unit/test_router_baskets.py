@@ -60,7 +60,7 @@ def alerts(h: Harness) -> list[AlertEvent]:
 
 
 def positions(h: Harness, strategy: str = "s") -> dict[str, int]:
-    return {c.id: q for (s, c), q in h.exchange.positions.items() if s == strategy and q}
+    return {c.id: q for (s, c), q in h.exchange.net_positions.items() if s == strategy and q}
 
 
 def creation_index(h: Harness, client_id: str) -> int:

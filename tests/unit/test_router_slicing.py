@@ -95,7 +95,7 @@ def test_router_slices_with_deterministic_ids_and_fills_every_child():
     ]
     assert i.client_id == "s-000001"
     assert all(o.state is S.FILLED for o in orders)
-    assert h.exchange.positions[("s", i.contract)] == -2600
+    assert h.exchange.net_positions[("s", i.contract)] == -2600
     assert h.router.children("s-000001") == orders
 
 
@@ -108,7 +108,7 @@ def test_resubmitting_a_sliced_intent_does_not_duplicate():
     h.om.drain()
     assert again == first
     assert sum(h.exchange.accepted.values()) == 2
-    assert h.exchange.positions[("s", i.contract)] == -2600
+    assert h.exchange.net_positions[("s", i.contract)] == -2600
 
 
 def test_router_rejects_a_non_lot_multiple_before_sending_anything():

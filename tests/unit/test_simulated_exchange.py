@@ -276,7 +276,7 @@ def test_expiry_settlement_of_itm_and_otm_longs_and_shorts():
         ("b", contract(25200.0, "PE").id, Side.BUY, 65, 76.55),  # 25200 - 25123.45
         ("b", contract(24800.0, "PE").id, Side.SELL, 65, 0.0),
     }
-    assert not any(ex.positions.values())
+    assert not any(ex.net_positions.values())
 
 
 def test_settlement_reaches_the_order_manager_as_settlement_fills():
@@ -305,7 +305,7 @@ def test_contracts_expiring_later_are_not_settled():
     ex.events()
     ex.end_of_day(DAY)
     assert ex.events() == []
-    assert ex.positions[("s", contract())] == LOT
+    assert ex.net_positions[("s", contract())] == LOT
 
 
 # --- status, cancel, modify, faults -----------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +29,7 @@ from optrunner.config.account import AccountSettings, load_account
 from optrunner.config.files import check_file, skip_reason
 from optrunner.core.errors import RunFailed, UserError
 from optrunner.data.catalog import Catalog
+from optrunner.execution.brokers.faults import FaultConfig, parse_faults
 
 console = Console()
 
@@ -58,6 +60,44 @@ def _date(text: str | None, flag: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise UserError(f"{flag} {text!r} is not a date like 2026-01-31") from None
+
+
+class HaltPolicy(StrEnum):
+    flatten = "flatten"
+    hold_and_alert = "hold_and_alert"
+
+
+ON_HALT_HELP = ("What a halted strategy's positions get: flatten or hold_and_alert (a human decides); "
+                "default: the account file's risk.on_halt (flatten).")
+FAULTS_HELP = (
+    "Chaos mode: the simulated exchange misbehaves, e.g. reject=0.05,lost=0.03,hidden=0.1,partial=0.15,"
+    "burst=0.01,burst_seconds=1,spike=0.02,spike_ms=5000,seed=7 (see docs/recovery.md, Faults)."
+)
+
+
+def faults_option(text: str | None) -> tuple[FaultConfig | None, int]:
+    """``--faults`` parsed and validated (a clear error naming every problem), or (None, 0)."""
+    if text is None:
+        return None, 0
+    try:
+        config, seed = parse_faults(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("--faults: "), param_hint="--faults") from None
+    return config, seed
+
+
+def print_safety(injected: dict[str, int], differences: list[Any], violations: list[str]) -> None:
+    """Faults injected, reconciliation differences and invariant violations (red), if any."""
+    if injected:
+        console.print("Faults injected: " + ", ".join(f"{k} {v}" for k, v in injected.items()))
+    if differences:
+        console.print(f"[red]Reconciliation: {len(differences)} difference(s) with the venue (see summary.json)[/]")
+    if violations:
+        console.print(f"[bold red]Invariants violated ({len(violations)}):[/]")
+        for v in violations[:10]:
+            console.print(f"  [red]{v}[/]")
+    else:
+        console.print("Invariants: all hold")
 
 
 def load_configs(paths: list[Path]) -> tuple[list[Any], list[str]]:
@@ -204,6 +244,11 @@ def print_summary(s: dict[str, Any], out: Path, *, report: bool) -> None:
         for name, v in s["strategies"].items():
             st.add_row(name, _fmt(v["net_pnl"], "rs"), _fmt(v["trades"]), _fmt(v["win_rate"], "pct"), _fmt(v["adjustments"]))
         console.print(st)
+    quality = s.get("data_quality")
+    if quality and (quality["dropped"] or quality["stale_snapshots"]):
+        dropped = ", ".join(f"{k} {v:,}" for k, v in quality["dropped"].items()) or "none"
+        console.print(f"[yellow]Data quality[/]: rows dropped — {dropped}; "
+                      f"stale snapshots skipped {quality['stale_snapshots']:,}")  # fmt: skip
     if s["rejected_orders"]:
         console.print("Rejected orders: " + ", ".join(f"{k} {v}" for k, v in s["rejected_orders"].items()))
     for alert in s.get("alerts", [])[:5]:
@@ -211,6 +256,7 @@ def print_summary(s: dict[str, Any], out: Path, *, report: bool) -> None:
     if s.get("open_positions"):  # a backtest that ends holding options has unrealised, unsettled P&L
         console.print(f"[bold red]warning:[/] the run ended with {s['open_positions']} open position(s) — their "
                       "P&L is marked, not realised; see summary.json open_positions and the report")  # fmt: skip
+    print_safety(s.get("faults_injected", {}), s.get("reconciliation", []), s.get("invariants", []))
     console.print(f"Outputs in [bold]{out}[/]" + (f" — report: [bold]{out / 'report.html'}[/]" if report else ""))
 
 
@@ -237,13 +283,29 @@ def backtest_command(
     latency: LatencyOpt = None,
     risk_free: RiskFreeOpt = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html.")] = True,
+    faults: Annotated[str | None, typer.Option("--faults", help=FAULTS_HELP)] = None,
+    on_halt: Annotated[HaltPolicy | None, typer.Option("--on-halt", help=ON_HALT_HELP, show_default=False)] = None,
 ) -> None:
     """Backtest strategy files on a chain catalog with the live kernel, a simulated clock and exchange."""
+    fault_config, fault_seed = faults_option(faults)  # a bad option is reported before anything runs
     settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency, risk_free=risk_free)
+    settings, record = with_halt_policy(settings, record, on_halt)
     cfgs, files = load_configs(configs)
     first, last = _date(start, "--from"), _date(end, "--to")
-    record.update({"data": str(data), "from": start, "to": end, "strategy_files": files})
-    run_and_write(_spec(cfgs, files, data, first, last, settings, record), out, report=report)
+    record.update({"data": str(data), "from": start, "to": end, "strategy_files": files, "faults": faults})
+    spec = _spec(cfgs, files, data, first, last, settings, record)
+    spec.faults, spec.fault_seed = fault_config, fault_seed
+    run_and_write(spec, out, report=report)
+
+
+def with_halt_policy(settings: AccountSettings, record: dict[str, Any], on_halt: HaltPolicy | None
+                     ) -> tuple[AccountSettings, dict[str, Any]]:  # fmt: skip
+    """``--on-halt`` over the account file's ``risk.on_halt``."""
+    if on_halt is None:
+        return settings, record
+    risk = settings.risk.model_copy(update={"on_halt": on_halt.value})
+    record = {**record, "risk": {**record.get("risk", {}), "on_halt": on_halt.value}}
+    return settings.model_copy(update={"risk": risk}), record
 
 
 def _spec(cfgs: list[Any], files: list[str], data: Path, start: date | None, end: date | None,

@@ -19,10 +19,13 @@ from optrunner.backtest.metrics import summarise, trade_stats
 from optrunner.backtest.recorder import Recorder
 from optrunner.core.clock import SimClock
 from optrunner.core.collector import session_collector
+from optrunner.core.invariants import check_invariants
 from optrunner.core.timeutil import to_ist
 from optrunner.data.catalog import Catalog
 from optrunner.data.daychain import DayChain
+from optrunner.data.quality import total_quality
 from optrunner.data.snapshot import ChainSnapshot
+from optrunner.execution.brokers.faults import FaultConfig, FaultInjector
 from optrunner.execution.brokers.simulated import SimConfig, SimulatedExchange
 from optrunner.kernel import Kernel
 from optrunner.risk import RiskEngine, RiskSettings
@@ -42,6 +45,8 @@ class BacktestSpec:
     config_files: Sequence[str] = ()
     charges: Any = None  # a ChargeSchedule (None: the packaged table)
     settings: dict[str, Any] = field(default_factory=dict)  # effective account settings, recorded in the summary
+    faults: FaultConfig | None = None  # chaos mode (--faults): the simulated exchange misbehaves
+    fault_seed: int = 0
 
 
 @dataclass(slots=True)
@@ -84,10 +89,11 @@ def run_backtest(
 ) -> BacktestResult:  # fmt: skip
     catalog = Catalog(spec.data)
     clock = SimClock()
-    exchange = SimulatedExchange(clock, spec.sim)
+    injector = FaultInjector(spec.faults, spec.fault_seed) if spec.faults is not None else None
+    exchange = SimulatedExchange(clock, spec.sim, injector)
     kernel = Kernel(exchange, clock, capital=spec.capital, risk=RiskEngine(spec.risk), charges=spec.charges,
                     freeze_inclusive=spec.sim.freeze_inclusive, log_alerts=False)  # fmt: skip
-    recorder = Recorder(spec.capital)
+    recorder = Recorder(spec.capital, kernel.portfolio)
     kernel.observe(recorder.on_event)
     for config in spec.configs:
         kernel.add_strategy(create_strategy(config), config)
@@ -117,6 +123,7 @@ def run_backtest(
         )
     _close_day(kernel, recorder, day, on_day)
     summary = build_summary(spec, kernel, recorder)
+    summary["data_quality"] = _data_quality(catalog, symbols, preloaded)  # issue 11: the data door
     return BacktestResult(summary, recorder, kernel, spot, n)
 
 
@@ -131,6 +138,7 @@ def _close_day(
 
 def build_summary(spec: BacktestSpec, kernel: Kernel, rec: Recorder) -> dict[str, Any]:
     pf = kernel.portfolio
+    faults = getattr(kernel.broker, "faults", None)
     days = [d for d, _ in rec.days]
     summary = summarise(
         start=days[0], end=days[-1], capital=spec.capital, days=days, daily_pnl=rec.daily_pnl(),
@@ -164,6 +172,9 @@ def build_summary(spec: BacktestSpec, kernel: Kernel, rec: Recorder) -> dict[str
         data=str(spec.data),
         alerts=[f"{a.level}: {a.source}: {a.message}" for a in kernel.alerts],
         settings=spec.settings or _settings_of(spec),
+        invariants=[str(v) for v in check_invariants(kernel)],
+        reconciliation=[d.to_dict() for d in kernel.reconciler.differences],
+        faults_injected=dict(sorted(faults.injected.items())) if faults is not None else {},
     )
     return summary
 
@@ -180,6 +191,15 @@ def _settings_of(spec: BacktestSpec) -> dict[str, Any]:
     if spec.charges is not None:
         record["charges"] = {"source": getattr(spec.charges, "source", None), "broker": getattr(spec.charges, "broker", None)}
     return {**record, "data": str(spec.data), "strategy_files": list(spec.config_files)}
+
+
+def _data_quality(
+    catalog: Catalog, symbols: Sequence[str], preloaded: dict[str, list[DayChain]] | None
+) -> dict[str, Any]:
+    """Rows the catalog replay dropped by reason and snapshots it found stale (data/quality.py)."""
+    if preloaded is None:
+        return catalog.quality.as_dict()
+    return total_quality(d for s in symbols for d in preloaded[s]).as_dict()
 
 
 def _claims(config: Any) -> dict[str, Any]:

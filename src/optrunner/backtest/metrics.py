@@ -115,3 +115,70 @@ def summarise(
         "worst_day": {"date": days[worst].isoformat(), "pnl": float(daily_pnl[worst])} if worst is not None else None,
         "risk_free_rate": risk_free,
     }
+
+
+# --- trade and run diagnostics shown by the report (docs/metrics.md, "Report tables") --------
+
+
+def excursions(path: Sequence[float]) -> tuple[float, float]:
+    """MAE and MFE of a trade's net mark-to-market path: the lowest and highest value, where
+    the trade starts flat at 0 (so MAE <= 0 <= MFE; a trade that never went red has MAE 0)."""
+    return min(0.0, min(path, default=0.0)), max(0.0, max(path, default=0.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Streaks:
+    """Longest runs of consecutive wins (> 0) and losses (< 0), with what each run summed to,
+    and the run in progress at the end (+n wins / -n losses / 0). A zero ends any run."""
+
+    longest_win: int
+    longest_win_sum: float
+    longest_loss: int
+    longest_loss_sum: float
+    current: int
+
+
+def streaks(values: Sequence[float]) -> Streaks:
+    best = {1: (0, 0.0), -1: (0, 0.0)}
+    run, total, sign = 0, 0.0, 0
+    for v in values:
+        s = (v > 0) - (v < 0)
+        if s and s == sign:
+            run, total = run + 1, total + v
+        else:
+            run, total, sign = (1, v, s) if s else (0, 0.0, 0)
+        if sign and run > best[sign][0]:
+            best[sign] = (run, total)
+    return Streaks(best[1][0], best[1][1], best[-1][0], best[-1][1], sign * run)
+
+
+@dataclass(frozen=True, slots=True)
+class DrawdownEpisode:
+    """One fall below a running peak and the climb back: indices into the equity series.
+    ``recovery`` is the first index back at or above the peak, None if never recovered."""
+
+    peak: int
+    trough: int
+    recovery: int | None
+    depth: float
+    depth_pct: float
+
+
+def drawdown_episodes(equity: Sequence[float], n: int = 5) -> list[DrawdownEpisode]:
+    """The ``n`` deepest drawdowns of an equity series, deepest first; episodes never overlap
+    (each runs from a peak to the next time equity regains it)."""
+    eq = np.asarray(equity, dtype=float)
+    if not len(eq):
+        return []
+    peak = np.maximum.accumulate(eq)
+    under = np.concatenate([[False], eq < peak, [False]]).astype(np.int8)
+    starts = np.flatnonzero(np.diff(under) == 1)  # first index under water
+    ends = np.flatnonzero(np.diff(under) == -1)  # first index back at the peak (may be len(eq))
+    out = []
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        t = a + int(np.argmin(eq[a:b]))
+        top = float(peak[a])
+        depth = top - float(eq[t])
+        out.append(DrawdownEpisode(a - 1, t, b if b < len(eq) else None, depth,
+                                   100.0 * depth / top if top > 0 else 0.0))  # fmt: skip
+    return sorted(out, key=lambda e: -e.depth)[:n]

@@ -25,6 +25,7 @@ from plotly.subplots import make_subplots
 
 from optrunner.backtest.report_data import Columns, underlying
 from optrunner.backtest.report_format import count, day, number
+from optrunner.instruments.names import contract_name
 
 MAX_POINTS = 10_000  # per downsampled series; the equity chart holds two (≤ 20k points)
 GREEN, RED, GREY = "#1a9850", "#d73027", "#6b7280"
@@ -140,7 +141,7 @@ def daily_figure(daily: Columns) -> go.Figure:
 
 def _mark_text(events: Columns, rows: np.ndarray) -> list[str]:
     return [
-        f"{escape(str(events['strategy'][r]))} · {escape(str(events['contract'][r]))}<br>"
+        f"{escape(str(events['strategy'][r]))} · {escape(contract_name(str(events['contract'][r])))}<br>"
         f"{escape(str(events['side'][r]))} {int(events['quantity'][r]):,} @ {number(events['price'][r])}"
         for r in rows
     ]

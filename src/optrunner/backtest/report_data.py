@@ -29,6 +29,9 @@ SUMMARY_FIELDS = (
     "adjustments", "strategies",
 )  # fmt: skip
 TAGS = ("ENTRY", "ADJUST_EXIT", "ADJUST_ENTRY", "EXIT")
+# fills.csv's charge columns (core.orders.ChargeBreakdown) and their total.
+CHARGES = ("brokerage", "stt", "exchange", "sebi", "stamp", "ipft", "gst")
+CHARGE_COLUMNS = {name: "float" for name in (*CHARGES, "charges")}
 
 
 class RunFolderError(ValueError):
@@ -52,6 +55,10 @@ class RunData:
     events: Columns | None
     order_count: int | None = None
     missing: list[str] = field(default_factory=list)
+    fills: Columns | None = None  # charges per fill: the charges breakdown
+    legs: Columns | None = None  # per trade and contract: entry/exit prices (runs since legs.csv)
+    adjustments: Columns | None = None
+    trade_mtm: Columns | None = None  # each trade's net mark-to-market path
 
     @property
     def capital(self) -> float:
@@ -265,11 +272,22 @@ def load_run(run_dir: Path) -> RunData:
         unknown = sorted(set(events["tag"].tolist()) - set(TAGS))
         if unknown:
             raise RunFolderError(f"events.csv: unknown tag(s) {', '.join(unknown)}; expected {', '.join(TAGS)}")
-    tables = {"equity.csv": equity, "daily.csv": daily, "trades.csv": trades, "spot.csv": spot, "events.csv": events}
+    fills = _table(run_dir, "fills.csv", {"time": "time", "strategy": "str", "contract": "str", **CHARGE_COLUMNS})
+    legs = _table(run_dir, "legs.csv", {
+        "trade": "int", "strategy": "str", "contract": "str", "side": "str", "quantity": "int", "entry_time": "time",
+        "entry_price": "float?", "exit_time": "time?", "exit_price": "float?", "exit": "str", "gross_pnl": "float",
+        "charges": "float", "net_pnl": "float", "at_entry": "int"})  # fmt: skip
+    adjustments = _table(run_dir, "adjustments.csv", {
+        "time": "time", "strategy": "str", "trade": "str", "trigger": "str", "delta_before": "float?",
+        "delta_after": "float?", "closed": "str", "opened": "str"})  # fmt: skip
+    mtm = _table(run_dir, "trade_mtm.csv", {"trade": "int", "time": "time", "mtm": "float"})
+    tables = {"equity.csv": equity, "daily.csv": daily, "trades.csv": trades, "spot.csv": spot, "events.csv": events,
+              "fills.csv": fills, "legs.csv": legs, "adjustments.csv": adjustments, "trade_mtm.csv": mtm}  # fmt: skip
     return RunData(
         run_dir, summary, equity, daily, trades, spot, events,
         order_count=_order_count(run_dir), missing=[name for name, t in tables.items() if t is None],
+        fills=fills, legs=legs, adjustments=adjustments, trade_mtm=mtm,
     )  # fmt: skip
 
 
-__all__ = ["TAGS", "RunData", "RunFolderError", "ist_text", "load_run", "underlying"]
+__all__ = ["CHARGES", "TAGS", "RunData", "RunFolderError", "ist_text", "load_run", "underlying"]

@@ -95,8 +95,12 @@ def td(text: str, cls: str = "", sort: object = None) -> str:
 
 
 def table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
-    """An HTML table of ``td`` cells under escaped column headings."""
-    th = "".join(f"<th>{escape(h)}</th>" for h in head)
+    """An HTML table of ``td`` cells under escaped column headings; a heading is left-aligned
+    like its column when the first row's cell is text (class "text" or "legs")."""
+    first = rows[0] if rows else []
+    left = {j for j, cell in enumerate(first) if cell.startswith(('<td class="text"', '<td class="legs"'))}
+    th = "".join(f'<th class="text">{escape(h)}</th>' if j in left else f"<th>{escape(h)}</th>"
+                 for j, h in enumerate(head))  # fmt: skip
     body = "".join("<tr>" + "".join(row) + "</tr>" for row in rows)
     attrs = f' class="{cls}"' if cls else ""
     return f"<table{attrs}><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from optrunner.backtest.report_charts import CHART_CONFIG, MAX_POINTS, spot_figure
+from optrunner.backtest.report_charts import MAX_POINTS, spot_figure
 from optrunner.backtest.report_data import RunData, ist_text
 from optrunner.backtest.report_format import count, minute, number, table, td
+from optrunner.backtest.report_template import chart
 
 ZONE_STYLE = (("upper top", "#d73027", "dash"), ("upper bottom", "#d73027", "dot"),
               ("lower top", "#1a9850", "dot"), ("lower bottom", "#1a9850", "dash"))  # fmt: skip
@@ -67,8 +68,7 @@ def _weekly_zones(run: RunData, name: str, symbol: str, m: dict[str, Any]) -> st
                                  mode="markers+text", text=[f["signal"] for f in fired], textposition="top center",
                                  name="signals", marker={"size": 9, "color": "#2563eb"}))  # fmt: skip
         fig.update_layout(title=f"{symbol} spot, the fired weeks' zones and signals (IST)")
-        div = "chart-story-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)
-        out += fig.to_html(full_html=False, include_plotlyjs=False, div_id=div, config=CHART_CONFIG)
+        out += chart(fig, "chart-story-" + re.sub(r"[^A-Za-z0-9_-]", "_", name))
     head = ["Fired (IST)", "Signal", "Bias", "Stop loss", "Strike sold", "Hedge", "Outcome"]
     return out + (table(head, rows, "sortable") if rows else '<p class="note">No signal fired.</p>')
 

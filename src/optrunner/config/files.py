@@ -27,6 +27,24 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (".json", ".yaml", ".yml")
 NOT_STRATEGY_MARKERS = ("TEMPLATE", "SCHEMA")
+# No setting needs more digits than this; Python refuses to convert > 4,300 digits at all
+# (a ValueError deep inside json/yaml), so longer integers are refused with a position first.
+MAX_INT_DIGITS = 100
+
+
+class _LongNumberError(ValueError):
+    """An integer literal too long to be a setting; ``line``/``column`` when the parser knew them."""
+
+    def __init__(self, digits: int, line: int = 0, column: int = 0) -> None:
+        super().__init__(f"a number with {digits:,} digits — too long to be a setting")
+        self.line, self.column = line, column
+
+
+def _json_int(text: str) -> int:
+    digits = len(text.lstrip("+-"))
+    if digits > MAX_INT_DIGITS:
+        raise _LongNumberError(digits)
+    return int(text)
 
 
 class _Mapping(dict[str, Any]):
@@ -56,10 +74,18 @@ class _StrictYamlLoader(yaml.SafeLoader):
         ]
         return _json_object([(k if isinstance(k, str) else str(k), v) for k, v in pairs])
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:  # type: ignore[override]
+        digits = len(str(node.value).replace("_", "").lstrip("+-"))
+        if digits > MAX_INT_DIGITS:
+            mark = node.start_mark
+            raise _LongNumberError(digits, mark.line + 1, mark.column + 1)
+        return super().construct_yaml_int(node)
+
 
 _StrictYamlLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictYamlLoader.construct_mapping
 )
+_StrictYamlLoader.add_constructor("tag:yaml.org,2002:int", _StrictYamlLoader.construct_yaml_int)
 _StrictYamlLoader.yaml_implicit_resolvers = {
     first: [
         (tag, regexp)
@@ -103,7 +129,7 @@ def read_document(path: Path) -> tuple[Any, list[ConfigIssue]]:
         return None, [ConfigIssue(FILE, f"cannot read the file ({exc})")]
     try:
         if path.suffix.lower() == ".json":
-            data = json.loads(text, object_pairs_hook=_json_object)
+            data = json.loads(text, object_pairs_hook=_json_object, parse_int=_json_int)
         else:  # a SafeLoader subclass: builds plain data only, never arbitrary objects
             data = yaml.load(text, Loader=_StrictYamlLoader)
         return data, list(_duplicate_issues(data))
@@ -116,8 +142,29 @@ def read_document(path: Path) -> tuple[Any, list[ConfigIssue]]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         return None, [ConfigIssue(FILE, f"invalid YAML{where}: {problem}")]
+    except _LongNumberError as exc:
+        line, column = (exc.line, exc.column) if exc.line else _long_digits_at(text)
+        where = f" at line {line}, column {column}" if line else ""
+        return None, [ConfigIssue(FILE, f"invalid {_kind(path)}{where}: {exc}")]
     except RecursionError:
         return None, [ConfigIssue(FILE, "nested too deeply to be a strategy file")]
+    except (
+        ValueError
+    ) as exc:  # any other number Python cannot convert: a clean issue, not a traceback
+        return None, [ConfigIssue(FILE, f"invalid {_kind(path)}: {str(exc)[:200]}")]
+
+
+def _kind(path: Path) -> str:
+    return "JSON" if path.suffix.lower() == ".json" else "YAML"
+
+
+def _long_digits_at(text: str) -> tuple[int, int]:
+    """(line, column) of the first over-long digit run (JSON's parse_int hook cannot say where)."""
+    match = re.search(rf"\d{{{MAX_INT_DIGITS + 1},}}", text)
+    if match is None:
+        return 0, 0
+    start = match.start()
+    return text.count("\n", 0, start) + 1, start - text.rfind("\n", 0, start)
 
 
 @dataclass(frozen=True, slots=True)

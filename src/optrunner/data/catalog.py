@@ -36,6 +36,7 @@ from optrunner.core.timeutil import to_ist
 from optrunner.data.catalog_sql import CatalogSQL
 from optrunner.data.daychain import DayChain
 from optrunner.data.enrich import add_greeks
+from optrunner.data.quality import DataQuality, check_day, parquet_ranges
 from optrunner.data.schema import (
     BAR_SCHEMA,
     CHAIN_FLOAT_COLUMNS,
@@ -104,6 +105,7 @@ class Catalog:
             raise CatalogError(f"{meta_path}: unreadable catalog metadata ({exc})") from None
         self._sql: CatalogSQL | None = None
         self._cached: tuple[tuple[Any, ...], DayChain] | None = None
+        self.quality = DataQuality()  # rows and snapshots the replay (days/snapshots) dropped
         if self.incomplete and not allow_incomplete:
             raise CatalogError(self.incomplete_message())
 
@@ -257,18 +259,29 @@ class Catalog:
     # --- reading -----------------------------------------------------------------------------
 
     def day(self, symbol: str, d: date, columns: Sequence[str] | None = None) -> DayChain:
-        """A day's chain as NumPy columns; ``columns`` limits the numeric columns read."""
+        """A day's chain as NumPy columns; ``columns`` limits the numeric columns read.
+
+        The day carries its file's column statistics (``ranges``) for the quality check.
+        """
         sym = symbol.upper()
         path = self._chain_path(sym, d)
         if not path.is_file():
             raise CatalogError(f"no {sym} chain for {d} in {self.root}; {self._range_hint(sym)}")
-        return DayChain.from_table(sym, d, self._read(path, _read_columns(columns)))
+        table, metadata = self._read_file(path, _read_columns(columns))
+        day = DayChain.from_table(sym, d, table)
+        day.ranges = parquet_ranges(metadata)
+        return day
 
     def days(
         self, symbol: str, start: date | None = None, end: date | None = None,
         columns: Sequence[str] | None = None,
     ) -> Iterator[DayChain]:  # fmt: skip
-        """Days in ``[start, end]`` in order, the next one read in the background."""
+        """Days in ``[start, end]`` in order, the next one read in the background.
+
+        These are the days a replay (backtest, paper run, feed server) trades on, so rows no
+        strategy should see are dropped here and counted in ``self.quality``; ``day()`` and
+        ``chain_at()`` show the stored data as it is.
+        """
         wanted = [
             d
             for d in self.dates(symbol)
@@ -277,12 +290,21 @@ class Catalog:
         if not wanted:
             return
         with ThreadPoolExecutor(1, thread_name_prefix="catalog-read") as pool:
-            pending = pool.submit(self.day, symbol, wanted[0], columns)
+            pending = pool.submit(self._checked_day, symbol, wanted[0], columns)
             for nxt in [*wanted[1:], None]:
-                current = pending.result()
+                current, quality = pending.result()
                 if nxt is not None:
-                    pending = pool.submit(self.day, symbol, nxt, columns)
+                    pending = pool.submit(self._checked_day, symbol, nxt, columns)
+                self.quality.add(quality)
                 yield current
+
+    def _checked_day(
+        self, symbol: str, d: date, columns: Sequence[str] | None
+    ) -> tuple[DayChain, DataQuality]:
+        """A day for replay: bad rows and stale snapshots dropped and counted (data/quality.py);
+        the file's column statistics spare the check most of its passes over the data."""
+        day = self.day(symbol, d, columns)
+        return check_day(day, day.ranges)
 
     def snapshots(
         self, symbol: str, start: date | None = None, end: date | None = None,
@@ -342,19 +364,26 @@ class Catalog:
 
     def _read(self, path: Path, columns: list[str] | None, *, chain: bool = True) -> pa.Table:
         """A day file; chain columns a file written before they existed (``iv_source``) read as NaN."""
+        return self._read_file(path, columns, chain=chain)[0]
+
+    def _read_file(
+        self, path: Path, columns: list[str] | None, *, chain: bool = True
+    ) -> tuple[pa.Table, pq.FileMetaData]:
         try:
             reader = pq.ParquetFile(path, read_dictionary=["right"] if chain else None)
             names = reader.schema_arrow.names
             asked = names if columns is None else [c for c in columns if c in names]
-            table = reader.read(columns=asked, use_threads=True)
+            table, metadata = reader.read(columns=asked, use_threads=True), reader.metadata
         except (OSError, KeyError, pa.ArrowException) as exc:
-            raise CatalogError(f"{path}: unreadable Parquet file ({exc!r})") from None
+            raise CatalogError(
+                f"{path}: unreadable Parquet file, truncated or corrupt ({type(exc).__name__}: {exc})"
+            ) from None
         if chain:
             wanted = CHAIN_SCHEMA.names if columns is None else columns
             for name in wanted:
                 if name not in table.column_names:
                     table = table.append_column(name, pa.array(np.full(table.num_rows, np.nan)))
-        return table
+        return table, metadata
 
     def _rows(self, sym: str, d: date) -> int:
         return pq.ParquetFile(self._chain_path(sym, d)).metadata.num_rows

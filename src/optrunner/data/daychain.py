@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +19,9 @@ import pyarrow as pa
 from optrunner.core.timeutil import to_epoch_ns
 from optrunner.data.schema import CHAIN_FLOAT_COLUMNS, expiry_days, is_call_array, ns_to_ist, ts_ns
 from optrunner.data.snapshot import FLOAT_COLUMNS, ChainSnapshot, contract_keys
+
+if TYPE_CHECKING:
+    from optrunner.data.quality import DataQuality
 
 
 @dataclass(slots=True, eq=False)
@@ -34,6 +38,8 @@ class DayChain:
     ts: np.ndarray  # int64 ns UTC per row, ascending
     columns: dict[str, np.ndarray]
     starts: np.ndarray  # first row of each snapshot, plus len(rows) at the end
+    quality: DataQuality | None = None  # what the replay's quality check dropped (None: unchecked)
+    ranges: dict[str, tuple[float, float] | None] | None = None  # file statistics: (min, max)
 
     @classmethod
     def from_table(cls, symbol: str, day: date, table: pa.Table) -> DayChain:
@@ -53,9 +59,7 @@ class DayChain:
             cols[name] = _numpy(table[name]) if name in table.column_names else nan
         for arr in cols.values():
             arr.flags.writeable = False
-        bounds = np.flatnonzero(ts[1:] != ts[:-1]) + 1
-        starts = np.concatenate(([0], bounds, [len(ts)])).astype(np.int64)
-        return cls(symbol, day, ts, cols, starts)
+        return cls(symbol, day, ts, cols, _starts(ts))
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -90,9 +94,25 @@ class DayChain:
             **floats,
         )
 
+    def keep_rows(self, keep: np.ndarray) -> DayChain:
+        """The day with only the rows where ``keep`` (a snapshot left with none disappears)."""
+        cols = {name: arr[keep] for name, arr in self.columns.items()}
+        for arr in cols.values():
+            arr.flags.writeable = False
+        ts = self.ts[keep]
+        return DayChain(self.symbol, self.day, ts, cols, _starts(ts), self.quality)  # no ranges
+
     def snapshots(self) -> Iterator[ChainSnapshot]:
         for i in range(self.n_snapshots):
             yield self.snapshot(i)
+
+
+def _starts(ts: np.ndarray) -> np.ndarray:
+    """First row of each snapshot of time-sorted ``ts``, plus len(ts) (just [0] when empty)."""
+    if not len(ts):
+        return np.zeros(1, np.int64)
+    bounds = np.flatnonzero(ts[1:] != ts[:-1]) + 1
+    return np.concatenate(([0], bounds, [len(ts)])).astype(np.int64)
 
 
 def _numpy(column: pa.ChunkedArray) -> np.ndarray:

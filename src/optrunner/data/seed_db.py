@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -42,7 +43,21 @@ class SeedDbError(ValueError):
     """A seed chain file that is missing, unreadable or lacks what a snapshot needs."""
 
 
+class SeedMetaError(SeedDbError):
+    """A readable seed file whose ``meta`` value is garbage (``meta.spot_ltp = 'abc'``).
+
+    ``problem`` names the field without its value (for counting), ``rows`` is how many rows
+    the file holds (they cannot be used).
+    """
+
+    def __init__(self, path: Path, problem: str, raw: object, hint: str = "") -> None:
+        super().__init__(f"{path}: {problem} ({_show(raw)}){hint}")
+        self.problem, self.raw, self.rows = problem, raw, 0
+
+
 def parse_seed_expiry(text: str) -> date:
+    if not isinstance(text, str):
+        raise SeedDbError(f"meta.expiry {_show(text)} is not a date like 13-Feb-2026 or 2026-02-13")
     for fmt in _EXPIRY_FORMATS:
         try:
             return datetime.strptime(text.strip(), fmt).date()
@@ -51,18 +66,99 @@ def parse_seed_expiry(text: str) -> date:
     raise SeedDbError(f"meta.expiry {text!r} is not a date like 13-Feb-2026 or 2026-02-13")
 
 
-def _parse_ts(raw: str | None) -> datetime | None:
-    if raw in (None, ""):
+def _parse_ts(path: Path, raw: object) -> datetime | None:
+    if raw is None or raw == "":
         return None
+    text = str(raw).strip()
     try:
-        return datetime.fromtimestamp(float(raw), IST)  # epoch seconds, as the supervisor wrote
+        value = float(text)  # epoch seconds, as the supervisor wrote
     except ValueError:
-        ts = datetime.fromisoformat(raw)
-        return ts if ts.tzinfo else ts.replace(tzinfo=IST)
+        pass
+    else:
+        if not (math.isfinite(value) and 0 < value < 10**11):  # until the year 5138
+            raise SeedMetaError(path, "meta.snapshot_ts is not a time in epoch seconds", raw)
+        return datetime.fromtimestamp(value, IST)
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise SeedMetaError(
+            path, "meta.snapshot_ts is neither epoch seconds nor an ISO time", raw,
+            "; write e.g. 1770960900 or 2026-02-13T10:15:00+05:30",
+        ) from None  # fmt: skip
+    return ts if ts.tzinfo else ts.replace(tzinfo=IST)
 
 
-def read_seed_db(path: str | Path) -> tuple[ChainSnapshot, dict[str, str]]:
-    """The snapshot in a seed chain file, and its raw ``meta`` table.
+def _meta_number(path: Path, meta: dict[str, str], key: str) -> float:
+    """A numeric meta value; NaN when absent, SeedDbError naming it when it is not a number."""
+    raw = meta.get(key)
+    if raw is None or raw == "":
+        return math.nan
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise SeedMetaError(path, f"meta.{key} is not a number", raw) from None
+    if not math.isfinite(value) or value <= 0:
+        raise SeedMetaError(path, f"meta.{key} is not a positive price", raw)
+    return value
+
+
+def _show(raw: object) -> str:
+    text = repr(raw)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _float_cells(values: list[object]) -> tuple[np.ndarray, np.ndarray]:
+    """float64 per cell and where a cell held something that is not a number (text, a blob).
+
+    SQLite stores whatever it is given, so one row's "abc" must fail that row, not the file.
+    """
+    out = np.full(len(values), math.nan)
+    bad = np.zeros(len(values), bool)
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            out[i] = float(v)
+            continue
+        try:
+            out[i] = float(v.strip() if isinstance(v, str) else v)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            bad[i] = True
+    return out, bad
+
+
+@dataclass(slots=True)
+class SeedRows:
+    """A seed file's rows as parsed: every row, the snapshot's fields, and each bad cell's row."""
+
+    symbol: str
+    ts: datetime
+    spot: float
+    expiry: date
+    columns: dict[str, np.ndarray]  # strike and the float columns, float64, one entry per row
+    is_call: np.ndarray
+    unreadable: dict[str, np.ndarray]  # reason -> rows whose cell could not be read
+    meta: dict[str, str]
+    timed: bool  # meta.snapshot_ts was present (else the file's modification time was used)
+
+    @property
+    def readable(self) -> np.ndarray:
+        ok = np.ones(len(self.is_call), bool)
+        for mask in self.unreadable.values():
+            ok &= ~mask
+        return ok
+
+    def snapshot(self, keep: np.ndarray | None = None) -> ChainSnapshot:
+        """The rows where ``keep`` (default: every readable row) as a ChainSnapshot."""
+        m = self.readable if keep is None else keep
+        cols: dict[str, object] = {k: v[m] for k, v in self.columns.items()}
+        n = int(m.sum())
+        cols.update(is_call=self.is_call[m], expiry=np.full(n, np.datetime64(self.expiry, "D")))
+        return ChainSnapshot.from_columns(self.symbol, self.ts, self.spot, cols)
+
+
+def read_seed_rows(path: str | Path) -> SeedRows:
+    """Parse a seed chain file, keeping a bad cell's row (and why) instead of failing the file.
 
     IV is stored by some writers in percent: values whose median exceeds 3 (300 %) are
     taken as percent and divided by 100, since no index option trades at 300 % vol.
@@ -73,34 +169,64 @@ def read_seed_db(path: str | Path) -> tuple[ChainSnapshot, dict[str, str]]:
     try:
         con = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=3.0)
         try:
-            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-            rows = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM option_chain ORDER BY strike").fetchall()
+            meta = {str(k): v for k, v in con.execute("SELECT key, value FROM meta").fetchall()}
+            rows = con.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM option_chain ORDER BY strike"
+            ).fetchall()
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
         raise SeedDbError(f"{p}: not a readable seed chain database ({exc})") from exc
     for key in ("symbol", "expiry"):
-        if not meta.get(key):
-            raise SeedDbError(f"{p}: meta table has no {key!r}")
-    expiry = parse_seed_expiry(meta["expiry"])
-    ts = _parse_ts(meta.get("snapshot_ts")) or datetime.fromtimestamp(p.stat().st_mtime, IST)
-    cols = {name: [r[i] for r in rows] for i, name in enumerate(_COLUMNS)}
-    right = [str(v).upper() for v in cols.pop("option_type")]
-    bad = sorted({r for r in right if r not in ("CE", "PE")})
-    if bad:
-        raise SeedDbError(f"{p}: option_type values {bad} are not CE/PE")
-    cols = {k: np.array([math.nan if v is None else v for v in vs], dtype=np.float64) for k, vs in cols.items()}
-    iv = cols["iv"]
+        if not meta.get(key) or not isinstance(meta[key], str):
+            raise SeedDbError(f"{p}: meta table has no {key!r} text")
+    try:
+        try:
+            expiry = parse_seed_expiry(meta["expiry"])
+        except SeedDbError:
+            raise SeedMetaError(
+                p, "meta.expiry is not a date like 13-Feb-2026", meta["expiry"]
+            ) from None
+        stamp = _parse_ts(p, meta.get("snapshot_ts"))
+        future, spot = _meta_number(p, meta, "fut_ltp"), _meta_number(p, meta, "spot_ltp")
+    except SeedMetaError as exc:
+        exc.rows = len(rows)
+        raise
+    ts = stamp or datetime.fromtimestamp(p.stat().st_mtime, IST)
+    unreadable: dict[str, np.ndarray] = {}
+    right = [str(r[1]).strip().upper() for r in rows]
+    is_call = np.array([r == "CE" for r in right], bool)
+    unreadable["option type is not CE or PE"] = np.array(
+        [r not in ("CE", "PE") for r in right], bool
+    )
+    columns: dict[str, np.ndarray] = {}
+    for i, name in enumerate(_COLUMNS):
+        if name == "option_type":
+            continue
+        columns[name], bad = _float_cells([r[i] for r in rows])
+        unreadable[f"not a number in column {name!r}"] = bad
+    iv = columns["iv"]
     finite = iv[np.isfinite(iv)]
     if len(finite) and np.median(finite) > 3.0:
-        cols["iv"] = iv / 100.0
-    fut = float(meta["fut_ltp"]) if meta.get("fut_ltp") not in (None, "") else math.nan
-    cols.update(right=right, expiry=np.full(len(rows), np.datetime64(expiry, "D")), future=np.full(len(rows), fut))
-    spot = float(meta["spot_ltp"]) if meta.get("spot_ltp") not in (None, "") else math.nan
-    return ChainSnapshot.from_columns(meta["symbol"].upper(), ts, spot, cols), meta
+        columns["iv"] = iv / 100.0
+    columns["future"] = np.full(len(rows), future)
+    unreadable = {k: v for k, v in unreadable.items() if v.any()}
+    return SeedRows(meta["symbol"].upper(), ts, spot, expiry, columns, is_call, unreadable, meta,
+                    stamp is not None)  # fmt: skip
 
 
-def write_seed_db(path: str | Path, snapshot: ChainSnapshot, *, exchange: str = "NFO", expiry: date | None = None) -> None:
+def read_seed_db(path: str | Path) -> tuple[ChainSnapshot, dict[str, str]]:
+    """The snapshot in a seed chain file (rows with unreadable cells left out), and its ``meta``.
+
+    Raises SeedDbError (naming the file and the field) when the file or its meta is unusable.
+    """
+    seed = read_seed_rows(path)
+    return seed.snapshot(), seed.meta
+
+
+def write_seed_db(
+    path: str | Path, snapshot: ChainSnapshot, *, exchange: str = "NFO", expiry: date | None = None
+) -> None:
     """Replace the file's snapshot with one expiry of ``snapshot``, atomically (one transaction)."""
     exp = expiry or snapshot.expiries()[0]
     chain = snapshot.for_expiry(exp)

@@ -222,6 +222,25 @@ class AnswerHandling:
             )
         )
 
+    def adopt_trades(self, trades: list[BrokerEvent]) -> list[str]:
+        """Apply the executions of the broker's trade book (``ReconcilableBroker.trades``) that
+        belong to known orders and were never read — lost answers — through the usual answer
+        path; returns their exec ids. An execution that cannot be applied (it would overfill,
+        or its order is already final) is alerted and skipped: reconciliation then sees the
+        position difference it leaves."""
+        adopted: list[str] = []
+        for ev in trades:
+            rec = self._recs.get(ev.client_id)
+            if rec is None or ev.kind is not _FILL or (ev.exec_id and ev.exec_id in rec.exec_ids):
+                continue
+            try:
+                self._handle(ev)
+            except ExecutionError as exc:
+                self.alert("critical", f"trade book execution {ev.exec_id} of {ev.client_id} cannot be applied: {exc}")
+                continue
+            adopted.append(ev.exec_id)
+        return adopted
+
     def _apply_status(self, rec: OrderRecord, st: BrokerOrderStatus) -> None:
         """Bring ``rec`` up to what the broker reports (fills first, then the final state)."""
         o = rec.order

@@ -113,6 +113,7 @@ class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
         self._seq = 0
         self._quotes: dict[str, tuple[ChainSnapshot, dict[OptionContract, tuple[Any, ...]]]] = {}
         self._listeners: list[Listener] = []
+        self._halt_listeners: list[Callable[[str, str], None]] = []
         self._inbox: deque[Any] = deque()
         # What listeners will receive once the journal is flushed: order snapshots and fills are
         # wrapped in their events only when published (a container fewer per update alive until
@@ -191,6 +192,15 @@ class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
     def unknown_orders(self) -> list[Order]:
         return [r.order for r in self._open.values() if r.unknown]
 
+    def unpublished_qty(self, strategy: str, contract: OptionContract) -> int:
+        """Signed units of ``strategy``'s fills in ``contract`` journaled but not yet given to
+        listeners (the portfolio): a listener reacting mid-batch sees a book that lags by these."""
+        total = 0
+        for item in self._publish:
+            if type(item) is Fill and item.strategy == strategy and item.contract == contract:
+                total += item.signed_quantity
+        return total
+
     def is_halted(self, strategy: str) -> bool:
         return strategy in self._halted
 
@@ -199,10 +209,25 @@ class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
 
     # --- halting ------------------------------------------------------------------------
 
+    def on_halt(self, fn: Callable[[str, str], None]) -> None:
+        """``fn(strategy, reason)`` runs when a strategy is first halted here (an unknown order,
+        a failed unwind...), so the kernel can take it through its one halt path: the runner
+        stops it and its positions are flattened by policy (issue 11, defect 4)."""
+        self._halt_listeners.append(fn)
+
+    @property
+    def busy(self) -> bool:
+        """True while answers are being applied: the portfolio may lag the order book."""
+        return self._draining or self._in_commit
+
     def halt(self, strategy: str, reason: str, level: str = "critical") -> None:
         """Stop new entries for ``strategy`` (exits and unwinds still go) and alert."""
+        first = strategy not in self._halted
         self._halted.setdefault(strategy, reason)
         self.alert(level, f"strategy {strategy} halted: {reason}")
+        if first:
+            for fn in self._halt_listeners:
+                fn(strategy, reason)
 
     def resume(self, strategy: str) -> None:
         """Operator action after the cause of a halt has been resolved."""

@@ -70,6 +70,12 @@ class RestartHandling:
         def halt(self, strategy: str, reason: str, level: str = "critical") -> None: ...
         def _maybe_commit(self) -> None: ...
 
+    @property
+    def restarting(self) -> bool:
+        """True while orders journaled before a restart may still be placed again (or adopted):
+        until then the book may lag the venue by design, so it is not reconciled yet."""
+        return bool(self._possibly_sent)
+
     def mark_possibly_sent(self, orders: Iterable[Order]) -> None:
         """``orders`` were journaled after the state this order manager was restored from."""
         for o in orders:

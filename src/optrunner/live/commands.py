@@ -18,21 +18,35 @@ from rich.console import Console
 from rich.table import Table
 
 from optrunner.backtest.commands import (
+    FAULTS_HELP,
+    ON_HALT_HELP,
     AccountOpt,
     CapitalOpt,
+    HaltPolicy,
     LatencyOpt,
     SlippageOpt,
     account_settings,
+    faults_option,
     load_configs,
     open_catalog,
+    print_safety,
+    with_halt_policy,
 )
 from optrunner.backtest.engine import merged_snapshots
 from optrunner.backtest.report_format import rupees
 from optrunner.clikit import Status, examples
 from optrunner.core.clock import SimClock
 from optrunner.core.errors import EXIT_INTERRUPTED, RunFailed, UserError
+from optrunner.core.invariants import check_invariants
 from optrunner.core.timeutil import to_ist
-from optrunner.live.node import TradingNode
+from optrunner.data.catalog import CatalogError
+from optrunner.execution.brokers.faults import FaultInjector
+from optrunner.live.node import (
+    DEFAULT_KEEP_CHECKPOINTS,
+    DEFAULT_RECONCILE_SECONDS,
+    INVARIANTS,
+    TradingNode,
+)
 from optrunner.live.paper_broker import PaperBroker
 from optrunner.live.recovery import latest_checkpoint
 from optrunner.store import Store
@@ -70,7 +84,7 @@ def default_broker_state(url: Any) -> Path:
     return db.with_name(db.name + ".paper-broker.json")
 
 
-def open_store(text: str, url: Any, *, recover: bool) -> Store:
+def open_store(text: str, url: Any, *, recover: bool, durable: bool = False) -> Store:
     """The store, its tables created; a server that is down or refuses us is one message."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -78,7 +92,7 @@ def open_store(text: str, url: Any, *, recover: bool) -> Store:
         raise UserError(f"--recover: there is no store at {url.database}, so no session to resume — "
                         "run without --recover to start one")  # fmt: skip
     try:
-        store = Store(text)
+        store = Store(text, durable=durable)
         store.create_schema()
     except SQLAlchemyError as exc:
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
@@ -131,9 +145,17 @@ def run_command(
     capital: CapitalOpt = None,
     slippage: SlippageOpt = None,
     latency: LatencyOpt = None,
+    faults: Annotated[str | None, typer.Option("--faults", help=FAULTS_HELP)] = None,
+    on_halt: Annotated[HaltPolicy | None, typer.Option("--on-halt", help=ON_HALT_HELP, show_default=False)] = None,
+    durable: Annotated[bool, typer.Option("--durable", help="SQLite store: sync every commit to disk "
+                                          "(synchronous=FULL), so it survives an OS crash or power cut; slower.")] = False,
+    keep_checkpoints: Annotated[int, typer.Option("--keep-checkpoints", min=2, help="Keep only the newest N checkpoints in the store.")] = DEFAULT_KEEP_CHECKPOINTS,
+    reconcile_seconds: Annotated[float, typer.Option("--reconcile-seconds", min=1.0, help="Reconcile positions and orders with the broker this often.")] = DEFAULT_RECONCILE_SECONDS,
 ) -> None:
     """Paper-trade a catalog day through the live node: journaled, checkpointed, resumable with --recover."""
+    fault_config, fault_seed = faults_option(faults)  # a bad option is reported before anything runs
     settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency)
+    settings, record = with_halt_policy(settings, record, on_halt)
     cfgs, files = load_configs(configs)
     try:
         d = date.fromisoformat(day)
@@ -146,7 +168,7 @@ def run_command(
         raise UserError(f"{data} has no {', '.join(missing)} data on {d}; pick a day it holds (optrunner data info --data {data})")
     url = store_url(store_text)
     broker_path = broker_state or default_broker_state(url)
-    store = open_store(store_text, url, recover=recover)
+    store = open_store(store_text, url, recover=recover, durable=durable)
     has_session = latest_checkpoint(store) is not None or bool(store.load_orders())
     if not recover and (has_session or broker_path.exists()):
         store.close()
@@ -157,11 +179,13 @@ def run_command(
         raise UserError(f"--recover: {store_text} holds no session (no checkpoint, no orders) — "
                         "run without --recover to start one")  # fmt: skip
     clock = SimClock()
-    broker = PaperBroker(broker_path, clock, settings.sim_config())
+    injector = FaultInjector(fault_config, fault_seed) if fault_config is not None else None
+    broker = PaperBroker(broker_path, clock, settings.sim_config(), injector)  # a resumed book carries its RNG state
     make = TradingNode.recover if recover else TradingNode
     node = make(cfgs, store, broker, clock, capital=settings.capital, risk=settings.risk,
-                charges=settings.charge_schedule(), freeze_inclusive=broker.config.freeze_inclusive)  # fmt: skip
-    record.update({"data": str(data), "date": day, "strategy_files": files, "recover": recover})
+                charges=settings.charge_schedule(), freeze_inclusive=broker.config.freeze_inclusive,
+                reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints)  # fmt: skip
+    record.update({"data": str(data), "date": day, "strategy_files": files, "recover": recover, "faults": faults})
     store.append(SETTINGS, record, datetime.now(UTC))  # each session's effective settings, journaled
     if recover:
         console.print(f"Resuming after {node.resume_after or 'the start'}; "
@@ -174,13 +198,25 @@ def run_command(
             if pace_ms > 0:
                 time.sleep(pace_ms / 1000.0)
 
+        failed: CatalogError | None = None
         try:
             node.run(merged_snapshots(catalog, symbols, d, d), after_input=after)
         except KeyboardInterrupt:  # every processed snapshot is checkpointed: nothing to undo
             interrupted = True
+        except CatalogError as exc:  # a truncated or corrupt day file: name it, keep what was done
+            failed = exc
         status.update(_status(node))
     print_positions(node)
+    if catalog.quality.rows_dropped or catalog.quality.stale_snapshots:
+        console.print(f"[yellow]data quality[/]: {catalog.quality.describe()}")
+    k = node.kernel
+    violations = [str(v) for v in check_invariants(k)]
+    print_safety(dict(sorted(injector.injected.items())) if injector else {}, k.reconciler.differences, violations)
+    store.append(INVARIANTS, {"violations": violations}, datetime.now(UTC))  # on the record, like the session
     store.close()
+    if failed is not None:
+        raise UserError(f"{failed}; the session stopped at {_clock_text(node)} — "
+                        "replace the file and resume with --recover")  # fmt: skip
     if interrupted:
         console.print(f"[yellow]stopped[/] (Ctrl-C); resume with --recover (stopped at {_clock_text(node)})")
         raise typer.Exit(EXIT_INTERRUPTED)

@@ -22,6 +22,7 @@ from optrunner.core.collector import session_collector
 from optrunner.core.events import ChainEvent
 from optrunner.core.timeutil import to_ist
 from optrunner.data.snapshot import ChainSnapshot
+from optrunner.execution.reconcile import Difference
 from optrunner.kernel import Kernel
 from optrunner.live.recovery import (
     CHECKPOINT,
@@ -31,6 +32,7 @@ from optrunner.live.recovery import (
     kernel_state,
     latest_checkpoint,
     possibly_sent,
+    prune_checkpoints,
     restore_kernel,
 )
 from optrunner.risk import RiskEngine, RiskSettings
@@ -39,6 +41,10 @@ from optrunner.strategies.registry import create_strategy
 
 log = logging.getLogger(__name__)
 console = Console()
+RECONCILIATION = "reconciliation"  # journal kind of a recorded difference with the venue
+INVARIANTS = "invariants"  # journal kind of the invariant check at the end of a run
+DEFAULT_RECONCILE_SECONDS = 60.0
+DEFAULT_KEEP_CHECKPOINTS = 100
 
 
 class TradingNode:
@@ -56,15 +62,25 @@ class TradingNode:
         freeze_inclusive: bool = False,
         stored_fills: Iterable[Any] = (),
         charges: Any = None,
+        reconcile_seconds: float | None = DEFAULT_RECONCILE_SECONDS,
+        keep_checkpoints: int | None = DEFAULT_KEEP_CHECKPOINTS,
     ) -> None:
         """``configs``: validated strategy configs; ``stored_fills``: the store's fills, when
-        resuming (see :class:`StoreJournal`)."""
+        resuming (see :class:`StoreJournal`); ``reconcile_seconds``: how often the books are
+        reconciled with the broker's (None: only at start, restart and each close);
+        ``keep_checkpoints``: prune all but the newest N checkpoints (None: keep every one)."""
+        if keep_checkpoints is not None and keep_checkpoints < 2:
+            raise ValueError(f"keep_checkpoints must be >= 2 (or None), got {keep_checkpoints}")
         self.store = store
         self.journal = StoreJournal(store, stored_fills)
         self.kernel = Kernel(
             broker, clock, capital=capital, risk=RiskEngine(risk or RiskSettings()), charges=charges,
             journal=self.journal, state_sink=self._save_strategy_state, freeze_inclusive=freeze_inclusive,
+            reconcile_seconds=reconcile_seconds,
         )  # fmt: skip
+        self.kernel.reconciler.record = self._record_difference
+        self.keep_checkpoints = keep_checkpoints
+        self._since_prune = 0
         for config in configs:
             self.kernel.add_strategy(create_strategy(config), config)
         self.day: date | None = None  # the session being traded
@@ -78,6 +94,9 @@ class TradingNode:
     @property
     def clock(self) -> Clock:
         return self.kernel.clock
+
+    def _record_difference(self, d: Difference) -> None:
+        self.store.append(RECONCILIATION, d.to_dict(), d.ts)  # durable with the next flush
 
     def _save_strategy_state(self, name: str, state: dict[str, Any], ts: datetime) -> None:
         # buffered: the order manager's next flush commits it before any order leaves
@@ -148,6 +167,11 @@ class TradingNode:
         }
         self.store.append(CHECKPOINT, payload, ts)
         self.store.flush()
+        if self.keep_checkpoints is not None:
+            self._since_prune += 1
+            if self._since_prune >= self.keep_checkpoints:  # one DELETE per N checkpoints
+                self._since_prune = 0
+                prune_checkpoints(self.store, self.keep_checkpoints)
 
     # --- restart ------------------------------------------------------------------------------
 
@@ -163,6 +187,8 @@ class TradingNode:
         risk: RiskSettings | None = None,
         freeze_inclusive: bool = False,
         charges: Any = None,
+        reconcile_seconds: float | None = DEFAULT_RECONCILE_SECONDS,
+        keep_checkpoints: int | None = DEFAULT_KEEP_CHECKPOINTS,
     ) -> TradingNode:
         """A node resumed from ``store``'s latest checkpoint, reconciled with ``broker``.
 
@@ -173,7 +199,8 @@ class TradingNode:
         """
         entry = latest_checkpoint(store)
         node = cls(configs, store, broker, clock, capital=capital, risk=risk, charges=charges,
-                   freeze_inclusive=freeze_inclusive, stored_fills=store.load_fills())  # fmt: skip
+                   freeze_inclusive=freeze_inclusive, stored_fills=store.load_fills(),
+                   reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints)  # fmt: skip
         payload = entry.payload if entry is not None else None
         k = node.kernel
         resent = possibly_sent(store.load_orders(), payload["kernel"]["om"] if payload else None)
@@ -228,6 +255,7 @@ class TradingNode:
         self._replaying_interrupted = False
         self.orphans = self.kernel.om.adopt_orphans()
         self.kernel.om.drain()
+        self.kernel.reconciler.run("after recovery")  # the book against the venue's, positions too
         if self.orphans:
             log.critical(
                 "orders from before the restart not placed again: %s", ", ".join(self.orphans)

@@ -34,7 +34,8 @@ from typing import Any
 from optrunner.core.clock import Clock
 from optrunner.core.orders import Order
 from optrunner.data.snapshot import ChainSnapshot
-from optrunner.execution.brokers.base import BrokerEvent, BrokerOrderStatus
+from optrunner.execution.brokers.base import BrokerEvent, BrokerOrderStatus, BrokerPosition
+from optrunner.execution.brokers.faults import FaultInjector
 from optrunner.execution.brokers.simulated import SimConfig, SimulatedExchange
 
 CRASH_ENV = "OPTRUNNER_TEST_CRASH"
@@ -72,16 +73,20 @@ class CrashPoint:
 class PaperBroker:
     """A :class:`SimulatedExchange` whose book is durable in ``path`` (see the module docstring)."""
 
-    def __init__(self, path: str | Path, clock: Clock, config: SimConfig | None = None) -> None:
+    def __init__(
+        self, path: str | Path, clock: Clock, config: SimConfig | None = None, faults: FaultInjector | None = None
+    ) -> None:
+        """``faults``: chaos mode; its state (RNG included) is saved with the book, so a resumed
+        session continues the same fault sequence."""
         self.path = Path(path)
         if self.path.exists():
             try:
                 state = json.loads(self.path.read_text())
             except (OSError, ValueError) as exc:
                 raise ValueError(f"paper broker state {self.path} cannot be read: {exc}") from exc
-            self.exchange = SimulatedExchange.from_state(state, clock, config)
+            self.exchange = SimulatedExchange.from_state(state, clock, config, faults)
         else:
-            self.exchange = SimulatedExchange(clock, config)
+            self.exchange = SimulatedExchange(clock, config, faults)
         self.name = self.exchange.name
         self.config = self.exchange.config
         self.saves = 0
@@ -137,8 +142,19 @@ class PaperBroker:
         return self.exchange.accepted
 
     @property
-    def positions(self) -> dict[Any, int]:
-        return self.exchange.positions
+    def net_positions(self) -> dict[Any, int]:
+        return self.exchange.net_positions
+
+    # --- the books, for reconciliation ------------------------------------------------------
+
+    def positions(self) -> list[BrokerPosition]:
+        return self.exchange.positions()
+
+    def orders(self) -> list[BrokerOrderStatus]:
+        return self.exchange.orders()
+
+    def trades(self) -> list[BrokerEvent]:
+        return self.exchange.trades()
 
     # --- durability -----------------------------------------------------------------------
 

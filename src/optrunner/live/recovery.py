@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from optrunner.core.orders import Fill, Order
 from optrunner.core.types import OrderState
@@ -110,6 +110,8 @@ def kernel_state(k: Kernel) -> dict[str, Any]:
         "day_start_net": dict(k.day_start_net),
         "opened": [[s, c.id, ts.isoformat()] for (s, c), ts in k.opened.items()],
         "last_exit": [[c.id, ts.isoformat()] for c, ts in k.last_exit.items()],
+        "reconciler": k.reconciler.to_state(),
+        "safety": k.safety.to_state(),
     }
 
 
@@ -138,6 +140,12 @@ def restore_kernel(k: Kernel, state: dict[str, Any]) -> None:
     k.last_exit = {
         OptionContract.from_id(c): datetime.fromisoformat(ts) for c, ts in state["last_exit"]
     }
+    if "reconciler" in state:  # checkpoints written before issue 11 lack these
+        k.reconciler.load_state(state["reconciler"])
+        k.safety.load_state(state["safety"])
+    # nothing is sent from here: a flatten the halts below ask for (or one pending in the
+    # checkpoint) waits for the next input, as in the session that never stopped
+    k.session_open = False
     for name, reason in state["halted_strategies"].items():
         k.runner.halt(name, f"halted before the restart: {reason}")
 
@@ -179,6 +187,22 @@ def latest_checkpoint(store: Store) -> JournalEntry | None:
             f"checkpoint {entry.seq} has version {version!r}; this build reads {CHECKPOINT_VERSION}"
         )
     return entry
+
+
+def prune_checkpoints(store: Store, keep: int) -> int:
+    """Delete all but the newest ``keep`` checkpoints; returns how many went. A restart reads
+    only the latest one; the ones kept are for a human looking back (and for the one being
+    written should a crash tear it — a transaction, so it cannot be torn, but keep >= 2)."""
+    if keep < 1:
+        raise ValueError(f"keep must be >= 1, got {keep}")
+    store.flush()
+    t = JournalRow.__table__
+    newest = select(t.c.seq).where(t.c.kind == CHECKPOINT).order_by(t.c.seq.desc()).offset(keep - 1).limit(1)
+    with store.engine.begin() as conn:
+        cutoff = conn.execute(newest).scalar()
+        if cutoff is None:
+            return 0
+        return conn.execute(delete(t).where(t.c.kind == CHECKPOINT, t.c.seq < cutoff)).rowcount or 0
 
 
 def possibly_sent(journaled: Iterable[Order], om_state: dict[str, Any] | None) -> list[Order]:

@@ -7,6 +7,7 @@ every field is used by a check below.
 from __future__ import annotations
 
 from datetime import time
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,5 +58,10 @@ class RiskSettings(BaseModel):
         120, gt=0, description="market data older than this blocks entries"
     )
     enforce_market_hours: bool = True
+    on_halt: Literal["flatten", "hold_and_alert"] = Field(
+        "flatten",
+        description="a halted strategy's positions: flatten them (default; an unmanaged short "
+        "option is the worst case) or hold them and raise a critical alert",
+    )
     entry_guard: EntryGuardSettings = EntryGuardSettings()
     account: AccountRiskSettings = AccountRiskSettings()

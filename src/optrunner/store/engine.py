@@ -22,6 +22,9 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
 )
+# ``durable=True`` (``optrunner run --durable``): every commit is synced to disk before it
+# returns, so it survives an OS crash or power cut too — at the price of an fsync per flush.
+SQLITE_PRAGMAS_DURABLE = tuple(p.replace("synchronous=NORMAL", "synchronous=FULL") for p in SQLITE_PRAGMAS)
 
 
 def parse_store_url(url: str) -> URL:
@@ -43,7 +46,8 @@ def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, durable: bool = False) -> Engine:
+    """An engine for ``url``; ``durable`` makes SQLite commits survive power loss (synchronous=FULL)."""
     parsed = parse_store_url(url)
     if parsed.get_backend_name() == "postgresql":
         return create_engine(parsed, pool_pre_ping=True)
@@ -52,14 +56,18 @@ def make_engine(url: str) -> Engine:
         # One shared connection, or every checkout would see its own empty database.
         kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
     engine = create_engine(parsed, **kwargs)
-    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _sqlite_pragmas_durable if durable else _sqlite_pragmas)
     return engine
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas_durable(dbapi_conn: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_conn, record, SQLITE_PRAGMAS_DURABLE)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, pragmas: tuple[str, ...] = SQLITE_PRAGMAS) -> None:
     cursor = dbapi_conn.cursor()
     try:
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in pragmas:
             cursor.execute(pragma)
     finally:
         cursor.close()

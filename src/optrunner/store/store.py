@@ -13,7 +13,8 @@ Durability contract
 * "Durable" means: on PostgreSQL (default ``synchronous_commit=on``) the commit survives
   a crash of the client and of the server. On SQLite (WAL, ``synchronous=NORMAL``) it
   survives a crash or ``kill -9`` of the process; an OS crash or power cut may lose the
-  last commits before the next WAL checkpoint, never corrupting the file.
+  last commits before the next WAL checkpoint, never corrupting the file. With
+  ``durable=True`` (``synchronous=FULL``) every SQLite commit survives those too.
 * **The caller flushes before any externally visible action** — before an order goes to a
   broker, before an acknowledgement is given out. Then a crash can lose only records of
   things that did not yet happen outside the process ("write-ahead").
@@ -68,10 +69,10 @@ _TERMINAL = [s for s in OrderState if s.is_terminal]
 class Store(StrategyConfigurations):
     """Repository over SQLite (``sqlite:///file``) or PostgreSQL (``postgresql+psycopg://``)."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, batch_size: int = 1000) -> None:
+    def __init__(self, url: str = DEFAULT_URL, *, batch_size: int = 1000, durable: bool = False) -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, durable=durable)
         self.batch_size = batch_size
         self._is_postgres = self.engine.dialect.name == "postgresql"
         self._encode = RowEncoder(codec.postgres_time if self._is_postgres else codec.sqlite_time)

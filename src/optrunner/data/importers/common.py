@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from optrunner.data.catalog import Catalog
 from optrunner.data.enrich import add_greeks
+from optrunner.data.quality import REASON_TEXT, REASONS, row_reasons
 from optrunner.data.schema import (
     CHAIN_FLOAT_COLUMNS,
     CHAIN_SCHEMA,
@@ -118,7 +119,8 @@ class RowChecks:
                     floats[name] > 5.0,
                     floats[name],
                 )
-        self.zeros_to_nan(floats)
+        self.zeros_to_nan(floats)  # first: a 0 that means "no trade" is unknown, not bad
+        self.quality(strike, floats)
 
     def zeros_to_nan(self, floats: dict[str, np.ndarray]) -> None:
         """Prices and IVs of 0 become NaN, in place: sources write 0 for "no trade" / "no quote"
@@ -132,6 +134,15 @@ class RowChecks:
             if zero.any():
                 floats[name] = np.where(values == 0, np.nan, values)
                 self.report.zeros_as_nan[name] += int(zero.sum())
+
+    def quality(self, strike: np.ndarray, floats: dict[str, np.ndarray]) -> None:
+        """The data-quality door every chain source shares (optrunner.data.quality): zero,
+        infinite and absurd prices and impossible greeks never reach the catalog. A missing
+        spot is allowed (legacy bhavcopy has none); a zero or infinite one is not."""
+        spot = floats.get("spot", np.full(len(strike), np.nan))
+        codes = row_reasons(spot, {"strike": strike, **floats}, missing_spot_ok=True)
+        for code in np.unique(codes[codes > 0]):
+            self.fail(REASON_TEXT[REASONS[code - 1]], codes == code)
 
 
 def chain_table(

@@ -91,6 +91,17 @@ class BrokerOrderStatus:
     fills: tuple[BrokerEvent, ...] = ()
     reason: str = ""
     limit_price: float | None = None
+    strategy: str = ""  # in an order-book snapshot (``orders()``); "" when the broker cannot tell
+
+
+@dataclass(slots=True, frozen=True)
+class BrokerPosition:
+    """One net position as the venue holds it, in signed units. ``strategy`` is "" for a
+    broker that keeps one book per account (reconciliation then compares per contract)."""
+
+    strategy: str
+    contract: OptionContract
+    quantity: int
 
 
 class BrokerUnreachable(Exception):
@@ -126,3 +137,21 @@ class MarketDrivenBroker(Broker, Protocol):
     """A broker that executes against market data it is fed (simulated exchange, paper)."""
 
     def on_snapshot(self, snapshot: ChainSnapshot) -> None: ...
+
+
+@runtime_checkable
+class ReconcilableBroker(Protocol):
+    """A broker that can show its books, so the kernel can check its own against them
+    (execution/reconcile.py). Snapshots, not streams: each call returns the whole book."""
+
+    def positions(self) -> list[BrokerPosition]:
+        """Every non-zero net position."""
+        ...
+
+    def orders(self) -> list[BrokerOrderStatus]:
+        """The day's order book (without fills)."""
+        ...
+
+    def trades(self) -> list[BrokerEvent]:
+        """The trade book: every execution (FILL events with their ``exec_id``), oldest first."""
+        ...

@@ -44,6 +44,7 @@ from optrunner.execution.brokers.base import (
     BrokerEvent,
     BrokerEventKind,
     BrokerOrderStatus,
+    BrokerPosition,
     RejectReason,
 )
 from optrunner.execution.brokers.faults import FaultInjector
@@ -132,11 +133,16 @@ class SimulatedExchange:
         self._n_orders = 0
         self._n_exec = 0
         #: net position per (strategy, contract) from the exchange's own fills
-        self.positions: dict[tuple[str, OptionContract], int] = {}
+        self.net_positions: dict[tuple[str, OptionContract], int] = {}
         #: how many times each client id was accepted (more than once = a duplicate order)
         self.accepted: Counter[str] = Counter()
         #: every execution, including those whose answer a fault lost
         self.executions: list[BrokerEvent] = []
+
+    @property
+    def faults(self) -> FaultInjector | None:
+        """Chaos mode's injector (None when off): what it injected is in ``faults.injected``."""
+        return self._faults
 
     # --- the broker protocol ------------------------------------------------------------
 
@@ -162,6 +168,10 @@ class SimulatedExchange:
             return
         self._n_orders += 1
         executable_at = now + self._latency if self._latency else now
+        if self._faults is not None:
+            spike = self._faults.latency_spike()
+            if spike is not None:
+                executable_at += spike
         ex = ExchangeOrder(f"{self.name}-{self._n_orders:08d}", copy_order(order), rules.tick, rules.lot, executable_at)
         self._by_client[cid] = ex
         underlying = order.contract.underlying
@@ -204,7 +214,7 @@ class SimulatedExchange:
             self._match(ex, snap, now)
 
     def order_status(self, client_id: str) -> BrokerOrderStatus | None:
-        if self._faults is not None and self._faults.hides_status(client_id):
+        if self._hides(client_id):
             return None
         ex = self._by_client.get(client_id)
         if ex is not None:
@@ -213,6 +223,22 @@ class SimulatedExchange:
         if client_id in self._rejected:
             return BrokerOrderStatus(client_id, S.REJECTED, reason=self._rejected[client_id])
         return None
+
+    # --- the books, for reconciliation (an order whose status is hidden is in none of them) --
+
+    def positions(self) -> list[BrokerPosition]:
+        return [BrokerPosition(s, c, n) for (s, c), n in self.net_positions.items() if n]
+
+    def orders(self) -> list[BrokerOrderStatus]:
+        return [BrokerOrderStatus(cid, ex.state, ex.filled, ex.avg, ex.exchange_id, limit_price=ex.order.limit_price,
+                                  strategy=ex.order.strategy)
+                for cid, ex in self._by_client.items() if not self._hides(cid)]  # fmt: skip
+
+    def trades(self) -> list[BrokerEvent]:
+        return [e for e in self.executions if e.kind is _FILL and not self._hides(e.client_id)]
+
+    def _hides(self, client_id: str) -> bool:
+        return self._faults is not None and self._faults.hides_status(client_id)
 
     # --- market data and the session ------------------------------------------------------
 
@@ -249,7 +275,7 @@ class SimulatedExchange:
         for working in self._working.values():
             for ex in list(working.values()):
                 self._finish(ex, S.EXPIRED, ts, "DAY order expired at the session end")
-        for (strategy, contract), net in sorted(self.positions.items()):
+        for (strategy, contract), net in sorted(self.net_positions.items()):
             if net == 0 or contract.expiry > day:
                 continue
             spot_day, spot = self._close_spot.get(contract.underlying, (None, math.nan))
@@ -265,7 +291,7 @@ class SimulatedExchange:
                 exec_id=f"{self.name}-S-{key}", reason=f"cash settlement at spot {spot}{note}",
                 strategy=strategy, contract=contract, side=side,
             )  # fmt: skip
-            self.positions[(strategy, contract)] = 0
+            self.net_positions[(strategy, contract)] = 0
             self.executions.append(ev)
             self._out.append(ev)
 
@@ -433,7 +459,7 @@ class SimulatedExchange:
         ex.avg = (ex.avg * ex.filled + price * qty) / (ex.filled + qty)
         ex.filled += qty
         key = (o.strategy, o.contract)
-        self.positions[key] = self.positions.get(key, 0) + (qty if o.side is _BUY else -qty)
+        self.net_positions[key] = self.net_positions.get(key, 0) + (qty if o.side is _BUY else -qty)
         self._out.append(ev)
         if ex.filled == o.quantity:
             ex.state = _FILLED
@@ -462,9 +488,10 @@ class SimulatedExchange:
             "closed": sorted(d.isoformat() for d in self._closed),
             "n_orders": self._n_orders,
             "n_exec": self._n_exec,
-            "positions": [[s, c.id, n] for (s, c), n in self.positions.items()],
+            "positions": [[s, c.id, n] for (s, c), n in self.net_positions.items()],
             "accepted": dict(self.accepted),
             "executions": [event_to_dict(e) for e in self.executions],
+            "faults": None if self._faults is None else self._faults.to_state(),
         }
 
     @classmethod
@@ -488,9 +515,11 @@ class SimulatedExchange:
         ex._day = None if state["day"] is None else date.fromisoformat(state["day"])
         ex._closed = {date.fromisoformat(d) for d in state["closed"]}
         ex._n_orders, ex._n_exec = int(state["n_orders"]), int(state["n_exec"])
-        ex.positions = {(s, OptionContract.from_id(c)): int(n) for s, c, n in state["positions"]}
+        ex.net_positions = {(s, OptionContract.from_id(c)): int(n) for s, c, n in state["positions"]}
         ex.accepted = Counter({c: int(n) for c, n in state["accepted"].items()})
         ex.executions = [event_from_dict(d) for d in state["executions"]]
+        if faults is not None and state.get("faults") is not None:
+            faults.load_state(state["faults"])  # chaos mode continues its sequence after a restart
         for k, e in enumerate(ex.executions):
             if e.kind is K.FILL:
                 ex._by_client[e.client_id].fill_rows += (k,)

@@ -10,7 +10,9 @@ Two sources share the market type because the seed's config names both by a ``db
   refuses a snapshot whose own timestamp is older than ``stale_after_seconds`` (it raises a
   ``StaleDataEvent`` instead, so strategies stop entering), does not re-deliver a snapshot it
   has already delivered, and treats a missing or corrupt file as stale data and a counted
-  error — never as a crash.
+  error — never as a crash. Rows that fail the data-quality door (zero, negative, crossed,
+  absurd prices, impossible greeks: ``optrunner.data.quality``) are dropped and counted in
+  ``quality``; a snapshot left with too few valid rows, or with no usable spot, is stale.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from optrunner.core.clock import Clock, LiveClock
 from optrunner.core.events import ChainEvent, Event, StaleDataEvent
 from optrunner.data.catalog import Catalog
+from optrunner.data.quality import DataQuality, check_snapshot
 from optrunner.data.seed_db import SeedDbError, read_seed_db
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.market.adapters.protocol import (
@@ -165,6 +168,7 @@ class SeedDbPollingAdapter:
         self._delivered: ChainSnapshot | None = None
         self._is_stale = False
         self._stats = AdapterStats()
+        self.quality = DataQuality()  # rows dropped and snapshots refused at the door
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -175,8 +179,9 @@ class SeedDbPollingAdapter:
     def subscribe(self, instruments: Iterable[str]) -> None:
         self._instruments.update(check_instrument(i) for i in instruments)
 
-    def _read(self) -> tuple[ChainSnapshot | None, str]:
-        """The file's snapshot, or None and why it could not be used (the error is counted)."""
+    def _read(self, quality: DataQuality | None = None) -> tuple[ChainSnapshot | None, str]:
+        """The file's snapshot with its bad rows dropped (counted in ``quality``), or None and
+        why it could not be used (an unreadable file is a counted error)."""
         try:
             snapshot, _meta = read_seed_db(self.db_path)
         except (SeedDbError, sqlite3.Error, OSError, ValueError) as exc:
@@ -185,13 +190,16 @@ class SeedDbPollingAdapter:
         if snapshot.symbol != self.symbol:
             self._stats.errors += 1
             return None, f"{self.db_path} holds {snapshot.symbol}, not {self.symbol}"
-        return snapshot, ""
+        checked = check_snapshot(snapshot, DataQuality() if quality is None else quality)
+        if checked is None:
+            return None, f"snapshot at {snapshot.ts} has too few valid rows or no usable spot"
+        return checked, ""
 
     def poll(self) -> list[Event]:
         """One look at the file: [ChainEvent, ticks...] when fresh and new, [StaleDataEvent] when
         it turns stale, [] when nothing changed."""
         now = self.clock.now()
-        snapshot, problem = self._read()
+        snapshot, problem = self._read(self.quality)
         last = self._delivered
         if snapshot is None:
             age = (now - last.ts).total_seconds() if last is not None else math.inf
@@ -273,4 +281,5 @@ class SeedDbPollingAdapter:
         return seed_snapshot_dict(snapshot, symbol=self.symbol, exchange=self.exchange, stale=stale)
 
     def stats(self) -> dict[str, int]:
-        return self._stats.as_dict()
+        """AdapterStats counters plus ``dropped_rows`` (rows the data-quality door dropped)."""
+        return {**self._stats.as_dict(), "dropped_rows": self.quality.rows_dropped}
