@@ -43,12 +43,13 @@ from optrunner.core.events import (
 )
 from optrunner.core.orders import Basket
 from optrunner.risk.kill_switch import env_disable_reason
+from optrunner.runner_live import RunnerLoop
+from optrunner.runner_reporting import RunnerReporting
 from optrunner.runner_support import (
     DispatchResult,
     StrategySlot,
     build_routes,
     check_strategy,
-    format_metrics,
     load_strategy_files,
     make_intent_sink,
     post_webhook,
@@ -57,13 +58,12 @@ from optrunner.strategies.base import Intents, Strategy, StrategyHalt
 
 log = logging.getLogger(__name__)
 
-_STOP = object()  # queue sentinel: everything queued before it is still dispatched
 # A live loop wakes by the monotonic clock and compares wall times: without a little slack a
 # wake-up a hair early would skip a whole interval.
 _TIMER_SLACK = timedelta(milliseconds=10)
 
 
-class StrategyRunner:
+class StrategyRunner(RunnerLoop, RunnerReporting):
     """Loads strategies, routes events to them, isolates their failures and measures them."""
 
     def __init__(
@@ -458,87 +458,6 @@ class StrategyRunner:
                     self._forward(out, now)
         return out
 
-    # --- live loop ----------------------------------------------------------------------
-
-    def submit(self, event: Event) -> None:
-        """Queue ``event`` for the runner thread (thread-safe; adapters' sink)."""
-        self._queue.put(event)
-
-    def start(self) -> None:
-        """Start live adapters and the runner thread (idempotent); returns at once."""
-        with self._state_lock:
-            if self._running:
-                return
-            self._running = True
-            markets = list(self._markets.values())
-        self.apply_environment()
-        self.start_strategies(self.clock.now())
-        for market in markets:
-            if getattr(market, "is_live", False):
-                market.start(self.submit)
-            elif hasattr(market, "events"):
-                log.warning("%s is a replay, not a live source: drive it with runner.replay()", market)
-        self._thread = threading.Thread(target=self._loop, name="strategy-runner", daemon=True)
-        self._thread.start()
-        log.info("runner started: %d strategies, %d markets", len(self._slots), len(markets))
-
-    def _loop(self) -> None:
-        next_due = time.monotonic()
-        while True:
-            try:
-                item = self._queue.get(timeout=max(0.0, next_due - time.monotonic()))
-            except queue.Empty:
-                item = None
-            if item is _STOP:
-                return
-            try:
-                if item is not None:
-                    self._consume(item)
-                if time.monotonic() >= next_due:
-                    if self._bot_takes_market:
-                        self._bot.on_timer(self.clock.now())
-                    else:
-                        self.fire_timers(self.clock.now())
-                    next_due = time.monotonic() + self._timer_tick()
-            except Exception:  # the loop must outlive any one bad cycle
-                self.loop_errors += 1
-                log.exception("runner loop cycle failed")
-
-    def _consume(self, event: Event) -> None:
-        """One event from a live adapter: to the kernel when it runs the market side, else dispatched."""
-        if self._bot_takes_market:
-            if isinstance(event, ChainEvent):
-                self._bot.on_chain(event.snapshot)
-                return
-            if isinstance(event, StaleDataEvent):
-                self._bot.on_stale(event)
-                return
-        self.dispatch(event)
-
-    def _timer_tick(self) -> float:
-        return min(
-            (slot.timer_interval for slot, _ in self._routes.timer), default=self.poll_interval
-        )
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop adapters, finish queued events, join the thread, ``on_stop`` (idempotent)."""
-        with self._state_lock:
-            if not self._running:
-                return
-            self._running = False
-            markets = list(self._markets.values())
-        for market in markets:
-            if getattr(market, "is_live", False):
-                market.stop()
-        self._queue.put(_STOP)
-        thread = self._thread  # kept after stop: the seed's scripts join it themselves
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            if thread.is_alive():
-                log.error("runner thread did not stop within %.0fs", timeout)
-        self.stop_strategies(self.clock.now())
-        log.info("runner stopped")
-
     @property
     def routes(self) -> Any:
         """The current routing tables (a new object whenever they change): the kernel derives
@@ -548,72 +467,3 @@ class StrategyRunner:
     @property
     def running(self) -> bool:
         return self._running
-
-    # --- state, status, metrics ---------------------------------------------------------
-
-    def states(self) -> dict[str, dict[str, Any]]:
-        """Every strategy's ``get_state()`` (crash recovery); a failing one counts as an error."""
-        out: dict[str, dict[str, Any]] = {}
-        with self._lock:
-            for name, slot in self._slots.items():
-                try:
-                    out[name] = slot.strategy.get_state()
-                except Exception as exc:
-                    self._handler_failed(slot, "get_state", self.clock.now(), exc)
-        return out
-
-    def restore_states(self, states: dict[str, dict[str, Any]]) -> None:
-        """Give each strategy its saved state. A strategy that cannot take it is halted: it must
-        not trade on a state it does not know."""
-        with self._lock:
-            for name, state in states.items():
-                slot = self._slots.get(name)
-                if slot is None:
-                    log.warning("saved state for %r, which is not registered — ignored", name)
-                    continue
-                try:
-                    slot.strategy.restore_state(state)
-                except Exception as exc:
-                    slot.errors += 1
-                    slot.logger.error("%s could not restore its state", name, exc_info=exc)
-                    self.halt(name, f"state restore failed: {type(exc).__name__}: {exc}")
-
-    def get_status(self) -> dict[str, Any]:
-        slots = list(self._slots.values())
-        return {
-            "running": self._running,
-            "total_strategies": len(slots),
-            "strategy_names": [s.name for s in slots],
-            "halted": [s.name for s in slots if s.halted],
-            "poll_interval": self.poll_interval,
-            "markets": {
-                ":".join(map(str, k)): m.stats()
-                for k, m in self._markets.items()
-                if hasattr(m, "stats")
-            },
-            "queued_events": self._queue.qsize(),
-            "trading_disabled": self.trading_disabled,
-            "intents_blocked": self.intents_blocked,
-        }
-
-    def get_metrics(self) -> dict[str, Any]:
-        strategies = {s.name: s.metrics() for s in list(self._slots.values()) if s.collects_metrics}
-        return {
-            "global": {
-                "total_ticks": sum(m["total_ticks"] for m in strategies.values()),
-                "total_commands": sum(m["total_commands"] for m in strategies.values()),
-                "total_errors": sum(m["total_errors"] for m in strategies.values()),
-                "events_dispatched": self.events_dispatched,
-                "events_unrouted": self.events_unrouted,
-                "bot_errors": self.bot_errors,
-                "loop_errors": self.loop_errors,
-                "halted_strategies": sum(1 for m in strategies.values() if m["halted"]),
-            },
-            "strategies": strategies,
-        }
-
-    def format_metrics(self) -> str:
-        return format_metrics(self.get_metrics())
-
-    def print_metrics(self) -> None:
-        print(self.format_metrics())

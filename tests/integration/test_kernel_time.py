@@ -193,3 +193,4 @@ def test_a_backtest_that_ends_holding_options_says_so_loudly(catalog, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["open_positions"] == 2
     assert "ended with 2 open position(s)" in " ".join(r.output.split())
+    assert "The run ended with 2 open position(s)" in (out / "report.html").read_text()

@@ -306,6 +306,15 @@ def _section(key: str, body: str) -> str:
     return f'<section id="{key}"><h2>{escape(heading)}</h2>{body}</section>'
 
 
+def open_positions_alarm(s: dict) -> str:
+    """A run that ended holding options: its P&L is partly a mark, not a result — said up top."""
+    n = s.get("open_positions") or 0
+    if not n:
+        return ""
+    return (f'<div class="alarm">The run ended with {n} open position(s): their P&L is marked at the last '
+            "price, not realised or settled. See the legs still open in Trade legs.</div>")  # fmt: skip
+
+
 def build_html(run: RunData, model: MarginModel | None = None) -> str:
     s = run.summary
     model = model or load_margin_model()
@@ -320,6 +329,7 @@ def build_html(run: RunData, model: MarginModel | None = None) -> str:
         f"<h1>{escape(head)}</h1>",
         f'<div class="meta">Starting capital {escape(rupees(s["capital"], 0))} · {escape(_days(s["days"]))} '
         f"· all times IST (Asia/Kolkata) · money in ₹, net of charges unless marked gross</div>",
+        open_positions_alarm(s),
         f'<nav class="toc">{toc}</nav>',
         f'<section id="overview" class="bare">{cards(s, extra)}</section>',
         claims_table(s),

@@ -29,6 +29,8 @@ body { margin: 0; padding: 24px 32px 48px; font: 14px/1.45 -apple-system, "Segoe
   "Noto Sans", Arial, sans-serif; color: #111827; background: #f9fafb; }
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 32px 0 10px; }
 .meta, .note { color: var(--mute); font-size: 12.5px; } .note { margin: 6px 0; }
+.alarm { background: #fdecea; color: #8a1c12; border: 1px solid #f2b8b0; border-radius: 6px;
+  padding: 8px 12px; margin: 10px 0; font-weight: 600; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px;
   margin-top: 16px; overflow-x: auto; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: 10px;
