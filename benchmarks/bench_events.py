@@ -59,11 +59,12 @@ print(json.dumps({"wall": wall, "trades": r.summary["trades"], "orders": r.summa
 """
 
 
-def run_once(mode: str, data: Path, src: Path | None) -> dict:
+def run_once(mode: str, data: Path, src: Path) -> dict:
+    """One run on the checkout whose ``src`` is given, with that checkout's own example file."""
     env = dict(os.environ)
-    if src is not None:
-        env["PYTHONPATH"] = str(src)
-    out = subprocess.run([sys.executable, "-c", CHILD, str(CONFIG), str(data), mode],
+    env["PYTHONPATH"] = str(src)
+    config = src.parent / CONFIG.relative_to(ROOT)
+    out = subprocess.run([sys.executable, "-c", CHILD, str(config), str(data), mode],
                          check=True, capture_output=True, text=True, env=env)  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
 

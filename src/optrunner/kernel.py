@@ -289,7 +289,9 @@ class Kernel:
         with self._lock:
             self._input_seq += 1
             if isinstance(self.clock, SimClock):
-                self._fire_gap_timers(snapshot.ts)
+                last = self._last_input
+                if last is not None and snapshot.ts - last > ONE_MINUTE:
+                    self._fire_gap_timers(snapshot.ts)
                 self.clock.advance(snapshot.ts)
             self._last_input = snapshot.ts
             d = to_ist(snapshot.ts).date()
@@ -303,12 +305,15 @@ class Kernel:
                 self.broker.on_snapshot(snapshot)
             self._resync_if_pending()
             self.om.check_timers()  # drains: fills against this snapshot land before the mark
-            if self.reconciler.runs == 0 or self.reconciler.due(snapshot.ts):
-                self.reconciler.run("start" if self.reconciler.runs == 0 else "periodic")
+            rec = self.reconciler
+            if rec.runs == 0 or (rec.every is not None and rec.due(snapshot.ts)):
+                rec.run("start" if rec.runs == 0 else "periodic")
             self.portfolio.mark(snapshot)
             self._check_account(snapshot.ts)
-            for event in self._derived().on_snapshot(snapshot):  # closed bars, then ticks
-                self.runner.dispatch(event)
+            derived = self._derived()
+            if derived.active:
+                for event in derived.on_snapshot(snapshot):  # closed bars, then ticks
+                    self.runner.dispatch(event)
             self.runner.dispatch(ChainEvent(snapshot))
             self._after_input()
 

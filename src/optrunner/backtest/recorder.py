@@ -230,7 +230,7 @@ class Recorder:
         for cid, qty in trade.open_qty.items():
             if not qty:
                 continue
-            pos = self.portfolio.position(trade.strategy, trade.book[cid].contract)
+            pos = self.portfolio.position_by_id(trade.strategy, cid)
             if pos is None or pos.mark_price is None:
                 continue
             value += qty * pos.mark_price

@@ -94,6 +94,7 @@ class DerivedEvents:
     def __init__(self) -> None:
         self._ticks: dict[str, list[str]] = {}  # underlying -> instruments wanted
         self._bars: dict[str, list[BarBuilder]] = {}  # underlying -> its bar builders
+        self.active = False  # anyone subscribed at all (a DNSS-only session skips the call)
 
     def subscribe(self, instruments: Iterable[str], bars: Iterable[tuple[str, str]]) -> None:
         ticks: dict[str, list[str]] = {}
@@ -106,6 +107,7 @@ class DerivedEvents:
             builder = kept.get((symbol, timeframe)) or BarBuilder(symbol, timeframe)
             builders.setdefault(symbol, []).append(builder)
         self._bars = builders
+        self.active = bool(self._ticks or self._bars)
 
     def on_snapshot(self, snapshot: ChainSnapshot) -> list[BarEvent | TickEvent]:
         """Bars this snapshot's time closes (first: they end before it), then its ticks."""

@@ -189,6 +189,10 @@ class Portfolio:
     def position(self, strategy: str, contract: OptionContract) -> Position | None:
         return self._positions.get((strategy, contract.id))
 
+    def position_by_id(self, strategy: str, contract_id: str) -> Position | None:
+        """``position`` for a caller that already holds the contract's id (a per-mark loop)."""
+        return self._positions.get((strategy, contract_id))
+
     def positions(self, strategy: str | None = None, open_only: bool = True) -> list[Position]:
         if open_only:
             found = (p for book in self._open.values() for p in book.values())
