@@ -144,6 +144,11 @@ class StrategyRunner(RunnerLoop, RunnerReporting):
         """One strategy's ``get_state()`` (the kernel saves it before acting on its intents)."""
         return self._slots[name].strategy.get_state()
 
+    def strategy_metrics(self, name: str) -> dict[str, Any]:
+        """A strategy's own counters — its optional ``metrics()`` — e.g. for a backtest summary."""
+        fn = getattr(self._slots[name].strategy, "metrics", None)
+        return dict(fn()) if callable(fn) else {}
+
     def register(
         self, name: str, strategy: Strategy, market: Any = None, config: Any = None
     ) -> None:

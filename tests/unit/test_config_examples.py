@@ -30,7 +30,14 @@ def configs() -> Path:
 
 
 @pytest.mark.parametrize(
-    "name", ["NIFTY_DNSS.json", "BANKNIFTY_DNSS.json", "NIFTY_DNSS_TEMPLATE.json"]
+    "name",
+    [
+        "NIFTY_DNSS.json",
+        "BANKNIFTY_DNSS.json",
+        "NIFTY_DNSS_TEMPLATE.json",
+        "NIFTY_WEEKLY_ZONES.json",
+        "NIFTY_MOMENTUM_BUYER.json",
+    ],
 )
 def test_example_validates_wherever_it_is_copied(configs, name, tmp_path):
     """No db_path or log_file: nothing in an example points at a file next to it."""
@@ -72,12 +79,28 @@ def test_nifty_example_has_the_documented_settings(configs):
     )
 
 
+def test_weekly_zones_and_momentum_buyer_examples_carry_the_seeds_defaults(configs):
+    wz = load_config_file(configs / "NIFTY_WEEKLY_ZONES.json").weekly_zones
+    assert (wz.quantity, wz.hedge_offset, wz.stop_loss_type, wz.cooldown_minutes, wz.max_positions) == (
+        2, 200, "lock", 120, 3)  # fmt: skip  (the seed's 10 lots need ~Rs 20 L of short margin)
+    assert len(wz.signal_types) == 8
+    mb = load_config_file(configs / "NIFTY_MOMENTUM_BUYER.json").momentum_buyer
+    assert (mb.max_otm, mb.min_rsi, mb.cooldown_seconds, mb.stop_loss_pct, mb.target_pct) == (2, 60, 180, 3, 5)
+
+
 def test_runner_would_load_the_strategies_but_not_the_template(configs):
     skipped = []
     loaded = [
         p.name for p in iter_strategy_files(configs, on_skip=lambda p, why: skipped.append(p.name))
     ]
-    assert loaded == ["BANKNIFTY_DNSS.json", "NIFTY_DNSS.json", "NIFTY_LOW_FREQUENCY_DEMO.json", "NIFTY_MOMENTUM.json"]
+    assert loaded == [
+        "BANKNIFTY_DNSS.json",
+        "NIFTY_DNSS.json",
+        "NIFTY_LOW_FREQUENCY_DEMO.json",
+        "NIFTY_MOMENTUM.json",
+        "NIFTY_MOMENTUM_BUYER.json",
+        "NIFTY_WEEKLY_ZONES.json",
+    ]
     assert skipped == ["NIFTY_DNSS_TEMPLATE.json"]
 
 
@@ -100,7 +123,8 @@ def test_every_schema_field_has_a_description():
             assert prop.get("description"), f"{obj.get('title')}.{name} has no description"
             described += 1
     sections = sum(1 for name in StrategyConfig.model_fields if model_at((name,)) is not None)
-    assert sections == 11  # market, dnss's entry/adjustment/exit, 3 composition kinds, 4 operations
+    assert sections == 13  # market, dnss's entry/adjustment/exit, 3 composition kinds, weekly_zones,
+    # momentum_buyer, 4 operations
     assert described == len(field_paths()) + sections  # the leaves plus the section objects
 
 

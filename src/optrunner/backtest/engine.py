@@ -157,6 +157,9 @@ def build_summary(spec: BacktestSpec, kernel: Kernel, rec: Recorder) -> dict[str
             "adjustments": sum(len(t.adjustments) for t in trades + [t for t in rec.open_trades() if t.strategy == name]),
             "open_legs": s.open_legs if s else 0,
         }  # fmt: skip
+        own = kernel.runner.strategy_metrics(name)  # hook: a strategy's own counters (metrics())
+        if own:
+            strategies[name]["metrics"] = own
     summary.update(
         adjustments=sum(v["adjustments"] for v in strategies.values()),
         orders=len(rec.submitted),

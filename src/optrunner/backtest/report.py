@@ -61,6 +61,7 @@ from optrunner.backtest.report_format import (
     table,
     td,
 )
+from optrunner.backtest.report_story import story_section
 from optrunner.backtest.report_template import chart, page
 from optrunner.backtest.report_trades import (
     MAX_TRADE_ROWS,
@@ -346,6 +347,7 @@ def build_html(run: RunData, model: MarginModel | None = None) -> str:
         _section("margin", margin_html),
         _section("strategies", strategy_table(s) + "<h2>Orders and rejections</h2>" + rejections_table(run)),
         _section("spot", spot_section(run)),
+        story_section(run),  # hook: each strategy's own story from its metrics (report_story.py)
         _section("settings", settings_section(run)),
     ]  # fmt: skip
     return page(head, "\n".join(body), CHART_CONFIG)

@@ -6,19 +6,42 @@ say what it will do, so a missing field is a visible choice instead of a silent 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from optrunner.config.issues import ConfigIssue
+from optrunner.config.kinds import lots_from_units
 from optrunner.config.sections import (
     DEFAULT_LOTS,
     DEFAULT_TARGET_DELTA,
     DEFAULT_TRAIL_ACTIVATION_PCT,
     DEFAULT_TRAIL_DISTANCE_PCT,
 )
+from optrunner.instruments import get_index
+
+
+def _weekly_zones(config: Any) -> list[ConfigIssue]:
+    """Seed 002's payload gave units: say now (not at the first trade) if they are not whole lots."""
+    wz = config.weekly_zones
+    if wz is None or wz.quantity_units is None:
+        return []
+    out = []
+    if "quantity" in wz.model_fields_set:
+        out.append(ConfigIssue("weekly_zones.quantity", "ignored — quantity_units is set and is used instead"))
+    today = date.today()
+    lot = get_index(config.market_config.symbol).lot_size(today)
+    try:
+        lots_from_units(wz.quantity_units, lot)
+    except ValueError as exc:
+        out.append(ConfigIssue("weekly_zones.quantity_units",
+                               f"{exc} (lot of contracts expiring from {today}) — the strategy halts at its first trade"))  # fmt: skip
+    return out
 
 
 def advisories(config: Any) -> list[ConfigIssue]:
     """What the engine will assume for ``config`` (a validated StrategyConfig)."""
+    if config.strategy == "weekly_zones":
+        return _weekly_zones(config)
     if config.strategy != "dnss":
         return []
     out: list[ConfigIssue] = []

@@ -216,6 +216,48 @@ def dnss_needs(get: Lookup) -> Iterator[ConfigIssue]:
         )
 
 
+def weekly_zones_needs(get: Lookup) -> Iterator[ConfigIssue]:
+    """A naked short only when asked for; a lock that can fire; room for every position's legs."""
+    got = _values(get, "weekly_zones.hedge_offset", "weekly_zones.allow_unhedged")
+    if got and got[0] == 0 and not got[1]:
+        yield ConfigIssue(
+            "weekly_zones.hedge_offset",
+            "0 sells the option unhedged — set weekly_zones.allow_unhedged to true if that is meant",
+        )
+    got = _values(get, "weekly_zones.profit_lock_activate_pct", "weekly_zones.profit_lock_exit_pct")
+    if got and got[1] >= got[0]:
+        yield ConfigIssue(
+            "weekly_zones.profit_lock_exit_pct",
+            f"{got[1]:g} is not below profit_lock_activate_pct {got[0]:g} — the lock would exit as soon as it arms",
+        )
+    got = _values(
+        get, "weekly_zones.max_positions", "weekly_zones.hedge_offset", "risk_management.max_concurrent_legs"
+    )
+    if got:
+        need = got[0] * (2 if got[1] > 0 else 1)
+        if got[2] < need:
+            yield ConfigIssue(
+                "risk_management.max_concurrent_legs",
+                f"{got[2]} is too few — weekly_zones holds up to {got[0]} positions of "
+                f"{2 if got[1] > 0 else 1} leg(s): use at least {need}",
+            )
+
+
+def momentum_buyer_needs(get: Lookup) -> Iterator[ConfigIssue]:
+    got = _values(get, "momentum_buyer.premium_min", "momentum_buyer.premium_max")
+    if got and None not in got and got[0] >= got[1]:
+        yield ConfigIssue(
+            "momentum_buyer.premium_max",
+            f"{got[1]:g} is not above premium_min {got[0]:g} — no option could be chosen",
+        )
+    got = _values(get, "momentum_buyer.entry_cutoff", "momentum_buyer.exit_time")
+    if got and got[1] < got[0]:
+        yield ConfigIssue(
+            "momentum_buyer.exit_time",
+            f"{got[1]:%H:%M} is before entry_cutoff {got[0]:%H:%M} — entries would be closed at once",
+        )
+
+
 def leg_deltas_below_max(get: Lookup) -> Iterator[ConfigIssue]:
     """A leg opened at or above max_leg_delta would be closed again on the next evaluation."""
     got = _values(get, "adjustment.enabled", "adjustment.max_leg_delta")
@@ -263,6 +305,8 @@ RULES: tuple[Rule, ...] = (
     allocator_needs_buying,
     claims_need_a_backtest,
     dnss_needs,
+    weekly_zones_needs,
+    momentum_buyer_needs,
     session_order,
     leg_deltas_below_max,
     carry_needs_nrml,

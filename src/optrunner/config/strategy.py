@@ -13,7 +13,9 @@ from optrunner.config.kinds import (
     STRATEGY_KINDS,
     LowFrequencyDemoSection,
     MLMomentumSection,
+    MomentumBuyerSection,
     MomentumSection,
+    WeeklyZonesSection,
 )
 from optrunner.config.market import MarketConfig
 from optrunner.config.operations import (
@@ -73,6 +75,12 @@ class StrategyConfig(ConfigModel):
     )
     ml_momentum: MLMomentumSection | None = Field(
         None, description="ml_momentum: the options traded, the model file and its thresholds."
+    )
+    weekly_zones: WeeklyZonesSection | None = Field(
+        None, description="weekly_zones: the S1-S8 signals traded, size, hedge, exits and limits."
+    )
+    momentum_buyer: MomentumBuyerSection | None = Field(
+        None, description="momentum_buyer: direction, strike choice, breakout, entry guard and exits."
     )
     execution: ExecutionConfig = Field(
         default_factory=ExecutionConfig, description="How orders are sent."

@@ -21,7 +21,9 @@ F = TypeVar("F", bound=StrategyFactory)
 # Modules whose import registers a built-in strategy type.
 BUILTIN_MODULES = (
     "optrunner.strategies.dnss",
+    "optrunner.strategies.weekly_zones",
     "optrunner.strategies.momentum",
+    "optrunner.strategies.momentum_buyer",
     "optrunner.strategies.low_frequency_demo",
     "optrunner.strategies.ml",
 )
