@@ -195,11 +195,8 @@ class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
     def unpublished_qty(self, strategy: str, contract: OptionContract) -> int:
         """Signed units of ``strategy``'s fills in ``contract`` journaled but not yet given to
         listeners (the portfolio): a listener reacting mid-batch sees a book that lags by these."""
-        total = 0
-        for item in self._publish:
-            if type(item) is Fill and item.strategy == strategy and item.contract == contract:
-                total += item.signed_quantity
-        return total
+        return sum(i.signed_quantity for i in self._publish
+                   if type(i) is Fill and i.strategy == strategy and i.contract == contract)  # fmt: skip
 
     def is_halted(self, strategy: str) -> bool:
         return strategy in self._halted
