@@ -136,6 +136,12 @@ class Kernel:
         self.runner.bot = self  # -> attach_runner
         self.runner.apply_environment()
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The kernel's re-entrant lock. Anything outside the kernel's own thread that reads or
+        changes its state (the API, a checkpoint) holds it, so it sees one input whole."""
+        return self._lock
+
     def attach_runner(self, runner: StrategyRunner) -> None:
         """Become ``runner``'s bot: its strategies' events come from this kernel and their intents
         go through it. Called by ``runner.bot = kernel``, so the seed's
