@@ -48,6 +48,7 @@ from optrunner.risk.kill_switch import TradingState
 log = logging.getLogger(__name__)
 AUTH_FAILED = "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'"
 WS_AUTH_TIMEOUT = 5.0  # seconds a WebSocket client has to send its token as the first message
+Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many, the newest")]
 _ERRORS = {401: {"model": Problem}, 404: {"model": Problem}, 422: {"model": Problem}}
 
 
@@ -174,8 +175,6 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
         except UnknownStrategy:
             raise _unknown(name) from None
         return StrategyAnswer(name=name, halted=False, changed=changed)
-
-    Limit = Annotated[int, Query(ge=1, le=10_000)]
 
     @app.get("/api/orders", response_model=list[OrderOut], dependencies=[Auth], tags=["orders"])
     def list_orders(strategy: str | None = None, state: OrderState | None = None, working: bool = False,
