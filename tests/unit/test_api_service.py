@@ -133,6 +133,8 @@ def test_kill_switch_disable_enable_from_the_api(session) -> None:
 
 def test_strategies_disable_and_enable(session) -> None:
     s, client = session
+    r = client.post(f"/api/strategies/{STRATEGY}/disable", headers=AUTH)
+    assert r.status_code == 409 and "first input" in r.json()["detail"]
     s.until_open()
     listed = client.get("/api/strategies", headers=AUTH).json()
     assert [x["name"] for x in listed] == [STRATEGY] and listed[0]["kind"] == "dnss" and not listed[0]["halted"]
@@ -176,7 +178,10 @@ def test_performance_and_metrics(session) -> None:
     assert perf["orders"] >= 2 and perf["fills"] >= 2 and perf["strategies"][0]["strategy"] == STRATEGY
     assert perf["account"]["charges"] > 0
     client.post("/api/trading/disable", headers=AUTH)
+    s.step(60)  # the adjustments it asks for now are refused: exits only
     text = client.get("/metrics").text
+    assert f'signals_rejected_total{{reason="KILL_SWITCH_REDUCING",strategy="{STRATEGY}"}}' in text
+    assert 'orders_failed_total{reason="KILL_SWITCH_REDUCING"}' in text
     assert 'orders_placed_total{broker="paper",mode="paper"}' in text
     assert f'signals_generated_total{{strategy="{STRATEGY}"}}' in text
     assert 'optrunner_kill_switch_state{state="REDUCING"} 1.0' in text

@@ -42,14 +42,14 @@ from optrunner.api.models import (
     TradingStatus,
 )
 from optrunner.core.types import OrderState
-from optrunner.live.service import TradingService, UnknownStrategy
+from optrunner.live.service import NotStarted, TradingService, UnknownStrategy
 from optrunner.risk.kill_switch import TradingState
 
 log = logging.getLogger(__name__)
 AUTH_FAILED = "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'"
 WS_AUTH_TIMEOUT = 5.0  # seconds a WebSocket client has to send its token as the first message
 Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many, the newest")]
-_ERRORS = {401: {"model": Problem}, 404: {"model": Problem}, 422: {"model": Problem}}
+_ERRORS = {401: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
 
 
 def create_app(service: TradingService, token: str, *, start_service: bool = True,
@@ -165,6 +165,8 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
             changed = service.disable_strategy(name, body.reason if body and body.reason else "disabled from the API")
         except UnknownStrategy:
             raise _unknown(name) from None
+        except NotStarted as exc:
+            raise HTTPException(409, str(exc)) from None
         return StrategyAnswer(name=name, halted=True, changed=changed)
 
     @app.post("/api/strategies/{name}/enable", response_model=StrategyAnswer, dependencies=[Auth], tags=["strategies"])
@@ -174,6 +176,8 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
             changed = service.enable_strategy(name)
         except UnknownStrategy:
             raise _unknown(name) from None
+        except NotStarted as exc:
+            raise HTTPException(409, str(exc)) from None
         return StrategyAnswer(name=name, halted=False, changed=changed)
 
     @app.get("/api/orders", response_model=list[OrderOut], dependencies=[Auth], tags=["orders"])

@@ -91,10 +91,13 @@ class ServiceMetrics:
         self.orders_placed = Counter("orders_placed", "Orders sent to the broker", ["mode", "broker"], registry=r)
         self.orders_failed = Counter("orders_failed", "Orders rejected (by risk, the router or the broker)", ["reason"], registry=r)
         self.signals = Counter("signals_generated", "Order legs strategies asked for", ["strategy"], registry=r)
+        self.signals_rejected = Counter("signals_rejected", "Strategies' order legs refused (risk, router, broker)",
+                                        ["strategy", "reason"], registry=r)  # fmt: skip
         self.fills = Counter("optrunner_fills", "Executions booked", ["strategy"], registry=r)
         self.alerts = Counter("optrunner_alerts", "Alerts raised", ["level"], registry=r)
         r.register(_Levels(service))
         self._seen: set[str] = set()
+        self._signals: set[str] = set()
         self._placed: set[str] = set()
 
     def consume(self, event: Any) -> None:
@@ -105,12 +108,16 @@ class ServiceMetrics:
                 self._seen.add(cid)
                 # a signal is a leg a strategy asked for: not a freeze slice, an unwind or a flatten
                 if event.parent_id is None and event.tag != "UNWIND" and not event.leg.startswith("flatten:"):
+                    self._signals.add(cid)
                     self.signals.labels(event.strategy).inc()
             if event.state in _SENT and cid not in self._placed:
                 self._placed.add(cid)
                 self.orders_placed.labels(self.service.mode, self.service.broker_name).inc()
             elif event.state == "REJECTED":
-                self.orders_failed.labels(reason_code(event.reason)).inc()
+                code = reason_code(event.reason)
+                self.orders_failed.labels(code).inc()
+                if cid in self._signals:
+                    self.signals_rejected.labels(event.strategy, code).inc()
         elif isinstance(event, FillEvent):
             self.fills.labels(event.fill.strategy).inc()
         elif isinstance(event, AlertEvent):

@@ -35,6 +35,10 @@ class UnknownStrategy(KeyError):
     """An operator named a strategy the node does not run."""
 
 
+class NotStarted(RuntimeError):
+    """An action that needs the session's clock, asked for before its first input."""
+
+
 class _StopReplay(Exception):
     """Raised between two inputs to end the replay early (service shutdown)."""
 
@@ -233,6 +237,8 @@ class TradingService:
     def _strategy(self, name: str) -> None:
         if name not in self.kernel.runner.strategies():
             raise UnknownStrategy(name)
+        if self.node.inputs == 0 and self.node.resume_after is None:  # halts are stamped with session time
+            raise NotStarted("the session has not had its first input yet: try again in a moment")
 
     def disable_strategy(self, name: str, reason: str) -> bool:
         """Halt one strategy through the kernel's one halt path: entries blocked, its positions
