@@ -259,3 +259,16 @@ def test_access_log_lines_never_show_a_query_token() -> None:
     RedactTokens().filter(record)
     line = record.getMessage()
     assert TOKEN not in line and "token=***&x=1" in line
+
+
+def test_a_client_too_slow_is_dropped_not_waited_for(session) -> None:
+    import asyncio
+
+    s, _ = session
+    hub = s.app.state.hub
+    slow: asyncio.Queue = asyncio.Queue(maxsize=2)
+    hub.clients.add(slow)
+    for _ in range(3):
+        hub._broadcast(hub._message("positions", {}))
+    assert slow not in hub.clients  # dropped at once; its reader sees None and closes with 1013
+    assert slow.get_nowait()["type"] == "positions" and slow.get_nowait() is None
