@@ -156,9 +156,9 @@ class Kernel:
 
     def apply_environment(self) -> str | None:
         """The environment's kill switch as this kernel's: REDUCING while it is set."""
-        return self.risk.kill_switch.apply_env(ts=self._now())
+        return self.risk.kill_switch.apply_env(ts=self.now())
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
         """The clock's time; wall time before a simulated clock has seen its first input."""
         try:
             return self.clock.now()
@@ -490,7 +490,7 @@ class Kernel:
     # --- safety ------------------------------------------------------------------------------------
 
     def _on_switch(self, change: SwitchChange) -> None:
-        self._alert(change.ts or self._now(), "critical" if change.new is TradingState.HALTED else "warning",
+        self._alert(change.ts or self.now(), "critical" if change.new is TradingState.HALTED else "warning",
                     f"kill_switch:{change.source}", f"trading {change.old} -> {change.new}: {change.reason}")  # fmt: skip
         if change.new is TradingState.HALTED:
             self.flatten(reason=f"KILL_SWITCH: {change.reason}")

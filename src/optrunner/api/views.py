@@ -78,7 +78,7 @@ def status(s: TradingService) -> TradingStatus:
         k = s.kernel
         switch = k.risk.kill_switch
         runner = k.runner.get_status()
-        halted = {name: k.runner._slots[name].halt_reason for name in runner["halted"]}
+        halted = k.runner.halt_reasons()
         halted.update({n: r for n, r in k.om.halted().items() if n not in halted})
         orders = k.om.orders()
         return TradingStatus(
@@ -95,11 +95,11 @@ def strategies(s: TradingService) -> list[StrategyOut]:
     with s.lock:
         k = s.kernel
         out = []
+        halted = k.runner.halt_reasons()
         for name, config in k.runner.configs().items():
-            slot = k.runner._slots[name]
             summary = k.portfolio.summary(name)
-            out.append(StrategyOut(name=name, kind=str(getattr(config, "strategy", "") or ""), halted=slot.halted,
-                                   halt_reason=slot.halt_reason, open_legs=summary.open_legs,
+            out.append(StrategyOut(name=name, kind=str(getattr(config, "strategy", "") or ""), halted=name in halted,
+                                   halt_reason=halted.get(name, ""), open_legs=summary.open_legs,
                                    net_pnl=summary.net))  # fmt: skip
         return out
 

@@ -201,7 +201,7 @@ class TradingService:
 
         def act() -> tuple[TradingState, bool]:
             before = switch.state
-            changed = switch.set(state, source=API_SOURCE, reason=reason, ts=self.kernel._now())
+            changed = switch.set(state, source=API_SOURCE, reason=reason, ts=self.kernel.now())
             return before, changed
 
         return self._checkpointed(act)
@@ -220,7 +220,7 @@ class TradingService:
             if before is TradingState.HALTED:  # halted already: ask for another flatten pass
                 k.flatten(reason=f"KILL_SWITCH: {reason}")
             else:
-                switch.set(TradingState.HALTED, source=API_SOURCE, reason=reason, ts=k._now())
+                switch.set(TradingState.HALTED, source=API_SOURCE, reason=reason, ts=k.now())
             orders = k.om.orders()
             sent = [o.client_id for o in orders if o.client_id not in known]
             still = {o.client_id for o in k.om.open_orders()}
