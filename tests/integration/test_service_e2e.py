@@ -18,7 +18,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from optrunner.live.recovery import latest_checkpoint
+from optrunner.live.recovery import RECOVERED, latest_checkpoint
 from optrunner.store import Store
 from service_cases import DAY, STRATEGY, make_case
 
@@ -130,3 +130,48 @@ def test_serve_end_to_end(tmp_path) -> None:
     finally:
         store.close()
     assert Path(f"{tmp_path / 'serve.sqlite'}.paper-broker.json").exists()
+
+
+def test_serve_after_kill_9_resumes_the_session_without_a_flag(tmp_path) -> None:
+    catalog, configs = make_case(tmp_path)
+    store_url = f"sqlite:///{tmp_path / 'serve.sqlite'}"
+    env = {**os.environ, "OPTRUNNER_API_TOKEN": "kill-nine-token-0123456789"}
+    auth = {"Authorization": f"Bearer {env['OPTRUNNER_API_TOKEN']}"}
+
+    def serve(pace: str) -> tuple[subprocess.Popen, httpx.Client]:
+        port = free_port()
+        cmd = [sys.executable, "-m", "optrunner.cli", "serve", "--config-dir", str(configs), "--data", str(catalog),
+               "--date", DAY.isoformat(), "--store", store_url, "--port", str(port), "--pace-ms", pace]  # fmt: skip
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+        wait_until(lambda: http.get("/api/health").status_code == 200, 60, "the service to answer")
+        return proc, http
+
+    proc, http = serve("30")
+    try:
+        wait_until(lambda: http.get("/integrated/trading/positions", headers=auth).json()["open_legs"], 30, "a position")
+        proc.kill()  # SIGKILL: no shutdown, no flush beyond the last checkpoint
+        proc.communicate(timeout=10)
+    finally:
+        http.close()
+        if proc.poll() is None:
+            proc.kill()
+    proc, http = serve("0")
+    try:
+        wait_until(lambda: http.get("/api/health").json()["feed"]["state"] == "finished", 60, "the day to finish")
+        status = http.get("/integrated/trading/status", headers=auth).json()
+        assert status["open_legs"] == 0 and status["orders"] >= 2 and status["halted"] == {}
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        http.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "resuming the session" in out
+    store = Store(store_url)
+    try:
+        assert any(e.kind == RECOVERED for e in store.journal())
+        assert not store.load_orders(open_only=True)
+    finally:
+        store.close()
