@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from optrunner.core.clock import Clock, SimClock
@@ -35,6 +35,7 @@ from optrunner.execution.close_guard import guard_exit
 from optrunner.execution.reconcile import Reconciler
 from optrunner.instruments import get_index
 from optrunner.instruments.contracts import OptionContract
+from optrunner.kernel_time import DEFAULT_STALE_AFTER, ONE_MINUTE, KernelTime
 from optrunner.kernel_view import KernelView
 from optrunner.market.derived import DerivedEvents
 from optrunner.portfolio import ChargeSchedule, Portfolio
@@ -49,9 +50,7 @@ from optrunner.strategies.base import Strategy
 log = logging.getLogger(__name__)
 
 Observer = Callable[[Any], None]
-ONE_MINUTE = timedelta(minutes=1)
 MAX_INTENTS_PER_INPUT = 200  # order legs one strategy may send in reaction to one market input
-DEFAULT_STALE_AFTER = 120.0  # seconds, as market_config.stale_after_seconds
 #: Refusals that mean the checks themselves failed (not a verdict): the strategy is halted.
 RISK_FAILURES = frozenset({"RISK_ERROR", "CHECK_ERROR"})
 
@@ -67,7 +66,7 @@ def policy_from_config(config: Any) -> ExecutionPolicy:
     )  # fmt: skip
 
 
-class Kernel:
+class Kernel(KernelTime):
     def __init__(
         self,
         broker: Any,
@@ -328,52 +327,6 @@ class Kernel:
             self._input_seq += 1
             self.runner.dispatch(event)
             self._after_input()
-
-    def on_timer(self, now: datetime) -> None:
-        """Time passes without a snapshot: stale data is reported, bars that ended close,
-        working orders time out and strategies' timers fire."""
-        with self._lock:
-            if isinstance(self.clock, SimClock):
-                self.clock.advance(now)
-            self._last_input = now
-            self._input_seq += 1
-            for symbol, snap in self.latest.items():
-                age = (now - snap.ts).total_seconds()
-                if symbol not in self._stale and age > self.stale_after.get(
-                    symbol, DEFAULT_STALE_AFTER
-                ):
-                    self._stale.add(symbol)
-                    self.runner.dispatch(StaleDataEvent(now, symbol, age))
-            for bar in self._derived().close_until(now):
-                self.runner.dispatch(bar)
-            self.om.check_timers()
-            if self.reconciler.due(now):
-                self.reconciler.run("periodic")
-            self.runner.fire_timers(now)
-            self._after_input()
-
-    def _fire_gap_timers(self, until: datetime) -> None:
-        """A simulated clock fires the minutes a replay has no snapshot for (data gaps, a day
-        that ends early) as timers, so time exits and stale-data handling run in a backtest
-        exactly as they would live. Continuous minute data costs one comparison."""
-        last = self._last_input
-        if last is None or until - last <= ONE_MINUTE:
-            return
-        local = to_ist(last)
-        t = local.replace(second=0, microsecond=0) + ONE_MINUTE
-        close = local.replace(hour=SESSION_CLOSE.hour, minute=SESSION_CLOSE.minute, second=0, microsecond=0)  # fmt: skip
-        end = min(until, close)  # never overnight: the next day starts with its own snapshot
-        while t < end:
-            self.on_timer(t)
-            t += ONE_MINUTE
-
-    def _derived(self) -> DerivedEvents:
-        """The derived-event source, re-subscribed whenever the runner's routes changed."""
-        routes = self.runner.routes
-        if routes is not self._routes_seen:
-            self._routes_seen = routes
-            self.derived.subscribe(routes.ticks, routes.bars)
-        return self.derived
 
     def end_of_day(self, d: date) -> None:
         """Session close: the rest of the session's minutes as timers (simulated clock), every

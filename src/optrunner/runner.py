@@ -51,6 +51,7 @@ from optrunner.runner_support import (
     build_routes,
     check_strategy,
     load_strategy_files,
+    load_strategy_rows,
     make_intent_sink,
     post_webhook,
 )
@@ -232,6 +233,19 @@ class StrategyRunner(RunnerLoop, RunnerReporting):
         """
         loaded = load_strategy_files(self, config_dir, strategy_factory)
         self.apply_environment()  # a reload picks up a kill switch set since the start
+        return loaded
+
+    def load_strategies_from_store(
+        self, store: Any, strategy_factory: Callable[[Any], Any] | None = None
+    ) -> dict[str, bool]:
+        """Load every active row of the store's ``strategy_configurations`` table (a Store or
+        its URL): ``{id: loaded}``, like ``load_strategies_from_json``; a later call reloads."""
+        from optrunner.store import Store
+
+        if isinstance(store, str):
+            store = Store(store)
+        loaded = load_strategy_rows(self, store.active_strategy_configurations(), strategy_factory)
+        self.apply_environment()
         return loaded
 
     def apply_environment(self) -> str | None:

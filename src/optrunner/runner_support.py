@@ -10,7 +10,7 @@ import logging
 import threading
 import urllib.request
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -259,7 +259,6 @@ def load_strategy_files(
 ) -> dict[str, bool]:
     """``StrategyRunner.load_strategies_from_json``: validate, build, attach a market, register."""
     from optrunner.config import ConfigError, check_file, iter_strategy_files
-    from optrunner.market.adapters.factory import create_market_adapter
     from optrunner.strategies.registry import create_strategy
 
     factory = strategy_factory or create_strategy
@@ -285,22 +284,7 @@ def load_strategy_files(
             continue
         config = report.config
         try:
-            strategy = factory(config)
-            problem = check_strategy(strategy)
-            if problem:
-                raise TypeError(
-                    f"the strategy factory returned {type(strategy).__name__}: {problem}"
-                )
-            mc = config.market_config
-            market = create_market_adapter(
-                mc.market_type,
-                mc,
-                poll_interval=config.monitoring.poll_interval_seconds,
-                clock=runner.clock,
-            )
-            if reload:  # the seed's "stop, then reload": the new file replaces the old strategy
-                runner.unregister(name)
-            runner.register(name, strategy, market=market, config=config)
+            build_and_register(runner, name, config, factory, reload=reload)
         except Exception as exc:  # any failure of one file: report it, load the others
             log.error("%s: strategy %r not loaded: %s: %s", path, name, type(exc).__name__, exc)
             results[name] = False
@@ -308,3 +292,68 @@ def load_strategy_files(
         log.info("%s: loaded strategy %r (%s)", path, name, config.strategy)
         results[name] = True
     return results
+
+
+def load_strategy_rows(
+    runner: StrategyRunner, rows: Iterable[Any], strategy_factory: Callable[[Any], Any] | None
+) -> dict[str, bool]:
+    """``StrategyRunner.load_strategies_from_store``: each active ``strategy_configurations`` row
+    as a strategy, ``{id: loaded}``.
+
+    A row's ``parameters`` may hold a whole strategy file (it has ``market_config``): it means
+    exactly what the file would, validated the same way. Otherwise the row is seed 004's
+    composition shape (``strategy_type``, ``instruments``, processor ``parameters``). A row that
+    fails — an invalid document, a model that will not load — is reported False and logged;
+    the others load (seed 004: a broken ML model is skipped, not fatal).
+    """
+    from optrunner.config import ConfigError, validate_config
+    from optrunner.strategies.composition import ExecutorConfig
+    from optrunner.strategies.registry import create_strategy
+
+    factory = strategy_factory or create_strategy
+    results: dict[str, bool] = {}
+    for row in rows:
+        if not row.is_active:
+            continue
+        name = row.id
+        try:
+            if isinstance(row.parameters, dict) and "market_config" in row.parameters:
+                config, issues = validate_config({**row.parameters, "name": name}, Path.cwd())
+                if issues:
+                    raise ConfigError(f"strategy_configurations[{name}]", issues)
+            else:
+                config = ExecutorConfig(name=name, strategy=row.strategy_type,
+                                        instruments=tuple(row.instruments), parameters=dict(row.parameters))  # fmt: skip
+            reload = name in runner.get_status()["strategy_names"]
+            if reload and runner.running:
+                raise ValueError("it is running — stop the runner, then reload")
+            build_and_register(runner, name, config, factory, reload=reload)
+        except Exception as exc:  # one row's failure never stops the others
+            log.error("strategy_configurations row %r not loaded: %s: %s", name, type(exc).__name__, exc)
+            results[name] = False
+            continue
+        log.info("strategy_configurations: loaded strategy %r (%s)", name, getattr(config, "strategy", "?"))
+        results[name] = True
+    return results
+
+
+def build_and_register(
+    runner: StrategyRunner, name: str, config: Any, factory: Callable[[Any], Any], *, reload: bool
+) -> None:
+    """Build ``config``'s strategy and its market adapter (a strategy file's ``market_config``
+    when it names a source) and register them; a reload replaces the strategy of that name
+    (the seed's "stop, then reload"). Raises on any failure, having changed nothing."""
+    from optrunner.market.adapters.factory import create_market_adapter
+
+    strategy = factory(config)
+    problem = check_strategy(strategy)
+    if problem:
+        raise TypeError(f"the strategy factory returned {type(strategy).__name__}: {problem}")
+    mc = getattr(config, "market_config", None)
+    market = None
+    if mc is not None:
+        market = create_market_adapter(mc.market_type, mc, clock=runner.clock,
+                                       poll_interval=config.monitoring.poll_interval_seconds)  # fmt: skip
+    if reload:
+        runner.unregister(name)
+    runner.register(name, strategy, market=market, config=config)

@@ -100,6 +100,7 @@ def test_delta_drift_closes_the_untested_leg_then_sells_its_replacement(entered)
     ]
     assert s.phase is Phase.ACTIVE and s.adjustments_today == 1
     assert s.legs[Right.PE].contract.strike == 25150.0
+    assert sent[0].reason == "DELTA_DRIFT 0.38>0.3"  # the trigger, for the report's adjustment log
 
 
 def test_replacement_is_not_sold_until_the_old_leg_is_bought_back(entered):

@@ -342,7 +342,12 @@ class DNSS(BaseStrategy):
         )
         self.phase = Phase.ADJUST_EXIT
         self.replacement_attempts = 0
-        return [self._order(Tag.ADJUST_EXIT, closing.contract, Side.BUY, closing.qty, snapshot)]
+        # the trigger, in the order's reason: the report's adjustment log shows why it happened
+        why = (f"DELTA_DRIFT {self.book.net_delta():.2f}>{trigger:g}" if drift
+               else f"PROFIT_STEP {self.book.pnl - self.recentre_pnl:,.0f}>={a.profit_step:g}")  # fmt: skip
+        if closing is tested:
+            why += f" TESTED_LEG {tested.abs_delta:.2f}>{a.max_leg_delta:g}"
+        return [self._order(Tag.ADJUST_EXIT, closing.contract, Side.BUY, closing.qty, snapshot, why)]
 
     def _sell_replacement(self, snapshot: ChainSnapshot) -> Intents:
         self.replacement_attempts += 1

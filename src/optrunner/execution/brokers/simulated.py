@@ -50,11 +50,8 @@ from optrunner.execution.brokers.base import (
 from optrunner.execution.brokers.faults import FaultInjector
 from optrunner.execution.brokers.simulated_book import (
     ExchangeOrder,
-    event_from_dict,
-    event_to_dict,
-    exchange_order_from_dict,
-    exchange_order_to_dict,
 )
+from optrunner.execution.brokers.simulated_state import book_state, load_book
 from optrunner.execution.policy import is_on_tick, to_tick
 from optrunner.execution.records import copy_order
 from optrunner.instruments.calendar import calendar_for
@@ -487,23 +484,7 @@ class SimulatedExchange:
 
     def to_state(self) -> dict[str, Any]:
         """The book in plain JSON types (see the module docstring for what is left out)."""
-        return {
-            "name": self.name,
-            "orders": [exchange_order_to_dict(ex) for ex in self._by_client.values()],
-            "rejected": dict(self._rejected),
-            "seen": {s: ts.isoformat() for s, ts in self._seen.items()},
-            "taken": {s: [[i, side.value, q] for (i, side), q in t.items()] for s, t in self._taken.items()},
-            "close_spot": {s: [d.isoformat(), spot] for s, (d, spot) in self._close_spot.items()},
-            "day": None if self._day is None else self._day.isoformat(),
-            "closed": sorted(d.isoformat() for d in self._closed),
-            "n_orders": self._n_orders,
-            "n_exec": self._n_exec,
-            "positions": [[s, c.id, n] for (s, c), n in self.net_positions.items()],
-            "accepted": dict(self.accepted),
-            "executions": [event_to_dict(e) for e in self.executions],
-            "session": {"orders": list(self._session_orders), "exec_from": self._session_exec_from},
-            "faults": None if self._faults is None else self._faults.to_state(),
-        }
+        return book_state(self)
 
     @classmethod
     def from_state(
@@ -513,31 +494,5 @@ class SimulatedExchange:
         ex = cls(clock, config, faults)
         if state["name"] != ex.name:
             raise ValueError(f"exchange state is for {state['name']!r}, not {ex.name!r}: exec ids would collide")
-        for d in state["orders"]:
-            o = exchange_order_from_dict(d)
-            ex._by_client[o.order.client_id] = o
-        for o in sorted(ex._by_client.values(), key=lambda o: o.exchange_id):  # ids grow with submission order
-            if o.state in _WORKING:
-                ex._working.setdefault(o.order.contract.underlying, {})[o.exchange_id] = o
-        ex._rejected = dict(state["rejected"])
-        ex._seen = {s: datetime.fromisoformat(ts) for s, ts in state["seen"].items()}
-        ex._taken = {s: {(int(i), Side(side)): int(q) for i, side, q in t} for s, t in state["taken"].items()}
-        ex._close_spot = {s: (date.fromisoformat(d), float(spot)) for s, (d, spot) in state["close_spot"].items()}
-        ex._day = None if state["day"] is None else date.fromisoformat(state["day"])
-        ex._closed = {date.fromisoformat(d) for d in state["closed"]}
-        ex._n_orders, ex._n_exec = int(state["n_orders"]), int(state["n_exec"])
-        ex.net_positions = {(s, OptionContract.from_id(c)): int(n) for s, c, n in state["positions"]}
-        ex.accepted = Counter({c: int(n) for c, n in state["accepted"].items()})
-        ex.executions = [event_from_dict(d) for d in state["executions"]]
-        session = state.get("session")  # absent in a book saved before session books: all of it
-        if session is not None:
-            ex._session_exec_from = int(session["exec_from"])
-            ex._session_orders = {c: ex._by_client[c] for c in session["orders"] if c in ex._by_client}
-        else:
-            ex._session_orders = dict(ex._by_client)
-        if faults is not None and state.get("faults") is not None:
-            faults.load_state(state["faults"])  # chaos mode continues its sequence after a restart
-        for k, e in enumerate(ex.executions):
-            if e.kind is K.FILL:
-                ex._by_client[e.client_id].fill_rows += (k,)
+        load_book(ex, state, faults)
         return ex
