@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from optrunner.api import commands as api_commands
 from optrunner.backtest import commands as backtest_commands
 from optrunner.backtest import report as backtest_report
 from optrunner.clikit import examples, new_app
@@ -56,6 +57,7 @@ app.command("backtest", epilog=backtest_commands.BACKTEST_EXAMPLES)(backtest_com
 app.command("sweep", epilog=backtest_commands.SWEEP_EXAMPLES)(backtest_commands.sweep_command)
 app.command("report", epilog=examples("optrunner report runs/q1"))(backtest_report.report_command)
 app.command("run", epilog=live_commands.RUN_EXAMPLES)(live_commands.run_command)
+app.command("serve", epilog=api_commands.SERVE_EXAMPLES)(api_commands.serve_command)
 app.command("validate", epilog=examples("optrunner validate examples/configs", "optrunner validate my_strangle.json --json"))(
     config_commands.validate
 )

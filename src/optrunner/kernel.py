@@ -135,6 +135,12 @@ class Kernel(KernelTime):
         self.runner.bot = self  # -> attach_runner
         self.runner.apply_environment()
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The kernel's re-entrant lock. Anything outside the kernel's own thread that reads or
+        changes its state (the API, a checkpoint) holds it, so it sees one input whole."""
+        return self._lock
+
     def attach_runner(self, runner: StrategyRunner) -> None:
         """Become ``runner``'s bot: its strategies' events come from this kernel and their intents
         go through it. Called by ``runner.bot = kernel``, so the seed's
@@ -149,9 +155,9 @@ class Kernel(KernelTime):
 
     def apply_environment(self) -> str | None:
         """The environment's kill switch as this kernel's: REDUCING while it is set."""
-        return self.risk.kill_switch.apply_env(ts=self._now())
+        return self.risk.kill_switch.apply_env(ts=self.now())
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
         """The clock's time; wall time before a simulated clock has seen its first input."""
         try:
             return self.clock.now()
@@ -437,7 +443,7 @@ class Kernel(KernelTime):
     # --- safety ------------------------------------------------------------------------------------
 
     def _on_switch(self, change: SwitchChange) -> None:
-        self._alert(change.ts or self._now(), "critical" if change.new is TradingState.HALTED else "warning",
+        self._alert(change.ts or self.now(), "critical" if change.new is TradingState.HALTED else "warning",
                     f"kill_switch:{change.source}", f"trading {change.old} -> {change.new}: {change.reason}")  # fmt: skip
         if change.new is TradingState.HALTED:
             self.flatten(reason=f"KILL_SWITCH: {change.reason}")

@@ -67,6 +67,10 @@ class RunnerReporting:
             "intents_blocked": self.intents_blocked,
         }
 
+    def halt_reasons(self) -> dict[str, str]:
+        """Why each halted strategy was halted (the API shows it next to the name)."""
+        return {s.name: s.halt_reason for s in list(self._slots.values()) if s.halted}
+
     def get_metrics(self) -> dict[str, Any]:
         strategies = {s.name: s.metrics() for s in list(self._slots.values()) if s.collects_metrics}
         return {

@@ -20,7 +20,8 @@ journaled — and in passes, at most one per kernel input:
 1. cancel the strategy's working orders, except the router's unwinds and earlier flatten
    orders (they already close: one close owner per leg, execution/close_guard.py);
 2. for every open position in a tradable contract, send a marketable EXIT for what working
-   orders do not already close;
+   orders do not already close — short legs (the main legs) first, long legs (their hedges)
+   last, so the book is never left naked short by a flatten;
 3. flat with nothing working: done. A pass that had to send again (a rejected or expired
    flatten order) counts against ``max_attempts``; past it the desk stops and raises a
    critical alert for a human, never loops.
@@ -134,6 +135,7 @@ class SafetyDesk:
                 k.om.cancel(cid, f"flatten: {reason}")
         today = to_ist(k.clock.now()).date()
         positions = [p for p in k.portfolio.positions(name) if p.contract.expiry >= today]
+        positions.sort(key=lambda p: p.quantity > 0)  # shorts (main legs) before longs (hedges)
         if not positions and not k.om.open_orders(name):
             del self.pending[name]
             self.attempts.pop(name, None)

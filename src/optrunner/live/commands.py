@@ -9,6 +9,7 @@ that is down). Ctrl-C stops the session at a checkpoint and exits 130.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,7 +40,7 @@ from optrunner.core.clock import SimClock
 from optrunner.core.errors import EXIT_INTERRUPTED, RunFailed, UserError
 from optrunner.core.invariants import check_invariants
 from optrunner.core.timeutil import to_ist
-from optrunner.data.catalog import CatalogError
+from optrunner.data.catalog import Catalog, CatalogError
 from optrunner.execution.brokers.faults import FaultInjector
 from optrunner.live.node import (
     DEFAULT_KEEP_CHECKPOINTS,
@@ -101,6 +102,79 @@ def open_store(text: str, url: Any, *, recover: bool, durable: bool = False) -> 
     return store
 
 
+@dataclass
+class PaperSession:
+    """A trading node on the paper broker, ready to replay ``day`` of ``catalog`` (``run``, ``serve``)."""
+
+    node: TradingNode
+    catalog: Catalog
+    store: Store
+    symbols: list[str]
+    day: date
+    injector: FaultInjector | None
+    recovered: bool
+
+
+def open_paper_session(
+    configs: list[Path],
+    data: Path,
+    day: str,
+    store_text: str,
+    *,
+    broker_state: Path | None = None,
+    recover: bool | None = False,
+    account: Path | None = None,
+    capital: Any = None,
+    slippage: Any = None,
+    latency: Any = None,
+    faults: str | None = None,
+    on_halt: Any = None,
+    durable: bool = False,
+    keep_checkpoints: int = DEFAULT_KEEP_CHECKPOINTS,
+    reconcile_seconds: float = DEFAULT_RECONCILE_SECONDS,
+) -> PaperSession:
+    """Check everything the user gave (one ``error:`` line per mistake), then build the node:
+    a fresh session, or — ``recover`` True, or None and the store already holds one — the
+    session in the store resumed. The effective settings are journaled."""
+    fault_config, fault_seed = faults_option(faults)  # a bad option is reported before anything runs
+    settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency)
+    settings, record = with_halt_policy(settings, record, on_halt)
+    cfgs, files = load_configs(configs)
+    try:
+        d = date.fromisoformat(day)
+    except ValueError:
+        raise UserError(f"--date {day!r} is not a date like 2026-11-16") from None
+    catalog = open_catalog(data, cfgs, files)
+    symbols = sorted({c.market_config.symbol for c in cfgs})
+    missing = [s for s in symbols if d not in catalog.dates(s)]
+    if missing:
+        raise UserError(f"{data} has no {', '.join(missing)} data on {d}; pick a day it holds (optrunner data info --data {data})")
+    url = store_url(store_text)
+    broker_path = broker_state or default_broker_state(url)
+    store = open_store(store_text, url, recover=bool(recover), durable=durable)
+    has_session = latest_checkpoint(store) is not None or bool(store.load_orders())
+    if recover is None:
+        recover = has_session
+    if not recover and (has_session or broker_path.exists()):
+        store.close()
+        raise UserError(f"{store_text} or {broker_path} already holds a session: resume it with --recover, "
+                        "or use a new store and broker state")  # fmt: skip
+    if recover and not has_session:
+        store.close()
+        raise UserError(f"--recover: {store_text} holds no session (no checkpoint, no orders) — "
+                        "run without --recover to start one")  # fmt: skip
+    clock = SimClock()
+    injector = FaultInjector(fault_config, fault_seed) if fault_config is not None else None
+    broker = PaperBroker(broker_path, clock, settings.sim_config(), injector)  # a resumed book carries its RNG state
+    make = TradingNode.recover if recover else TradingNode
+    node = make(cfgs, store, broker, clock, capital=settings.capital, risk=settings.risk,
+                charges=settings.charge_schedule(), freeze_inclusive=broker.config.freeze_inclusive,
+                reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints)  # fmt: skip
+    record.update({"data": str(data), "date": day, "strategy_files": files, "recover": recover, "faults": faults})
+    store.append(SETTINGS, record, datetime.now(UTC))  # each session's effective settings, journaled
+    return PaperSession(node, catalog, store, symbols, d, injector, bool(recover))
+
+
 def _clock_text(node: TradingNode) -> str:
     """The session time reached, or "start" before the first snapshot (the clock has none yet)."""
     if node.inputs == 0 and node.resume_after is None:
@@ -153,40 +227,13 @@ def run_command(
     reconcile_seconds: Annotated[float, typer.Option("--reconcile-seconds", min=1.0, help="Reconcile positions and orders with the broker this often.")] = DEFAULT_RECONCILE_SECONDS,
 ) -> None:
     """Paper-trade a catalog day through the live node: journaled, checkpointed, resumable with --recover."""
-    fault_config, fault_seed = faults_option(faults)  # a bad option is reported before anything runs
-    settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency)
-    settings, record = with_halt_policy(settings, record, on_halt)
-    cfgs, files = load_configs(configs)
-    try:
-        d = date.fromisoformat(day)
-    except ValueError:
-        raise UserError(f"--date {day!r} is not a date like 2026-11-16") from None
-    catalog = open_catalog(data, cfgs, files)
-    symbols = sorted({c.market_config.symbol for c in cfgs})
-    missing = [s for s in symbols if d not in catalog.dates(s)]
-    if missing:
-        raise UserError(f"{data} has no {', '.join(missing)} data on {d}; pick a day it holds (optrunner data info --data {data})")
-    url = store_url(store_text)
-    broker_path = broker_state or default_broker_state(url)
-    store = open_store(store_text, url, recover=recover, durable=durable)
-    has_session = latest_checkpoint(store) is not None or bool(store.load_orders())
-    if not recover and (has_session or broker_path.exists()):
-        store.close()
-        raise UserError(f"{store_text} or {broker_path} already holds a session: resume it with --recover, "
-                        "or use a new store and broker state")  # fmt: skip
-    if recover and not has_session:
-        store.close()
-        raise UserError(f"--recover: {store_text} holds no session (no checkpoint, no orders) — "
-                        "run without --recover to start one")  # fmt: skip
-    clock = SimClock()
-    injector = FaultInjector(fault_config, fault_seed) if fault_config is not None else None
-    broker = PaperBroker(broker_path, clock, settings.sim_config(), injector)  # a resumed book carries its RNG state
-    make = TradingNode.recover if recover else TradingNode
-    node = make(cfgs, store, broker, clock, capital=settings.capital, risk=settings.risk,
-                charges=settings.charge_schedule(), freeze_inclusive=broker.config.freeze_inclusive,
-                reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints)  # fmt: skip
-    record.update({"data": str(data), "date": day, "strategy_files": files, "recover": recover, "faults": faults})
-    store.append(SETTINGS, record, datetime.now(UTC))  # each session's effective settings, journaled
+    session = open_paper_session(
+        configs, data, day, store_text, broker_state=broker_state, recover=recover, account=account,
+        capital=capital, slippage=slippage, latency=latency, faults=faults, on_halt=on_halt, durable=durable,
+        keep_checkpoints=keep_checkpoints, reconcile_seconds=reconcile_seconds,
+    )  # fmt: skip
+    node, catalog, store, injector = session.node, session.catalog, session.store, session.injector
+    symbols, d = session.symbols, session.day
     if recover:
         console.print(f"Resuming after {node.resume_after or 'the start'}; "
                       f"{len(node.possibly_sent)} order(s) possibly sent before the crash")  # fmt: skip

@@ -137,23 +137,25 @@ class TradingNode:
 
     def process(self, snapshot: ChainSnapshot) -> None:
         """One snapshot through the kernel, then a checkpoint."""
-        d = to_ist(snapshot.ts).date()
-        if self.day is not None and d != self.day:
-            self.close_day(self.day)
-        self.day = d
-        self.kernel.on_chain(snapshot)
-        self._after_interrupted_input()
-        self.inputs += 1
-        self.checkpoint()
+        with self.kernel.lock:  # an input and its checkpoint are one step for other threads
+            d = to_ist(snapshot.ts).date()
+            if self.day is not None and d != self.day:
+                self.close_day(self.day)
+            self.day = d
+            self.kernel.on_chain(snapshot)
+            self._after_interrupted_input()
+            self.inputs += 1
+            self.checkpoint()
 
     def close_day(self, d: date) -> None:
         """The session close (expiry of DAY orders, settlement), once per day, then a checkpoint."""
-        if d in self.closed:
-            return
-        self.kernel.end_of_day(d)
-        self._after_interrupted_input()
-        self.closed.add(d)
-        self.checkpoint()
+        with self.kernel.lock:
+            if d in self.closed:
+                return
+            self.kernel.end_of_day(d)
+            self._after_interrupted_input()
+            self.closed.add(d)
+            self.checkpoint()
 
     def checkpoint(self) -> None:
         """One journal entry with everything a restart resumes from, durable on return."""

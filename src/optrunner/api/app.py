@@ -1,0 +1,215 @@
+"""The FastAPI app in front of a :class:`TradingService`: REST, ``/ws`` and ``/metrics``.
+
+Paths are the seeds' (users' scripts call them): seed 001's ``/api/health``,
+``/api/trading/disable|enable``; seed 002's ``/integrated/trading/status|positions|stop``
+and ``/performance/stats``; plus ours under ``/api/``. Every endpoint but ``/api/health``
+and ``/metrics`` needs ``Authorization: Bearer <token>`` (auth.py). Errors are always
+``{"detail": "..."}`` with a 4xx status: a request can be wrong, the server must not crash
+on it, and no answer repeats what the client sent (it could hold a secret).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from optrunner.api import views
+from optrunner.api.auth import bearer, token_matches
+from optrunner.api.hub import Hub
+from optrunner.api.metrics import ServiceMetrics
+from optrunner.api.models import (
+    AlertOut,
+    FillOut,
+    Health,
+    KillSwitchAnswer,
+    OrderOut,
+    PerformanceStats,
+    Positions,
+    Problem,
+    ReasonBody,
+    StopAnswer,
+    StrategyAnswer,
+    StrategyOut,
+    TradingStatus,
+)
+from optrunner.core.types import OrderState
+from optrunner.live.service import NotStarted, TradingService, UnknownStrategy
+from optrunner.risk.kill_switch import TradingState
+
+log = logging.getLogger(__name__)
+AUTH_FAILED = "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'"
+WS_AUTH_TIMEOUT = 5.0  # seconds a WebSocket client has to send its token as the first message
+Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many, the newest")]
+_ERRORS = {401: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+
+
+def create_app(service: TradingService, token: str, *, start_service: bool = True,
+               positions_every: float = 1.0) -> FastAPI:  # fmt: skip
+    """The app for ``service``; with ``start_service`` the replay starts with the app and
+    stops (journal flushed, store closed) when the app shuts down."""
+    metrics = ServiceMetrics(service)
+    hub = Hub(service, metrics, positions_every=positions_every)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        hub.start()
+        if start_service:
+            service.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+            if start_service:
+                service.stop()
+
+    app = FastAPI(title="optrunner", summary="Operate a paper (later live) trading session",
+                  lifespan=lifespan, responses=_ERRORS)  # fmt: skip
+    app.state.service, app.state.metrics, app.state.hub = service, metrics, hub
+
+    def authorized(request: Request) -> None:
+        if not token_matches(token, bearer(request.headers.get("authorization"))):
+            raise HTTPException(401, AUTH_FAILED, headers={"WWW-Authenticate": "Bearer"})
+
+    Auth = Depends(authorized)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"detail": f"invalid request: {where}"}, status_code=422)  # no input echoed
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    # --- seed 001 --------------------------------------------------------------------------------
+
+    @app.get("/api/health", response_model=Health, tags=["health"])
+    def api_health() -> Health:
+        """Feed (replay) alive, store reachable, broker, kill switch, last tick age. No token."""
+        return views.health(service)
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    def prometheus() -> Response:
+        hub.pump()  # counters include everything the kernel did until now
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def _switch(state: TradingState, body: ReasonBody | None, default: str) -> KillSwitchAnswer:
+        reason = (body.reason if body and body.reason else default)
+        before, changed = service.set_trading(state, reason)
+        switch = service.kernel.risk.kill_switch
+        return KillSwitchAnswer(state=switch.state.value, previous=before.value, changed=changed,
+                                source="api", reason=reason)  # fmt: skip
+
+    @app.post("/api/trading/disable", response_model=KillSwitchAnswer, dependencies=[Auth], tags=["trading"])
+    def trading_disable(body: ReasonBody | None = None) -> KillSwitchAnswer:
+        """Kill switch to REDUCING: no new entries or adjustments; exits still run."""
+        return _switch(TradingState.REDUCING, body, "trading disabled from the API")
+
+    @app.post("/api/trading/enable", response_model=KillSwitchAnswer, dependencies=[Auth], tags=["trading"])
+    def trading_enable(body: ReasonBody | None = None) -> KillSwitchAnswer:
+        """Kill switch back to ACTIVE."""
+        return _switch(TradingState.ACTIVE, body, "trading enabled from the API")
+
+    # --- seed 002 --------------------------------------------------------------------------------
+
+    @app.get("/integrated/trading/status", response_model=TradingStatus, dependencies=[Auth], tags=["trading"])
+    def trading_status() -> TradingStatus:
+        return views.status(service)
+
+    @app.get("/integrated/trading/positions", response_model=Positions, dependencies=[Auth], tags=["trading"])
+    def trading_positions() -> Positions:
+        return views.positions_out(service)
+
+    @app.post("/integrated/trading/stop", response_model=StopAnswer, dependencies=[Auth], tags=["trading"])
+    def trading_stop(body: ReasonBody | None = None) -> StopAnswer:
+        """Emergency stop: kill switch HALTED (no strategy order goes out), working orders
+        cancelled, every position flattened at market — short main legs before long hedges."""
+        reason = body.reason if body and body.reason else "emergency stop from the API"
+        r = service.emergency_stop(reason)
+        if r["open_positions"] == 0:
+            message = "flat"
+        elif r["session_open"]:
+            message = f"{r['open_positions']} leg(s) still open: flatten orders working"
+        else:
+            message = f"{r['open_positions']} leg(s) still open: the session is closed, they flatten at the next open"
+        return StopAnswer(state=TradingState.HALTED.value, previous=r["previous"].value,
+                          flatten_orders=r["flatten_orders"], cancelled=r["cancelled"],
+                          open_positions=r["open_positions"], session_open=r["session_open"], message=message)  # fmt: skip
+
+    @app.get("/performance/stats", response_model=PerformanceStats, dependencies=[Auth], tags=["trading"])
+    def performance_stats() -> PerformanceStats:
+        return views.performance(service)
+
+    # --- ours -------------------------------------------------------------------------------------
+
+    @app.get("/api/strategies", response_model=list[StrategyOut], dependencies=[Auth], tags=["strategies"])
+    def list_strategies() -> list[StrategyOut]:
+        return views.strategies(service)
+
+    def _unknown(name: str) -> HTTPException:
+        return HTTPException(404, f"no strategy named {name!r}; GET /api/strategies lists them")
+
+    @app.post("/api/strategies/{name}/disable", response_model=StrategyAnswer, dependencies=[Auth], tags=["strategies"])
+    def disable_strategy(name: str, body: ReasonBody | None = None) -> StrategyAnswer:
+        """Halt one strategy: entries blocked, its positions flattened by the halt policy."""
+        try:
+            changed = service.disable_strategy(name, body.reason if body and body.reason else "disabled from the API")
+        except UnknownStrategy:
+            raise _unknown(name) from None
+        except NotStarted as exc:
+            raise HTTPException(409, str(exc)) from None
+        return StrategyAnswer(name=name, halted=True, changed=changed)
+
+    @app.post("/api/strategies/{name}/enable", response_model=StrategyAnswer, dependencies=[Auth], tags=["strategies"])
+    def enable_strategy(name: str) -> StrategyAnswer:
+        """Resume a halted strategy."""
+        try:
+            changed = service.enable_strategy(name)
+        except UnknownStrategy:
+            raise _unknown(name) from None
+        except NotStarted as exc:
+            raise HTTPException(409, str(exc)) from None
+        return StrategyAnswer(name=name, halted=False, changed=changed)
+
+    @app.get("/api/orders", response_model=list[OrderOut], dependencies=[Auth], tags=["orders"])
+    def list_orders(strategy: str | None = None, state: OrderState | None = None, working: bool = False,
+                    limit: Limit = 500) -> list[OrderOut]:  # fmt: skip
+        return views.orders_out(service, working=working, strategy=strategy, state=state, limit=limit)
+
+    @app.get("/api/fills", response_model=list[FillOut], dependencies=[Auth], tags=["orders"])
+    def list_fills(strategy: str | None = None, limit: Limit = 500) -> list[FillOut]:
+        return views.fills_out(service, strategy=strategy, limit=limit)
+
+    @app.get("/api/alerts", response_model=list[AlertOut], dependencies=[Auth], tags=["health"])
+    def list_alerts(limit: Limit = 200) -> list[AlertOut]:
+        return views.alerts_out(service, limit=limit)
+
+    # --- WebSocket ---------------------------------------------------------------------------------
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        """Token as ``?token=``, an Authorization header, or the first message
+        (``{"token": "..."}``); then a snapshot and every message (hub.py)."""
+        await websocket.accept()
+        given = websocket.query_params.get("token") or bearer(websocket.headers.get("authorization"))
+        if not given:
+            try:
+                first = await asyncio.wait_for(websocket.receive_json(), WS_AUTH_TIMEOUT)
+                given = first.get("token") if isinstance(first, dict) else None
+            except Exception:
+                given = None
+        if not token_matches(token, given):
+            await websocket.close(code=1008, reason="missing or wrong token")
+            return
+        await hub.serve(websocket)
+
+    return app

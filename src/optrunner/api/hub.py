@@ -1,0 +1,174 @@
+"""The publisher: kernel events -> metrics and WebSocket messages, on the API's event loop.
+
+The kernel's observer only appends to ``TradingService.events``. A task here drains that
+queue every ``interval`` seconds, updates the Prometheus counters, turns each event into a
+typed JSON message with a sequence number and hands it to every connected client's own
+bounded queue; every ``positions_every`` seconds it adds a positions/P&L message. A client
+too slow to keep up is disconnected (close code 1013), never waited for: neither the kernel
+nor the other clients slow down for one reader.
+
+Messages: ``{"seq": n, "type": t, "ts": ..., "data": {...}}`` with ``type`` one of
+``snapshot`` (first message of every connection: the current positions, P&L, kill switch
+and working orders, ``seq`` = the last message it includes), ``order``, ``fill``,
+``alert``, ``kill_switch`` and ``positions``. A reconnecting client reads the snapshot
+and continues from its ``seq``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import WebSocket
+
+from optrunner.api.metrics import ServiceMetrics
+from optrunner.api.views import orders_out, positions_out
+from optrunner.core.events import AlertEvent, FillEvent
+from optrunner.live.service import OrderNote, TradingService
+
+log = logging.getLogger(__name__)
+CLIENT_QUEUE = 1000  # messages a client may lag behind before it is disconnected
+
+
+def _ts(ts: datetime) -> str:
+    return ts.isoformat()
+
+
+def event_message(event: Any) -> tuple[str, dict[str, Any]] | None:
+    """(type, data) of one queued kernel event."""
+    if isinstance(event, OrderNote):
+        d = asdict(event)
+        d["ts"] = _ts(event.ts)
+        return "order", d
+    if isinstance(event, FillEvent):
+        f = event.fill
+        return "fill", {"fill_id": f.fill_id, "client_id": f.client_id, "strategy": f.strategy,
+                        "tag": f.tag.value, "contract": f.contract.id, "side": f.side.value,
+                        "quantity": f.quantity, "price": f.price, "charges": f.charges.total,
+                        "ts": _ts(f.ts), "is_settlement": f.is_settlement}  # fmt: skip
+    if isinstance(event, AlertEvent):
+        kind = "kill_switch" if event.source.startswith("kill_switch:") else "alert"
+        return kind, {"ts": _ts(event.ts), "level": event.level, "source": event.source, "message": event.message}
+    return None
+
+
+class Hub:
+    """Connected WebSocket clients and the task that feeds them."""
+
+    def __init__(self, service: TradingService, metrics: ServiceMetrics, *, interval: float = 0.1,
+                 positions_every: float = 1.0) -> None:  # fmt: skip
+        self.service = service
+        self.metrics = metrics
+        self.interval = interval
+        self.positions_every = positions_every
+        self.seq = 0
+        self.clients: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self.recent: deque[dict[str, Any]] = deque(maxlen=1000)
+        self._task: asyncio.Task[None] | None = None
+
+    # --- publishing -----------------------------------------------------------------------------
+
+    def _message(self, kind: str, data: Any) -> dict[str, Any]:
+        self.seq += 1
+        msg = {"seq": self.seq, "type": kind, "ts": datetime.now(UTC).isoformat(), "data": data}
+        self.recent.append(msg)
+        return msg
+
+    def _broadcast(self, msg: dict[str, Any]) -> None:
+        for q in list(self.clients):
+            try:
+                q.put_nowait(msg)
+            except asyncio.QueueFull:  # too slow: drop the client, not the kernel's pace
+                self.clients.discard(q)
+                with contextlib.suppress(asyncio.QueueFull):
+                    q.get_nowait()
+                    q.put_nowait(None)
+
+    def pump(self) -> int:
+        """Drain the service's queued events once; returns how many were handled."""
+        events = self.service.events
+        n = 0
+        while events:
+            event = events.popleft()
+            n += 1
+            self.metrics.consume(event)
+            out = event_message(event)
+            if out is not None:
+                self._broadcast(self._message(*out))
+        return n
+
+    def positions_message(self) -> dict[str, Any]:
+        return self._message("positions", positions_out(self.service).model_dump(mode="json"))
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_positions = loop.time()
+        while True:
+            self.pump()
+            if self.clients and loop.time() >= next_positions:
+                next_positions = loop.time() + self.positions_every
+                self._broadcast(self.positions_message())
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.run(), name="optrunner-hub")
+
+    async def stop(self) -> None:
+        for q in list(self.clients):
+            with contextlib.suppress(asyncio.QueueFull):
+                q.put_nowait(None)
+        self.clients.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.pump()  # count what the last inputs did
+
+    # --- one client ---------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state a (re)connecting client starts from; its seq is the last message it covers."""
+        s = self.service
+        self.pump()  # everything up to now is in it
+        with s.lock:
+            switch = s.kernel.risk.kill_switch
+            data = {
+                "positions": positions_out(s).model_dump(mode="json"),
+                "working_orders": [o.model_dump(mode="json") for o in orders_out(s, working=True)],
+                "kill_switch": {"state": switch.state.value, "reason": switch.reason},
+                "feed_state": s.state,
+            }
+        return {"seq": self.seq, "type": "snapshot", "ts": datetime.now(UTC).isoformat(), "data": data}
+
+    async def serve(self, ws: WebSocket) -> None:
+        """Send the snapshot, then every message, until the client goes or is dropped."""
+        q: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=CLIENT_QUEUE)
+        await ws.send_json(self.snapshot())
+        self.clients.add(q)
+        reader = asyncio.create_task(self._read_until_closed(ws))
+        try:
+            while True:
+                getter = asyncio.create_task(q.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if reader in done:
+                    getter.cancel()
+                    return
+                msg = getter.result()
+                if msg is None:
+                    await ws.close(code=1013)
+                    return
+                await ws.send_json(msg)
+        finally:
+            self.clients.discard(q)
+            reader.cancel()
+
+    async def _read_until_closed(self, ws: WebSocket) -> None:
+        """Clients send nothing after authenticating; reading notices when they leave."""
+        with contextlib.suppress(Exception):
+            while True:
+                await ws.receive_text()

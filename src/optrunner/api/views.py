@@ -1,0 +1,150 @@
+"""The service's state as API answers: each function reads the kernel under its lock and
+returns a typed model (models.py), so REST, the WebSocket and tests see the same shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from optrunner.api.models import (
+    AlertOut,
+    FeedHealth,
+    FillOut,
+    Health,
+    OrderOut,
+    PerformanceStats,
+    PnLOut,
+    PositionOut,
+    Positions,
+    StrategyOut,
+    TradingStatus,
+)
+from optrunner.core.types import OrderState
+from optrunner.live.service import TradingService
+
+
+def _pnl(summary: Any) -> PnLOut:
+    return PnLOut(strategy=summary.strategy, realized=summary.realized, unrealized=summary.unrealized,
+                  charges=summary.charges, net=summary.net, open_legs=summary.open_legs,
+                  premium_collected=summary.premium_collected)  # fmt: skip
+
+
+def _session_time(s: TradingService) -> Any:
+    node = s.node
+    if node.inputs == 0 and node.resume_after is None:
+        return None
+    return s.kernel.clock.now()
+
+
+def health(s: TradingService) -> Health:
+    store_ok, store_error = True, None
+    with s.lock:
+        try:
+            if s.closed:
+                raise RuntimeError("the store is closed")
+            with s.node.store.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # health reports, it never raises
+            store_ok, store_error = False, type(exc).__name__
+        switch = s.kernel.risk.kill_switch
+        broker_ok = s.kernel.broker is not None
+        age = s.last_tick_age()
+        feed = FeedHealth(state=s.state, alive=s.alive, inputs=s.node.inputs, last_input=_session_time(s),
+                          last_tick_age_seconds=None if age is None else round(age, 3), error=s.error)  # fmt: skip
+        ok = store_ok and broker_ok and s.state not in ("failed",)
+        return Health(status="ok" if ok else "degraded", mode=s.mode, feed=feed, store_ok=store_ok,
+                      store_error=store_error, broker=s.broker_name, broker_ok=broker_ok,
+                      kill_switch=switch.state.value, kill_switch_reason=switch.reason)  # fmt: skip
+
+
+def positions_out(s: TradingService) -> Positions:
+    with s.lock:
+        pf = s.kernel.portfolio
+        out = [
+            PositionOut(strategy=p.strategy, contract=p.contract.id, underlying=p.contract.underlying,
+                        expiry=p.contract.expiry.isoformat(), strike=p.contract.strike, right=p.contract.right.value,
+                        quantity=p.quantity, avg_price=p.avg_price, mark_price=p.mark_price, unrealized=p.unrealized,
+                        realized=p.realized, charges=p.charges_paid, delta=p.delta)
+            for p in pf.positions()
+        ]
+        total = pf.summary()
+        return Positions(positions=out, open_legs=len(out), unrealized=total.unrealized, realized=total.realized,
+                         charges=total.charges, net=total.net)  # fmt: skip
+
+
+def status(s: TradingService) -> TradingStatus:
+    with s.lock:
+        k = s.kernel
+        switch = k.risk.kill_switch
+        runner = k.runner.get_status()
+        halted = k.runner.halt_reasons()
+        halted.update({n: r for n, r in k.om.halted().items() if n not in halted})
+        orders = k.om.orders()
+        return TradingStatus(
+            mode=s.mode, broker=s.broker_name, running=s.alive, feed_state=s.state,
+            trading_state=switch.state.value, trading_reason=switch.reason,
+            session_day=None if s.node.day is None else s.node.day.isoformat(), session_time=_session_time(s),
+            session_open=k.session_open, inputs=s.node.inputs, strategies=runner["strategy_names"], halted=halted,
+            orders=len(orders), working_orders=sum(1 for o in orders if not o.state.is_terminal),
+            open_legs=len(k.portfolio.positions()), net_pnl=k.portfolio.summary().net,
+        )  # fmt: skip
+
+
+def strategies(s: TradingService) -> list[StrategyOut]:
+    with s.lock:
+        k = s.kernel
+        out = []
+        halted = k.runner.halt_reasons()
+        for name, config in k.runner.configs().items():
+            summary = k.portfolio.summary(name)
+            out.append(StrategyOut(name=name, kind=str(getattr(config, "strategy", "") or ""), halted=name in halted,
+                                   halt_reason=halted.get(name, ""), open_legs=summary.open_legs,
+                                   net_pnl=summary.net))  # fmt: skip
+        return out
+
+
+def orders_out(s: TradingService, *, working: bool = False, strategy: str | None = None,
+               state: OrderState | None = None, limit: int = 500) -> list[OrderOut]:  # fmt: skip
+    with s.lock:
+        orders = s.kernel.om.open_orders(strategy) if working else s.kernel.om.orders(strategy)
+        picked = [o for o in orders if state is None or o.state is state][-limit:]
+        return [
+            OrderOut(client_id=o.client_id, strategy=o.strategy, tag=o.tag.value, contract=o.contract.id,
+                     side=o.side.value, quantity=o.quantity, order_type=o.order_type.value,
+                     limit_price=o.limit_price, state=o.state.value, filled_qty=o.filled_qty, avg_price=o.avg_price,
+                     parent_id=o.parent_id, leg=o.leg, reason=o.reason, created_ts=o.created_ts,
+                     updated_ts=o.updated_ts)
+            for o in picked
+        ]
+
+
+def fills_out(s: TradingService, *, strategy: str | None = None, limit: int = 500) -> list[FillOut]:
+    with s.lock:  # the store's reads flush its buffer: only with the kernel's lock held
+        fills = s.node.store.load_fills(strategy)[-limit:]
+    return [
+        FillOut(fill_id=f.fill_id, client_id=f.client_id, strategy=f.strategy, tag=f.tag.value, contract=f.contract.id,
+                side=f.side.value, quantity=f.quantity, price=f.price, charges=f.charges.total, ts=f.ts,
+                is_settlement=f.is_settlement)
+        for f in fills
+    ]
+
+
+def alerts_out(s: TradingService, *, limit: int = 200) -> list[AlertOut]:
+    with s.lock:
+        alerts = list(s.kernel.alerts[-limit:])
+    return [AlertOut(ts=a.ts, level=a.level, source=a.source, message=a.message) for a in alerts]
+
+
+def performance(s: TradingService) -> PerformanceStats:
+    with s.lock:
+        k = s.kernel
+        pf = k.portfolio
+        orders = k.om.orders()
+        fills = sum(1 for o in orders if o.filled_qty > 0)
+        return PerformanceStats(
+            capital=pf.capital, equity=pf.equity, day_pnl=pf.day_pnl, drawdown=pf.drawdown,
+            drawdown_pct=pf.drawdown_pct, account=_pnl(pf.summary()),
+            strategies=[_pnl(pf.summary(n)) for n in sorted(set(pf.strategies()) | set(k.runner.strategies()))],
+            orders=len(orders), fills=fills, rejected=sum(1 for o in orders if o.state is OrderState.REJECTED),
+        )  # fmt: skip

@@ -1,0 +1,277 @@
+"""The trading service: one trading node replaying a day in a background thread, operated
+from other threads (the API) through the kernel's lock.
+
+``optrunner serve`` builds a :class:`TradingService` from the same paper session as
+``optrunner run`` and puts the FastAPI app (``optrunner.api``) in front of it. The replay
+thread holds the kernel's lock for each whole input (the kernel's work *and* its
+checkpoint, see ``TradingNode.process``); every operator action here takes the same lock,
+so an emergency stop lands between two inputs, never inside one, and is checkpointed
+before the lock is released. Reads for the API also take the lock: they see a consistent
+book, at the price of waiting for at most one input.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from optrunner.core.events import AlertEvent, FillEvent, OrderUpdateEvent
+from optrunner.data.snapshot import ChainSnapshot
+from optrunner.live.node import TradingNode
+from optrunner.risk.kill_switch import TradingState
+
+log = logging.getLogger(__name__)
+
+API_SOURCE = "api"  # the kill switch's ``source`` for operator actions through the API
+
+
+class UnknownStrategy(KeyError):
+    """An operator named a strategy the node does not run."""
+
+
+class NotStarted(RuntimeError):
+    """An action that needs the session's clock, asked for before its first input."""
+
+
+class _StopReplay(Exception):
+    """Raised between two inputs to end the replay early (service shutdown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderNote:
+    """What an order looked like when an update was published: the ``Order`` object itself
+    keeps changing in the kernel thread, so the observer copies the fields it reports."""
+
+    ts: datetime
+    client_id: str
+    strategy: str
+    tag: str
+    contract: str
+    side: str
+    quantity: int
+    state: str
+    filled_qty: int
+    avg_price: float
+    limit_price: float | None
+    reason: str
+    parent_id: str | None
+    leg: str
+
+
+def order_note(event: OrderUpdateEvent) -> OrderNote:
+    o = event.order
+    return OrderNote(event.ts, o.client_id, o.strategy, o.tag.value, o.contract.id, o.side.value,
+                     o.quantity, o.state.value, o.filled_qty, o.avg_price, o.limit_price, o.reason,
+                     o.parent_id, o.leg)  # fmt: skip
+
+
+class TradingService:
+    """Owns a :class:`TradingNode` and the thread that feeds it ``snapshots``.
+
+    ``pace_ms``: wait this long (wall time) after each input, so a replayed day unfolds
+    at a watchable speed; 0 replays at full speed. ``mode``/``broker`` label metrics.
+    Kernel events are copied into ``events`` (a bounded deque: appending is the only
+    work done on the kernel's thread) for the API to publish off the hot path.
+    """
+
+    def __init__(
+        self,
+        node: TradingNode,
+        snapshots: Iterable[ChainSnapshot],
+        *,
+        pace_ms: float = 0.0,
+        mode: str = "paper",
+        broker: str = "paper",
+        quality: Any = None,
+        max_events: int = 100_000,
+    ) -> None:
+        self.node = node
+        self.kernel = node.kernel
+        self.lock = node.kernel.lock
+        self.mode = mode
+        self.broker_name = broker
+        self.quality = quality  # the catalog's DataQuality (bad-data drops), when replaying one
+        self.pace = max(0.0, pace_ms) / 1000.0
+        self.events: deque[Any] = deque(maxlen=max_events)
+        self.started_at = datetime.now(UTC)
+        self.state = "starting"  # starting | replaying | finished | stopped | failed
+        self.error: str | None = None
+        self.last_input_wall: float | None = None  # time.monotonic() of the last processed input
+        self._snapshots = snapshots
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.kernel.observe(self._observe)
+
+    # --- the kernel's side -------------------------------------------------------------------
+
+    def _observe(self, event: Any) -> None:
+        """Kernel thread, under its lock: copy and queue, nothing else."""
+        if isinstance(event, OrderUpdateEvent):
+            self.events.append(order_note(event))
+        elif isinstance(event, FillEvent | AlertEvent):
+            self.events.append(event)  # frozen records
+
+    def _after_input(self, _node: TradingNode) -> None:
+        self.last_input_wall = time.monotonic()
+        if self._stop.is_set():
+            raise _StopReplay
+        if self.pace and self._stop.wait(self.pace):
+            raise _StopReplay
+
+    def _replay(self) -> None:
+        self.state = "replaying"
+        try:
+            self.node.run(self._snapshots, after_input=self._after_input)
+        except _StopReplay:
+            self.state = "stopped"
+            return
+        except Exception as exc:  # the API stays up to show what happened
+            log.exception("the replay failed")
+            self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            return
+        self.state = "finished"
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start replaying in a daemon thread (returns at once)."""
+        if self._thread is not None:
+            raise RuntimeError("the service was started already")
+        self._thread = threading.Thread(target=self._replay, name="optrunner-replay", daemon=True)
+        self._thread.start()
+
+    @property
+    def closed(self) -> bool:
+        """True once ``stop`` closed the store."""
+        return self._closed
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the replay to end; True when it has."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.alive
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Stop the replay between two inputs, flush the journal and close the store. Positions
+        are kept (a restart on the same store resumes the session)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("the replay did not stop within %.1f s; closing the store anyway", timeout)
+        with self.lock:
+            if self._closed:
+                return
+            self._closed = True
+            store = self.node.store
+            try:
+                store.flush()
+            finally:
+                store.close()
+
+    # --- operator actions (any thread) ---------------------------------------------------------
+
+    def _checkpointed(self, action: Callable[[], Any]) -> Any:
+        """Run ``action`` under the kernel's lock, then make what it did durable: a checkpoint
+        (once the node has a session time) or at least a flush of the journal."""
+        with self.lock:
+            result = action()
+            if self._closed:
+                return result
+            if self.node.inputs or self.node.resume_after is not None:
+                self.node.checkpoint()
+            else:
+                self.node.store.flush()
+            return result
+
+    def set_trading(self, state: TradingState, reason: str) -> tuple[TradingState, bool]:
+        """The kill switch to ``state`` by the operator; returns (previous state, changed)."""
+        switch = self.kernel.risk.kill_switch
+
+        def act() -> tuple[TradingState, bool]:
+            before = switch.state
+            changed = switch.set(state, source=API_SOURCE, reason=reason, ts=self.kernel.now())
+            return before, changed
+
+        return self._checkpointed(act)
+
+    def emergency_stop(self, reason: str = "emergency stop from the API") -> dict[str, Any]:
+        """Kill switch HALTED: no strategy order goes out; the kernel cancels every working
+        order and flattens every position through its one flatten path (safety.py: short
+        main legs before long hedges). Returns the orders that pass sent or cancelled."""
+        k = self.kernel
+
+        def act() -> dict[str, Any]:
+            working = {o.client_id for o in k.om.open_orders()}
+            known = {o.client_id for o in k.om.orders()}
+            switch = k.risk.kill_switch
+            before = switch.state
+            if before is TradingState.HALTED:  # halted already: ask for another flatten pass
+                k.flatten(reason=f"KILL_SWITCH: {reason}")
+            else:
+                switch.set(TradingState.HALTED, source=API_SOURCE, reason=reason, ts=k.now())
+            orders = k.om.orders()
+            sent = [o.client_id for o in orders if o.client_id not in known]
+            still = {o.client_id for o in k.om.open_orders()}
+            return {
+                "previous": before,
+                "flatten_orders": sent,
+                "cancelled": sorted(working - still),
+                "open_positions": len(k.portfolio.positions()),
+                "session_open": k.session_open,
+            }
+
+        return self._checkpointed(act)
+
+    def _strategy(self, name: str) -> None:
+        if name not in self.kernel.runner.strategies():
+            raise UnknownStrategy(name)
+        if self.node.inputs == 0 and self.node.resume_after is None:  # halts are stamped with session time
+            raise NotStarted("the session has not had its first input yet: try again in a moment")
+
+    def disable_strategy(self, name: str, reason: str) -> bool:
+        """Halt one strategy through the kernel's one halt path: entries blocked, its positions
+        handled by the halt policy (flattened by default). False when it was halted already."""
+        self._strategy(name)
+        k = self.kernel
+
+        def act() -> bool:
+            if name in k.runner.get_status()["halted"]:
+                return False
+            k.safety.halt(name, f"{API_SOURCE}: {reason}")
+            return True
+
+        return self._checkpointed(act)
+
+    def enable_strategy(self, name: str) -> bool:
+        """Resume a halted strategy (runner and order manager). False when it was not halted."""
+        self._strategy(name)
+        k = self.kernel
+
+        def act() -> bool:
+            halted = name in k.runner.get_status()["halted"] or k.om.is_halted(name)
+            k.om.resume(name)
+            k.runner.resume(name)
+            k.safety.pending.pop(name, None)  # no flatten pass for it any more
+            return halted
+
+        return self._checkpointed(act)
+
+    # --- reads (any thread) ----------------------------------------------------------------------
+
+    def last_tick_age(self) -> float | None:
+        """Wall seconds since the last input was processed (None before the first)."""
+        if self.last_input_wall is None:
+            return None
+        return time.monotonic() - self.last_input_wall

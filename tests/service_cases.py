@@ -1,0 +1,37 @@
+"""A small paper session for the service's tests: one synthetic NIFTY day and a DNSS that
+opens two short legs at 09:20 and adjusts on a small delta drift (so it trades all day)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+from optrunner.data.synthetic import generate
+
+DAY = date(2026, 11, 16)
+STRATEGY = "SVC"
+TOKEN = "service-test-token-0123456789"
+
+
+def strategy_config(catalog: Path) -> dict:
+    return {
+        "name": STRATEGY, "enabled": True, "strategy": "dnss",
+        "market_config": {"market_type": "database_market", "exchange": "NFO", "symbol": "NIFTY",
+                          "db_path": str(catalog)},
+        "entry": {"entry_time": "09:20", "target_ce_delta": 0.25, "target_pe_delta": 0.25,
+                  "delta_tolerance": 0.05, "quantity": 1, "max_attempts": 3},
+        "adjustment": {"enabled": True, "delta_drift_trigger": 0.1, "cooldown_seconds": 60,
+                       "max_adjustments_per_day": 20, "max_leg_delta": 0.65},
+        "exit": {"exit_time": "15:15", "time_exit_override": True},
+    }  # fmt: skip
+
+
+def make_case(root: Path) -> tuple[Path, Path]:
+    """(catalog folder, strategy folder) under ``root``."""
+    catalog = root / "catalog"
+    generate("NIFTY", DAY, DAY, seed=11, out=catalog, strikes_each_side=10, progress=False)
+    configs = root / "configs"
+    configs.mkdir()
+    (configs / f"{STRATEGY}.json").write_text(json.dumps(strategy_config(catalog)))
+    return catalog, configs
