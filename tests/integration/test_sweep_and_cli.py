@@ -43,7 +43,7 @@ def test_parse_grid_values_and_errors():
         parse_grid(["entry.target_ce_delta"])
 
 
-def test_sweep_runs_every_combination_ranked_and_reads_data_once(workdir, monkeypatch):
+def test_sweep_runs_every_combination_ranked_and_streams_its_days(workdir, monkeypatch):
     reads = []
     real_day = Catalog.day
 
@@ -59,7 +59,7 @@ def test_sweep_runs_every_combination_ranked_and_reads_data_once(workdir, monkey
     assert all(r["error"] == "" for r in rows)
     pnls = [r["net_pnl"] for r in rows]
     assert pnls == sorted(pnls, reverse=True) and [r["rank"] for r in rows] == list(range(1, 7))
-    assert len(reads) == 2  # two days, read once for six runs
+    assert len(reads) == 12  # each of the six runs streams the two days: no worker holds the range
     # the combinations really differ: a wide trigger adjusts no more often than a tight one
     by = {(r["adjustment.delta_drift_trigger"], r["entry.target_ce_delta"]): r for r in rows}
     assert by[(0.9, 0.3)]["adjustments"] <= by[(0.15, 0.3)]["adjustments"]

@@ -22,8 +22,6 @@ from optrunner.core.collector import session_collector
 from optrunner.core.invariants import check_invariants
 from optrunner.core.timeutil import to_ist
 from optrunner.data.catalog import Catalog
-from optrunner.data.daychain import DayChain
-from optrunner.data.quality import total_quality
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.execution.brokers.faults import FaultConfig, FaultInjector
 from optrunner.execution.brokers.simulated import SimConfig, SimulatedExchange
@@ -59,34 +57,17 @@ class BacktestResult:
 
 
 def merged_snapshots(
-    catalog: Catalog, symbols: Sequence[str], start: date | None, end: date | None,
-    preloaded: dict[str, list[DayChain]] | None = None,
-) -> Iterator[ChainSnapshot]:  # fmt: skip
-    """Every snapshot of ``symbols`` in time order (from memory when the days were preloaded)."""
-    if preloaded is not None:
-        streams = [_from_days(preloaded[s]) for s in sorted(symbols)]
-    else:
-        streams = [catalog.snapshots(s, start, end) for s in sorted(symbols)]
+    catalog: Catalog, symbols: Sequence[str], start: date | None, end: date | None
+) -> Iterator[ChainSnapshot]:
+    """Every snapshot of ``symbols`` in time order, streamed a day at a time per symbol."""
+    streams = [catalog.snapshots(s, start, end) for s in sorted(symbols)]
     if len(streams) == 1:
         return streams[0]
     return heapq.merge(*streams, key=lambda snap: snap.ts)
 
 
-def _from_days(days: list[DayChain]) -> Iterator[ChainSnapshot]:
-    for day in days:
-        yield from day.snapshots()
-
-
-def preload(catalog: Catalog, symbols: Sequence[str], start: date | None, end: date | None) -> dict[str, list[DayChain]]:
-    """Read the range into memory once (parameter sweeps run many backtests over it)."""
-    return {s: list(catalog.days(s, start, end)) for s in sorted(symbols)}
-
-
 @session_collector()  # a backtest keeps every order, fill and mark: see core/collector.py
-def run_backtest(
-    spec: BacktestSpec, *, on_day: Callable[[date], None] | None = None,
-    preloaded: dict[str, list[DayChain]] | None = None,
-) -> BacktestResult:  # fmt: skip
+def run_backtest(spec: BacktestSpec, *, on_day: Callable[[date], None] | None = None) -> BacktestResult:
     catalog = Catalog(spec.data)
     clock = SimClock()
     injector = FaultInjector(spec.faults, spec.fault_seed) if spec.faults is not None else None
@@ -98,7 +79,7 @@ def run_backtest(
     for config in spec.configs:
         kernel.add_strategy(create_strategy(config), config)
     symbols = sorted({c.market_config.symbol for c in spec.configs})
-    missing = [s for s in symbols if not (preloaded[s] if preloaded else catalog.dates(s))]
+    missing = [s for s in symbols if not catalog.dates(s)]
     if missing:
         raise ValueError(
             f"catalog {spec.data} has no data for {', '.join(missing)}; generate or import it first"
@@ -107,7 +88,7 @@ def run_backtest(
     spot: list[tuple[datetime, str, float]] = []
     day: date | None = None
     n = 0
-    for snap in merged_snapshots(catalog, symbols, spec.start, spec.end, preloaded):
+    for snap in merged_snapshots(catalog, symbols, spec.start, spec.end):
         d = to_ist(snap.ts).date()
         if day is not None and d != day:
             _close_day(kernel, recorder, day, on_day)
@@ -123,7 +104,7 @@ def run_backtest(
         )
     _close_day(kernel, recorder, day, on_day)
     summary = build_summary(spec, kernel, recorder)
-    summary["data_quality"] = _data_quality(catalog, symbols, preloaded)  # issue 11: the data door
+    summary["data_quality"] = catalog.quality.as_dict()  # rows the replay dropped, stale snapshots
     return BacktestResult(summary, recorder, kernel, spot, n)
 
 
@@ -193,13 +174,6 @@ def _settings_of(spec: BacktestSpec) -> dict[str, Any]:
     return {**record, "data": str(spec.data), "strategy_files": list(spec.config_files)}
 
 
-def _data_quality(
-    catalog: Catalog, symbols: Sequence[str], preloaded: dict[str, list[DayChain]] | None
-) -> dict[str, Any]:
-    """Rows the catalog replay dropped by reason and snapshots it found stale (data/quality.py)."""
-    if preloaded is None:
-        return catalog.quality.as_dict()
-    return total_quality(d for s in symbols for d in preloaded[s]).as_dict()
 
 
 def _claims(config: Any) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """Parameter sweeps: every combination of a grid over one strategy file, ranked by a metric.
 
-Runs fan out over a local process pool. Each worker reads the date range from the catalog
-once (in its initializer) and reuses it for every run it is given, so a sweep of N runs
-costs N simulations but only ``workers`` reads. Each combination is validated like a
-hand-written file: an invalid one is reported in ``sweep.csv`` with its error, not run.
+Runs fan out over a local process pool. Each run streams its days from the catalog, a day
+read ahead in the background, exactly as a single backtest does: a worker holds one day, not
+the range (holding a year took ~10 GB per worker), and reading overlaps the simulation, so a
+run costs about what one backtest costs. Each combination is validated like a hand-written
+file: an invalid one is reported in ``sweep.csv`` with its error, not run.
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from optrunner.backtest.engine import BacktestSpec, preload, run_backtest
+from optrunner.backtest.engine import BacktestSpec, run_backtest
 from optrunner.backtest.outputs import write_text_atomic
 from optrunner.config import read_document, validate_config
 from optrunner.data.catalog import Catalog
-from optrunner.data.daychain import DayChain
 from optrunner.execution.brokers.simulated import SimConfig
 from optrunner.risk import RiskSettings
 
@@ -98,7 +98,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(job: SweepJob, symbols: list[str], ignore_sigint: bool = False) -> None:
-    """Read the data once per worker. A failure is kept and reported by every run of this
+    """Check the data once per worker. A failure is kept and reported by every run of this
     worker (a raising initializer would print a traceback per worker and break the pool).
 
     Pool workers ignore Ctrl-C (``ignore_sigint``): the terminal sends SIGINT to the whole
@@ -108,7 +108,10 @@ def _init_worker(job: SweepJob, symbols: list[str], ignore_sigint: bool = False)
     _WORKER.clear()
     _WORKER["job"] = job
     try:
-        _WORKER["days"] = preload(Catalog(job.data), symbols, job.start, job.end)
+        catalog = Catalog(job.data)
+        missing = [s for s in symbols if not catalog.dates(s)]
+        if missing:
+            raise ValueError(f"catalog {job.data} has no data for {', '.join(missing)}")
         _WORKER["charges"] = _charges(job)
     except Exception as exc:
         _WORKER["error"] = f"{type(exc).__name__}: {exc}"
@@ -127,13 +130,11 @@ def _run_one(index: int, params: dict[str, Any], doc: dict[str, Any]) -> dict[st
     if "error" in _WORKER:
         return {"run": index, **params, "error": _WORKER["error"]}
     job: SweepJob = _WORKER["job"]
-    days: dict[str, list[DayChain]] = _WORKER["days"]
-    return run_combination(index, params, doc, job, days, _WORKER.get("charges"))
+    return run_combination(index, params, doc, job, _WORKER.get("charges"))
 
 
 def run_combination(
-    index: int, params: dict[str, Any], doc: dict[str, Any], job: SweepJob, days: dict[str, list[DayChain]] | None,
-    charges: Any = None,
+    index: int, params: dict[str, Any], doc: dict[str, Any], job: SweepJob, charges: Any = None
 ) -> dict[str, Any]:
     row: dict[str, Any] = {"run": index, **params}
     config, issues = validate_config(apply(doc, params), job.config_path.parent)
@@ -143,7 +144,7 @@ def run_combination(
     spec = BacktestSpec([config], job.data, job.start, job.end, job.capital, job.sim, risk=job.risk,
                         risk_free=job.risk_free, charges=charges)  # fmt: skip
     try:
-        summary = run_backtest(spec, preloaded=days).summary
+        summary = run_backtest(spec).summary
     except Exception as exc:  # one bad combination must not sink the sweep
         row["error"] = f"{type(exc).__name__}: {exc}"
         return row
