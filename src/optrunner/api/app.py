@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from optrunner.api import views
+from optrunner.api import dashboard, views
 from optrunner.api.auth import bearer, token_matches
 from optrunner.api.hub import Hub
 from optrunner.api.metrics import ServiceMetrics
@@ -192,6 +192,9 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
     @app.get("/api/alerts", response_model=list[AlertOut], dependencies=[Auth], tags=["health"])
     def list_alerts(limit: Limit = 200) -> list[AlertOut]:
         return views.alerts_out(service, limit=limit)
+
+    app.include_router(dashboard.router(service, Auth))  # the dashboard at / and its bars
+    app.mount("/static", dashboard.static_files(), name="static")
 
     # --- WebSocket ---------------------------------------------------------------------------------
 

@@ -104,7 +104,8 @@ def serve_command(
                                  on_halt=on_halt)  # fmt: skip
     node = session.node
     snapshots = merged_snapshots(session.catalog, session.symbols, session.day, session.day)
-    service = TradingService(node, snapshots, pace_ms=pace_ms, quality=session.catalog.quality)
+    service = TradingService(node, snapshots, pace_ms=pace_ms, quality=session.catalog.quality,
+                             catalog=session.catalog)
     from optrunner.api.app import create_app
 
     app = create_app(service, token)

@@ -185,3 +185,20 @@ class AlertOut(Model):
     level: str
     source: str
     message: str
+
+
+class BarOut(Model):
+    ts: datetime = Field(description="Bar start (session-aligned: 09:15, 10:15, ...)")
+    end: datetime = Field(description="Nominal end, capped at the 15:30 close")
+    open: float
+    high: float
+    low: float
+    close: float
+    closed: bool = Field(description="False for the bar still being built (session time before its end)")
+
+
+class Bars(Model):
+    symbol: str = Field(description="The index; empty before the session's first input")
+    timeframe: str
+    session_time: datetime | None = Field(description="Bars hold the index minutes before this time only")
+    bars: list[BarOut]

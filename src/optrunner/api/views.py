@@ -3,12 +3,16 @@ returns a typed model (models.py), so REST, the WebSocket and tests see the same
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import text
 
 from optrunner.api.models import (
     AlertOut,
+    BarOut,
+    Bars,
     FeedHealth,
     FillOut,
     Health,
@@ -21,6 +25,8 @@ from optrunner.api.models import (
     TradingStatus,
 )
 from optrunner.core.types import OrderState
+from optrunner.data.bars import parse_timeframe, resample
+from optrunner.data.schema import ts_ns
 from optrunner.live.service import TradingService
 
 
@@ -28,6 +34,13 @@ def _pnl(summary: Any) -> PnLOut:
     return PnLOut(strategy=summary.strategy, realized=summary.realized, unrealized=summary.unrealized,
                   charges=summary.charges, net=summary.net, open_legs=summary.open_legs,
                   premium_collected=summary.premium_collected)  # fmt: skip
+
+
+def _strategy_pnl(pf: Any, name: str) -> PnLOut:
+    """A strategy's P&L; zeros before its first fill (the book knows only strategies that traded)."""
+    if name in set(pf.strategies()):
+        return _pnl(pf.summary(name))
+    return PnLOut(strategy=name, realized=0.0, unrealized=0.0, charges=0.0, net=0.0, open_legs=0, premium_collected=0.0)
 
 
 def _session_time(s: TradingService) -> Any:
@@ -97,7 +110,7 @@ def strategies(s: TradingService) -> list[StrategyOut]:
         out = []
         halted = k.runner.halt_reasons()
         for name, config in k.runner.configs().items():
-            summary = k.portfolio.summary(name)
+            summary = _strategy_pnl(k.portfolio, name)
             out.append(StrategyOut(name=name, kind=str(getattr(config, "strategy", "") or ""), halted=name in halted,
                                    halt_reason=halted.get(name, ""), open_legs=summary.open_legs,
                                    net_pnl=summary.net))  # fmt: skip
@@ -145,6 +158,51 @@ def performance(s: TradingService) -> PerformanceStats:
         return PerformanceStats(
             capital=pf.capital, equity=pf.equity, day_pnl=pf.day_pnl, drawdown=pf.drawdown,
             drawdown_pct=pf.drawdown_pct, account=_pnl(pf.summary()),
-            strategies=[_pnl(pf.summary(n)) for n in sorted(set(pf.strategies()) | set(k.runner.strategies()))],
+            strategies=[_strategy_pnl(pf, n) for n in sorted(set(pf.strategies()) | set(k.runner.strategies()))],
             orders=len(orders), fills=fills, rejected=sum(1 for o in orders if o.state is OrderState.REJECTED),
         )  # fmt: skip
+
+
+class UnknownSymbol(LookupError):
+    """Bars asked of an index the catalog has no bars of on the session day."""
+
+
+def _utc(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def bars(s: TradingService, timeframe: str = "1h", symbol: str | None = None) -> Bars:
+    """The index's bars of the session day up to the session time (the last one may be open),
+    aggregated from the replayed catalog's minute bars; none before the first input or
+    without a catalog. Raises ValueError (timeframe) or UnknownSymbol."""
+    kind, _ = parse_timeframe(timeframe)  # ValueError: not a timeframe
+    if kind == "week":
+        raise ValueError("weekly bars span more than the session day")
+    with s.lock:
+        node = s.node
+        started = node.inputs > 0 or node.resume_after is not None
+        now = s.kernel.clock.now() if started else None
+        day = node.day
+    catalog = s.catalog
+    if catalog is None or now is None or day is None:
+        return Bars(symbol="", timeframe=timeframe, session_time=now, bars=[])
+    have = [x for x in catalog.symbols() if day in catalog.bar_dates(x)]
+    if symbol is None:
+        symbol = have[0] if have else ""
+    elif symbol.upper() not in have:
+        raise UnknownSymbol(symbol)
+    symbol = symbol.upper()
+    if not symbol:
+        return Bars(symbol="", timeframe=timeframe, session_time=now, bars=[])
+    minutes = catalog.bars(symbol, day, day)
+    now_ns = int(now.timestamp() * 1e9)
+    minutes = minutes.filter(pa.array(ts_ns(minutes["ts"]) < now_ns))
+    table = resample(minutes, timeframe)
+    start, end = ts_ns(table["ts"]), ts_ns(table["end"])
+    cols: dict[str, Any] = {n: table[n].to_numpy() for n in ("open", "high", "low", "close")}
+    out = [
+        BarOut(ts=_utc(int(start[i])), end=_utc(int(end[i])), open=float(cols["open"][i]), high=float(cols["high"][i]),
+               low=float(cols["low"][i]), close=float(cols["close"][i]), closed=bool(end[i] <= now_ns))
+        for i in range(len(start))
+    ]  # fmt: skip
+    return Bars(symbol=symbol, timeframe=timeframe, session_time=now, bars=out)

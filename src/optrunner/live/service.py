@@ -89,6 +89,7 @@ class TradingService:
         mode: str = "paper",
         broker: str = "paper",
         quality: Any = None,
+        catalog: Any = None,
         max_events: int = 100_000,
     ) -> None:
         self.node = node
@@ -97,6 +98,7 @@ class TradingService:
         self.mode = mode
         self.broker_name = broker
         self.quality = quality  # the catalog's DataQuality (bad-data drops), when replaying one
+        self.catalog = catalog  # the replayed catalog: the dashboard's spot bars (None: no bars)
         self.pace = max(0.0, pace_ms) / 1000.0
         self.events: deque[Any] = deque(maxlen=max_events)
         self.started_at = datetime.now(UTC)

@@ -1,0 +1,401 @@
+/* optrunner dashboard: plain JS, no build step. REST for lists and actions, the /ws WebSocket
+   for live positions/MTM, orders, fills, alerts and kill-switch changes. The API token stays in
+   sessionStorage (this tab only) and goes out as a Bearer header (REST) or ?token= (WebSocket). */
+"use strict";
+
+const KEY = "optrunner-token";
+const IST = 19800; // seconds east of UTC: the chart's axis reads in India time
+const $ = (id) => document.getElementById(id);
+const inr = new Intl.NumberFormat("en-IN", { maximumFractionDigits: 0 });
+const px = new Intl.NumberFormat("en-IN", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+let token = sessionStorage.getItem(KEY) || "";
+let ws = null, wsRetry = null, pollTimer = null, refreshSoon = null;
+let chart = null, candles = null, markers = null, lastBars = [], lastFills = [];
+const stats = { wsMessages: 0, wsPositions: 0 };
+
+// --- helpers -------------------------------------------------------------------------------
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = text;
+  if (cls) e.className = cls;
+  return e;
+}
+function money(v) {
+  if (v === null || v === undefined) return "—";
+  return (v < 0 ? "−₹" : "₹") + inr.format(Math.abs(v));
+}
+function signed(node, v) {
+  node.textContent = money(v);
+  node.classList.toggle("pos", v > 0);
+  node.classList.toggle("neg", v < 0);
+}
+function price(v) { return v === null || v === undefined ? "—" : px.format(v); }
+function clock(ts) {
+  if (!ts) return "—";
+  return new Date(ts).toLocaleTimeString("en-GB", { timeZone: "Asia/Kolkata", hour12: false });
+}
+function contractName(id) { // NIFTY:20261117:23500:CE -> NIFTY 17 Nov 23500 CE
+  const p = String(id).split(":");
+  if (p.length !== 4 || p[1].length !== 8) return id;
+  return `${p[0]} ${Number(p[1].slice(6))} ${MONTHS[Number(p[1].slice(4, 6)) - 1]} ${p[2]} ${p[3]}`;
+}
+function toast(text, bad) {
+  const t = $("toast");
+  t.textContent = text;
+  t.className = bad ? "bad" : "";
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.hidden = true; }, 6000);
+}
+
+async function api(path, method = "GET", body) {
+  const opts = { method, headers: { Authorization: "Bearer " + token } };
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, opts);
+  if (r.status === 401) { logout("The token was refused."); throw new Error("unauthorized"); }
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(data.detail || `HTTP ${r.status}`);
+  return data;
+}
+
+// --- login ---------------------------------------------------------------------------------
+
+function logout(message) {
+  token = "";
+  sessionStorage.removeItem(KEY);
+  if (ws) { ws.onclose = null; ws.close(); ws = null; }
+  clearInterval(pollTimer); clearTimeout(wsRetry);
+  $("main").hidden = true;
+  $("login").hidden = false;
+  $("login-error").textContent = message || "";
+  document.body.dataset.state = "login";
+  setWs("off", "offline");
+}
+
+async function login(candidate) {
+  token = candidate;
+  try {
+    const status = await api("/integrated/trading/status");
+    sessionStorage.setItem(KEY, token);
+    $("login").hidden = true;
+    $("main").hidden = false;
+    document.body.dataset.state = "ready";
+    renderStatus(status);
+    initChart();
+    connectWs();
+    refreshAll();
+    refreshBars();
+    pollTimer = setInterval(refreshAll, 3000);  // bars too; the WebSocket pushes positions every second
+  } catch (e) {
+    if (e.message !== "unauthorized") $("login-error").textContent = "Cannot reach the service: " + e.message;
+  }
+}
+
+$("login-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  $("login-error").textContent = "";
+  login($("token").value.trim());
+});
+
+// --- WebSocket -----------------------------------------------------------------------------
+
+function setWs(cls, text) { const s = $("ws-state"); s.className = "dot " + cls; s.textContent = text; }
+
+function connectWs() {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(token)}`);
+  setWs("wait", "connecting");
+  ws.onopen = () => setWs("on", "live");
+  ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
+  ws.onclose = (ev) => {
+    ws = null;
+    if (ev.code === 1008) { logout("The WebSocket refused the token."); return; }
+    setWs("off", "reconnecting");
+    wsRetry = setTimeout(() => { if (token) connectWs(); }, 2000); // the snapshot brings it up to date
+  };
+}
+
+function onMessage(msg) {
+  stats.wsMessages += 1;
+  document.body.dataset.wsSeq = msg.seq;
+  const d = msg.data;
+  switch (msg.type) {
+    case "snapshot":
+      renderPositions(d.positions, msg.seq);
+      renderKill(d.kill_switch.state, d.kill_switch.reason);
+      $("feed-state").textContent = d.feed_state;
+      break;
+    case "positions":
+      stats.wsPositions += 1;
+      document.body.dataset.wsPositions = stats.wsPositions;
+      renderPositions(d, msg.seq);
+      break;
+    case "kill_switch":
+      addAlert(d);
+      refreshSoonish();
+      break;
+    case "alert":
+      addAlert(d);
+      break;
+    case "order":
+    case "fill":
+      refreshSoonish();
+      break;
+  }
+}
+
+function refreshSoonish() {
+  if (refreshSoon) return;
+  refreshSoon = setTimeout(() => { refreshSoon = null; refreshAll(); }, 250);
+}
+
+// --- rendering -----------------------------------------------------------------------------
+
+function renderKill(state, reason) {
+  const k = $("kill-switch");
+  k.textContent = state;
+  k.className = "badge " + state;
+  $("kill-reason").textContent = state === "ACTIVE" ? "" : `${state}: ${reason || ""}`;
+  document.body.dataset.killSwitch = state;
+}
+
+function renderStatus(s) {
+  $("mode").textContent = s.mode;
+  $("feed-state").textContent = s.feed_state;
+  $("session-time").textContent = s.session_time ? `${s.session_day} ${clock(s.session_time)}` : "not started";
+  renderKill(s.trading_state, s.trading_reason);
+}
+
+function renderPositions(p, seq) {
+  const body = $("positions").tBodies[0];
+  body.replaceChildren(...p.positions.map((x) => {
+    const tr = el("tr");
+    tr.append(el("td", x.strategy), el("td", contractName(x.contract)), el("td", x.quantity, "n" + (x.quantity < 0 ? " neg" : "")),
+      el("td", price(x.avg_price), "n"), el("td", price(x.mark_price), "n"));
+    const u = el("td", "", "n"); signed(u, x.unrealized);
+    const r = el("td", "", "n"); signed(r, x.realized);
+    tr.append(u, r, el("td", x.delta === null ? "—" : x.delta.toFixed(2), "n"));
+    return tr;
+  }));
+  $("positions-empty").hidden = p.positions.length > 0;
+  $("open-legs").textContent = p.open_legs;
+  signed($("pnl-unrealized"), p.unrealized);
+  signed($("pnl-realized"), p.realized);
+  $("pnl-charges").textContent = money(p.charges);
+  signed($("pnl-net"), p.net);
+  $("positions-updated").textContent = `WebSocket message #${seq} at ${new Date().toLocaleTimeString("en-GB", { hour12: false })}`;
+  document.body.dataset.openLegs = p.open_legs;
+}
+
+function renderPerf(perf) {
+  signed($("day-pnl"), perf.day_pnl);
+  $("order-counts").textContent = `${perf.orders} · ${perf.fills} · ${perf.rejected}`;
+}
+
+function renderStrategies(list) {
+  const body = $("strategies").tBodies[0];
+  body.replaceChildren(...list.map((s) => {
+    const tr = el("tr");
+    const label = el("label", null, "toggle");
+    const box = el("input");
+    box.type = "checkbox";
+    box.checked = !s.halted;
+    box.dataset.strategy = s.name;
+    box.title = s.halted ? "Resume this strategy" : "Halt this strategy (its positions follow the halt policy)";
+    box.addEventListener("change", () => toggleStrategy(s.name, box));
+    label.append(box, el("span"));
+    const on = el("td"); on.append(label);
+    const state = el("td", s.halted ? `halted${s.halt_reason ? ": " + s.halt_reason : ""}` : "running",
+      s.halted ? "state-off" : "state-on");
+    const net = el("td", "", "n"); signed(net, s.net_pnl);
+    tr.append(on, el("td", s.name), el("td", s.kind), state, el("td", s.open_legs, "n"), net);
+    return tr;
+  }));
+}
+
+async function toggleStrategy(name, box) {
+  const action = box.checked ? "enable" : "disable";
+  box.disabled = true;
+  try {
+    await api(`/api/strategies/${encodeURIComponent(name)}/${action}`, "POST", action === "disable" ? { reason: "dashboard" } : undefined);
+    toast(`${name}: ${action === "enable" ? "resumed" : "halted"}`);
+  } catch (e) {
+    box.checked = !box.checked;
+    toast(`${name}: ${e.message}`, true);
+  } finally {
+    box.disabled = false;
+    refreshAll();
+  }
+}
+
+function renderOrders(list) {
+  $("orders").tBodies[0].replaceChildren(...list.slice().reverse().slice(0, 100).map((o) => {
+    const tr = el("tr");
+    const state = el("td", o.state, o.state === "REJECTED" ? "neg" : o.state === "FILLED" ? "pos" : "");
+    if (o.reason) state.title = o.reason;
+    tr.append(el("td", clock(o.updated_ts || o.created_ts)), el("td", o.strategy), el("td", o.tag), el("td", contractName(o.contract)),
+      el("td", o.side), el("td", o.quantity, "n"), state, el("td", o.filled_qty ? price(o.avg_price) : "—", "n"));
+    return tr;
+  }));
+}
+
+function renderFills(list) {
+  lastFills = list;
+  $("fills").tBodies[0].replaceChildren(...list.slice().reverse().slice(0, 100).map((f) => {
+    const tr = el("tr");
+    tr.append(el("td", clock(f.ts)), el("td", f.tag), el("td", contractName(f.contract)),
+      el("td", f.side, f.side === "SELL" ? "neg" : "pos"), el("td", f.quantity, "n"), el("td", price(f.price), "n"),
+      el("td", price(f.charges), "n"));
+    return tr;
+  }));
+  drawMarkers();
+}
+
+const seenAlerts = new Set();
+function addAlert(a) {
+  const key = `${a.ts}|${a.source}|${a.message}`;
+  if (seenAlerts.has(key)) return;
+  seenAlerts.add(key);
+  const li = el("li");
+  li.append(el("time", clock(a.ts)), el("span", a.level, "lvl " + a.level), el("span", `${a.message} (${a.source})`));
+  const feed = $("alerts");
+  feed.prepend(li);
+  $("alerts-empty").hidden = true;
+  while (feed.children.length > 200) feed.lastChild.remove();
+}
+function renderAlerts(list) { list.forEach((a) => addAlert(a)); }
+
+// --- the chart -----------------------------------------------------------------------------
+
+function initChart() {
+  if (chart || !window.LightweightCharts) return;
+  const LC = window.LightweightCharts;
+  chart = LC.createChart($("chart"), {
+    autoSize: true,
+    layout: { background: { color: "#182028" }, textColor: "#c4cdd5", attributionLogo: false },
+    grid: { vertLines: { color: "#222d37" }, horzLines: { color: "#222d37" } },
+    timeScale: { timeVisible: true, secondsVisible: false, borderColor: "#2a3540" },
+    rightPriceScale: { borderColor: "#2a3540" },
+  });
+  candles = chart.addSeries(LC.CandlestickSeries, {
+    upColor: "#2fbf71", downColor: "#e5484d", borderVisible: false, wickUpColor: "#2fbf71", wickDownColor: "#e5484d",
+  });
+  markers = LC.createSeriesMarkers(candles, []);
+}
+
+async function refreshBars() {
+  try {
+    const b = await api("/api/bars?timeframe=1h");
+    $("chart-symbol").textContent = b.symbol;
+    lastBars = b.bars.map((x) => ({
+      time: Math.floor(Date.parse(x.ts) / 1000) + IST, open: x.open, high: x.high, low: x.low, close: x.close,
+    }));
+    if (candles) {
+      candles.setData(lastBars);  // the session's 7 hourly slots (09:15 ... 15:15) stay in view
+      chart.timeScale().setVisibleLogicalRange({ from: -0.6, to: Math.max(6.6, lastBars.length - 0.4) });
+    }
+    const closed = b.bars.filter((x) => x.closed);
+    const open = b.bars.find((x) => !x.closed);
+    $("bar-status").textContent = b.bars.length
+      ? `${closed.length} closed bar(s) today` + (open ? ` · current ${clock(open.ts)}–${clock(open.end)} last ${price(open.close)}` : "")
+      : "no bars yet";
+    document.body.dataset.bars = b.bars.length;
+    drawMarkers();
+  } catch (e) {
+    if (e.message !== "unauthorized") $("bar-status").textContent = "bars: " + e.message;
+  }
+}
+
+function drawMarkers() {
+  if (!markers || !lastBars.length) return;
+  const groups = new Map();
+  for (const f of lastFills) {
+    const t = Math.floor(Date.parse(f.ts) / 1000) + IST;
+    let bar = null;
+    for (const b of lastBars) { if (b.time <= t) bar = b.time; else break; }
+    if (bar === null) continue;
+    const kind = f.tag === "ENTRY" || f.tag === "HEDGE" ? "entry" : f.tag.startsWith("ADJUST") ? "adjust" : "exit";
+    const key = bar + kind;
+    const g = groups.get(key) || { time: bar, kind, n: 0 };
+    g.n += 1;
+    groups.set(key, g);
+  }
+  const style = {
+    entry: { position: "belowBar", color: "#2fbf71", shape: "arrowUp", text: "Entry" },
+    exit: { position: "aboveBar", color: "#e5484d", shape: "arrowDown", text: "Exit" },
+    adjust: { position: "aboveBar", color: "#f5a524", shape: "circle", text: "Adj" },
+  };
+  const list = [...groups.values()].sort((a, b) => a.time - b.time)
+    .map((g) => ({ time: g.time, ...style[g.kind], text: `${style[g.kind].text} ×${g.n}` }));
+  markers.setMarkers(list);
+}
+
+// --- polling -------------------------------------------------------------------------------
+
+async function refreshAll() {
+  if (!token) return;
+  try {
+    const [status, perf, strategies, orders, fills, alerts] = await Promise.all([
+      api("/integrated/trading/status"), api("/performance/stats"), api("/api/strategies"),
+      api("/api/orders?limit=200"), api("/api/fills?limit=500"), api("/api/alerts?limit=100"),
+    ]);
+    renderStatus(status);
+    renderPerf(perf);
+    renderStrategies(strategies);
+    renderOrders(orders);
+    renderFills(fills);
+    renderAlerts(alerts);
+    refreshBars();
+    document.body.dataset.refreshed = String(Date.now());
+  } catch (e) {
+    if (e.message !== "unauthorized") toast("Refresh failed: " + e.message, true);
+  }
+}
+
+// --- actions -------------------------------------------------------------------------------
+
+$("estop").addEventListener("click", () => {
+  if (!token) { $("login-error").textContent = "Connect first: the emergency stop needs the token."; return; }
+  $("confirm-text").value = "";
+  $("confirm-go").disabled = true;
+  $("confirm").hidden = false;
+  $("confirm-text").focus();
+});
+$("confirm-text").addEventListener("input", () => {
+  $("confirm-go").disabled = $("confirm-text").value.trim() !== "STOP";
+});
+$("confirm-cancel").addEventListener("click", () => { $("confirm").hidden = true; });
+document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") $("confirm").hidden = true; });
+$("confirm-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  if ($("confirm-text").value.trim() !== "STOP") return;
+  $("confirm-go").disabled = true;
+  try {
+    const r = await api("/integrated/trading/stop", "POST", { reason: "emergency stop from the dashboard" });
+    $("confirm").hidden = true;
+    toast(`Emergency stop: ${r.flatten_orders.length} flatten order(s), ${r.cancelled.length} cancelled — ${r.message}`);
+    document.body.dataset.stopped = "1";
+  } catch (e) {
+    toast("Emergency stop FAILED: " + e.message, true);
+    $("confirm-go").disabled = false;
+  }
+  refreshAll();
+});
+
+async function setTrading(action) {
+  try {
+    const r = await api(`/api/trading/${action}`, "POST", { reason: `${action}d from the dashboard` });
+    renderKill(r.state, r.reason);
+    toast(`Trading ${r.state}`);
+  } catch (e) { toast(e.message, true); }
+}
+$("trading-disable").addEventListener("click", () => setTrading("disable"));
+$("trading-enable").addEventListener("click", () => setTrading("enable"));
+
+if (token) { $("token").value = ""; login(token); } else { $("token").focus(); }
