@@ -123,9 +123,9 @@ def test_every_schema_field_has_a_description():
             assert prop.get("description"), f"{obj.get('title')}.{name} has no description"
             described += 1
     sections = sum(1 for name in StrategyConfig.model_fields if model_at((name,)) is not None)
-    assert sections == 13  # market, dnss's entry/adjustment/exit, 3 composition kinds, weekly_zones,
-    # momentum_buyer, 4 operations
-    assert described == len(field_paths()) + sections  # the leaves plus the section objects
+    assert sections == 16  # market, dnss's entry/adjustment/exit, 3 composition kinds, weekly_zones,
+    # momentum_buyer, legs/legs_entry/legs_exit, 4 operations
+    assert described == len(field_paths()) + sections  # the leaves (nested objects' keys too) plus the sections
 
 
 def test_schema_lists_the_seed_order_type_aliases_and_refuses_unknown_keys():

@@ -36,12 +36,15 @@ from optrunner.core.timeutil import SESSION_CLOSE, SESSION_OPEN, parse_hhmm
 
 
 def section_model(annotation: Any) -> type[BaseModel] | None:
-    """The model of a section field annotated ``Section`` or ``Section | None``; None for a leaf."""
+    """The model of a section field annotated ``Section``, ``Section | None`` or a list of sections
+    (``tuple[Section, ...]``, the ``legs`` list); None for a leaf."""
     if isinstance(annotation, type):
         return annotation if issubclass(annotation, BaseModel) else None
-    return next(
-        (a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)), None
-    )
+    for arg in get_args(annotation):  # Section | None, tuple[Section, ...] (a list of them), Annotated[...]
+        found = section_model(arg) if arg is not Ellipsis else None
+        if found is not None:
+            return found
+    return None
 
 
 class ConfigModel(BaseModel):

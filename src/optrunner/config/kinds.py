@@ -286,7 +286,10 @@ KIND_SECTIONS: dict[str, tuple[str, ...]] = {
     **{kind: (kind,) for kind in COMPOSITION_KINDS},
     "weekly_zones": ("weekly_zones",),
     "momentum_buyer": ("momentum_buyer",),
+    "legs": ("legs", "legs_entry", "legs_exit"),
 }
+# Sections a kind reads that a file may leave out (their defaults apply).
+OPTIONAL_SECTIONS = frozenset({"adjustment", "legs_exit"})
 STRATEGY_KINDS = tuple(KIND_SECTIONS)
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from optrunner.config.issues import ConfigIssue
-from optrunner.config.kinds import KIND_SECTIONS, kind_sections
+from optrunner.config.kinds import KIND_SECTIONS, OPTIONAL_SECTIONS, kind_sections
+from optrunner.config.legs_rules import legs_needs
 from optrunner.config.sections import STRATEGY_FOR_ENTRY_TYPE
 from optrunner.core.types import OrderType, Product
 from optrunner.instruments import get_index
@@ -156,7 +157,7 @@ def kind_needs(get: Lookup) -> Iterator[ConfigIssue]:
         return
     own = KIND_SECTIONS.get(kind, ())
     for section in own:
-        if section != "adjustment" and get(section) is None:
+        if section not in OPTIONAL_SECTIONS and get(section) is None:
             yield ConfigIssue(section, f"{MISSING} — the {kind} strategy reads its parameters here")
     for section in sorted(kind_sections() - set(own)):
         if get(section) not in (None, INVALID):
@@ -307,6 +308,7 @@ RULES: tuple[Rule, ...] = (
     dnss_needs,
     weekly_zones_needs,
     momentum_buyer_needs,
+    legs_needs,
     session_order,
     leg_deltas_below_max,
     carry_needs_nrml,

@@ -17,6 +17,7 @@ from optrunner.config.kinds import (
     MomentumSection,
     WeeklyZonesSection,
 )
+from optrunner.config.legs import LegConfig, LegsEntry, LegsExit
 from optrunner.config.market import MarketConfig
 from optrunner.config.operations import (
     BacktestingConfig,
@@ -81,6 +82,17 @@ class StrategyConfig(ConfigModel):
     )
     momentum_buyer: MomentumBuyerSection | None = Field(
         None, description="momentum_buyer: direction, strike choice, breakout, entry guard and exits."
+    )
+    legs: Annotated[tuple[LegConfig, ...], Field(min_length=1, max_length=12)] | None = Field(
+        None,
+        description="legs: the option legs, each with action, type, lots, expiry, strike rule and its own exits "
+        "(docs/strategies.md).",
+    )
+    legs_entry: LegsEntry | None = Field(
+        None, description="legs: entry time, weekdays, days to expiry, spot and wait-and-trade conditions."
+    )
+    legs_exit: LegsExit | None = Field(
+        None, description="legs: overall exits (MTM stop and target, lock-and-trail, time, hold to expiry)."
     )
     execution: ExecutionConfig = Field(
         default_factory=ExecutionConfig, description="How orders are sent."

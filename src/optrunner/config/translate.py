@@ -32,7 +32,9 @@ def model_at(loc: Sequence[int | str]) -> type[BaseModel] | None:
     """The section model a location points into (None past a leaf)."""
     model: type[BaseModel] = StrategyConfig
     for part in loc:
-        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if isinstance(part, int):  # a position in a list of sections (legs[0]) stays on its model
+            continue
+        field = model.model_fields.get(part)
         section = section_model(field.annotation) if field else None
         if section is None:
             return None
@@ -42,14 +44,20 @@ def model_at(loc: Sequence[int | str]) -> type[BaseModel] | None:
 
 def field_paths() -> dict[str, str]:
     """Every key a strategy file may hold: dotted path -> key name."""
-    paths = {}
-    for name in StrategyConfig.model_fields:
-        section = model_at((name,))
-        if section is None:
-            paths[name] = name
-        else:
-            paths.update({f"{name}.{key}": key for key in section.model_fields})
-    return paths
+    paths: dict[str, str] = {}
+
+    def walk(prefix: tuple[str, ...], model: type[BaseModel]) -> None:
+        for key in model.model_fields:
+            inner = model_at((*prefix, key))
+            if inner is None or not prefix:
+                paths[".".join((*prefix, key))] = key
+            if inner is not None:
+                if prefix:
+                    paths[".".join((*prefix, key))] = key  # a nested object is a key of its section too
+                walk((*prefix, key), inner)
+
+    walk((), StrategyConfig)
+    return {p: k for p, k in paths.items() if "." in p or model_at((p,)) is None}
 
 
 def _unknown_key(loc: Sequence[int | str]) -> str:

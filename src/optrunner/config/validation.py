@@ -8,6 +8,7 @@ document, each leaf re-validated on its own, so both kinds are reported together
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,7 +44,28 @@ def raw_lookup(data: dict[str, Any], context: LoadContext) -> Lookup:
     return get
 
 
+_ITEM = re.compile(r"^(\w+)\[(\d+)\]$")
+
+
+def _item(data: Any, name: str, index: int, context: LoadContext) -> Any:
+    """``legs[2]``: one element of a top-level list of sections, validated alone (so one broken
+    leg does not hide the others' contradictions); None past the end, INVALID when broken."""
+    items = data.get(name) if isinstance(data, dict) else None
+    model = section_model(StrategyConfig.model_fields[name].annotation)
+    if not isinstance(items, list) or model is None:
+        return INVALID
+    if index >= len(items):
+        return None
+    try:
+        return model.model_validate(items[index], context=context)
+    except ValidationError:
+        return INVALID
+
+
 def _get(data: Any, parts: list[str], context: LoadContext) -> Any:
+    item = _ITEM.match(parts[0]) if len(parts) == 1 else None
+    if item:
+        return _item(data, item[1], int(item[2]), context)
     model: type[BaseModel] = StrategyConfig
     node = data
     *sections, leaf = parts
