@@ -24,6 +24,7 @@ BUILTIN_MODULES = (
     "optrunner.strategies.weekly_zones",
     "optrunner.strategies.momentum",
     "optrunner.strategies.momentum_buyer",
+    "optrunner.strategies.legs",
     "optrunner.strategies.low_frequency_demo",
     "optrunner.strategies.ml",
 )

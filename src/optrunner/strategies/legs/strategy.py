@@ -1,0 +1,555 @@
+"""``"strategy": "legs"`` — any option structure from a list of legs and rules.
+
+The rules, in the order they are checked on every chain snapshot (one a minute in a backtest):
+
+1. **Day roll.** A new day resets the day's entry count; a structure held overnight
+   (``legs_exit.hold_to_expiry``) is kept.
+2. **Marks**: each open leg's price from its own contract's row (LTP, else the mid) — O(legs).
+3. **Overall exits** (while the structure is open): ``legs_exit.time`` (every day, or only on the
+   nearest leg's expiry day with ``hold_to_expiry``), the MTM stop / target in rupees or in % of
+   the net premium at entry, and lock-and-trail. They close every leg in one basket: main legs
+   first, hedges last. Nothing re-enters after them.
+4. **Leg exits**, per open leg: premium stop (trailed ``trail_by`` for every ``trail_every`` of
+   favourable move), premium target, underlying-points stop and target. The leg alone is closed
+   (``on_stop``/``on_target`` ``"leg"``) or every leg (``"all"``). A stop moves every other
+   open leg's stop to its cost when that leg says ``move_sl_to_cost``. A closed leg re-enters
+   (at most ``reentry_on_*_count`` times per structure): ``re_execute`` and ``next_strike`` on
+   the next snapshot, ``at_cost`` once the same contract's premium is back at the old entry.
+5. **Entry**, when flat: from ``legs_entry.time`` until the exit time, on the listed weekdays,
+   within the days-to-expiry window (calendar days to the nearest leg's expiry), with the index
+   above / below its levels, ``max_entries`` times a day. Every leg's strike is chosen by its
+   rule and the legs go as one basket (hedges first, confirmed before the others). With
+   wait-and-trade the strikes are chosen at the entry time and the basket goes once their
+   combined premium has moved. A hedge that comes out no further out of the money than its
+   main leg refuses the entry (counted as ``hedge_not_otm``).
+6. **Bounded retries.** An entry that does not fill is tried again after
+   ``execution.retry_backoff_seconds`` (doubling), at most ``execution.max_retries`` times a
+   day; an exit that does not complete is re-sent the same way and past ``max_retries`` the
+   strategy halts (the kernel flattens it). An entry that leaves some legs open and some not is
+   closed at once (``ENTRY_INCOMPLETE``): no structure is ever held half-built.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from optrunner.config.legs import WEEKDAYS, LegsExit
+from optrunner.core.events import StaleDataEvent
+from optrunner.core.orders import Basket, Fill, Order, OrderIntent
+from optrunner.core.timeutil import to_ist
+from optrunner.core.types import Tag
+from optrunner.data.snapshot import ChainSnapshot
+from optrunner.instruments import get_index
+from optrunner.instruments.contracts import OptionContract
+from optrunner.market.lookup import resolve_expiry
+from optrunner.strategies.base import NO_INTENTS, BaseStrategy, Intents, StrategyHalt, Subscriptions
+from optrunner.strategies.legs import slots as S
+from optrunner.strategies.legs.slots import LegSlot
+from optrunner.strategies.legs.strikes import further_out, next_strike, select_strike
+from optrunner.strategies.option_book import order_intent
+
+if TYPE_CHECKING:
+    from optrunner.config import StrategyConfig
+
+MAX_BACKOFF_SECONDS = 300.0
+TIMELINE_LIMIT = 5000  # events kept for the report (a year of a busy structure fits)
+
+
+class Phase(StrEnum):
+    IDLE = "IDLE"  # flat, may enter
+    WAITING = "WAITING"  # wait-and-trade armed: strikes chosen, waiting for the premium move
+    ENTERING = "ENTERING"  # entry basket working
+    ACTIVE = "ACTIVE"  # legs open (or waiting to re-enter)
+    EXITING = "EXITING"  # closing everything
+    DONE = "DONE"  # finished for the day
+
+
+def _price(snapshot: ChainSnapshot, i: int) -> float:
+    ltp = float(snapshot.ltp[i])
+    if ltp > 0:
+        return ltp
+    bid, ask = float(snapshot.bid[i]), float(snapshot.ask[i])
+    return 0.5 * (bid + ask) if bid > 0 and ask > 0 else math.nan
+
+
+class LegsStrategy(BaseStrategy):
+    """The multi-leg builder: a file's legs and rules, on chain snapshots and its own fills."""
+
+    def __init__(self, config: StrategyConfig) -> None:
+        super().__init__(config.name)
+        assert config.legs is not None and config.legs_entry is not None, "the legs and legs_entry sections are required"
+        self.entry = config.legs_entry
+        self.exit = config.legs_exit or LegsExit()
+        self.execution = config.execution
+        self.symbol = config.market_config.symbol
+        self.spec = get_index(self.symbol)
+        self.slots = [LegSlot(i, leg.name or f"L{i + 1}", leg) for i, leg in enumerate(config.legs)]
+        self._by_name = {s.name: s for s in self.slots}
+        self._weekdays = {WEEKDAYS.index(d) for d in self.entry.days_of_week}
+        self.phase = Phase.IDLE
+        self.day: date | None = None
+        self.entries_today = 0
+        self.failed_today = 0
+        self.retry_at: datetime | None = None  # next entry attempt after a failed one
+        self.exit_reason = ""
+        self.entry_failed = False  # an entry order ended unfilled: waiting for the router's unwind
+        self.net_premium = 0.0  # |premium sold - premium bought| at entry, rupees
+        self.peak_mtm = -math.inf
+        self.pending: list[OptionContract] = []  # wait-and-trade: the chosen contracts, by slot
+        self.reference = math.nan  # wait-and-trade: their combined premium at the entry time
+        self._expiries: tuple[date, list[date | None]] | None = None
+        self.last_snapshot: ChainSnapshot | None = None
+        self.structure_pnl = 0.0  # closed P&L of finished structures
+        self.leg_pnl = Counter[str]()  # closed P&L by leg name, every structure
+        self.counts = Counter[str]()
+        self.timeline: list[list[Any]] = []  # [ts, leg, event, price]
+
+    def subscriptions(self) -> Subscriptions:
+        return Subscriptions(chains={self.symbol}, timer=True)
+
+    # --- events -------------------------------------------------------------------------------
+
+    def on_chain(self, snapshot: ChainSnapshot) -> Intents:
+        now = to_ist(snapshot.ts)
+        self._roll_day(now.date())
+        self.last_snapshot = snapshot
+        for slot in self.slots:
+            if slot.contract is not None and (slot.qty or slot.state == S.WAIT_REENTRY):
+                i = snapshot.index_of(slot.contract)
+                if i is not None:
+                    price = _price(snapshot, i)
+                    if price == price:  # not NaN
+                        slot.price = price
+        phase = self.phase
+        if phase is Phase.ACTIVE:
+            return self._manage(snapshot, now)
+        if phase is Phase.IDLE:
+            return self._enter_if_due(snapshot, now)
+        if phase is Phase.WAITING:
+            return self._wait_and_trade(snapshot, now)
+        return self._retry_exits(now)
+
+    def on_timer(self, now: datetime) -> Intents:
+        """Between snapshots: the time exit and due exit retries still fire."""
+        now = to_ist(now)
+        if self.phase is Phase.ACTIVE and self._time_exit_due(now):
+            return self._exit_all("TIME_EXIT")
+        return self._retry_exits(now)
+
+    def on_stale(self, event: StaleDataEvent) -> Intents:
+        return NO_INTENTS
+
+    def on_fill(self, fill: Fill) -> Intents:
+        slot = self._slot_for(fill.leg, fill.contract)
+        if slot is None:
+            return NO_INTENTS
+        slot.apply_fill(fill)
+        if fill.is_settlement and slot.qty == 0:
+            slot.state, slot.exit_reason = S.DONE, "EXPIRY"
+            self._event(fill.ts, slot, "EXPIRY", fill.price)
+            if self.phase is Phase.ACTIVE and self._flat():
+                self._finish("EXPIRY", to_ist(fill.ts))
+        return NO_INTENTS
+
+    def on_order_update(self, order: Order) -> Intents:
+        slot = self._slot_for(order.leg, order.contract)
+        if slot is None:
+            return NO_INTENTS
+        if not order.state.is_terminal:
+            slot.working.add(order.client_id)
+            return NO_INTENTS
+        slot.working.discard(order.client_id)
+        ts = order.updated_ts or (self.last_snapshot.ts if self.last_snapshot else None)
+        now = to_ist(ts) if ts else None
+        if order.tag is Tag.ENTRY and order.filled_qty < order.quantity and self.phase is Phase.ENTERING:
+            self.entry_failed = True  # the router cancels the rest of the basket and unwinds what filled
+        out = self._settle(slot, now) if not slot.working else NO_INTENTS
+        if self.phase is Phase.ENTERING:
+            return self._entry_settled(now)
+        return out
+
+    # --- settling a leg's orders --------------------------------------------------------------
+
+    def _settle(self, slot: LegSlot, now: datetime | None) -> Intents:
+        spot = self.last_snapshot.spot if self.last_snapshot else math.nan
+        if slot.state == S.ENTERING:
+            if slot.qty:
+                slot.state = S.OPEN
+                slot.arm(spot)
+                self._event(now, slot, "ENTRY", slot.avg)
+            else:
+                slot.state = S.IDLE
+            if self.phase is Phase.ACTIVE and not slot.qty:  # a re-entry that did not fill
+                slot.state = S.DONE
+                self.counts["reentries_failed"] += 1
+                if self._flat():
+                    self._finish(self.exit_reason or "LEGS_CLOSED", now)
+            return NO_INTENTS
+        if slot.state == S.EXITING:
+            if slot.qty:  # the exit did not complete: retry later, within the budget
+                self._schedule_retry(slot, now)
+                return NO_INTENTS
+            self._event(now, slot, slot.exit_reason, slot.exit_price)
+            if self.phase is Phase.EXITING:
+                slot.state = S.DONE
+                if self._flat():
+                    self._finish(self.exit_reason, now)
+                return NO_INTENTS
+            slot.state = self._after_leg_exit(slot)
+            if self._flat():
+                self._finish(self.exit_reason or "LEGS_CLOSED", now)
+        return NO_INTENTS
+
+    def _entry_settled(self, now: datetime | None) -> Intents:
+        """The entry basket is decided once every leg is open, or — after a leg failed — once the
+        router has unwound what filled (it guarantees that, or halts the strategy): flat again."""
+        if any(s.working for s in self.slots):
+            return NO_INTENTS
+        if not self.entry_failed:
+            if all(s.state == S.OPEN and s.qty for s in self.slots):
+                self.phase = Phase.ACTIVE
+                self.entries_today += 1
+                self.counts["entries"] += 1
+                self.net_premium = abs(sum(s.avg * s.qty for s in self.slots))
+                self.peak_mtm = -math.inf
+                self.failed_today, self.retry_at = 0, None
+            return NO_INTENTS
+        if any(s.qty for s in self.slots):
+            return NO_INTENTS  # the unwind is still to come
+        self.entry_failed = False
+        for s in self.slots:
+            self.structure_pnl += s.realized - s.charges  # what the unwind cost
+            s.state, s.contract, s.realized, s.charges = S.IDLE, None, 0.0, 0.0
+        self.phase = Phase.IDLE
+        self.failed_today += 1
+        self.counts["entries_failed"] += 1
+        x = self.execution
+        delay = min(x.retry_backoff_seconds * 2 ** (self.failed_today - 1), MAX_BACKOFF_SECONDS)
+        self.retry_at = (now or datetime.min) + timedelta(seconds=delay)
+        if self.failed_today > x.max_retries:
+            self.phase = Phase.DONE
+        return NO_INTENTS
+
+    def _after_leg_exit(self, slot: LegSlot) -> str:
+        """The state a leg closed by its own stop or target goes to: a pending re-entry or done."""
+        c = slot.cfg
+        if slot.exit_reason == "STOP_LOSS" and c.reentry_on_stop and slot.reentries_stop < c.reentry_on_stop_count:
+            slot.reentries_stop += 1
+            slot.reentry_mode = c.reentry_on_stop
+            return S.WAIT_REENTRY
+        if slot.exit_reason == "TARGET" and c.reentry_on_target and slot.reentries_target < c.reentry_on_target_count:
+            slot.reentries_target += 1
+            slot.reentry_mode = c.reentry_on_target
+            return S.WAIT_REENTRY
+        return S.DONE
+
+    def _flat(self) -> bool:
+        return all(s.state in (S.IDLE, S.DONE) and not s.qty and not s.working for s in self.slots)
+
+    def _finish(self, reason: str, now: datetime | None) -> None:
+        """The structure is closed: book its P&L, and go back to IDLE while entries are left today."""
+        for s in self.slots:
+            self.leg_pnl[s.name] += s.realized - s.charges
+            self.structure_pnl += s.realized - s.charges
+        self.counts[f"exit_{reason.lower()}"] += 1
+        for s in self.slots:
+            s.realized = s.charges = 0.0
+            s.reentries_stop = s.reentries_target = 0
+            s.state, s.contract, s.price = S.IDLE, None, math.nan
+        late = now is not None and now.time() >= self.exit.time
+        more = self.entries_today < self.entry.max_entries and reason not in ("TIME_EXIT", "EXPIRY_DAY_EXIT")
+        self.phase = Phase.IDLE if more and not late else Phase.DONE
+        self.exit_reason = ""
+
+    # --- the open structure -------------------------------------------------------------------
+
+    def _mtm(self) -> float:
+        return sum(s.pnl for s in self.slots)
+
+    def _time_exit_due(self, now: datetime) -> bool:
+        if now.time() < self.exit.time:
+            return False
+        if not self.exit.hold_to_expiry:
+            return True
+        held = [s.contract.expiry for s in self.slots if s.qty and s.contract is not None]
+        return bool(held) and now.date() >= min(held)
+
+    def _overall_reason(self, now: datetime) -> str:
+        x = self.exit
+        if self._time_exit_due(now):
+            return "TIME_EXIT"
+        mtm = self._mtm()
+        self.peak_mtm = max(self.peak_mtm, mtm)
+        if x.mtm_stop_loss is not None and mtm <= -x.mtm_stop_loss:
+            return "MTM_STOP_LOSS"
+        if x.mtm_target is not None and mtm >= x.mtm_target:
+            return "MTM_TARGET"
+        prem = self.net_premium
+        if prem > 0 and x.mtm_stop_loss_pct is not None and mtm <= -prem * x.mtm_stop_loss_pct / 100:
+            return "MTM_STOP_LOSS_PCT"
+        if prem > 0 and x.mtm_target_pct is not None and mtm >= prem * x.mtm_target_pct / 100:
+            return "MTM_TARGET_PCT"
+        lt = x.lock_and_trail
+        if lt is not None and self.peak_mtm >= lt.at:
+            lock = lt.lock
+            if lt.every is not None and lt.by is not None:
+                lock += lt.by * math.floor((self.peak_mtm - lt.at) / lt.every + 1e-9)
+            if mtm <= lock:
+                return "LOCK_AND_TRAIL"
+        return ""
+
+    def _manage(self, snapshot: ChainSnapshot, now: datetime) -> Intents:
+        reason = self._overall_reason(now)
+        if reason:
+            return self._exit_all(reason)
+        out: list[OrderIntent] = []
+        spot = snapshot.spot
+        for slot in self.slots:
+            if slot.state == S.OPEN:
+                why = slot.exit_reason_now(spot)
+                if not why:
+                    continue
+                square = slot.cfg.on_stop if why == "STOP_LOSS" else slot.cfg.on_target
+                self.counts[f"leg_{why.lower()}"] += 1
+                if square == "all":
+                    self._event(now, slot, why, slot.price)
+                    return self._exit_all(f"LEG_{why}_ALL")
+                if why == "STOP_LOSS":
+                    for other in self.slots:
+                        if other is not slot and other.state == S.OPEN and other.cfg.move_sl_to_cost:
+                            other.move_stop_to_cost()
+                            self._event(now, other, "SL_TO_COST", other.entry_price)
+                out.append(self._close(slot, why, snapshot))
+            elif slot.state == S.WAIT_REENTRY and not slot.working:
+                intent = self._reenter(slot, snapshot, now)
+                if intent is not None:
+                    out.append(intent)
+            elif slot.state == S.EXITING and slot.retry_at is not None and now >= slot.retry_at:
+                out.append(self._close(slot, slot.exit_reason, snapshot))
+        return out
+
+    def _close(self, slot: LegSlot, reason: str, snapshot: ChainSnapshot | None) -> OrderIntent:
+        assert slot.contract is not None
+        slot.state, slot.exit_reason, slot.retry_at = S.EXITING, reason, None
+        return self._order(Tag.EXIT, slot, slot.contract, slot.close_side, abs(slot.qty), snapshot, reason)
+
+    def _reenter(self, slot: LegSlot, snapshot: ChainSnapshot, now: datetime) -> OrderIntent | None:
+        if now.time() >= self.exit.time or slot.contract is None:
+            return None
+        mode = slot.reentry_mode
+        if mode == "at_cost":
+            if not slot.back_at_cost():
+                return None
+            contract: OptionContract | None = slot.contract
+        elif mode == "next_strike":
+            contract = next_strike(snapshot, slot.contract, self.spec.strike_step)
+        else:
+            contract = select_strike(snapshot, slot.cfg.strike, slot.right, slot.contract.expiry,
+                                     self.spec.strike_step, allow_expiry_day=True)  # fmt: skip
+        if contract is None:
+            slot.state = S.DONE
+            self.counts["reentries_no_strike"] += 1
+            return None
+        self.counts["reentries"] += 1
+        self._event(now, slot, f"REENTRY_{mode.upper()}", math.nan)
+        slot.state = S.ENTERING
+        qty = slot.cfg.lots * self.spec.lot_size(contract.expiry)
+        return self._order(Tag.ENTRY, slot, contract, slot.side, qty, snapshot, f"REENTRY {mode}")
+
+    def _exit_all(self, reason: str) -> Intents:
+        self.phase, self.exit_reason = Phase.EXITING, reason
+        legs = []
+        for slot in self.slots:
+            if slot.qty and not slot.working:
+                legs.append(self._close(slot, reason, self.last_snapshot))
+            elif not slot.qty and not slot.working:
+                slot.state = S.DONE
+        if not legs:
+            if self._flat():
+                self._finish(reason, to_ist(self.last_snapshot.ts) if self.last_snapshot else None)
+            return NO_INTENTS
+        return [Basket(legs, is_exit=True, name=f"{self.name}-exit")]
+
+    def _schedule_retry(self, slot: LegSlot, now: datetime | None) -> None:
+        x = self.execution
+        if slot.retries >= x.max_retries:
+            raise StrategyHalt(
+                f"exit ({slot.exit_reason}) of leg {slot.name} failed {slot.retries + 1} times — "
+                f"still open: {slot.contract.id if slot.contract else '?'}"
+            )
+        delay = min(x.retry_backoff_seconds * 2**slot.retries, MAX_BACKOFF_SECONDS)
+        slot.retry_at = (now or datetime.min) + timedelta(seconds=delay)
+        slot.retries += 1
+
+    def _retry_exits(self, now: datetime) -> Intents:
+        due = [s for s in self.slots if s.state == S.EXITING and s.qty and not s.working
+               and s.retry_at is not None and now >= s.retry_at]  # fmt: skip
+        return [self._close(s, s.exit_reason, self.last_snapshot) for s in due]
+
+    # --- entry --------------------------------------------------------------------------------
+
+    def _roll_day(self, today: date) -> None:
+        if self.day == today:
+            return
+        self.day = today
+        self.entries_today = self.failed_today = 0
+        self.retry_at = None
+        if self.phase in (Phase.DONE, Phase.WAITING) and not any(s.qty for s in self.slots):
+            self.phase = Phase.IDLE
+            self.pending = []
+
+    def _expiries_for(self, snapshot: ChainSnapshot, today: date) -> list[date | None]:
+        if self._expiries is None or self._expiries[0] != today:
+            allow = self.entry.trade_expiry_day
+            found = [resolve_expiry(snapshot, s.cfg.expiry, allow_expiry_day=allow) for s in self.slots]
+            self._expiries = (today, found)
+        return self._expiries[1]
+
+    def _entry_allowed(self, snapshot: ChainSnapshot, now: datetime) -> list[date] | None:
+        e = self.entry
+        t = now.time()
+        if t < e.time or t >= self.exit.time or self.entries_today >= e.max_entries:
+            return None
+        if now.weekday() not in self._weekdays or (self.retry_at is not None and now < self.retry_at):
+            return None
+        spot = snapshot.spot
+        if (e.spot_above is not None and not spot > e.spot_above) or (e.spot_below is not None and not spot < e.spot_below):
+            return None
+        expiries = self._expiries_for(snapshot, now.date())
+        if any(x is None for x in expiries):
+            return None
+        dte = (min(x for x in expiries if x is not None) - now.date()).days
+        if (e.dte_min is not None and dte < e.dte_min) or (e.dte_max is not None and dte > e.dte_max):
+            return None
+        return [x for x in expiries if x is not None]
+
+    def _choose(self, snapshot: ChainSnapshot, expiries: list[date]) -> list[OptionContract] | None:
+        step, allow = self.spec.strike_step, self.entry.trade_expiry_day
+        chosen = []
+        for slot, expiry in zip(self.slots, expiries, strict=True):
+            contract = select_strike(snapshot, slot.cfg.strike, slot.right, expiry, step, allow_expiry_day=allow)
+            if contract is None:
+                self.counts["no_strike"] += 1
+                return None
+            chosen.append(contract)
+        for slot, contract in zip(self.slots, chosen, strict=True):
+            if not slot.cfg.hedge:
+                continue
+            mains = [c for s, c in zip(self.slots, chosen, strict=True) if not s.cfg.hedge and s.d < 0
+                     and s.right is slot.right and c.expiry == contract.expiry]  # fmt: skip
+            if any(not further_out(contract, m) for m in mains):
+                self.counts["hedge_not_otm"] += 1
+                return None
+        return chosen
+
+    def _enter_if_due(self, snapshot: ChainSnapshot, now: datetime) -> Intents:
+        expiries = self._entry_allowed(snapshot, now)
+        if expiries is None:
+            return NO_INTENTS
+        chosen = self._choose(snapshot, expiries)
+        if chosen is None:
+            return NO_INTENTS
+        w = self.entry.wait_and_trade
+        if w is not None:
+            self.pending, self.phase = chosen, Phase.WAITING
+            self.reference = self._combined(snapshot, chosen)
+            return NO_INTENTS
+        return self._send_entry(chosen, snapshot)
+
+    def _combined(self, snapshot: ChainSnapshot, contracts: list[OptionContract]) -> float:
+        total = 0.0
+        for c in contracts:
+            i = snapshot.index_of(c)
+            total += _price(snapshot, i) if i is not None else math.nan
+        return total
+
+    def _wait_and_trade(self, snapshot: ChainSnapshot, now: datetime) -> Intents:
+        w = self.entry.wait_and_trade
+        assert w is not None
+        if now.time() >= self.exit.time:
+            self.phase, self.pending = Phase.DONE, []
+            return NO_INTENTS
+        ref = self.reference
+        if not math.isfinite(ref):  # a leg was unpriced at the entry time: take the first full reading
+            self.reference = self._combined(snapshot, self.pending)
+            return NO_INTENTS
+        move = w.points if w.points is not None else ref * (w.pct or 0.0) / 100
+        cur = self._combined(snapshot, self.pending)
+        hit = cur >= ref + move if w.move == "up" else cur <= ref - move
+        if not hit:
+            return NO_INTENTS
+        self.counts["wait_and_trade_hits"] += 1
+        return self._send_entry(self.pending, snapshot)
+
+    def _send_entry(self, contracts: list[OptionContract], snapshot: ChainSnapshot) -> Intents:
+        legs = []
+        for slot, contract in zip(self.slots, contracts, strict=True):
+            slot.state, slot.contract, slot.price = S.ENTERING, contract, math.nan
+            slot.qty, slot.avg, slot.realized, slot.charges = 0, 0.0, 0.0, 0.0
+            qty = slot.cfg.lots * self.spec.lot_size(contract.expiry)
+            legs.append(self._order(Tag.ENTRY, slot, contract, slot.side, qty, snapshot, "ENTRY"))
+        self.phase, self.pending = Phase.ENTERING, []
+        return [Basket(legs, is_exit=False, name=f"{self.name}-entry")]
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _order(self, tag: Tag, slot: LegSlot, contract: OptionContract, side: Any, qty: int,
+               snapshot: ChainSnapshot | None, reason: str) -> OrderIntent:  # fmt: skip
+        return order_intent(self.name, self.execution, self.spec.tick_size, tag, contract, side, qty, snapshot,
+                            leg=slot.name, role=slot.role, reason=f"{slot.name} {reason}")  # fmt: skip
+
+    def _slot_for(self, leg: str, contract: OptionContract) -> LegSlot | None:
+        slot = self._by_name.get(leg)
+        if slot is not None:
+            return slot
+        # an order or fill without our leg name (a settlement, a kernel flatten): match the contract
+        return next((s for s in self.slots if s.contract == contract and (s.qty or s.working)), None)
+
+    def _event(self, ts: datetime | None, slot: LegSlot, event: str, price: float) -> None:
+        if len(self.timeline) < TIMELINE_LIMIT:
+            self.timeline.append([ts.isoformat() if ts else None, slot.name, event,
+                                  round(price, 2) if math.isfinite(price) else None,
+                                  slot.contract.id if slot.contract else None])  # fmt: skip
+
+    # --- metrics and state --------------------------------------------------------------------
+
+    def metrics(self) -> dict[str, Any]:
+        """Counters, closed P&L per leg and the stops/targets/re-entries timeline (for the report)."""
+        return {**dict(self.counts), "closed_pnl": round(self.structure_pnl, 2),
+                "leg_pnl": {s.name: round(self.leg_pnl.get(s.name, 0.0), 2) for s in self.slots},
+                "timeline": list(self.timeline)}  # fmt: skip
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase.value, "day": self.day.isoformat() if self.day else None,
+            "entries_today": self.entries_today, "failed_today": self.failed_today,
+            "retry_at": self.retry_at.isoformat() if self.retry_at else None, "exit_reason": self.exit_reason,
+            "entry_failed": self.entry_failed,
+            "net_premium": self.net_premium, "peak_mtm": self.peak_mtm if math.isfinite(self.peak_mtm) else None,
+            "pending": [c.id for c in self.pending],
+            "reference": self.reference if math.isfinite(self.reference) else None,
+            "structure_pnl": self.structure_pnl, "leg_pnl": dict(self.leg_pnl), "counts": dict(self.counts),
+            "slots": [s.to_dict() for s in self.slots],
+        }  # fmt: skip
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        self.phase = Phase(state["phase"])
+        self.day = date.fromisoformat(state["day"]) if state["day"] else None
+        self.entries_today, self.failed_today = state["entries_today"], state["failed_today"]
+        self.retry_at = datetime.fromisoformat(state["retry_at"]) if state["retry_at"] else None
+        self.exit_reason, self.net_premium = state["exit_reason"], state["net_premium"]
+        self.entry_failed = state["entry_failed"]
+        self.peak_mtm = state["peak_mtm"] if state["peak_mtm"] is not None else -math.inf
+        self.pending = [OptionContract.from_id(c) for c in state["pending"]]
+        self.reference = state["reference"] if state["reference"] is not None else math.nan
+        self.structure_pnl = state["structure_pnl"]
+        self.leg_pnl, self.counts = Counter(state["leg_pnl"]), Counter(state["counts"])
+        for slot, d in zip(self.slots, state["slots"], strict=True):
+            slot.restore(d)
+
+
+__all__ = ["LegsStrategy", "Phase"]
