@@ -318,7 +318,7 @@ def _spec(cfgs: list[Any], files: list[str], data: Path, start: date | None, end
 def sweep_command(
     config: Annotated[Path, typer.Argument(help="One strategy file to vary.", show_default=False)],
     data: Annotated[Path, typer.Option("--data", help="Catalog folder (optrunner data synth / import).")],
-    grid: Annotated[list[str], typer.Option("--grid", help="section.key=v1,v2,... — one axis; repeat for more (every combination runs).")],
+    grid: Annotated[list[str], typer.Option("--grid", help="section.key=v1,v2,... or legs[0].key=v1,v2 — one axis; repeat for more (every combination runs).")],
     out: Annotated[Path, typer.Option("--out", help="Output folder for sweep.csv.")] = Path("runs/sweep"),
     workers: Annotated[int | None, typer.Option("--workers", help="Processes (default: CPU count).", show_default=False)] = None,
     metric: Annotated[str, typer.Option("--metric", help="Rank by this summary metric (net_pnl, sharpe, calmar, ...).")] = "sharpe",

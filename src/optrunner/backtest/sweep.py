@@ -14,6 +14,7 @@ import csv
 import io
 import itertools
 import os
+import re
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -51,7 +52,8 @@ def parse_grid(specs: Sequence[str]) -> list[GridAxis]:
     for spec in specs:
         path, sep, raw = spec.partition("=")
         if not sep or not path.strip() or not raw.strip():
-            raise ValueError(f"--grid {spec!r}: write it as section.key=v1,v2 (e.g. entry.target_ce_delta=0.2,0.25)")
+            raise ValueError(f"--grid {spec!r}: write it as section.key=v1,v2 (e.g. entry.target_ce_delta=0.2,0.25 "
+                             "or legs[0].stop_loss_pct=20,25,30)")
         values = []
         for text in raw.split(","):
             try:
@@ -66,16 +68,49 @@ def combinations(axes: Sequence[GridAxis]) -> list[dict[str, Any]]:
     return [dict(zip([a.path for a in axes], combo, strict=True)) for combo in itertools.product(*(a.values for a in axes))]
 
 
+_SEGMENT = re.compile(r"^([A-Za-z_]\w*)((?:\[\d+\])*)$")
+
+
+def path_steps(path: str) -> list[str | int]:
+    """``legs[0].strike.steps`` -> ["legs", 0, "strike", "steps"]: keys, and list positions in brackets."""
+    steps: list[str | int] = []
+    for part in path.split("."):
+        m = _SEGMENT.match(part.strip())
+        if not m:
+            raise ValueError(f"--grid {path}: {part!r} is not a key or key[index] (e.g. legs[0].stop_loss_pct)")
+        steps.append(m[1])
+        steps += [int(i) for i in re.findall(r"\[(\d+)\]", m[2])]
+    return steps
+
+
 def apply(doc: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with each dotted path set to its value; a section missing on the way is created, a list
+    position (``legs[1]``) must exist already."""
     out = copy.deepcopy(doc)
     for path, value in params.items():
-        node = out
-        *parents, leaf = path.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"--grid {path}: {key!r} is not a section of the strategy file")
-        node[leaf] = value
+        node: Any = out
+        *parents, leaf = path_steps(path)
+        for i, key in enumerate(parents):
+            where = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in parents[: i + 1]).lstrip(".")
+            if isinstance(key, int):
+                if not isinstance(node, list) or key >= len(node):
+                    size = f"has {len(node)} item(s)" if isinstance(node, list) else "is not a list"
+                    raise ValueError(f"--grid {path}: {where} is not in the file ({where.rpartition('[')[0]} {size})")
+                node = node[key]
+            else:
+                if not isinstance(node, dict):
+                    raise ValueError(f"--grid {path}: {where} is not a section of the strategy file")
+                if isinstance(parents[i + 1] if i + 1 < len(parents) else leaf, int) and key not in node:
+                    raise ValueError(f"--grid {path}: the file has no {where} list to index")
+                node = node.setdefault(key, {})
+        if isinstance(leaf, int):
+            if not isinstance(node, list) or leaf >= len(node):
+                raise ValueError(f"--grid {path}: position {leaf} is not in the list")
+            node[leaf] = value
+        elif not isinstance(node, dict):
+            raise ValueError(f"--grid {path}: {'.'.join(map(str, parents))} is not a section of the strategy file")
+        else:
+            node[leaf] = value
     return out
 
 
@@ -171,6 +206,7 @@ def sweep(
         raise ValueError(f"{job.config_path} is not valid: " + "; ".join(str(i) for i in issues))
     symbols = [base.market_config.symbol]
     combos = combinations(axes)
+    apply(doc, combos[0])  # a path that does not fit the file fails here, once, not in every worker
     workers = max(1, min(workers or os.cpu_count() or 1, len(combos)))
     rows: list[dict[str, Any]] = []
     if workers == 1:

@@ -55,6 +55,8 @@ class LegSlot:
     working: set[str] = field(default_factory=set)
     retries: int = 0
     retry_at: datetime | None = None
+    key: int = -1  # the chain key of ``keyed`` (recomputed when the contract changes)
+    keyed: OptionContract | None = None
 
     def __post_init__(self) -> None:
         self.d = 1 if self.cfg.action == "BUY" else -1

@@ -32,6 +32,7 @@ The rules, in the order they are checked on every chain snapshot (one a minute i
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import Counter
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -42,7 +43,7 @@ from optrunner.core.events import StaleDataEvent
 from optrunner.core.orders import Basket, Fill, Order, OrderIntent
 from optrunner.core.timeutil import to_ist
 from optrunner.core.types import Tag
-from optrunner.data.snapshot import ChainSnapshot
+from optrunner.data.snapshot import ChainSnapshot, contract_key
 from optrunner.instruments import get_index
 from optrunner.instruments.contracts import OptionContract
 from optrunner.market.lookup import resolve_expiry
@@ -90,6 +91,9 @@ class LegsStrategy(BaseStrategy):
         self.slots = [LegSlot(i, leg.name or f"L{i + 1}", leg) for i, leg in enumerate(config.legs)]
         self._by_name = {s.name: s for s in self.slots}
         self._weekdays = {WEEKDAYS.index(d) for d in self.entry.days_of_week}
+        x = self.exit
+        self._uses_mtm = any(v is not None for v in (x.mtm_stop_loss, x.mtm_target, x.mtm_stop_loss_pct,
+                                                      x.mtm_target_pct, x.lock_and_trail))  # fmt: skip
         self.phase = Phase.IDLE
         self.day: date | None = None
         self.entries_today = 0
@@ -117,13 +121,19 @@ class LegsStrategy(BaseStrategy):
         now = to_ist(snapshot.ts)
         self._roll_day(now.date())
         self.last_snapshot = snapshot
-        for slot in self.slots:
-            if slot.contract is not None and (slot.qty or slot.state == S.WAIT_REENTRY):
-                i = snapshot.index_of(slot.contract)
-                if i is not None:
-                    price = _price(snapshot, i)
-                    if price == price:  # not NaN
-                        slot.price = price
+        if snapshot.symbol == self.symbol:  # each held contract's row by its key: one bisect per leg
+            keys = memoryview(snapshot.key)  # type: ignore[arg-type]
+            n = len(keys)
+            for slot in self.slots:
+                contract = slot.contract
+                if contract is not None and (slot.qty or slot.state == S.WAIT_REENTRY):
+                    if slot.keyed is not contract:
+                        slot.key, slot.keyed = contract_key(contract), contract
+                    i = bisect_left(keys, slot.key)
+                    if i < n and keys[i] == slot.key:
+                        price = _price(snapshot, i)
+                        if price == price:  # not NaN
+                            slot.price = price
         phase = self.phase
         if phase is Phase.ACTIVE:
             return self._manage(snapshot, now)
@@ -268,7 +278,12 @@ class LegsStrategy(BaseStrategy):
     # --- the open structure -------------------------------------------------------------------
 
     def _mtm(self) -> float:
-        return sum(s.pnl for s in self.slots)
+        total = 0.0
+        for s in self.slots:  # LegSlot.pnl, inlined: this runs on every snapshot
+            total += s.realized - s.charges
+            if s.qty and s.price == s.price:
+                total += (s.price - s.avg) * s.qty
+        return total
 
     def _time_exit_due(self, now: datetime) -> bool:
         if now.time() < self.exit.time:
@@ -282,6 +297,8 @@ class LegsStrategy(BaseStrategy):
         x = self.exit
         if self._time_exit_due(now):
             return "TIME_EXIT"
+        if not self._uses_mtm:
+            return ""
         mtm = self._mtm()
         self.peak_mtm = max(self.peak_mtm, mtm)
         if x.mtm_stop_loss is not None and mtm <= -x.mtm_stop_loss:
