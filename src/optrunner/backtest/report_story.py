@@ -3,7 +3,8 @@
 weekly_zones: its signal counts, and the spot chart with each fired week's zones drawn
 across that week and each signal labelled S1..S8 where it fired (table of the same below).
 momentum_buyer: the entry guard's rejections by reason and the last chosen strike's score
-breakdown. A strategy without such metrics adds nothing.
+breakdown. legs: P&L per leg, counters, payoff at entry and the timeline (report_legs.py).
+A strategy without such metrics adds nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import plotly.graph_objects as go
 from optrunner.backtest.report_charts import MAX_POINTS, spot_figure
 from optrunner.backtest.report_data import RunData, ist_text
 from optrunner.backtest.report_format import count, minute, number, table, td
+from optrunner.backtest.report_legs import is_legs, legs_story
 from optrunner.backtest.report_template import chart
 
 ZONE_STYLE = (("upper top", "#d73027", "dash"), ("upper bottom", "#d73027", "dot"),
@@ -33,6 +35,8 @@ def story_section(run: RunData) -> str:
             parts.append(_weekly_zones(run, name, figures.get("symbol", ""), m))
         elif isinstance(m.get("entry_guard_rejected"), dict):
             parts.append(_momentum_buyer(name, m))
+        elif is_legs(m):
+            parts.append(legs_story(name, m))
     return "".join(f"<section>{p}</section>" for p in parts)
 
 

@@ -110,7 +110,8 @@ class LegsStrategy(BaseStrategy):
         self.structure_pnl = 0.0  # closed P&L of finished structures
         self.leg_pnl = Counter[str]()  # closed P&L by leg name, every structure
         self.counts = Counter[str]()
-        self.timeline: list[list[Any]] = []  # [ts, leg, event, price]
+        self.timeline: list[list[Any]] = []  # [ts, leg, event, price, contract]
+        self.last_structure: dict[str, Any] = {}  # the legs as last entered: [name, contract, signed qty, price]
 
     def subscriptions(self) -> Subscriptions:
         return Subscriptions(chains={self.symbol}, timer=True)
@@ -193,6 +194,13 @@ class LegsStrategy(BaseStrategy):
                 self._event(now, slot, "ENTRY", slot.avg)
             else:
                 slot.state = S.IDLE
+            if self.phase is Phase.EXITING:  # a re-entry filled while everything is being closed
+                if slot.qty:
+                    return [self._close(slot, self.exit_reason, self.last_snapshot)]
+                slot.state = S.DONE
+                if self._flat():
+                    self._finish(self.exit_reason, now)
+                return NO_INTENTS
             if self.phase is Phase.ACTIVE and not slot.qty:  # a re-entry that did not fill
                 slot.state = S.DONE
                 self.counts["reentries_failed"] += 1
@@ -226,6 +234,11 @@ class LegsStrategy(BaseStrategy):
                 self.counts["entries"] += 1
                 self.net_premium = abs(sum(s.avg * s.qty for s in self.slots))
                 self.peak_mtm = -math.inf
+                spot = self.last_snapshot.spot if self.last_snapshot else math.nan
+                self.last_structure = {  # the report's payoff at entry
+                    "ts": now.isoformat() if now else None, "spot": spot if math.isfinite(spot) else None,
+                    "legs": [[s.name, s.contract.id if s.contract else None, s.qty, round(s.avg, 2)] for s in self.slots],
+                }  # fmt: skip
                 self.failed_today, self.retry_at = 0, None
             return NO_INTENTS
         if any(s.qty for s in self.slots):
@@ -538,7 +551,7 @@ class LegsStrategy(BaseStrategy):
         """Counters, closed P&L per leg and the stops/targets/re-entries timeline (for the report)."""
         return {**dict(self.counts), "closed_pnl": round(self.structure_pnl, 2),
                 "leg_pnl": {s.name: round(self.leg_pnl.get(s.name, 0.0), 2) for s in self.slots},
-                "timeline": list(self.timeline)}  # fmt: skip
+                "timeline": list(self.timeline), "last_structure": self.last_structure}  # fmt: skip
 
     def get_state(self) -> dict[str, Any]:
         return {
