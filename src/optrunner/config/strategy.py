@@ -52,7 +52,8 @@ class StrategyConfig(ConfigModel):
         None,
         description=(
             "The strategy kind that runs this file; it reads its own section (dnss: entry, "
-            "adjustment, exit; every other kind: the section named after it). Unset: derived "
+            "adjustment, exit; legs: legs, legs_entry, legs_exit; every other kind: the section named "
+            "after it). Unset: derived "
             "from entry.entry_type (delta_neutral -> dnss)."
         ),
     )
