@@ -150,3 +150,17 @@ def test_repeated_entries_after_a_structure_closes():
     assert sent["9:41"] == [("ENTRY", 25050.0), ("ENTRY", 25050.0)]
     assert sent["10:00"] == [("EXIT", 25050.0), ("EXIT", 25050.0)] and sent["10:01"] == []
     assert s.metrics()["entries"] == 2 and s.phase == "DONE"
+
+
+def test_a_leg_closed_from_outside_is_done_not_exited_again():
+    # the kernel flattens the CE (a fill without our leg name): the strategy books it and never sends a 0-lot exit
+    s, ex = LegsStrategy(load_example("NIFTY_SHORT_STRADDLE_SL_REENTRY")), Exchange()
+    ex.step(s, chain(at(9, 20), 25000.0))
+    ce = OptionContract("NIFTY", EXPIRY, 25000.0, Right.CE)
+    s.on_fill(Fill("FX", "KX", "kernel", Tag.EXIT, ce, Side.BUY, 65, 120.0, at(9, 30)))
+    assert [(e[1], e[2]) for e in s.timeline][-1] == ("CE", "EXTERNAL_EXIT")
+    sent = ex.step(s, chain(at(9, 40), 25050.0))  # the CE's stop level is passed: nothing to close
+    assert sent == []
+    pe = OptionContract("NIFTY", EXPIRY, 25000.0, Right.PE)
+    s.on_fill(Fill("FY", "KY", "kernel", Tag.EXIT, pe, Side.BUY, 65, 80.0, at(9, 41)))
+    assert s.phase == "DONE" and s.metrics()["exit_external_exit"] == 1

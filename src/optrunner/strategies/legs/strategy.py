@@ -159,11 +159,12 @@ class LegsStrategy(BaseStrategy):
         if slot is None:
             return NO_INTENTS
         slot.apply_fill(fill)
-        if fill.is_settlement and slot.qty == 0:
-            slot.state, slot.exit_reason = S.DONE, "EXPIRY"
-            self._event(fill.ts, slot, "EXPIRY", fill.price)
+        if slot.qty == 0 and slot.state == S.OPEN:  # closed by no order of ours: settlement, kernel flatten
+            reason = "EXPIRY" if fill.is_settlement else "EXTERNAL_EXIT"
+            slot.state, slot.exit_reason = S.DONE, reason
+            self._event(fill.ts, slot, reason, fill.price)
             if self.phase is Phase.ACTIVE and self._flat():
-                self._finish("EXPIRY", to_ist(fill.ts))
+                self._finish(reason, to_ist(fill.ts))
         return NO_INTENTS
 
     def on_order_update(self, order: Order) -> Intents:
