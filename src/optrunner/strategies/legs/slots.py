@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from optrunner.config.legs import LegConfig
+from optrunner.config.legs import LegConfig, LegsExit
 from optrunner.core.orders import Fill
 from optrunner.core.types import LegRole, Right, Side
+from optrunner.data.snapshot import ChainSnapshot
 from optrunner.instruments.contracts import OptionContract
 
 # slot states
@@ -183,8 +184,38 @@ class LegSlot:
         self.retry_at = datetime.fromisoformat(d["retry_at"]) if d["retry_at"] else None
 
 
+def mtm_reason(x: LegsExit, mtm: float, peak: float, premium: float) -> str:
+    """The overall MTM exit due at ``mtm`` (rupees, net) after a best of ``peak``, or "";
+    ``premium`` is the structure's net premium at entry (the % exits' base)."""
+    if x.mtm_stop_loss is not None and mtm <= -x.mtm_stop_loss:
+        return "MTM_STOP_LOSS"
+    if x.mtm_target is not None and mtm >= x.mtm_target:
+        return "MTM_TARGET"
+    if premium > 0 and x.mtm_stop_loss_pct is not None and mtm <= -premium * x.mtm_stop_loss_pct / 100:
+        return "MTM_STOP_LOSS_PCT"
+    if premium > 0 and x.mtm_target_pct is not None and mtm >= premium * x.mtm_target_pct / 100:
+        return "MTM_TARGET_PCT"
+    lt = x.lock_and_trail
+    if lt is not None and peak >= lt.at:
+        lock = lt.lock
+        if lt.every is not None and lt.by is not None:
+            lock += lt.by * math.floor((peak - lt.at) / lt.every + 1e-9)
+        if mtm <= lock:
+            return "LOCK_AND_TRAIL"
+    return ""
+
+
+def mark_price(snapshot: ChainSnapshot, i: int) -> float:
+    """Row ``i``'s LTP, else its bid/ask mid, else NaN."""
+    ltp = float(snapshot.ltp[i])
+    if ltp > 0:
+        return ltp
+    bid, ask = float(snapshot.bid[i]), float(snapshot.ask[i])
+    return 0.5 * (bid + ask) if bid > 0 and ask > 0 else math.nan
+
+
 def _num(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-__all__ = ["DONE", "ENTERING", "EXITING", "IDLE", "OPEN", "WAIT_REENTRY", "LegSlot"]
+__all__ = ["DONE", "ENTERING", "EXITING", "IDLE", "OPEN", "WAIT_REENTRY", "LegSlot", "mark_price", "mtm_reason"]

@@ -38,7 +38,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from optrunner.config.legs import WEEKDAYS, LegsExit
+from optrunner.config.legs import LegsExit
 from optrunner.core.events import StaleDataEvent
 from optrunner.core.orders import Basket, Fill, Order, OrderIntent
 from optrunner.core.timeutil import to_ist
@@ -46,11 +46,11 @@ from optrunner.core.types import Tag
 from optrunner.data.snapshot import ChainSnapshot, contract_key
 from optrunner.instruments import get_index
 from optrunner.instruments.contracts import OptionContract
-from optrunner.market.lookup import resolve_expiry
 from optrunner.strategies.base import NO_INTENTS, BaseStrategy, Intents, StrategyHalt, Subscriptions
 from optrunner.strategies.legs import slots as S
-from optrunner.strategies.legs.slots import LegSlot
-from optrunner.strategies.legs.strikes import further_out, next_strike, select_strike
+from optrunner.strategies.legs.entry import EntryPlanner, combined_premium, wait_hit
+from optrunner.strategies.legs.slots import LegSlot, mark_price, mtm_reason
+from optrunner.strategies.legs.strikes import next_strike, select_strike
 from optrunner.strategies.option_book import order_intent
 
 if TYPE_CHECKING:
@@ -69,14 +69,6 @@ class Phase(StrEnum):
     DONE = "DONE"  # finished for the day
 
 
-def _price(snapshot: ChainSnapshot, i: int) -> float:
-    ltp = float(snapshot.ltp[i])
-    if ltp > 0:
-        return ltp
-    bid, ask = float(snapshot.bid[i]), float(snapshot.ask[i])
-    return 0.5 * (bid + ask) if bid > 0 and ask > 0 else math.nan
-
-
 class LegsStrategy(BaseStrategy):
     """The multi-leg builder: a file's legs and rules, on chain snapshots and its own fills."""
 
@@ -90,7 +82,6 @@ class LegsStrategy(BaseStrategy):
         self.spec = get_index(self.symbol)
         self.slots = [LegSlot(i, leg.name or f"L{i + 1}", leg) for i, leg in enumerate(config.legs)]
         self._by_name = {s.name: s for s in self.slots}
-        self._weekdays = {WEEKDAYS.index(d) for d in self.entry.days_of_week}
         x = self.exit
         self._uses_mtm = any(v is not None for v in (x.mtm_stop_loss, x.mtm_target, x.mtm_stop_loss_pct,
                                                       x.mtm_target_pct, x.lock_and_trail))  # fmt: skip
@@ -105,11 +96,11 @@ class LegsStrategy(BaseStrategy):
         self.peak_mtm = -math.inf
         self.pending: list[OptionContract] = []  # wait-and-trade: the chosen contracts, by slot
         self.reference = math.nan  # wait-and-trade: their combined premium at the entry time
-        self._expiries: tuple[date, list[date | None]] | None = None
         self.last_snapshot: ChainSnapshot | None = None
         self.structure_pnl = 0.0  # closed P&L of finished structures
         self.leg_pnl = Counter[str]()  # closed P&L by leg name, every structure
         self.counts = Counter[str]()
+        self.planner = EntryPlanner(self.entry, self.exit.time, self.slots, self.spec, self.counts)
         self.timeline: list[list[Any]] = []  # [ts, leg, event, price, contract]
         self.last_structure: dict[str, Any] = {}  # the legs as last entered: [name, contract, signed qty, price]
 
@@ -132,7 +123,7 @@ class LegsStrategy(BaseStrategy):
                         slot.key, slot.keyed = contract_key(contract), contract
                     i = bisect_left(keys, slot.key)
                     if i < n and keys[i] == slot.key:
-                        price = _price(snapshot, i)
+                        price = mark_price(snapshot, i)
                         if price == price:  # not NaN
                             slot.price = price
         phase = self.phase
@@ -315,23 +306,7 @@ class LegsStrategy(BaseStrategy):
             return ""
         mtm = self._mtm()
         self.peak_mtm = max(self.peak_mtm, mtm)
-        if x.mtm_stop_loss is not None and mtm <= -x.mtm_stop_loss:
-            return "MTM_STOP_LOSS"
-        if x.mtm_target is not None and mtm >= x.mtm_target:
-            return "MTM_TARGET"
-        prem = self.net_premium
-        if prem > 0 and x.mtm_stop_loss_pct is not None and mtm <= -prem * x.mtm_stop_loss_pct / 100:
-            return "MTM_STOP_LOSS_PCT"
-        if prem > 0 and x.mtm_target_pct is not None and mtm >= prem * x.mtm_target_pct / 100:
-            return "MTM_TARGET_PCT"
-        lt = x.lock_and_trail
-        if lt is not None and self.peak_mtm >= lt.at:
-            lock = lt.lock
-            if lt.every is not None and lt.by is not None:
-                lock += lt.by * math.floor((self.peak_mtm - lt.at) / lt.every + 1e-9)
-            if mtm <= lock:
-                return "LOCK_AND_TRAIL"
-        return ""
+        return mtm_reason(x, mtm, self.peak_mtm, self.net_premium)
 
     def _manage(self, snapshot: ChainSnapshot, now: datetime) -> Intents:
         reason = self._overall_reason(now)
@@ -433,70 +408,19 @@ class LegsStrategy(BaseStrategy):
             self.phase = Phase.IDLE
             self.pending = []
 
-    def _expiries_for(self, snapshot: ChainSnapshot, today: date) -> list[date | None]:
-        if self._expiries is None or self._expiries[0] != today:
-            allow = self.entry.trade_expiry_day
-            found = [resolve_expiry(snapshot, s.cfg.expiry, allow_expiry_day=allow) for s in self.slots]
-            self._expiries = (today, found)
-        return self._expiries[1]
-
-    def _entry_allowed(self, snapshot: ChainSnapshot, now: datetime) -> list[date] | None:
-        e = self.entry
-        t = now.time()
-        if t < e.time or t >= self.exit.time or self.entries_today >= e.max_entries:
-            return None
-        if now.weekday() not in self._weekdays or (self.retry_at is not None and now < self.retry_at):
-            return None
-        spot = snapshot.spot
-        if (e.spot_above is not None and not spot > e.spot_above) or (e.spot_below is not None and not spot < e.spot_below):
-            return None
-        expiries = self._expiries_for(snapshot, now.date())
-        if any(x is None for x in expiries):
-            return None
-        dte = (min(x for x in expiries if x is not None) - now.date()).days
-        if (e.dte_min is not None and dte < e.dte_min) or (e.dte_max is not None and dte > e.dte_max):
-            return None
-        return [x for x in expiries if x is not None]
-
-    def _choose(self, snapshot: ChainSnapshot, expiries: list[date]) -> list[OptionContract] | None:
-        step, allow = self.spec.strike_step, self.entry.trade_expiry_day
-        chosen = []
-        for slot, expiry in zip(self.slots, expiries, strict=True):
-            contract = select_strike(snapshot, slot.cfg.strike, slot.right, expiry, step, allow_expiry_day=allow)
-            if contract is None:
-                self.counts["no_strike"] += 1
-                return None
-            chosen.append(contract)
-        for slot, contract in zip(self.slots, chosen, strict=True):
-            if not slot.cfg.hedge:
-                continue
-            mains = [c for s, c in zip(self.slots, chosen, strict=True) if not s.cfg.hedge and s.d < 0
-                     and s.right is slot.right and c.expiry == contract.expiry]  # fmt: skip
-            if any(not further_out(contract, m) for m in mains):
-                self.counts["hedge_not_otm"] += 1
-                return None
-        return chosen
-
     def _enter_if_due(self, snapshot: ChainSnapshot, now: datetime) -> Intents:
-        expiries = self._entry_allowed(snapshot, now)
+        expiries = self.planner.allowed(snapshot, now, self.entries_today, self.retry_at)
         if expiries is None:
             return NO_INTENTS
-        chosen = self._choose(snapshot, expiries)
+        chosen = self.planner.choose(snapshot, expiries)
         if chosen is None:
             return NO_INTENTS
         w = self.entry.wait_and_trade
         if w is not None:
             self.pending, self.phase = chosen, Phase.WAITING
-            self.reference = self._combined(snapshot, chosen)
+            self.reference = combined_premium(snapshot, chosen)
             return NO_INTENTS
         return self._send_entry(chosen, snapshot)
-
-    def _combined(self, snapshot: ChainSnapshot, contracts: list[OptionContract]) -> float:
-        total = 0.0
-        for c in contracts:
-            i = snapshot.index_of(c)
-            total += _price(snapshot, i) if i is not None else math.nan
-        return total
 
     def _wait_and_trade(self, snapshot: ChainSnapshot, now: datetime) -> Intents:
         w = self.entry.wait_and_trade
@@ -504,14 +428,10 @@ class LegsStrategy(BaseStrategy):
         if now.time() >= self.exit.time:
             self.phase, self.pending = Phase.DONE, []
             return NO_INTENTS
-        ref = self.reference
-        if not math.isfinite(ref):  # a leg was unpriced at the entry time: take the first full reading
-            self.reference = self._combined(snapshot, self.pending)
+        if not math.isfinite(self.reference):  # a leg was unpriced at the entry time: take the first full reading
+            self.reference = combined_premium(snapshot, self.pending)
             return NO_INTENTS
-        move = w.points if w.points is not None else ref * (w.pct or 0.0) / 100
-        cur = self._combined(snapshot, self.pending)
-        hit = cur >= ref + move if w.move == "up" else cur <= ref - move
-        if not hit:
+        if not wait_hit(w, self.reference, combined_premium(snapshot, self.pending)):
             return NO_INTENTS
         self.counts["wait_and_trade_hits"] += 1
         return self._send_entry(self.pending, snapshot)
