@@ -151,7 +151,7 @@ class LegsStrategy(BaseStrategy):
             return NO_INTENTS
         slot.apply_fill(fill)
         if slot.qty == 0 and slot.state == S.OPEN:  # closed by no order of ours: settlement, kernel flatten
-            reason = "EXPIRY" if fill.is_settlement else "EXTERNAL_EXIT"
+            reason = "EXPIRY" if fill.is_settlement else "UNWIND" if self.phase is Phase.ENTERING else "EXTERNAL_EXIT"
             slot.state, slot.exit_reason = S.DONE, reason
             self._event(fill.ts, slot, reason, fill.price)
             if self.phase is Phase.ACTIVE and self._flat():
@@ -276,7 +276,7 @@ class LegsStrategy(BaseStrategy):
             s.reentries_stop = s.reentries_target = 0
             s.state, s.contract, s.price = S.IDLE, None, math.nan
         late = now is not None and now.time() >= self.exit.time
-        more = self.entries_today < self.entry.max_entries and reason not in ("TIME_EXIT", "EXPIRY_DAY_EXIT")
+        more = self.entries_today < self.entry.max_entries and reason != "TIME_EXIT"
         self.phase = Phase.IDLE if more and not late else Phase.DONE
         self.exit_reason = ""
 
