@@ -325,6 +325,7 @@ class StrategyRunner(RunnerLoop, RunnerReporting):
                 slot.events += 1
                 slot.total_ns += dt
                 slot.ema_ns += 0.1 * (dt - slot.ema_ns)
+                slot.eval_ms.observe(dt / 1e6)
                 slot.consecutive_errors = 0
                 if dt > slot.max_ns:
                     slot.max_ns = dt

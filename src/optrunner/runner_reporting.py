@@ -92,3 +92,18 @@ class RunnerReporting:
 
     def print_metrics(self) -> None:
         print(self.format_metrics())
+
+    def evaluation_buckets(self) -> dict[str, Any]:
+        """Each strategy's handler durations (``Buckets`` in ms), the ones reporting metrics
+        (``monitoring.metrics_collection``) only: ``strategy_evaluation_duration_ms``."""
+        return {s.name: s.eval_ms for s in list(self._slots.values()) if s.collects_metrics}
+
+    def hand_over_webhooks(self) -> dict[str, str]:
+        """Stop posting ``monitoring.alert_webhook`` from here (each alert on a thread of its own,
+        no retry) because an alert router delivers them now; returns {strategy: url} it held."""
+        out = {}
+        for slot in list(self._slots.values()):
+            if slot.webhook:
+                out[slot.name] = slot.webhook
+                slot.webhook = None
+        return out

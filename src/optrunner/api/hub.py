@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections import deque
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from typing import Any
 
 from fastapi import WebSocket
 
+from optrunner.alerts.watch import ServiceWatch
 from optrunner.api.metrics import ServiceMetrics
 from optrunner.api.views import orders_out, positions_out
 from optrunner.core.events import AlertEvent, FillEvent
@@ -61,9 +63,11 @@ class Hub:
     """Connected WebSocket clients and the task that feeds them."""
 
     def __init__(self, service: TradingService, metrics: ServiceMetrics, *, interval: float = 0.1,
-                 positions_every: float = 1.0) -> None:  # fmt: skip
+                 positions_every: float = 1.0, watch: ServiceWatch | None = None) -> None:  # fmt: skip
         self.service = service
         self.metrics = metrics
+        self.watch = watch  # alerts: kernel events and seed 001's rules -> channels
+        self._pump_lock = threading.Lock()  # the loop's task and /metrics (a worker thread) both pump
         self.interval = interval
         self.positions_every = positions_every
         self.seq = 0
@@ -91,15 +95,26 @@ class Hub:
 
     def pump(self) -> int:
         """Drain the service's queued events once; returns how many were handled."""
+        with self._pump_lock:
+            return self._pump()
+
+    def _pump(self) -> int:
         events = self.service.events
         n = 0
         while events:
             event = events.popleft()
             n += 1
             self.metrics.consume(event)
+            if self.watch is not None:
+                self.watch.consume(event)
             out = event_message(event)
             if out is not None:
                 self._broadcast(self._message(*out))
+        self.metrics.poll()
+        if self.watch is not None:
+            for alert in self.watch.poll():  # the rules' and the service's own alerts, as kernel ones look
+                self._broadcast(self._message("alert", {"ts": alert.ts.isoformat(), "level": alert.level,
+                                                        "source": f"alerts:{alert.rule}", "message": alert.message}))  # fmt: skip
         return n
 
     def positions_message(self) -> dict[str, Any]:
