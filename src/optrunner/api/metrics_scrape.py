@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from optrunner.alerts.watch import session_open
 from optrunner.core.buckets import QTY_BUCKETS, Buckets
 
 if TYPE_CHECKING:
@@ -60,4 +61,7 @@ class Distributions(Collector):
         pending = GaugeMetricFamily(
             "optrunner_journal_pending_records", "Journal records buffered and not yet committed to the store (journal lag)")
         pending.add_metric([], 0 if s.closed else s.node.store.pending)
-        yield from (evaluation, allocator, chain, hit_rate, pending)
+        session = GaugeMetricFamily(
+            "optrunner_session_open", "1 between the session's first input and its close (the feed must deliver)")
+        session.add_metric([], 1.0 if session_open(s) else 0.0)
+        yield from (evaluation, allocator, chain, hit_rate, pending, session)
