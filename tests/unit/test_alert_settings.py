@@ -65,11 +65,11 @@ alerts:
 def test_a_missing_or_malformed_variable_is_an_error_with_its_path() -> None:
     s = AlertSettings(webhook={"url_env": "HOOK_URL"}, email={"host": "h", "username": "u", "password_env": "SMTP_PW",
                                                              "sender": "o@example.com"})  # fmt: skip
-    with pytest.raises(UserError, match=r"alerts\\.webhook.url_env: environment variable HOOK_URL is not set"):
+    with pytest.raises(UserError, match=r"alerts\.webhook.url_env: environment variable HOOK_URL is not set"):
         resolve(s, {"SMTP_PW": "x"})
-    with pytest.raises(UserError, match=r"alerts\\.webhook.url_env: HOOK_URL is not an http"):
+    with pytest.raises(UserError, match=r"alerts\.webhook.url_env: HOOK_URL is not an http"):
         resolve(s, {"HOOK_URL": "hooks.example.com/x", "SMTP_PW": "x"})
-    with pytest.raises(UserError, match=r"alerts\\.email.password_env: environment variable SMTP_PW is not set"):
+    with pytest.raises(UserError, match=r"alerts\.email.password_env: environment variable SMTP_PW is not set"):
         resolve(s, {"HOOK_URL": "https://h.example.com"})
 
 
