@@ -74,7 +74,7 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
             await hub.stop()
             if start_service:
                 service.stop()
-            watch.router.close()
+            watch.router.close(timeout=1.0)  # a hung channel never delays the exit by more
 
     app = FastAPI(title="optrunner", summary="Operate a paper (later live) trading session",
                   lifespan=lifespan, responses=_ERRORS)  # fmt: skip
