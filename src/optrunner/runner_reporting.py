@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from optrunner.core.buckets import MS_BUCKETS, Buckets
 from optrunner.runner_support import format_metrics
 
 if TYPE_CHECKING:
@@ -96,7 +97,8 @@ class RunnerReporting:
     def evaluation_buckets(self) -> dict[str, Any]:
         """Each strategy's handler durations (``Buckets`` in ms), the ones reporting metrics
         (``monitoring.metrics_collection``) only: ``strategy_evaluation_duration_ms``."""
-        return {s.name: s.eval_ms for s in list(self._slots.values()) if s.collects_metrics}
+        return {s.name: Buckets.from_counts(MS_BUCKETS, s.eval_counts, s.total_ns / 1e6)
+                for s in list(self._slots.values()) if s.collects_metrics}  # fmt: skip
 
     def hand_over_webhooks(self) -> dict[str, str]:
         """Stop posting ``monitoring.alert_webhook`` from here (each alert on a thread of its own,

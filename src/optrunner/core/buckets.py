@@ -18,6 +18,8 @@ T = TypeVar("T")
 
 #: Milliseconds, for durations: up to and past seed 001's 5 s evaluation alert.
 MS_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
+#: ``MS_BUCKETS`` in integer nanoseconds, for counting on the hot path without a division.
+NS_BOUNDS: tuple[int, ...] = tuple(round(b * 1_000_000) for b in MS_BUCKETS)
 #: Units (contracts), for the allocator's quantities: NIFTY/BANKNIFTY/SENSEX lots up to a few hundred lots.
 QTY_BUCKETS: tuple[float, ...] = (0, 15, 20, 30, 65, 75, 130, 150, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000)
 
@@ -33,6 +35,15 @@ class Buckets:
             raise ValueError("bucket bounds must be strictly increasing")
         self.counts = [0] * (len(self.bounds) + 1)
         self.sum = 0.0
+
+    @classmethod
+    def from_counts(cls, bounds: Sequence[float], counts: Sequence[int], total: float) -> Buckets:
+        """A copy of counts kept elsewhere (one per bucket, the last for +Inf) and their sum."""
+        b = cls(bounds)
+        if len(counts) != len(b.counts):
+            raise ValueError(f"{len(counts)} counts for {len(b.counts)} buckets")
+        b.counts, b.sum = list(counts), float(total)
+        return b
 
     def observe(self, value: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1
