@@ -68,6 +68,8 @@ class Hub:
         self.metrics = metrics
         self.watch = watch  # alerts: kernel events and seed 001's rules -> channels
         self._pump_lock = threading.Lock()  # the loop's task and /metrics (a worker thread) both pump
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self.interval = interval
         self.positions_every = positions_every
         self.seq = 0
@@ -82,6 +84,15 @@ class Hub:
         msg = {"seq": self.seq, "type": kind, "ts": datetime.now(UTC).isoformat(), "data": data}
         self.recent.append(msg)
         return msg
+
+    def _publish(self, msg: dict[str, Any]) -> None:
+        """``_broadcast`` on the loop's thread. ``/metrics`` pumps from a worker thread:
+        asyncio's queues belong to the loop, so from there the hand-over is scheduled onto it."""
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_thread and not loop.is_closed():
+            loop.call_soon_threadsafe(self._broadcast, msg)
+        else:
+            self._broadcast(msg)
 
     def _broadcast(self, msg: dict[str, Any]) -> None:
         for q in list(self.clients):
@@ -109,11 +120,11 @@ class Hub:
                 self.watch.consume(event)
             out = event_message(event)
             if out is not None:
-                self._broadcast(self._message(*out))
+                self._publish(self._message(*out))
         self.metrics.poll()
         if self.watch is not None:
             for alert in self.watch.poll():  # the rules' and the service's own alerts, as kernel ones look
-                self._broadcast(self._message("alert", {"ts": alert.ts.isoformat(), "level": alert.level,
+                self._publish(self._message("alert", {"ts": alert.ts.isoformat(), "level": alert.level,
                                                         "source": f"alerts:{alert.rule}", "message": alert.message}))  # fmt: skip
         return n
 
@@ -131,7 +142,9 @@ class Hub:
             await asyncio.sleep(self.interval)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self.run(), name="optrunner-hub")
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._task = self._loop.create_task(self.run(), name="optrunner-hub")
 
     async def stop(self) -> None:
         for q in list(self.clients):
