@@ -144,7 +144,9 @@ def test_a_hung_channel_blocks_neither_submit_nor_the_other_channels(caplog) -> 
         while router.counts[("failed", "webhook")] < 1 and time.monotonic() < deadline:
             time.sleep(0.02)
         router.close(timeout=0.5)
-    assert router.counts[("failed", "webhook")] >= 1 and router.counts[("sent", "good")] == 20
+    # what the hung channel still held at shutdown is dropped and counted: every alert is accounted for
+    assert router.counts[("failed", "webhook")] + router.counts[("sent", "webhook")] >= 19
+    assert router.counts[("sent", "good")] == 20
     registry = CollectorRegistry()
     registry.register(RouterMetrics(router))
     text = generate_latest(registry).decode()

@@ -178,8 +178,9 @@ class AlertRouter:
         with self._lock:
             self.counts[(what, label)] += 1
 
-    def _failed(self, label: str, message: str) -> None:
-        self._count("failed", label)
+    def _failed(self, label: str, message: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[("failed", label)] += n
         self.last_error[label] = message
         log.warning("alert channel %s failed: %s", label, message)
 
@@ -194,14 +195,28 @@ class AlertRouter:
         return True
 
     def close(self, timeout: float = 2.0) -> None:
-        """Let the workers finish what is queued, for at most ``timeout`` seconds in all
-        (they are daemon threads: one stuck in a send never holds the process)."""
+        """Let the workers finish what is queued, for at most ``timeout`` seconds in all; what
+        a slow channel still holds then is dropped (counted as failed) and its worker ends
+        after its current send (daemon threads: one stuck in a send never holds the process)."""
         deadline = time.monotonic() + timeout
         for w in self.workers:
             with contextlib.suppress(queue.Full):
                 w.queue.put_nowait(None)
         for w in self.workers:
             w.thread.join(max(0.0, deadline - time.monotonic()))
+        for w in self.workers:
+            if not w.thread.is_alive():
+                continue
+            dropped = 0
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    if w.queue.get_nowait() is not None:
+                        dropped += 1
+                    w.queue.task_done()
+            if dropped:
+                self._failed(w.label, f"shutting down: {dropped} alert(s) not sent", dropped)
+            with contextlib.suppress(queue.Full):
+                w.queue.put_nowait(None)
 
 
 def email_channel(settings: AlertSettings, secrets: Secrets, to: list[str], *, label: str = "email") -> EmailChannel:
