@@ -83,3 +83,24 @@ def test_the_seeds_alert_email_is_accepted_per_strategy() -> None:
     m = MonitoringConfig.model_validate({"alert_enabled": True, "alert_email": " desk@example.com ",
                                          "alert_webhook": "https://hooks.example.com/a"})  # fmt: skip
     assert m.alert_email == "desk@example.com"
+
+
+def test_a_secrets_file_is_read_first_and_must_be_private(tmp_path) -> None:
+    f = tmp_path / "alerts.env"
+    f.write_text(f"# alert secrets\nexport TG_TOKEN='{TOKEN}'\nSMTP_PW={PASSWORD}\n\n")
+    f.chmod(0o600)
+    s = AlertSettings(secrets_file=str(f), telegram={"chat_id": "1", "bot_token_env": "TG_TOKEN"},
+                      email={"host": "h", "username": "u", "password_env": "SMTP_PW", "sender": "o@example.com"})  # fmt: skip
+    secrets = resolve(s, {"TG_TOKEN": "from-the-environment"})
+    assert secrets.telegram_token == TOKEN and secrets.smtp_password == PASSWORD  # the file wins
+    f.chmod(0o644)
+    with pytest.raises(UserError, match="readable by other users") as err:
+        resolve(s, {})
+    assert TOKEN not in err.value.message
+    f.chmod(0o600)
+    f.write_text(f"TG_TOKEN {TOKEN}\n")
+    with pytest.raises(UserError, match="line 1 is not NAME=value") as err:
+        resolve(s, {})
+    assert TOKEN not in err.value.message
+    with pytest.raises(UserError, match="cannot read"):
+        resolve(s.model_copy(update={"secrets_file": str(tmp_path / "missing.env")}), {})

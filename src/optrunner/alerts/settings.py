@@ -1,7 +1,8 @@
 """The account settings' ``alerts`` section: platform-wide channels, dedup and rate limits.
 
 Secrets — the webhook URL (its query often is one), the Telegram bot token, the SMTP
-password — are given as the name of an environment variable (``*_env``, preferred) or
+password — are given as the name of an environment variable (``*_env``, preferred; looked
+up in ``secrets_file`` first when one is set, a ``NAME=value`` file of mode 0600) or
 inline; inline values are ``SecretStr``: never printed, dumped as ``**********`` in
 ``summary.json`` and the journal. They are read once, when ``optrunner serve`` starts
 (:func:`resolve`), and a missing variable is an error naming its JSON path.
@@ -10,8 +11,10 @@ inline; inline values are ``SecretStr``: never printed, dumped as ``**********``
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -113,6 +116,8 @@ class AlertSettings(_Section):
     rate_limit: RateLimit = RateLimit()
     daily_summary: bool = Field(True, description="send the day's P&L and counts at the session close")
     feed_stale_seconds: float = Field(60.0, gt=0, description="no market input for this long during the session: a feed-stale alert")
+    secrets_file: str | None = Field(None, description="a NAME=value file (mode 0600) the *_env names are read from first, "
+                                     "then the environment; relative to the working directory")
 
 
 @dataclass(frozen=True)
@@ -143,9 +148,38 @@ def _read(inline: SecretStr | None, env_name: str | None, path: str, env: Mappin
     return value
 
 
+def read_secrets_file(path: str) -> dict[str, str]:
+    """``NAME=value`` lines (``#`` comments, blank lines, optional quotes), as systemd's
+    EnvironmentFile; refused when other users may read it. Errors never show a value."""
+    p = Path(path).expanduser()
+    try:
+        mode = stat.S_IMODE(p.stat().st_mode)
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"alerts.secrets_file: cannot read {p} ({exc.strerror or exc})") from None
+    if mode & 0o077:
+        raise UserError(f"alerts.secrets_file: {p} is readable by other users (mode {mode:o}): run chmod 600 {p}")
+    out = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, eq, value = line.removeprefix("export ").partition("=")
+        if not eq or not name.strip().isidentifier():
+            raise UserError(f"alerts.secrets_file: {p} line {n} is not NAME=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[name.strip()] = value
+    return out
+
+
 def resolve(settings: AlertSettings, env: Mapping[str, str] | None = None) -> Secrets:
-    """Read the secrets ``settings`` names; a missing variable is a :class:`UserError` with its path."""
-    e = os.environ if env is None else env
+    """Read the secrets ``settings`` names — from ``secrets_file`` first, then the environment;
+    a missing one is a :class:`UserError` with its path."""
+    e: Mapping[str, str] = os.environ if env is None else env
+    if settings.secrets_file is not None:  # "environment variable X": the file's lines are variables too
+        e = {**e, **read_secrets_file(settings.secrets_file)}
     w, t, m = settings.webhook, settings.telegram, settings.email
     url = _read(w.url, w.url_env, "webhook.url_env", e) if w else None
     if url is not None and w is not None and w.url_env is not None:
