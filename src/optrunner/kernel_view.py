@@ -16,10 +16,15 @@ if TYPE_CHECKING:
 
 class KernelView:
     """Answers from the portfolio (positions, P&L), the order manager (working orders) and
-    the latest snapshot per underlying (quotes, data age)."""
+    the latest snapshot per underlying (quotes, data age).
+
+    ``quote_hits``/``quote_misses`` count quote lookups in the latest snapshots — the
+    kernel's tick cache — for the ``tick_cache_hit_rate`` metric."""
 
     def __init__(self, kernel: Kernel) -> None:
         self.k = kernel
+        self.quote_hits = 0
+        self.quote_misses = 0
 
     def now(self) -> datetime:
         return self.k.clock.now()
@@ -68,7 +73,12 @@ class KernelView:
 
     def quote(self, contract: OptionContract) -> OptionQuote | None:
         snap = self.k.latest.get(contract.underlying)
-        return snap.quote_for(contract) if snap is not None else None
+        q = snap.quote_for(contract) if snap is not None else None
+        if q is None:
+            self.quote_misses += 1
+        else:
+            self.quote_hits += 1
+        return q
 
     def spot(self, symbol: str) -> float | None:
         snap = self.k.latest.get(symbol)

@@ -24,11 +24,13 @@ import logging
 import queue
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from optrunner.core.buckets import NS_BOUNDS
 from optrunner.core.clock import Clock, LiveClock
 from optrunner.core.events import (
     AlertEvent,
@@ -58,6 +60,7 @@ from optrunner.runner_support import (
 from optrunner.strategies.base import Intents, Strategy, StrategyHalt
 
 log = logging.getLogger(__name__)
+_FIRST_NS = NS_BOUNDS[0]
 
 # A live loop wakes by the monotonic clock and compares wall times: without a little slack a
 # wake-up a hair early would skip a whole interval.
@@ -325,6 +328,10 @@ class StrategyRunner(RunnerLoop, RunnerReporting):
                 slot.events += 1
                 slot.total_ns += dt
                 slot.ema_ns += 0.1 * (dt - slot.ema_ns)
+                if dt <= _FIRST_NS:  # the usual case: under 0.1 ms
+                    slot.eval_counts[0] += 1
+                else:
+                    slot.eval_counts[bisect_left(NS_BOUNDS, dt)] += 1
                 slot.consecutive_errors = 0
                 if dt > slot.max_ns:
                     slot.max_ns = dt

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from optrunner.core.buckets import MS_BUCKETS, Buckets
 from optrunner.runner_support import format_metrics
 
 if TYPE_CHECKING:
@@ -92,3 +93,19 @@ class RunnerReporting:
 
     def print_metrics(self) -> None:
         print(self.format_metrics())
+
+    def evaluation_buckets(self) -> dict[str, Any]:
+        """Each strategy's handler durations (``Buckets`` in ms), the ones reporting metrics
+        (``monitoring.metrics_collection``) only: ``strategy_evaluation_duration_ms``."""
+        return {s.name: Buckets.from_counts(MS_BUCKETS, s.eval_counts, s.total_ns / 1e6)
+                for s in list(self._slots.values()) if s.collects_metrics}  # fmt: skip
+
+    def hand_over_webhooks(self) -> dict[str, str]:
+        """Stop posting ``monitoring.alert_webhook`` from here (each alert on a thread of its own,
+        no retry) because an alert router delivers them now; returns {strategy: url} it held."""
+        out = {}
+        for slot in list(self._slots.values()):
+            if slot.webhook:
+                out[slot.name] = slot.webhook
+                slot.webhook = None
+        return out

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optrunner.core.buckets import NS_BOUNDS
 from optrunner.core.events import AlertEvent
 from optrunner.strategies.base import Intents, Strategy, Subscriptions
 
@@ -69,7 +70,7 @@ class StrategySlot:
     """
 
     __slots__ = (
-        "collects_metrics", "commands", "config", "consecutive_errors", "ema_ns", "errors", "events", "file_handler",
+        "collects_metrics", "commands", "config", "consecutive_errors", "ema_ns", "errors", "eval_counts", "events", "file_handler",
         "halt_reason", "halted", "last_error", "logger", "market", "max_ns", "name", "next_timer",
         "slow", "strategy", "subs", "timer_interval", "total_ns", "webhook",
     )  # fmt: skip
@@ -107,6 +108,9 @@ class StrategySlot:
         self.events = self.commands = self.errors = self.consecutive_errors = self.slow = 0
         self.total_ns = self.max_ns = 0
         self.ema_ns = 0.0
+        # each handler call's duration per bucket of core.buckets.NS_BOUNDS (+Inf last): the
+        # strategy_evaluation_duration_ms histogram, whose sum is total_ns
+        self.eval_counts = [0] * (len(NS_BOUNDS) + 1)
         self.halted = False
         self.halt_reason = self.last_error = ""
         self.next_timer: datetime | None = None

@@ -378,10 +378,10 @@ CASES: list[tuple[str, list[tuple[str, Any]], str, str]] = [
         "not a URL starting with http:// or https://",
     ),
     (
-        "alert-email",
-        [("monitoring.alert_email", "me@example.com")],
+        "alert-email-not-an-address",
+        [("monitoring.alert_email", "me at example.com")],
         "monitoring.alert_email",
-        "not supported yet — use alert_webhook",
+        "is not an e-mail address",
     ),
     (
         "backtest-dates-format",
@@ -497,7 +497,7 @@ def test_six_independent_mistakes_give_six_issues(tmp_path):
     doc = edited(doc, "execution.order_type", "STOP")  # cross-field: dnss sets no trigger
     doc = edited(doc, "execution.product", "CNC")  # field: not for options
     doc = edited(doc, "risk_management.max_concurrent_legs", 1)  # cross-field: dnss holds two legs
-    doc = edited(doc, "monitoring.alert_email", "me@example.com")  # field: unsupported
+    doc = edited(doc, "monitoring.alert_email", "me@example")  # field: not an address
     issues = issues_of(doc, tmp_path)
     assert [i.path for i in issues] == [
         "market_config.market_type",

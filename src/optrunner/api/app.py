@@ -22,7 +22,9 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from optrunner.alerts.router import AlertRouter
 from optrunner.api import dashboard, views
+from optrunner.api.alerting import alert_watch
 from optrunner.api.auth import bearer, token_matches
 from optrunner.api.hub import Hub
 from optrunner.api.metrics import ServiceMetrics
@@ -53,11 +55,13 @@ _ERRORS = {401: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Prob
 
 
 def create_app(service: TradingService, token: str, *, start_service: bool = True,
-               positions_every: float = 1.0) -> FastAPI:  # fmt: skip
+               positions_every: float = 1.0, alerts: AlertRouter | None = None) -> FastAPI:  # fmt: skip
     """The app for ``service``; with ``start_service`` the replay starts with the app and
-    stops (journal flushed, store closed) when the app shuts down."""
+    stops (journal flushed, store closed) when the app shuts down. ``alerts``: the channels
+    (none by default: the rules still run and their alerts reach the WebSocket)."""
     metrics = ServiceMetrics(service)
-    hub = Hub(service, metrics, positions_every=positions_every)
+    watch = alert_watch(service, metrics, alerts)
+    hub = Hub(service, metrics, positions_every=positions_every, watch=watch)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -70,10 +74,12 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
             await hub.stop()
             if start_service:
                 service.stop()
+            watch.router.close(timeout=1.0)  # a hung channel never delays the exit by more
 
     app = FastAPI(title="optrunner", summary="Operate a paper (later live) trading session",
                   lifespan=lifespan, responses=_ERRORS)  # fmt: skip
     app.state.service, app.state.metrics, app.state.hub = service, metrics, hub
+    app.state.alerts = watch
 
     def authorized(request: Request) -> None:
         if not token_matches(token, bearer(request.headers.get("authorization"))):

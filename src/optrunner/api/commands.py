@@ -21,10 +21,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from optrunner.alerts.router import alert_channels_line, service_router
+from optrunner.alerts.settings import resolve as resolve_alert_secrets
 from optrunner.api.auth import TOKEN_ENV, RedactTokens, default_token_file, load_token
 from optrunner.backtest.commands import AccountOpt, CapitalOpt, HaltPolicy, LatencyOpt, SlippageOpt
 from optrunner.backtest.engine import merged_snapshots
 from optrunner.clikit import examples
+from optrunner.config.account import load_account
 from optrunner.core.errors import UserError
 from optrunner.live.commands import open_paper_session, print_positions
 from optrunner.live.service import TradingService
@@ -99,6 +102,8 @@ def serve_command(
         raise UserError(f"--config-dir {config_dir} is not a folder of strategy files")
     _free(host, port)
     token, source = load_token(token_file or default_token_file())
+    alert_settings = load_account(account)[0].alerts
+    resolve_alert_secrets(alert_settings)  # a missing variable stops us before the session opens
     session = open_paper_session([config_dir], data, day, store_text, broker_state=broker_state, recover=None,
                                  account=account, capital=capital, slippage=slippage, latency=latency,
                                  on_halt=on_halt)  # fmt: skip
@@ -108,11 +113,17 @@ def serve_command(
                              catalog=session.catalog)
     from optrunner.api.app import create_app
 
-    app = create_app(service, token)
+    try:
+        router = service_router(alert_settings, node.kernel.runner.configs(), node.kernel.runner)
+    except UserError:
+        session.store.close()
+        raise
+    app = create_app(service, token, alerts=router)
     where = f"from {TOKEN_ENV}" if source == "env" else f"in {source} (mode 0600)"
     resumed = f", resuming the session in {store_text}" if session.recovered else ""
     console.print(f"optrunner serve: paper, {', '.join(node.kernel.runner.strategies())} on {session.day}{resumed}")
     console.print(f"API on http://{host}:{port} (OpenAPI at /docs); bearer token {where}", soft_wrap=True)
+    console.print(f"alerts: {alert_channels_line(router)}", soft_wrap=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=2,
                             ws="websockets-sansio")  # fmt: skip
     redact = RedactTokens()

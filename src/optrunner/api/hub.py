@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections import deque
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from typing import Any
 
 from fastapi import WebSocket
 
+from optrunner.alerts.watch import ServiceWatch
 from optrunner.api.metrics import ServiceMetrics
 from optrunner.api.views import orders_out, positions_out
 from optrunner.core.events import AlertEvent, FillEvent
@@ -61,9 +63,13 @@ class Hub:
     """Connected WebSocket clients and the task that feeds them."""
 
     def __init__(self, service: TradingService, metrics: ServiceMetrics, *, interval: float = 0.1,
-                 positions_every: float = 1.0) -> None:  # fmt: skip
+                 positions_every: float = 1.0, watch: ServiceWatch | None = None) -> None:  # fmt: skip
         self.service = service
         self.metrics = metrics
+        self.watch = watch  # alerts: kernel events and seed 001's rules -> channels
+        self._pump_lock = threading.Lock()  # the loop's task and /metrics (a worker thread) both pump
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self.interval = interval
         self.positions_every = positions_every
         self.seq = 0
@@ -79,6 +85,15 @@ class Hub:
         self.recent.append(msg)
         return msg
 
+    def _publish(self, msg: dict[str, Any]) -> None:
+        """``_broadcast`` on the loop's thread. ``/metrics`` pumps from a worker thread:
+        asyncio's queues belong to the loop, so from there the hand-over is scheduled onto it."""
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_thread and not loop.is_closed():
+            loop.call_soon_threadsafe(self._broadcast, msg)
+        else:
+            self._broadcast(msg)
+
     def _broadcast(self, msg: dict[str, Any]) -> None:
         for q in list(self.clients):
             try:
@@ -91,15 +106,26 @@ class Hub:
 
     def pump(self) -> int:
         """Drain the service's queued events once; returns how many were handled."""
+        with self._pump_lock:
+            return self._pump()
+
+    def _pump(self) -> int:
         events = self.service.events
         n = 0
         while events:
             event = events.popleft()
             n += 1
             self.metrics.consume(event)
+            if self.watch is not None:
+                self.watch.consume(event)
             out = event_message(event)
             if out is not None:
-                self._broadcast(self._message(*out))
+                self._publish(self._message(*out))
+        self.metrics.poll()
+        if self.watch is not None:
+            for alert in self.watch.poll():  # the rules' and the service's own alerts, as kernel ones look
+                self._publish(self._message("alert", {"ts": alert.ts.isoformat(), "level": alert.level,
+                                                        "source": f"alerts:{alert.rule}", "message": alert.message}))  # fmt: skip
         return n
 
     def positions_message(self) -> dict[str, Any]:
@@ -116,7 +142,9 @@ class Hub:
             await asyncio.sleep(self.interval)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self.run(), name="optrunner-hub")
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._task = self._loop.create_task(self.run(), name="optrunner-hub")
 
     async def stop(self) -> None:
         for q in list(self.clients):

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from optrunner.alerts.settings import AlertSettings
 from optrunner.config.translate import json_path
 from optrunner.core.errors import UserError
 from optrunner.risk.settings import RiskSettings
@@ -71,6 +72,7 @@ class AccountSettings(BaseModel):
     fills: FillSettings = FillSettings()
     charges: ChargesSettings = ChargesSettings()
     risk: RiskSettings = RiskSettings()
+    alerts: AlertSettings = Field(AlertSettings(), description="alert channels of optrunner serve (docs/service.md, Alerts)")
 
     def sim_config(self) -> Any:
         from optrunner.execution.brokers.simulated import SimConfig

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os.path
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time
@@ -246,6 +247,22 @@ WebhookUrl = Annotated[
     WithJsonSchema({"type": "string", "pattern": "^https?://"}),
 ]
 
+
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+
+
+def email_address(value: Any) -> str:
+    """One address like ``ops@example.com`` (no display name, no list)."""
+    if not isinstance(value, str) or not _EMAIL.match(value.strip()):
+        raise ValueError(f'{show(value)} is not an e-mail address — write one like "ops@example.com"')
+    return value.strip()
+
+
+EmailAddress = Annotated[
+    str,
+    BeforeValidator(email_address),
+    WithJsonSchema({"type": "string", "format": "email", "examples": ["ops@example.com"]}),
+]
 
 def _non_empty(value: str) -> str:
     if not value.strip():

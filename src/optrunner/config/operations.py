@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 from optrunner.config.base import (
     ConfigModel,
+    EmailAddress,
     FilePath,
     Flag,
     NonNegativeNumber,
@@ -139,11 +140,6 @@ class RiskManagementConfig(ConfigModel):
     )
 
 
-def _no_email(value: Any) -> None:
-    if value is not None:
-        raise ValueError("e-mail alerts are not supported yet — use alert_webhook")
-
-
 class MonitoringConfig(ConfigModel):
     """How often the strategy is evaluated and where it reports."""
 
@@ -162,8 +158,11 @@ class MonitoringConfig(ConfigModel):
     alert_webhook: WebhookUrl | None = Field(
         None, description="http(s) URL alerts are POSTed to as JSON."
     )
-    alert_email: Annotated[None, BeforeValidator(_no_email)] = Field(
-        None, description="Not supported yet — use alert_webhook."
+    alert_email: EmailAddress | None = Field(
+        None,
+        description="Address this strategy's alerts are e-mailed to, through the SMTP server of the account "
+        "settings' alerts.email (optrunner serve).",
+        examples=["ops@example.com"],
     )
     metrics_collection: Flag = Field(
         True,

@@ -229,6 +229,12 @@ class TradingNode:
         log.warning("recovered %s; %d order(s) possibly sent%s", where, len(resent), sent)
         return node
 
+    @property
+    def recovering(self) -> bool:
+        """True from a restart (``recover``) until the input the crash interrupted was
+        processed again and the orders from before it were dealt with."""
+        return self._replaying_interrupted
+
     def warm_up(self, snapshots: Iterable[ChainSnapshot]) -> None:
         """After a restart: show the kernel again the snapshots its checkpoint was taken on
         (the latest per underlying), so what no saved state holds is as it was — the quotes

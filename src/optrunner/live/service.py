@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from optrunner.core.buckets import MS_BUCKETS, Buckets, timed
 from optrunner.core.events import AlertEvent, FillEvent, OrderUpdateEvent
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.live.node import TradingNode
@@ -105,7 +106,8 @@ class TradingService:
         self.state = "starting"  # starting | replaying | finished | stopped | failed
         self.error: str | None = None
         self.last_input_wall: float | None = None  # time.monotonic() of the last processed input
-        self._snapshots = snapshots
+        self.chain_latency = Buckets(MS_BUCKETS)  # option_chain_api_latency_ms: each snapshot's fetch
+        self._snapshots = timed(snapshots, self.chain_latency)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False

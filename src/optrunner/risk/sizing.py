@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from optrunner.core.buckets import QTY_BUCKETS, Buckets
 from optrunner.core.orders import Basket, Intent, OrderIntent
 from optrunner.core.types import Side, Tag
 from optrunner.instruments import get_index
@@ -25,6 +26,8 @@ class EntrySizer:
     allocator: CapitalAllocator
     multiplier: int = 1
     stop_fraction: float = 0.30
+    #: every quantity the allocator calculated (0: refused), for ``allocator_qty_calculated``
+    quantities: Buckets = field(default_factory=lambda: Buckets(QTY_BUCKETS), compare=False, repr=False)
 
     @classmethod
     def from_config(cls, risk_management: Any) -> EntrySizer | None:
@@ -66,6 +69,7 @@ class EntrySizer:
         lot = get_index(leg.contract.underlying).lot_size(leg.contract.expiry)
         s = self.allocator.size(view.available_capital(), price, lot,
                                 stop_fraction=self.stop_fraction, multiplier=self.multiplier)  # fmt: skip
+        self.quantities.observe(s.quantity)
         if s.quantity == 0:
             return leg, s.reason or "the capital allocation allows no lot"
         if s.quantity < leg.quantity:
