@@ -36,7 +36,7 @@ from optrunner.backtest.commands import (
 from optrunner.backtest.engine import merged_snapshots
 from optrunner.clikit import examples
 from optrunner.core.errors import UserError
-from optrunner.live.commands import open_paper_session, print_positions
+from optrunner.live.commands import open_paper_session, print_positions, store_url
 from optrunner.live.feed_source import FeedSnapshots, check_feed_url
 from optrunner.live.service import TradingService
 
@@ -99,15 +99,17 @@ DEMO_PACE_MS = 300.0  # about two minutes for the day: a session a newcomer can 
 DEMO_STORE = Path("runs/serve-demo/session.sqlite")
 
 
-def _demo_session() -> tuple[list[Path], Path, str, str]:
+def _demo_session(*, fresh: bool) -> tuple[list[Path], Path, str, str]:
     """``--demo``: (strategy files, catalog, day, store) — the bundled NIFTY month (generated
-    once, shared with ``optrunner demo``), its example strangle, and a fresh store each time."""
+    once, shared with ``optrunner demo``), its example strangle and, ``fresh``, its own SQLite
+    store emptied (a ``--store`` given with ``--demo`` is resumed like any other)."""
     if not DEMO_CONFIG.is_file():
         raise UserError(f"{DEMO_CONFIG} not found — run `optrunner serve --demo` from the repository root (make serve)")
     ensure_demo_data(DEMO_DATA)
     DEMO_STORE.parent.mkdir(parents=True, exist_ok=True)
-    for old in (DEMO_STORE, DEMO_STORE.with_name(DEMO_STORE.name + ".paper-broker.json")):
-        old.unlink(missing_ok=True)  # the demo's own files: each run replays the day from its start
+    if fresh:  # the demo's own files: each run replays the day from its start
+        for old in (DEMO_STORE, DEMO_STORE.with_name(DEMO_STORE.name + ".paper-broker.json")):
+            old.unlink(missing_ok=True)
     return [DEMO_CONFIG], DEMO_DATA, DEMO_DAY, f"sqlite:///{DEMO_STORE}"
 
 
@@ -117,7 +119,7 @@ def serve_command(
     day: Annotated[str | None, typer.Option("--date", help="The trading day to replay from --data, YYYY-MM-DD.", show_default=False)] = None,
     feed: Annotated[str | None, typer.Option("--feed", help="Trade a live feed instead: ws://HOST:PORT (docs/feed-protocol.md).", show_default=False)] = None,
     demo: Annotated[bool, typer.Option("--demo", help="The bundled demo: a synthetic NIFTY day replayed at a watchable pace, a fresh store.")] = False,
-    store_text: Annotated[str | None, typer.Option("--store", help=f"Store URL; a store holding this session resumes it. [default: {DEFAULT_STORE}]", show_default=False)] = None,
+    store_text: Annotated[str | None, typer.Option("--store", envvar="OPTRUNNER_STORE", help=f"Store URL (or env OPTRUNNER_STORE: keeps a password off the command line); a store holding this session resumes it. [default: {DEFAULT_STORE}]", show_default=False)] = None,
     broker_state: Annotated[Path | None, typer.Option("--broker-state", help="Paper broker book (default: next to a SQLite store).", show_default=False)] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default: the API trades).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
@@ -135,9 +137,10 @@ def serve_command(
 
     configs: list[Path]
     if demo:
-        if config_dir or data or day or feed or store_text:
-            raise UserError("--demo picks its own strategy, data, day and store: drop --config-dir/--data/--date/--feed/--store")
-        configs, data, day, store_text = _demo_session()
+        if config_dir or data or day or feed:
+            raise UserError("--demo picks its own strategy, data and day: drop --config-dir/--data/--date/--feed")
+        configs, data, day, demo_store = _demo_session(fresh=store_text is None)
+        store_text = store_text or demo_store
         pace_ms = DEMO_PACE_MS if pace_ms is None else pace_ms
     else:
         if config_dir is None:
@@ -177,7 +180,8 @@ def serve_command(
 
     app = create_app(service, token)
     where = f"from {TOKEN_ENV}" if source == "env" else f"in {source} (mode 0600)"
-    resumed = f", resuming the session in {store_text}" if session.recovered else ""
+    shown_store = store_url(store_text).render_as_string(hide_password=True)
+    resumed = f", resuming the session in {shown_store}" if session.recovered else ""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"optrunner serve: paper, {', '.join(node.kernel.runner.strategies())} on {where_from}{resumed}", soft_wrap=True)
     console.print(f"API on http://{host}:{port} (OpenAPI at /docs); bearer token {where}", soft_wrap=True)
