@@ -170,6 +170,22 @@ def test_paper_broker_does_not_write_for_snapshots_that_change_nothing(tmp_path)
     assert PaperBroker(tmp_path / "book.json", clock).order_status("w").state is S.FILLED
 
 
+def test_requests_sent_back_to_back_share_one_write_before_their_answers(tmp_path):
+    clock = SimClock(T0)
+    path = tmp_path / "book.json"
+    broker = PaperBroker(path, clock)
+    broker.on_snapshot(chain())
+    with broker.batch():  # an emergency stop's flatten orders, sent by the order manager together
+        for i in range(80):
+            broker.submit(order(f"f{i}"))
+        assert broker.saves == 0 and not path.exists()
+    assert broker.saves == 1
+    assert PaperBroker(path, clock).accepted == broker.accepted  # all on disk before an answer is read
+    assert len({e.client_id for e in broker.events()}) == 80
+    broker.submit(order("alone"))  # outside a batch: written at once
+    assert broker.saves == 2
+
+
 def test_closing_a_closed_session_publishes_its_settlements_again(tmp_path):
     day = EXPIRY
     clock = SimClock(ist(day, time(10, 0)))
