@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import socket
 import statistics
 import sys
@@ -125,6 +126,7 @@ def server_main(conn: Any, work: str, kind: str, days: int, port: int) -> None:
     import uvicorn
 
     from optrunner.api.app import create_app
+    from optrunner.api.commands import UVICORN_SETTINGS
     from optrunner.backtest.commands import account_settings, load_configs
     from optrunner.backtest.engine import merged_snapshots
     from optrunner.core.clock import SimClock
@@ -174,14 +176,14 @@ def server_main(conn: Any, work: str, kind: str, days: int, port: int) -> None:
         broker.submit = timed_submit  # type: ignore[method-assign]
     service = TradingService(node, snapshots, catalog=catalog)
     app = create_app(service, TOKEN, start_service=False)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws="websockets-sansio"))  # fmt: skip
+    server = uvicorn.Server(uvicorn.Config(app, **UVICORN_SETTINGS, host="127.0.0.1", port=port,
+                                           log_level="warning"))  # fmt: skip
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     while not server.started:
         time.sleep(0.01)
-    conn.send({"ready": True, "open_legs": len(node.kernel.portfolio.positions())})
+    conn.send({"ready": True, "open_legs": len(node.kernel.portfolio.positions()), "pid": os.getpid()})
     while True:
         msg = conn.recv()
         if msg == "go":
@@ -257,16 +259,20 @@ def emergency_stop(work: Path, days: int) -> dict[str, float]:
         server.close()
 
 
-async def _open_loop(base: str, seconds: float, stop: asyncio.Event) -> list[float]:
+async def _open_loop(base: str, seconds: float, stop: asyncio.Event, errors: list[str]) -> list[float]:
     """GETs at RATE per second for ``seconds`` (or until ``stop``); latency in ms from each
-    request's scheduled time."""
+    request's scheduled time; failed requests go to ``errors``."""
     latencies: list[float] = []
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits, headers=AUTH) as http:
         async def one(path: str, due: float) -> None:
-            r = await http.get(path)
+            try:
+                r = await http.get(path)
+                r.raise_for_status()
+            except httpx.HTTPError as exc:
+                errors.append(f"{path}: {type(exc).__name__}")
+                return
             latencies.append((time.monotonic() - due) * 1e3)
-            r.raise_for_status()
 
         t0 = time.monotonic()
         tasks = []
@@ -291,35 +297,59 @@ def api_latency(work: Path, days: int) -> dict[str, float]:
             server.ask("go")
             waiter = loop.run_in_executor(None, server.ask, "wait")
             waiter.add_done_callback(lambda _f: loop.call_soon_threadsafe(stop.set))
-            lat = await _open_loop(server.base, 600.0, stop)
+            lat = await _open_loop(server.base, 600.0, stop, errors)
             return lat, await waiter
 
+        errors: list[str] = []
         lat, done = asyncio.run(run())
         a = np.array(lat)
-        return {"requests": len(a), "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
+        return {"requests": len(a), "errors": len(errors), "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
                 "max_ms": float(a.max()), "replay_s": done["seconds"], "inputs_per_s": done["inputs"] / done["seconds"]}  # fmt: skip
     finally:
         server.close()
 
 
-async def _ws_clients(port: int, n: int, ready: asyncio.Event, stop: asyncio.Event, counts: list[int]) -> None:
+async def _ws_clients(port: int, n: int, conn: Any) -> dict[str, int]:
+    """``n`` clients that connect, read the snapshot, say "ready" on ``conn``, then read every
+    message until "stop" arrives on ``conn``."""
     from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
 
-    async def client(k: int) -> None:
-        async with connect(f"ws://127.0.0.1:{port}/ws?token={TOKEN}", open_timeout=30, max_size=None) as ws:
+    stop = asyncio.Event()
+    counts = [0] * n
+    dropped = [0]
+
+    async def client(k: int, connected: asyncio.Event) -> None:
+        async with connect(f"ws://127.0.0.1:{port}/ws?token={TOKEN}", open_timeout=60, max_size=None,
+                           compression=None) as ws:  # fmt: skip
             await ws.recv()  # the snapshot
-            counts[k] += 1
-            if sum(1 for c in counts if c) == n:
-                ready.set()
-            while not stop.is_set():
-                try:
-                    msg = await asyncio.wait_for(ws.recv(), 0.5)
-                except TimeoutError:
-                    continue
-                json.loads(msg)  # a client that reads what it gets
-                counts[k] += 1
+            connected.set()
+            try:
+                while not stop.is_set():
+                    try:
+                        json.loads(await asyncio.wait_for(ws.recv(), 0.5))  # a client reads what it gets
+                    except TimeoutError:
+                        continue
+                    counts[k] += 1
+            except ConnectionClosed:
+                dropped[0] += 1
 
-    await asyncio.gather(*(client(k) for k in range(n)))
+    events = [asyncio.Event() for _ in range(n)]
+    tasks = [asyncio.ensure_future(client(k, events[k])) for k in range(n)]
+    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 120)
+    conn.send("ready")
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, conn.recv)
+    stop.set()
+    await asyncio.gather(*tasks)
+    return {"messages": sum(counts), "dropped": dropped[0]}
+
+
+def clients_main(conn: Any, port: int, n: int) -> None:
+    """The WebSocket clients' process, at the lowest CPU priority: dashboards run on other
+    machines, so the clients must not take the server's CPU on this one."""
+    os.nice(19)
+    conn.send(asyncio.run(_ws_clients(port, n, conn)))
 
 
 def replay_rate(work: Path, days: int, clients: int) -> dict[str, float]:
@@ -328,22 +358,24 @@ def replay_rate(work: Path, days: int, clients: int) -> dict[str, float]:
         if not clients:
             server.ask("go")
             done = server.ask("wait")
-            return {"inputs_per_s": done["inputs"] / done["seconds"], "seconds": done["seconds"], "messages": 0}
-
-        async def run() -> dict[str, Any]:
-            ready, stop = asyncio.Event(), asyncio.Event()
-            counts = [0] * clients
-            task = asyncio.ensure_future(_ws_clients(server.port, clients, ready, stop, counts))
-            await asyncio.wait_for(ready.wait(), 60)
-            loop = asyncio.get_running_loop()
+            return {"inputs_per_s": done["inputs"] / done["seconds"], "seconds": done["seconds"], "messages": 0,
+                    "dropped": 0}  # fmt: skip
+        ctx = mp.get_context("spawn")
+        conn, child = ctx.Pipe()
+        proc = ctx.Process(target=clients_main, args=(child, server.port, clients), daemon=True)
+        proc.start()
+        try:
+            if not conn.poll(180) or conn.recv() != "ready":
+                raise RuntimeError("the WebSocket clients did not connect")
             server.ask("go")
-            done = await loop.run_in_executor(None, server.ask, "wait")
-            stop.set()
-            await task
-            return {**done, "messages": sum(counts) - clients}
-
-        done = asyncio.run(run())
-        return {"inputs_per_s": done["inputs"] / done["seconds"], "seconds": done["seconds"], "messages": done["messages"]}
+            done = server.ask("wait")
+            conn.send("stop")
+            got = conn.recv() if conn.poll(60) else {"messages": -1, "dropped": -1}
+        finally:
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+        return {"inputs_per_s": done["inputs"] / done["seconds"], "seconds": done["seconds"], **got}
     finally:
         server.close()
 
@@ -362,7 +394,7 @@ def prepare(work: Path, days: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--days", type=int, default=2, help="days replayed at full speed (longer: more samples)")
+    ap.add_argument("--days", type=int, default=1, help="days replayed at full speed (longer: more samples)")
     ap.add_argument("--only", choices=["stop", "api", "ws"], default=None)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
@@ -384,7 +416,7 @@ def main() -> None:
             print(f"API at {RATE:.0f} req/s during a full-speed replay of {STRATEGIES} DNSS: p50 "
                   f"{statistics.median(r['p50_ms'] for r in runs):.1f} ms, p99 {p99:.1f} ms (median of {len(runs)}; "
                   f"p99s {[round(r['p99_ms'], 1) for r in runs]}, max {[round(r['max_ms']) for r in runs]}), "
-                  f"{runs[0]['requests']} requests over {runs[0]['replay_s']:.1f} s, replay "
+                  f"{runs[0]['requests']} requests ({[r['errors'] for r in runs]} failed) over {runs[0]['replay_s']:.1f} s, replay "
                   f"{statistics.median(r['inputs_per_s'] for r in runs):.0f} inputs/s  "
                   f"target p99 <= 20 ms: {'OK' if p99 <= 20 else 'MISSED'}")  # fmt: skip
         if args.only in (None, "ws"):
@@ -394,10 +426,14 @@ def main() -> None:
                 loaded.append(replay_rate(work, args.days, CLIENTS))
             b = statistics.median(r["inputs_per_s"] for r in base)
             w = statistics.median(r["inputs_per_s"] for r in loaded)
+            pairs = [x["inputs_per_s"] / y["inputs_per_s"] for x, y in zip(loaded, base, strict=True)]
+            pair = statistics.median(pairs)  # each pair ran back to back: the least noisy ratio
             print(f"replay of {STRATEGIES} DNSS at full speed: {b:.0f} inputs/s without clients "
                   f"({[round(r['inputs_per_s']) for r in base]}), {w:.0f} inputs/s with {CLIENTS} WebSocket clients "
-                  f"({[round(r['inputs_per_s']) for r in loaded]}; {loaded[0]['messages']} messages read): "
-                  f"ratio {w / b:.2f}  target >= 0.90: {'OK' if w / b >= 0.9 else 'MISSED'}")  # fmt: skip
+                  f"({[round(r['inputs_per_s']) for r in loaded]}; {loaded[0]['messages']} messages read, "
+                  f"{[r['dropped'] for r in loaded]} clients dropped): "
+                  f"ratio of medians {w / b:.2f}, median of pairwise ratios {pair:.2f} {[round(x, 2) for x in pairs]}  "
+                  f"target >= 0.90: {'OK' if pair >= 0.9 else 'MISSED'}")  # fmt: skip
     sys.stdout.flush()
 
 

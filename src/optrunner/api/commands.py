@@ -49,6 +49,11 @@ SERVE_EXAMPLES = examples(
     "--store sqlite:///paper.sqlite --port 8080",
 )
 DEFAULT_STORE = "sqlite:///optrunner-serve.sqlite"
+# No permessage-deflate: compressing every message once per client cost the kernel a third of
+# its replay speed with 50 dashboard clients (one interpreter: the compression and the kernel
+# share the CPU); the messages are small JSON (benchmarks/bench_service.py).
+UVICORN_SETTINGS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_deflate": False,
+                                    "timeout_graceful_shutdown": 2}  # fmt: skip
 
 
 def _free(host: str, port: int) -> None:
@@ -187,8 +192,7 @@ def serve_command(
     console.print(f"API on http://{host}:{port} (OpenAPI at /docs); bearer token {where}", soft_wrap=True)
     paste = f"the value of {TOKEN_ENV}" if source == "env" else f"the token: cat {source}"
     console.print(f"Dashboard: http://{shown}:{port}/ — paste {paste}", soft_wrap=True)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=2,
-                            ws="websockets-sansio")  # fmt: skip
+    config = uvicorn.Config(app, **UVICORN_SETTINGS, host=host, port=port, log_level="info")
     redact = RedactTokens()
     for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).addFilter(redact)
