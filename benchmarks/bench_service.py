@@ -139,6 +139,8 @@ def server_main(conn: Any, work: str, kind: str, days: int, port: int) -> None:
     from optrunner.store import Store
 
     logging.basicConfig(level=logging.ERROR)
+    if os.environ.get("BENCH_SWITCH"):
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
     logging.getLogger("optrunner").setLevel(logging.ERROR)
     root = Path(work)
     tag = f"{kind}-{time.monotonic_ns()}"
@@ -288,6 +290,39 @@ async def _open_loop(base: str, seconds: float, stop: asyncio.Event, errors: lis
     return latencies
 
 
+def _closed_loop(base: str, stop: threading.Event) -> list[float]:
+    """One GET at a time (at most RATE per second) until ``stop``: each request's own service
+    time, without the queueing an overloaded machine adds to the open loop."""
+    latencies = []
+    with httpx.Client(base_url=base, timeout=10, headers=AUTH) as http:
+        i = 0
+        while not stop.is_set():
+            t = time.monotonic()
+            http.get(GETS[i % len(GETS)]).raise_for_status()
+            latencies.append((time.monotonic() - t) * 1e3)
+            i += 1
+            time.sleep(max(0.0, t + 1 / RATE - time.monotonic()))
+    return latencies
+
+
+def api_closed_loop(work: Path, days: int) -> dict[str, float]:
+    server = Server(work, "dnss", days)
+    try:
+        stop = threading.Event()
+        out: list[list[float]] = []
+        t = threading.Thread(target=lambda: out.append(_closed_loop(server.base, stop)))
+        server.ask("go")
+        t.start()
+        done = server.ask("wait")
+        stop.set()
+        t.join()
+        a = np.array(out[0])
+        return {"requests": len(a), "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
+                "rate": len(a) / done["seconds"], "inputs_per_s": done["inputs"] / done["seconds"]}  # fmt: skip
+    finally:
+        server.close()
+
+
 def api_latency(work: Path, days: int) -> dict[str, float]:
     server = Server(work, "dnss", days)
     try:
@@ -419,6 +454,12 @@ def main() -> None:
                   f"{runs[0]['requests']} requests ({[r['errors'] for r in runs]} failed) over {runs[0]['replay_s']:.1f} s, replay "
                   f"{statistics.median(r['inputs_per_s'] for r in runs):.0f} inputs/s  "
                   f"target p99 <= 20 ms: {'OK' if p99 <= 20 else 'MISSED'}")  # fmt: skip
+            closed = [api_closed_loop(work, args.days) for _ in range(args.repeats)]
+            print(f"  the same, one request at a time (closed loop, at most {RATE:.0f}/s): p50 "
+                  f"{statistics.median(r['p50_ms'] for r in closed):.1f} ms, p99 "
+                  f"{statistics.median(r['p99_ms'] for r in closed):.1f} ms ({[round(r['p99_ms'], 1) for r in closed]}), "
+                  f"{statistics.median(r['rate'] for r in closed):.0f} requests/s achieved, replay "
+                  f"{statistics.median(r['inputs_per_s'] for r in closed):.0f} inputs/s")  # fmt: skip
         if args.only in (None, "ws"):
             base, loaded = [], []
             for _ in range(args.repeats):  # interleaved: machine noise hits both alike

@@ -29,7 +29,32 @@ from optrunner.risk.kill_switch import TradingState
 log = logging.getLogger(__name__)
 
 API_SOURCE = "api"  # the kill switch's ``source`` for operator actions through the API
+HANDOFF_SECONDS = 0.05  # the most the replay waits for API threads to take the lock after an input
 ON_STOP = ("keep", "flatten")  # what ``stop`` does with open positions (``--on-stop``)
+
+
+class ReaderFirstLock:
+    """The kernel's lock as other threads (the API) take it: they queue here, and the replay
+    lets them in between two inputs (``TradingService._after_input``). The kernel's own lock is
+    not fair: a replay at full speed took it back before a waiting request thread was even
+    scheduled, and 200 requests/s queued for seconds (benchmarks/bench_service.py)."""
+
+    def __init__(self, lock: Any) -> None:
+        self._lock = lock
+        self._count = threading.Lock()
+        self.waiting = 0  # threads waiting to take the kernel's lock through this object
+
+    def __enter__(self) -> bool:
+        with self._count:
+            self.waiting += 1
+        try:
+            return self._lock.acquire()
+        finally:
+            with self._count:
+                self.waiting -= 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
 
 
 class UnknownStrategy(KeyError):
@@ -98,7 +123,7 @@ class TradingService:
             raise ValueError(f"on_stop must be one of {', '.join(ON_STOP)}, got {on_stop!r}")
         self.node = node
         self.kernel = node.kernel
-        self.lock = node.kernel.lock
+        self.lock = ReaderFirstLock(node.kernel.lock)  # the API's way in (see the class)
         self.mode = mode
         self.broker_name = broker
         self.quality = quality  # the catalog's DataQuality (bad-data drops), when replaying one
@@ -128,6 +153,10 @@ class TradingService:
 
     def _after_input(self, _node: TradingNode) -> None:
         self.last_input_wall = time.monotonic()
+        if self.lock.waiting:  # let the API's readers and actions in before the next input
+            deadline = self.last_input_wall + HANDOFF_SECONDS
+            while self.lock.waiting and time.monotonic() < deadline:
+                time.sleep(0.0002)
         if self._stop.is_set():
             raise _StopReplay
         if self.pace and self._stop.wait(self.pace):
