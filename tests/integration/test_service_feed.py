@@ -71,6 +71,10 @@ def test_serve_trades_a_live_feed_and_flattens_on_sigterm(tmp_path) -> None:
             health = http.get("/api/health").json()
             assert health["feed"]["inputs"] > 0 and health["feed"]["last_tick_age_seconds"] < 5
             assert "websocket_connected 1.0" in http.get("/metrics").text
+            feed.kill()  # the feed goes away: the metric says so, the session carries on (stale)
+            feed.communicate()
+            wait_until(lambda: "websocket_connected 0.0" in http.get("/metrics").text, 10, "the feed seen down")
+            assert http.get("/api/health").json()["feed"]["state"] == "replaying"
         code, out, took = _stop(serve)
     finally:
         for proc in (serve, feed):

@@ -200,6 +200,12 @@ class TradingService:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def feed_connected(self) -> bool:
+        """The market input is up: a live feed's connection, or a replay still running."""
+        connected = getattr(self._snapshots, "connected", None)
+        return self.alive and (connected is None or bool(connected))
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the replay to end; True when it has."""
         if self._thread is not None:
