@@ -7,7 +7,7 @@ BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo serve test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ setup: $(DEV_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/optrunner demo
+
+# The trading service on the demo month's data: a day replayed at a watchable pace, the
+# dashboard at http://127.0.0.1:8000/ (the token's file is printed). Ctrl-C stops it.
+serve: $(STAMP)
+	$(BIN)/optrunner serve --demo
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q

@@ -4,6 +4,7 @@ emergency stop, metrics and the WebSocket."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -271,4 +272,4 @@ def test_a_client_too_slow_is_dropped_not_waited_for(session) -> None:
     for _ in range(3):
         hub._broadcast(hub._message("positions", {}))
     assert slow not in hub.clients  # dropped at once; its reader sees None and closes with 1013
-    assert slow.get_nowait()["type"] == "positions" and slow.get_nowait() is None
+    assert json.loads(slow.get_nowait())["type"] == "positions" and slow.get_nowait() is None

@@ -6,12 +6,13 @@ import json
 from datetime import time, timedelta
 
 import pytest
-from _execution_support import EXPIRY, LOT, NAN, T0, chain, contract
+from _execution_support import EXPIRY, LOT, NAN, T0, chain, contract, intent
 
 from optrunner.core.clock import SimClock
 from optrunner.core.orders import Order
 from optrunner.core.timeutil import ist
 from optrunner.core.types import OrderState, OrderType, Side, Tag
+from optrunner.execution import OrderManager
 from optrunner.execution.brokers import BrokerEventKind, SimConfig, SimulatedExchange
 from optrunner.live.paper_broker import CrashPoint, PaperBroker
 
@@ -168,6 +169,36 @@ def test_paper_broker_does_not_write_for_snapshots_that_change_nothing(tmp_path)
     broker.on_snapshot(nxt)  # executes "w": written before the fill can be read
     assert broker.saves == 2
     assert PaperBroker(tmp_path / "book.json", clock).order_status("w").state is S.FILLED
+
+
+def test_requests_sent_back_to_back_share_one_write_before_their_answers(tmp_path):
+    clock = SimClock(T0)
+    path = tmp_path / "book.json"
+    broker = PaperBroker(path, clock)
+    broker.on_snapshot(chain())
+    with broker.batch():  # an emergency stop's flatten orders, sent by the order manager together
+        for i in range(80):
+            broker.submit(order(f"f{i}"))
+        assert broker.saves == 0 and not path.exists()
+    assert broker.saves == 1
+    assert PaperBroker(path, clock).accepted == broker.accepted  # all on disk before an answer is read
+    assert len({e.client_id for e in broker.events()}) == 80
+    broker.submit(order("alone"))  # outside a batch: written at once
+    assert broker.saves == 2
+
+
+def test_the_order_manager_sends_a_batch_of_placements_with_one_write(tmp_path):
+    clock = SimClock(T0)
+    broker = PaperBroker(tmp_path / "book.json", clock)
+    snap = chain()
+    broker.on_snapshot(snap)
+    om = OrderManager(broker, clock)
+    om.on_snapshot(snap)
+    with om.batch():  # as the flatten pass places its exits
+        for side, right in ((Side.SELL, "CE"), (Side.SELL, "PE"), (Side.BUY, "CE"), (Side.BUY, "PE")):
+            om.place(intent(side, LOT, 25000.0, right))
+    om.drain()
+    assert sum(broker.accepted.values()) == 4 and broker.saves == 1
 
 
 def test_closing_a_closed_session_publishes_its_settlements_again(tmp_path):

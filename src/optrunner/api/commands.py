@@ -15,6 +15,7 @@ import signal
 import socket
 import threading
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,21 +25,38 @@ from rich.console import Console
 from optrunner.alerts.router import alert_channels_line, service_router
 from optrunner.alerts.settings import resolve as resolve_alert_secrets
 from optrunner.api.auth import TOKEN_ENV, RedactTokens, default_token_file, load_token
-from optrunner.backtest.commands import AccountOpt, CapitalOpt, HaltPolicy, LatencyOpt, SlippageOpt
+from optrunner.backtest.commands import (
+    DEMO_CONFIG,
+    DEMO_DATA,
+    AccountOpt,
+    CapitalOpt,
+    HaltPolicy,
+    LatencyOpt,
+    SlippageOpt,
+    ensure_demo_data,
+)
 from optrunner.backtest.engine import merged_snapshots
 from optrunner.clikit import examples
 from optrunner.config.account import load_account
 from optrunner.core.errors import UserError
-from optrunner.live.commands import open_paper_session, print_positions
+from optrunner.live.commands import open_paper_session, print_positions, store_url
+from optrunner.live.feed_source import FeedSnapshots, check_feed_url
 from optrunner.live.service import TradingService
 
 console = Console()
 SERVE_EXAMPLES = examples(
+    "optrunner serve --demo",
+    "optrunner serve --config-dir my_strategies --feed ws://127.0.0.1:8765 --on-stop flatten",
     "optrunner serve --config-dir examples/configs --data data/demo --date 2026-10-05 --pace-ms 200",
     "OPTRUNNER_API_TOKEN=... optrunner serve --config-dir my_strategies --data data/q1 --date 2026-01-05 "
     "--store sqlite:///paper.sqlite --port 8080",
 )
 DEFAULT_STORE = "sqlite:///optrunner-serve.sqlite"
+# No permessage-deflate: compressing every message once per client cost the kernel a third of
+# its replay speed with 50 dashboard clients (one interpreter: the compression and the kernel
+# share the CPU); the messages are small JSON (benchmarks/bench_service.py).
+UVICORN_SETTINGS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_deflate": False,
+                                    "timeout_graceful_shutdown": 2}  # fmt: skip
 
 
 def _free(host: str, port: int) -> None:
@@ -79,16 +97,43 @@ def _server_class() -> Any:
     return Server
 
 
+class OnStop(StrEnum):
+    keep = "keep"
+    flatten = "flatten"
+
+
+DEMO_DAY = "2026-10-05"  # a Monday of the demo month: the example strangle enters, adjusts and exits
+DEMO_PACE_MS = 300.0  # about two minutes for the day: a session a newcomer can watch unfold
+DEMO_STORE = Path("runs/serve-demo/session.sqlite")
+
+
+def _demo_session(*, fresh: bool) -> tuple[list[Path], Path, str, str]:
+    """``--demo``: (strategy files, catalog, day, store) — the bundled NIFTY month (generated
+    once, shared with ``optrunner demo``), its example strangle and, ``fresh``, its own SQLite
+    store emptied (a ``--store`` given with ``--demo`` is resumed like any other)."""
+    if not DEMO_CONFIG.is_file():
+        raise UserError(f"{DEMO_CONFIG} not found — run `optrunner serve --demo` from the repository root (make serve)")
+    ensure_demo_data(DEMO_DATA)
+    DEMO_STORE.parent.mkdir(parents=True, exist_ok=True)
+    if fresh:  # the demo's own files: each run replays the day from its start
+        for old in (DEMO_STORE, DEMO_STORE.with_name(DEMO_STORE.name + ".paper-broker.json")):
+            old.unlink(missing_ok=True)
+    return [DEMO_CONFIG], DEMO_DATA, DEMO_DAY, f"sqlite:///{DEMO_STORE}"
+
+
 def serve_command(
-    config_dir: Annotated[Path, typer.Option("--config-dir", help="Folder of strategy files (one account).")],
-    data: Annotated[Path, typer.Option("--data", help="Catalog folder to replay.")],
-    day: Annotated[str, typer.Option("--date", help="The trading day to replay, YYYY-MM-DD.")],
-    store_text: Annotated[str, typer.Option("--store", help="Store URL; a store holding this session resumes it.")] = DEFAULT_STORE,
+    config_dir: Annotated[Path | None, typer.Option("--config-dir", help="Folder of strategy files (one account).", show_default=False)] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Catalog folder to replay (or --feed).", show_default=False)] = None,
+    day: Annotated[str | None, typer.Option("--date", help="The trading day to replay from --data, YYYY-MM-DD.", show_default=False)] = None,
+    feed: Annotated[str | None, typer.Option("--feed", help="Trade a live feed instead: ws://HOST:PORT (docs/feed-protocol.md).", show_default=False)] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="The bundled demo: a synthetic NIFTY day replayed at a watchable pace, a fresh store.")] = False,
+    store_text: Annotated[str | None, typer.Option("--store", envvar="OPTRUNNER_STORE", help=f"Store URL (or env OPTRUNNER_STORE: keeps a password off the command line); a store holding this session resumes it. [default: {DEFAULT_STORE}]", show_default=False)] = None,
     broker_state: Annotated[Path | None, typer.Option("--broker-state", help="Paper broker book (default: next to a SQLite store).", show_default=False)] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default: the API trades).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
-    pace_ms: Annotated[float, typer.Option("--pace-ms", min=0.0, help="Wait this long after each snapshot (0: full speed).")] = 0.0,
+    pace_ms: Annotated[float | None, typer.Option("--pace-ms", min=0.0, help=f"Wait this long after each snapshot (default 0: full speed; {DEMO_PACE_MS:g} with --demo).", show_default=False)] = None,
     token_file: Annotated[Path | None, typer.Option("--token-file", help=f"API token file, made (mode 0600) when missing; {TOKEN_ENV} overrides it.", show_default=False)] = None,
+    on_stop: Annotated[OnStop, typer.Option("--on-stop", help="On SIGTERM/SIGINT: keep positions (a restart resumes them) or flatten them at market.")] = OnStop.keep,
     account: AccountOpt = None,
     capital: CapitalOpt = None,
     slippage: SlippageOpt = None,
@@ -98,19 +143,49 @@ def serve_command(
     """Run a paper session with the REST + WebSocket API, /metrics and an emergency stop (docs/service.md)."""
     import uvicorn
 
-    if not config_dir.is_dir():
-        raise UserError(f"--config-dir {config_dir} is not a folder of strategy files")
+    configs: list[Path]
+    if demo:
+        if config_dir or data or day or feed:
+            raise UserError("--demo picks its own strategy, data and day: drop --config-dir/--data/--date/--feed")
+        configs, data, day, demo_store = _demo_session(fresh=store_text is None)
+        store_text = store_text or demo_store
+        pace_ms = DEMO_PACE_MS if pace_ms is None else pace_ms
+    else:
+        if config_dir is None:
+            raise UserError("give --config-dir DIR (your strategy files), or --demo for the bundled demo")
+        if not config_dir.is_dir():
+            raise UserError(f"--config-dir {config_dir} is not a folder of strategy files")
+        configs = [config_dir]
+        if (data is None) == (feed is None):
+            raise UserError("give either --data CATALOG --date DAY (replay a day) or --feed ws://HOST:PORT (a live feed)")
+        if data is not None and day is None:
+            raise UserError("--data needs --date DAY: the trading day to replay")
+        if feed is not None:
+            if day is not None:
+                raise UserError("--date goes with --data; a --feed brings its own days")
+            check_feed_url(feed)
+    store_text = store_text or DEFAULT_STORE
     _free(host, port)
     token, source = load_token(token_file or default_token_file())
     alert_settings = load_account(account)[0].alerts
     resolve_alert_secrets(alert_settings)  # a missing variable stops us before the session opens
-    session = open_paper_session([config_dir], data, day, store_text, broker_state=broker_state, recover=None,
+    session = open_paper_session(configs, data, day, store_text, broker_state=broker_state, recover=None,
                                  account=account, capital=capital, slippage=slippage, latency=latency,
                                  on_halt=on_halt)  # fmt: skip
     node = session.node
-    snapshots = merged_snapshots(session.catalog, session.symbols, session.day, session.day)
-    service = TradingService(node, snapshots, pace_ms=pace_ms, quality=session.catalog.quality,
-                             catalog=session.catalog)
+    if session.catalog is not None:
+        assert session.day is not None
+        snapshots: Any = merged_snapshots(session.catalog, session.symbols, session.day, session.day)
+        quality, where_from = session.catalog.quality, f"{session.day} from {data}"
+    else:
+        assert feed is not None
+        stale = min((float(getattr(c.market_config, "stale_after_seconds", None) or 120.0)
+                     for c in node.kernel.runner.configs().values() if c is not None), default=120.0)  # fmt: skip
+        snapshots = FeedSnapshots(feed, session.symbols, clock=node.clock, stale_after_seconds=stale,
+                                  on_stale=node.kernel.on_stale)  # fmt: skip
+        quality, where_from = snapshots.quality, f"the feed {feed}"
+    service = TradingService(node, snapshots, pace_ms=pace_ms or 0.0, quality=quality, catalog=session.catalog,
+                             on_stop=on_stop.value)  # fmt: skip
     from optrunner.api.app import create_app
 
     try:
@@ -120,15 +195,21 @@ def serve_command(
         raise
     app = create_app(service, token, alerts=router)
     where = f"from {TOKEN_ENV}" if source == "env" else f"in {source} (mode 0600)"
-    resumed = f", resuming the session in {store_text}" if session.recovered else ""
-    console.print(f"optrunner serve: paper, {', '.join(node.kernel.runner.strategies())} on {session.day}{resumed}")
+    shown_store = store_url(store_text).render_as_string(hide_password=True)
+    resumed = f", resuming the session in {shown_store}" if session.recovered else ""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    console.print(f"optrunner serve: paper, {', '.join(node.kernel.runner.strategies())} on {where_from}{resumed}", soft_wrap=True)
     console.print(f"API on http://{host}:{port} (OpenAPI at /docs); bearer token {where}", soft_wrap=True)
     console.print(f"alerts: {alert_channels_line(router)}", soft_wrap=True)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=2,
-                            ws="websockets-sansio")  # fmt: skip
+    paste = f"the value of {TOKEN_ENV}" if source == "env" else f"the token: cat {source}"
+    console.print(f"Dashboard: http://{shown}:{port}/ — paste {paste}", soft_wrap=True)
+    config = uvicorn.Config(app, **UVICORN_SETTINGS, host=host, port=port, log_level="info")
     redact = RedactTokens()
     for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).addFilter(redact)
     _server_class()(config).run()
     print_positions(node)
+    if service.stop_result is not None:
+        r = service.stop_result
+        console.print(f"on stop: {len(r['flatten_orders'])} flatten order(s) sent, {r['open_positions']} leg(s) still open")
     console.print(f"stopped ({service.state}); the store holds the session: start again to resume it")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 from collections import deque
@@ -73,7 +74,7 @@ class Hub:
         self.interval = interval
         self.positions_every = positions_every
         self.seq = 0
-        self.clients: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self.clients: set[asyncio.Queue[str | None]] = set()  # each client's encoded messages
         self.recent: deque[dict[str, Any]] = deque(maxlen=1000)
         self._task: asyncio.Task[None] | None = None
 
@@ -95,9 +96,12 @@ class Hub:
             self._broadcast(msg)
 
     def _broadcast(self, msg: dict[str, Any]) -> None:
+        if not self.clients:
+            return
+        text = json.dumps(msg, separators=(",", ":"))  # once, not once per client
         for q in list(self.clients):
             try:
-                q.put_nowait(msg)
+                q.put_nowait(text)
             except asyncio.QueueFull:  # too slow: drop the client, not the kernel's pace
                 self.clients.discard(q)
                 with contextlib.suppress(asyncio.QueueFull):
@@ -175,7 +179,7 @@ class Hub:
 
     async def serve(self, ws: WebSocket) -> None:
         """Send the snapshot, then every message, until the client goes or is dropped."""
-        q: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=CLIENT_QUEUE)
+        q: asyncio.Queue[str | None] = asyncio.Queue(maxsize=CLIENT_QUEUE)
         await ws.send_json(self.snapshot())
         self.clients.add(q)
         reader = asyncio.create_task(self._read_until_closed(ws))
@@ -186,11 +190,16 @@ class Hub:
                 if reader in done:
                     getter.cancel()
                     return
-                msg = getter.result()
-                if msg is None:
+                msg: str | None = getter.result()
+                while msg is not None:  # what is queued already goes out without another wait
+                    await ws.send_text(msg)
+                    try:
+                        msg = q.get_nowait()
+                    except asyncio.QueueEmpty:
+                        break
+                else:
                     await ws.close(code=1013)
                     return
-                await ws.send_json(msg)
         finally:
             self.clients.discard(q)
             reader.cancel()

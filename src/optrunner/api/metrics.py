@@ -70,7 +70,7 @@ class _Levels(Collector):
         work = GaugeMetricFamily("optrunner_working_orders", "Orders not yet in a terminal state")
         work.add_metric([], working)
         feed = GaugeMetricFamily("websocket_connected", "1 while the market feed (or replay) is delivering")
-        feed.add_metric([], 1.0 if s.alive else 0.0)
+        feed.add_metric([], 1.0 if s.feed_connected else 0.0)
         yield from (open_legs, mtm, realized, charges, switch, work, feed)
         age = s.last_tick_age()
         if age is not None:

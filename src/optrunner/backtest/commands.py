@@ -373,21 +373,17 @@ def sweep_command(
 
 
 DEMO_START, DEMO_END = date(2026, 10, 1), date(2026, 10, 30)
+DEMO_DATA, DEMO_CONFIG = Path("data/demo"), Path("examples/configs/NIFTY_DNSS.json")
 
 
-def demo_command(
-    data: Annotated[Path, typer.Option("--data", help="Where the demo's synthetic catalog lives (reused when present).")] = Path("data/demo"),
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("runs/demo"),
-    config: Annotated[Path, typer.Option("--config", help="Strategy file to run.")] = Path("examples/configs/NIFTY_DNSS.json"),
-) -> None:
-    """The main job on bundled data: a synthetic month of NIFTY chains, the example DNSS backtested on it."""
+def ensure_demo_data(data: Path) -> None:
+    """The bundled demo catalog (a synthetic NIFTY month) at ``data``: generated once, reused
+    after (``optrunner demo``, ``optrunner serve --demo``); an interrupted generation is redone."""
     from optrunner.data.synthetic import generate
     from optrunner.instruments import calendar_for
 
-    if not config.is_file():
-        raise UserError(f"{config} not found — run the demo from the repository root (make demo)")
     catalog = Catalog.create(data) if not (data / "catalog.json").is_file() else Catalog(data, allow_incomplete=True)
-    have = set() if catalog.incomplete else set(catalog.dates("NIFTY"))  # an interrupted synth is redone
+    have = set() if catalog.incomplete else set(catalog.dates("NIFTY"))
     need = set(calendar_for("NIFTY").trading_days(DEMO_START, DEMO_END))
     if need - have:
         console.print(f"Generating synthetic NIFTY minute chains {DEMO_START} → {DEMO_END} into {data} …")
@@ -395,6 +391,17 @@ def demo_command(
         console.print(f"  {s.rows:,} option rows in {s.seconds:.1f}s")
     else:
         console.print(f"Reusing the synthetic NIFTY month in {data}")
+
+
+def demo_command(
+    data: Annotated[Path, typer.Option("--data", help="Where the demo's synthetic catalog lives (reused when present).")] = DEMO_DATA,
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("runs/demo"),
+    config: Annotated[Path, typer.Option("--config", help="Strategy file to run.")] = DEMO_CONFIG,
+) -> None:
+    """The main job on bundled data: a synthetic month of NIFTY chains, the example DNSS backtested on it."""
+    if not config.is_file():
+        raise UserError(f"{config} not found — run the demo from the repository root (make demo)")
+    ensure_demo_data(data)
     settings, record = account_settings(None)
     cfgs, files = load_configs([config])
     record.update({"data": str(data), "from": str(DEMO_START), "to": str(DEMO_END), "strategy_files": files})

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -95,6 +95,7 @@ class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
                 f"need 0 < ack_query_seconds ({ack_query_seconds}) <= ack_timeout_seconds ({ack_timeout_seconds})"
             )
         self._broker = broker
+        self._broker_batch = getattr(broker, "batch", None) or nullcontext  # requests sent together
         self._clock = clock
         self._journal = journal or NullJournal()
         self._charge_fn = charge_fn
@@ -427,8 +428,9 @@ class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
                     self._dirty = False
                     self._journal.flush()
                 covered = len(self._publish)  # only what this flush made durable goes out now
-                for _, _, kind, client_id, price in ready:
-                    self._execute(kind, self._recs[client_id], price)
+                with self._broker_batch():  # a paper broker writes its book once for them all
+                    for _, _, kind, client_id, price in ready:
+                        self._execute(kind, self._recs[client_id], price)
                 for _ in range(covered):
                     item = self._publish.popleft()
                     what = type(item)

@@ -107,18 +107,18 @@ class PaperSession:
     """A trading node on the paper broker, ready to replay ``day`` of ``catalog`` (``run``, ``serve``)."""
 
     node: TradingNode
-    catalog: Catalog
+    catalog: Catalog | None  # None: a live feed brings the chains
     store: Store
     symbols: list[str]
-    day: date
+    day: date | None  # None: the feed's days
     injector: FaultInjector | None
     recovered: bool
 
 
 def open_paper_session(
     configs: list[Path],
-    data: Path,
-    day: str,
+    data: Path | None,
+    day: str | None,
     store_text: str,
     *,
     broker_state: Path | None = None,
@@ -135,20 +135,24 @@ def open_paper_session(
 ) -> PaperSession:
     """Check everything the user gave (one ``error:`` line per mistake), then build the node:
     a fresh session, or — ``recover`` True, or None and the store already holds one — the
-    session in the store resumed. The effective settings are journaled."""
+    session in the store resumed. The effective settings are journaled. ``data`` None: no
+    catalog (a live feed brings the chains; ``serve --feed``), so no day to check."""
     fault_config, fault_seed = faults_option(faults)  # a bad option is reported before anything runs
     settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency)
     settings, record = with_halt_policy(settings, record, on_halt)
     cfgs, files = load_configs(configs)
-    try:
-        d = date.fromisoformat(day)
-    except ValueError:
-        raise UserError(f"--date {day!r} is not a date like 2026-11-16") from None
-    catalog = open_catalog(data, cfgs, files)
     symbols = sorted({c.market_config.symbol for c in cfgs})
-    missing = [s for s in symbols if d not in catalog.dates(s)]
-    if missing:
-        raise UserError(f"{data} has no {', '.join(missing)} data on {d}; pick a day it holds (optrunner data info --data {data})")
+    catalog: Catalog | None = None
+    d: date | None = None
+    if data is not None:
+        try:
+            d = date.fromisoformat(day or "")
+        except ValueError:
+            raise UserError(f"--date {day!r} is not a date like 2026-11-16") from None
+        catalog = open_catalog(data, cfgs, files)
+        missing = [s for s in symbols if d not in catalog.dates(s)]
+        if missing:
+            raise UserError(f"{data} has no {', '.join(missing)} data on {d}; pick a day it holds (optrunner data info --data {data})")
     url = store_url(store_text)
     broker_path = broker_state or default_broker_state(url)
     store = open_store(store_text, url, recover=bool(recover), durable=durable)
@@ -170,7 +174,7 @@ def open_paper_session(
     node = make(cfgs, store, broker, clock, capital=settings.capital, risk=settings.risk,
                 charges=settings.charge_schedule(), freeze_inclusive=broker.config.freeze_inclusive,
                 reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints)  # fmt: skip
-    record.update({"data": str(data), "date": day, "strategy_files": files, "recover": recover, "faults": faults})
+    record.update({"data": None if data is None else str(data), "date": day, "strategy_files": files, "recover": recover, "faults": faults})
     store.append(SETTINGS, record, datetime.now(UTC))  # each session's effective settings, journaled
     return PaperSession(node, catalog, store, symbols, d, injector, bool(recover))
 

@@ -2,9 +2,12 @@
 
 A real broker keeps its orders, executions and positions when our process dies; a paper
 broker must too, or a restart could not tell which orders were sent. ``PaperBroker`` wraps a
-:class:`SimulatedExchange` and writes its book (``to_state()``) to a JSON file after every
-call that produced an answer — an accept, a reject, an execution, a cancel, a modify, an
-expiry, a settlement — and before that answer can be read. The write replaces the file
+:class:`SimulatedExchange` and writes its book (``to_state()``) to a JSON file after calls
+that produced an answer — an accept, a reject, an execution, a cancel, a modify, an expiry,
+a settlement — and before that answer can be read. Requests the order manager sends back to
+back (``batch``: an emergency stop's 80 flatten orders) share one write at the end of the
+batch, still before any answer is read: a crash before it is a crash before the broker heard
+of them, which a restart resolves like any order possibly sent. The write replaces the file
 atomically (temporary file, fsync, rename, fsync of the folder), so a ``kill -9`` leaves
 the old book or the new one, never half of either.
 
@@ -27,6 +30,8 @@ import json
 import os
 import signal
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -90,6 +95,9 @@ class PaperBroker:
         self.name = self.exchange.name
         self.config = self.exchange.config
         self.saves = 0
+        self._dirty = False  # answers the file does not hold yet
+        self._batch_depth = 0
+        self._accepted_unsaved = 0  # submissions accepted since the last write (crash point "accepted")
         self._crash = CrashPoint.from_env()
 
     # --- the broker protocol -------------------------------------------------------------
@@ -97,22 +105,36 @@ class PaperBroker:
     def submit(self, order: Order) -> None:
         self._crash.reached("submit")
         self.exchange.submit(order)
-        self._save()
         if self.exchange.accepted[order.client_id]:
-            self._crash.reached("accepted")
+            self._accepted_unsaved += 1
+        self._answered()
 
     def cancel(self, client_id: str) -> None:
         self.exchange.cancel(client_id)
-        self._save()
+        self._answered()
 
     def modify(self, client_id: str, limit_price: float) -> None:
         self.exchange.modify(client_id, limit_price)
-        self._save()
+        self._answered()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Requests sent inside share one write of the book, at the end (the order manager
+        sends its ready requests in one batch)."""
+        self._batch_depth += 1
+        try:
+            yield
+        finally:
+            self._batch_depth -= 1
+            if self._batch_depth == 0:
+                self._flush()
 
     def order_status(self, client_id: str) -> BrokerOrderStatus | None:
+        self._flush()
         return self.exchange.order_status(client_id)
 
     def events(self) -> list[BrokerEvent]:
+        self._flush()  # durable before any answer can be read
         return self.exchange.events()
 
     # --- market data and the session ------------------------------------------------------
@@ -122,7 +144,7 @@ class PaperBroker:
         closed = len(self.exchange.closed_days)
         self.exchange.on_snapshot(snapshot)
         if len(self.exchange.closed_days) != closed or len(self.exchange.executions) != executed:
-            self._save()  # a snapshot that only moved the market is fed again after a restart
+            self._flush(force=True)  # a snapshot that only moved the market is fed again after a restart
             self._crash.reached("snapshot")
 
     def end_of_day(self, day: date) -> None:
@@ -132,7 +154,7 @@ class PaperBroker:
             self.exchange.republish_settlements(day)
             return
         self.exchange.end_of_day(day)
-        self._save()
+        self._flush(force=True)
 
     # --- for checks and reports --------------------------------------------------------
 
@@ -148,15 +170,33 @@ class PaperBroker:
     # --- the books, for reconciliation ------------------------------------------------------
 
     def positions(self) -> list[BrokerPosition]:
+        self._flush()
         return self.exchange.positions()
 
     def orders(self) -> list[BrokerOrderStatus]:
+        self._flush()
         return self.exchange.orders()
 
     def trades(self) -> list[BrokerEvent]:
+        self._flush()
         return self.exchange.trades()
 
     # --- durability -----------------------------------------------------------------------
+
+    def _answered(self) -> None:
+        self._dirty = True
+        if self._batch_depth == 0:
+            self._flush()
+
+    def _flush(self, *, force: bool = False) -> None:
+        """Write the book if it holds answers the file does not (or ``force``)."""
+        if not (self._dirty or force):
+            return
+        self._save()
+        self._dirty = False
+        accepted, self._accepted_unsaved = self._accepted_unsaved, 0
+        for _ in range(accepted):  # each accepted and saved, its answers unread
+            self._crash.reached("accepted")
 
     def _save(self) -> None:
         text = json.dumps(self.exchange.to_state(), separators=(",", ":"), allow_nan=False)

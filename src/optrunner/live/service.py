@@ -30,6 +30,32 @@ from optrunner.risk.kill_switch import TradingState
 log = logging.getLogger(__name__)
 
 API_SOURCE = "api"  # the kill switch's ``source`` for operator actions through the API
+HANDOFF_SECONDS = 0.05  # the most the replay waits for API threads to take the lock after an input
+ON_STOP = ("keep", "flatten")  # what ``stop`` does with open positions (``--on-stop``)
+
+
+class ReaderFirstLock:
+    """The kernel's lock as other threads (the API) take it: they queue here, and the replay
+    lets them in between two inputs (``TradingService._after_input``). The kernel's own lock is
+    not fair: a replay at full speed took it back before a waiting request thread was even
+    scheduled, and 200 requests/s queued for seconds (benchmarks/bench_service.py)."""
+
+    def __init__(self, lock: Any) -> None:
+        self._lock = lock
+        self._count = threading.Lock()
+        self.waiting = 0  # threads waiting to take the kernel's lock through this object
+
+    def __enter__(self) -> bool:
+        with self._count:
+            self.waiting += 1
+        try:
+            return self._lock.acquire()
+        finally:
+            with self._count:
+                self.waiting -= 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
 
 
 class UnknownStrategy(KeyError):
@@ -92,10 +118,13 @@ class TradingService:
         quality: Any = None,
         catalog: Any = None,
         max_events: int = 100_000,
+        on_stop: str = "keep",
     ) -> None:
+        if on_stop not in ON_STOP:
+            raise ValueError(f"on_stop must be one of {', '.join(ON_STOP)}, got {on_stop!r}")
         self.node = node
         self.kernel = node.kernel
-        self.lock = node.kernel.lock
+        self.lock = ReaderFirstLock(node.kernel.lock)  # the API's way in (see the class)
         self.mode = mode
         self.broker_name = broker
         self.quality = quality  # the catalog's DataQuality (bad-data drops), when replaying one
@@ -108,6 +137,8 @@ class TradingService:
         self.last_input_wall: float | None = None  # time.monotonic() of the last processed input
         self.chain_latency = Buckets(MS_BUCKETS)  # option_chain_api_latency_ms: each snapshot's fetch
         self._snapshots = timed(snapshots, self.chain_latency)
+        self.on_stop = on_stop
+        self.stop_result: dict[str, Any] | None = None  # what ``stop`` did with the positions
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -124,15 +155,26 @@ class TradingService:
 
     def _after_input(self, _node: TradingNode) -> None:
         self.last_input_wall = time.monotonic()
+        if self.lock.waiting:  # let the API's readers and actions in before the next input
+            deadline = self.last_input_wall + HANDOFF_SECONDS
+            while self.lock.waiting and time.monotonic() < deadline:
+                time.sleep(0.0002)
         if self._stop.is_set():
             raise _StopReplay
         if self.pace and self._stop.wait(self.pace):
             raise _StopReplay
 
+    def _source(self) -> Iterable[ChainSnapshot]:
+        """The inputs; a live source that ends because the service is stopping is not the end
+        of the session (no session close: a restart carries on)."""
+        yield from self._snapshots
+        if self._stop.is_set():
+            raise _StopReplay
+
     def _replay(self) -> None:
         self.state = "replaying"
         try:
-            self.node.run(self._snapshots, after_input=self._after_input)
+            self.node.run(self._source(), after_input=self._after_input)
         except _StopReplay:
             self.state = "stopped"
             return
@@ -160,6 +202,12 @@ class TradingService:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def feed_connected(self) -> bool:
+        """The market input is up: a live feed's connection, or a replay still running."""
+        connected = getattr(self._snapshots, "connected", None)
+        return self.alive and (connected is None or bool(connected))
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the replay to end; True when it has."""
         if self._thread is not None:
@@ -167,13 +215,19 @@ class TradingService:
         return not self.alive
 
     def stop(self, timeout: float = 3.0) -> None:
-        """Stop the replay between two inputs, flush the journal and close the store. Positions
-        are kept (a restart on the same store resumes the session)."""
+        """Stop the replay between two inputs, then — ``on_stop`` "flatten" — flatten every
+        position through the kernel's flatten path, flush the journal and close the store.
+        With "keep" (the default) positions stay open: a restart on the same store resumes them."""
         self._stop.set()
+        stop_source = getattr(self._snapshots, "stop", None)  # a live feed: end its wait for data
+        if stop_source is not None:
+            stop_source()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.error("the replay did not stop within %.1f s; closing the store anyway", timeout)
+        if self.on_stop == "flatten" and not self._closed:
+            self.stop_result = self._flatten_on_stop()
         with self.lock:
             if self._closed:
                 return
@@ -237,6 +291,30 @@ class TradingService:
             }
 
         return self._checkpointed(act)
+
+    def _flatten_on_stop(self) -> dict[str, Any]:
+        """``--on-stop flatten``: cancel working orders and send a market exit for every open
+        leg (short main legs first), through the same pass as a halt; checkpointed, so legs
+        the broker has not filled yet (or a closed session) are flattened after a restart."""
+        k = self.kernel
+
+        def act() -> dict[str, Any]:
+            known = {o.client_id for o in k.om.orders()}
+            k.flatten(reason="SHUTDOWN: --on-stop flatten")
+            if not k.om.busy:  # a pass that finds the book flat ends the request, else a restart
+                k.safety.run()  # would carry it on and flatten the next session's first entries
+            sent = [o.client_id for o in k.om.orders() if o.client_id not in known]
+            return {"flatten_orders": sent, "open_positions": len(k.portfolio.positions()),
+                    "session_open": k.session_open}  # fmt: skip
+
+        result = self._checkpointed(act)
+        if result["open_positions"]:
+            log.warning("on stop: %d flatten order(s) sent, %d leg(s) still open (%s); a restart flattens them",
+                        len(result["flatten_orders"]), result["open_positions"],
+                        "orders working" if result["session_open"] else "the session is closed")  # fmt: skip
+        else:
+            log.info("on stop: flat (%d flatten order(s) sent)", len(result["flatten_orders"]))
+        return result
 
     def _strategy(self, name: str) -> None:
         if name not in self.kernel.runner.strategies():
