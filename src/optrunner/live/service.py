@@ -136,6 +136,7 @@ class TradingService:
         self.error: str | None = None
         self.last_input_wall: float | None = None  # time.monotonic() of the last processed input
         self.chain_latency = Buckets(MS_BUCKETS)  # option_chain_api_latency_ms: each snapshot's fetch
+        self._feed = snapshots  # the feed itself: its connection state and stop
         self._snapshots = timed(snapshots, self.chain_latency)
         self.on_stop = on_stop
         self.stop_result: dict[str, Any] | None = None  # what ``stop`` did with the positions
@@ -205,7 +206,7 @@ class TradingService:
     @property
     def feed_connected(self) -> bool:
         """The market input is up: a live feed's connection, or a replay still running."""
-        connected = getattr(self._snapshots, "connected", None)
+        connected = getattr(self._feed, "connected", None)
         return self.alive and (connected is None or bool(connected))
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -219,7 +220,7 @@ class TradingService:
         position through the kernel's flatten path, flush the journal and close the store.
         With "keep" (the default) positions stay open: a restart on the same store resumes them."""
         self._stop.set()
-        stop_source = getattr(self._snapshots, "stop", None)  # a live feed: end its wait for data
+        stop_source = getattr(self._feed, "stop", None)  # a live feed: end its wait for data
         if stop_source is not None:
             stop_source()
         if self._thread is not None:
