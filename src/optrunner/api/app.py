@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from optrunner.api import dashboard, views
+from optrunner.api import dashboard, views, views_trading
 from optrunner.api.auth import bearer, token_matches
 from optrunner.api.hub import Hub
 from optrunner.api.metrics import ServiceMetrics
@@ -194,6 +194,7 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
         return views.alerts_out(service, limit=limit)
 
     app.include_router(dashboard.router(service, Auth))  # the dashboard at / and its bars
+    app.include_router(views_trading.router(service, Auth))  # start, exit-position, spot, reload, risk, config
     app.mount("/static", dashboard.static_files(), name="static")
 
     # --- WebSocket ---------------------------------------------------------------------------------

@@ -105,7 +105,7 @@ def serve_command(
     node = session.node
     snapshots = merged_snapshots(session.catalog, session.symbols, session.day, session.day)
     service = TradingService(node, snapshots, pace_ms=pace_ms, quality=session.catalog.quality,
-                             catalog=session.catalog)
+                             catalog=session.catalog, config_dir=config_dir, symbols=session.symbols)
     from optrunner.api.app import create_app
 
     app = create_app(service, token)

@@ -16,9 +16,10 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from optrunner.core.events import AlertEvent, FillEvent, OrderUpdateEvent
@@ -91,6 +92,8 @@ class TradingService:
         quality: Any = None,
         catalog: Any = None,
         max_events: int = 100_000,
+        config_dir: Path | None = None,
+        symbols: Sequence[str] = (),
     ) -> None:
         self.node = node
         self.kernel = node.kernel
@@ -99,6 +102,8 @@ class TradingService:
         self.broker_name = broker
         self.quality = quality  # the catalog's DataQuality (bad-data drops), when replaying one
         self.catalog = catalog  # the replayed catalog: the dashboard's spot bars (None: no bars)
+        self.config_dir = config_dir  # the strategy files a reload re-reads (None: no reload)
+        self.symbols = tuple(symbols)  # the indices replayed (a reload cannot add another)
         self.pace = max(0.0, pace_ms) / 1000.0
         self.events: deque[Any] = deque(maxlen=max_events)
         self.started_at = datetime.now(UTC)

@@ -1,0 +1,204 @@
+"""The trading endpoints beyond the first service cut, over a real paper session driven
+input by input: seed 002's start / exit-position / spot statistics, the strategy hot
+reload, risk, effective config and P&L."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service_cases import STRATEGY, TOKEN, DrivenService, make_case
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NEW = [
+    ("POST", "/integrated/trading/start"), ("POST", "/integrated/trading/exit-position"),
+    ("GET", "/spot/statistics"), ("POST", "/api/strategies/reload"), ("GET", "/api/risk"),
+    ("GET", "/api/config"), ("GET", "/api/pnl"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory) -> tuple[Path, Path]:
+    return make_case(tmp_path_factory.mktemp("trading"))
+
+
+@pytest.fixture
+def driven(case, tmp_path) -> Iterator[tuple[DrivenService, TestClient]]:
+    catalog, configs = case
+    mine = tmp_path / "configs"
+    shutil.copytree(configs, mine)  # reload tests edit the folder
+    d = DrivenService(catalog, mine, tmp_path)
+    with TestClient(d.app) as client:
+        yield d, client
+    d.service.stop()
+
+
+def test_new_endpoints_need_the_token(driven) -> None:
+    _, client = driven
+    for method, path in NEW:
+        r = client.request(method, path, json={"strategy": STRATEGY} if "exit" in path else None)
+        assert r.status_code == 401, (method, path)
+        assert TOKEN not in r.text
+
+
+def test_start_resumes_trading_and_refuses_live_and_unknown_names(driven) -> None:
+    d, client = driven
+    d.until_open()
+    assert client.post("/api/trading/disable", headers=AUTH).json()["state"] == "REDUCING"
+    r = client.post("/integrated/trading/start", headers=AUTH)  # the seed's routine posts no body
+    assert r.status_code == 200, r.text
+    assert r.json() == {"mode": "PAPER", "state": "ACTIVE", "previous": "REDUCING", "changed": True, "strategies": []}
+    live = client.post("/integrated/trading/start", headers=AUTH, json={"mode": "LIVE"})
+    assert live.status_code == 409 and "--live" in live.json()["detail"]
+    unknown = client.post("/integrated/trading/start", headers=AUTH, json={"strategies": ["NOPE"]})
+    assert unknown.status_code == 404 and "'NOPE'" in unknown.json()["detail"]
+    # the seed's object without a name needs exactly one weekly_zones strategy: this session has a dnss
+    seed = {"mode": "PAPER", "strategies": [{"signal_types": ["S1", "S2"], "quantity": 750,
+                                             "stop_loss_type": "lock", "enabled": True}]}  # fmt: skip
+    r = client.post("/integrated/trading/start", headers=AUTH, json=seed)
+    assert r.status_code == 422 and "weekly_zones" in r.json()["detail"]
+    named = {"strategies": [{"name": STRATEGY, "quantity": 75}]}
+    r = client.post("/integrated/trading/start", headers=AUTH, json=named)
+    assert r.status_code == 422 and "dnss" in r.json()["detail"]
+    bad = client.post("/integrated/trading/start", headers=AUTH, json={"mode": "paper-ish"})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("invalid request: body.mode")
+    assert d.service.kernel.risk.kill_switch.state.value == "ACTIVE"
+
+
+def test_start_disables_and_enables_listed_strategies(driven) -> None:
+    d, client = driven
+    d.until_open()
+    r = client.post("/integrated/trading/start", headers=AUTH, json={"strategies": [{"name": STRATEGY, "enabled": False}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["strategies"] == [{"name": STRATEGY, "enabled": False, "changed": True, "reconfigured": False}]
+    assert STRATEGY in client.get("/integrated/trading/status", headers=AUTH).json()["halted"]
+    r = client.post("/integrated/trading/start", headers=AUTH, json={"strategies": [STRATEGY]})
+    assert r.json()["strategies"][0] == {"name": STRATEGY, "enabled": True, "changed": True, "reconfigured": False}
+    assert client.get("/integrated/trading/status", headers=AUTH).json()["halted"] == {}
+
+
+def test_exit_position_closes_one_leg_then_the_strategy(driven) -> None:
+    d, client = driven
+    d.until_open()
+    legs = client.get("/integrated/trading/positions", headers=AUTH).json()["positions"]
+    assert len(legs) == 2
+    one = legs[0]["position_id"]
+    r = client.post("/integrated/trading/exit-position", headers=AUTH, json={"position_id": one})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["strategy"] == STRATEGY and out["positions"] == [one] and len(out["orders"]) == 1
+    assert out["open_positions"] == []  # the paper broker fills a marketable order at once
+    left = client.get("/integrated/trading/positions", headers=AUTH).json()["positions"]
+    assert [p["position_id"] for p in left] == [legs[1]["position_id"]]
+    order = {o["client_id"]: o for o in client.get("/api/orders", headers=AUTH).json()}[out["orders"][0]]
+    assert order["tag"] == "EXIT" and order["state"] == "FILLED" and order["quantity"] == abs(legs[0]["quantity"])
+    assert client.post("/integrated/trading/exit-position", headers=AUTH, json={"position_id": one}).status_code == 404
+    r = client.post("/integrated/trading/exit-position", headers=AUTH, json={"signal_id": STRATEGY})
+    assert r.status_code == 200 and len(r.json()["orders"]) == 1
+    assert client.get("/integrated/trading/positions", headers=AUTH).json()["open_legs"] == 0
+    assert client.get("/integrated/trading/status", headers=AUTH).json()["halted"] == {}  # it keeps running
+    again = client.post("/integrated/trading/exit-position", headers=AUTH, json={"strategy": STRATEGY})
+    assert again.status_code == 409
+    for body in ({}, {"strategy": STRATEGY, "signal_id": STRATEGY}, {"signal_id": "S9_nope"}):
+        r = client.post("/integrated/trading/exit-position", headers=AUTH, json=body)
+        assert r.status_code in (404, 422), (body, r.text)
+    seen = {o["client_id"] for o in client.get("/api/orders", headers=AUTH).json()}
+    d.step(40)
+    later = [o for o in client.get("/api/orders", headers=AUTH).json() if o["client_id"] not in seen]
+    assert all(o["tag"] not in ("ENTRY", "HEDGE") for o in later), later  # it took the exits as its own
+    assert client.get("/integrated/trading/positions", headers=AUTH).json()["open_legs"] == 0
+
+
+def test_spot_statistics_has_no_look_ahead(driven) -> None:
+    d, client = driven
+    empty = client.get("/spot/statistics", headers=AUTH).json()
+    assert empty["spot"] is None and empty["current_bar"] is None and empty["bars_closed_today"] == 0
+    d.step(80)  # past 10:15 on the synthetic day: one hourly bar closed
+    st = client.get("/spot/statistics", headers=AUTH).json()
+    snap = d.service.kernel.latest["NIFTY"]
+    assert st["symbol"] == "NIFTY" and st["spot"] == snap.spot and st["timeframe"] == "1h"
+    bars = client.get("/api/bars", headers=AUTH, params={"timeframe": "1h"}).json()["bars"]
+    assert st["bars_today"] == bars
+    closed = [b for b in bars if b["closed"]]
+    assert st["bars_closed_today"] == len(closed) and st["last_closed_bar"] == (closed[-1] if closed else None)
+    cur = st["current_bar"]
+    assert cur is not None and not cur["closed"]
+    start, now, end = (datetime.fromisoformat(x) for x in (cur["ts"], st["session_time"], cur["end"]))
+    assert start <= now < end and st["last_closed_bar"]["end"] == cur["ts"]
+    assert client.get("/spot/statistics", headers=AUTH, params={"symbol": "SENSEX"}).status_code == 404
+
+
+def test_reload_adds_replaces_and_removes_and_refuses_a_bad_file(driven) -> None:
+    d, client = driven
+    configs = d.service.config_dir
+    d.until_open()
+    state_before = d.service.kernel.runner.state_of(STRATEGY)
+    legs = client.get("/integrated/trading/positions", headers=AUTH).json()["open_legs"]
+
+    (configs / "BROKEN.json").write_text(json.dumps({"name": "BROKEN", "enabled": True, "strategy": "dnss",
+                                                      "market_config": {"symbol": "NIFTY"}, "entry": {"quantity": -1}}))
+    r = client.post("/api/strategies/reload", headers=AUTH)
+    assert r.status_code == 422, r.text
+    problems = r.json()["problems"]
+    assert problems and all(p["path"].startswith("BROKEN.json: ") for p in problems)
+    assert any("entry.quantity" in p["path"] for p in problems)
+    assert [s["name"] for s in client.get("/api/strategies", headers=AUTH).json()] == [STRATEGY]  # nothing changed
+    (configs / "BROKEN.json").unlink()
+
+    cfg = json.loads((configs / f"{STRATEGY}.json").read_text())
+    cfg["adjustment"]["max_adjustments_per_day"] = 7  # changed: replaced in place
+    (configs / f"{STRATEGY}.json").write_text(json.dumps(cfg))
+    (configs / "SVC2.json").write_text(json.dumps({**cfg, "name": "SVC2"}))  # new
+    r = client.post("/api/strategies/reload", headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"added": ["SVC2"], "replaced": [STRATEGY], "removed": [], "unregistered": [], "unchanged": []}
+    runner = d.service.kernel.runner
+    assert runner.configs()[STRATEGY].adjustment.max_adjustments_per_day == 7
+    assert runner.state_of(STRATEGY) == state_before  # the new build carries the open trade
+    assert client.get("/integrated/trading/positions", headers=AUTH).json()["open_legs"] == legs
+    d.step(3)
+    assert "SVC2" in client.get("/integrated/trading/status", headers=AUTH).json()["strategies"]
+
+    (configs / "SVC2.json").unlink()
+    r = client.post("/api/strategies/reload", headers=AUTH)
+    assert r.status_code == 200 and r.json()["removed"] == ["SVC2"] and r.json()["unchanged"] == [STRATEGY]
+    d.step(3)
+    names = {s["name"]: s for s in client.get("/api/strategies", headers=AUTH).json()}
+    assert "SVC2" not in names or names["SVC2"]["halted"]
+    assert client.post("/api/strategies/reload", headers=AUTH).json()["added"] == []
+
+
+def test_risk_config_and_pnl(driven) -> None:
+    d, client = driven
+    d.until_open()
+    client.post("/api/trading/disable", headers=AUTH, json={"reason": "lunch"})
+    client.post("/api/trading/enable", headers=AUTH)
+    risk = client.get("/api/risk", headers=AUTH).json()
+    assert risk["state"] == "ACTIVE" and risk["allows_entries"] is True
+    assert [(h["new"], h["source"], h["reason"]) for h in risk["history"]][-2:] == [
+        ("REDUCING", "api", "lunch"), ("ACTIVE", "api", "trading enabled from the API")]
+    assert all(h["ts"] for h in risk["history"])
+    acc = risk["account"]
+    assert acc["max_loss_level"] < 0 and 0.0 <= acc["used_fraction"] <= 1.0
+    assert risk["strategies"][0]["strategy"] == STRATEGY and risk["strategies"][0]["open_legs"] == 2
+
+    # as a file with a webhook would give it (set in place: a real webhook would be called)
+    d.service.kernel.runner.configs()[STRATEGY].monitoring.__dict__["alert_webhook"] = "https://hooks.example/secret-abc"
+    cfg = client.get("/api/config", headers=AUTH)
+    assert cfg.status_code == 200 and "secret-abc" not in cfg.text
+    body = cfg.json()
+    assert body["mode"] == "paper" and body["symbols"] == ["NIFTY"] and STRATEGY in body["strategies"]
+    assert body["strategies"][STRATEGY]["monitoring"]["alert_webhook"] == "***"
+    assert body["strategies"][STRATEGY]["entry"]["quantity"] == 1
+
+    pnl = client.get("/api/pnl", headers=AUTH).json()
+    perf = client.get("/performance/stats", headers=AUTH).json()
+    assert pnl["account"] == perf["account"] and pnl["strategies"] == perf["strategies"]
+    mine = pnl["strategies"][0]
+    assert mine["net"] == pytest.approx(mine["realized"] + mine["unrealized"] - mine["charges"])
