@@ -202,3 +202,93 @@ def test_risk_config_and_pnl(driven) -> None:
     assert pnl["account"] == perf["account"] and pnl["strategies"] == perf["strategies"]
     mine = pnl["strategies"][0]
     assert mine["net"] == pytest.approx(mine["realized"] + mine["unrealized"] - mine["charges"])
+
+
+def test_start_with_the_seed_payload_reconfigures_the_weekly_zones_strategy(case, tmp_path) -> None:
+    catalog, configs = case
+    mine = tmp_path / "configs"
+    shutil.copytree(configs, mine)
+    zones = json.loads((Path(__file__).parents[2] / "examples" / "configs" / "NIFTY_WEEKLY_ZONES.json").read_text())
+    zones["market_config"]["db_path"] = str(catalog)
+    (mine / "ZONES.json").write_text(json.dumps(zones))
+    d = DrivenService(catalog, mine, tmp_path)
+    with TestClient(d.app) as client:
+        d.step(5)
+        state = d.service.kernel.runner.state_of("NIFTY_WEEKLY_ZONES")
+        seed = {"mode": "PAPER", "strategies": [{"signal_types": ["S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8"],
+                                                 "quantity": 750, "stop_loss_type": "lock", "enabled": True}]}  # fmt: skip
+        r = client.post("/integrated/trading/start", headers=AUTH, json=seed)  # 750 is not lots of 65 (2026)
+        assert r.status_code == 422 and "body.strategies[0].quantity" in r.json()["detail"] and "715 or 780" in r.json()["detail"]
+        seed["strategies"][0].update(quantity=650, signal_types=["s1", "S2"], stop_loss_type="trailing")
+        r = client.post("/integrated/trading/start", headers=AUTH, json=seed)
+        assert r.status_code == 200, r.text
+        assert r.json()["strategies"] == [
+            {"name": "NIFTY_WEEKLY_ZONES", "enabled": True, "changed": False, "reconfigured": True}]
+        cfg = d.service.kernel.runner.configs()["NIFTY_WEEKLY_ZONES"].weekly_zones
+        assert (cfg.quantity_units, cfg.signal_types, cfg.stop_loss_type) == (650, ("S1", "S2"), "trailing")
+        strategy = d.service.kernel.runner.strategies()["NIFTY_WEEKLY_ZONES"]
+        assert strategy.cfg is cfg and d.service.kernel.runner.state_of("NIFTY_WEEKLY_ZONES") == state
+        assert client.get("/api/config", headers=AUTH).json()["strategies"]["NIFTY_WEEKLY_ZONES"]["weekly_zones"][
+            "signal_types"] == ["S1", "S2"]
+        d.step(2)
+    d.service.stop()
+
+
+def _until(ws, kinds: set[str], limit: int = 500) -> list[dict]:
+    seen: list[dict] = []
+    while not kinds <= {m["type"] for m in seen}:
+        seen.append(ws.receive_json())
+        assert len(seen) < limit, [m["type"] for m in seen]
+    return seen
+
+
+def test_websocket_pushes_ticks_bars_and_pnl(driven) -> None:
+    d, client = driven
+    with client.websocket_connect(f"/ws?token={TOKEN}") as ws:
+        first = ws.receive_json()
+        assert first["type"] == "snapshot" and first["data"]["epoch"]
+        d.step(80)  # past 10:15: one closed hourly bar and one building
+        seen = _until(ws, {"tick", "bar", "pnl"})
+        while not any(m["type"] == "bar" and m["data"]["closed"] for m in seen):
+            seen.append(ws.receive_json())
+        tick = next(m for m in seen if m["type"] == "tick")["data"]
+        assert tick["symbol"] == "NIFTY" and tick["spot"] > 0
+        bars = [m["data"] for m in seen if m["type"] == "bar"]
+        rest = client.get("/api/bars", headers=AUTH).json()["bars"]
+        closed = [b for b in bars if b["closed"]]
+        assert closed and closed == [{"symbol": "NIFTY", "timeframe": "1h", **b} for b in rest if b["closed"]]
+        pnl = next(m for m in seen if m["type"] == "pnl")["data"]
+        assert set(pnl) >= {"account", "strategies", "day_pnl"}
+        ticks = [m for m in seen if m["type"] == "tick"]
+        assert len({t["data"]["ts"] for t in ticks}) == len(ticks)  # only when the spot moved
+
+
+def test_websocket_resumes_from_a_seq(driven) -> None:
+    d, client = driven
+    with client.websocket_connect(f"/ws?token={TOKEN}") as ws:
+        snap = ws.receive_json()
+        epoch = snap["data"]["epoch"]
+        d.until_open()
+        seen = _until(ws, {"order", "fill"})
+        last = seen[-1]["seq"]
+    d.step(2)
+    client.post("/api/trading/disable", headers=AUTH, json={"reason": "while away"})
+    with client.websocket_connect(f"/ws?token={TOKEN}&since={last}&epoch={epoch}") as ws:
+        first = ws.receive_json()
+        assert first["type"] != "snapshot" and first["seq"] > last
+        got = [first]
+        while got[-1]["type"] != "kill_switch":
+            got.append(ws.receive_json())
+        assert "while away" in got[-1]["data"]["message"]
+        seqs = [m["seq"] for m in got]
+        assert seqs == sorted(set(seqs))
+    hub = d.app.state.hub
+    replayed = hub.replay_after(last, epoch)
+    assert replayed is not None and all(m["type"] not in ("positions", "pnl", "tick") for m in replayed)
+    with client.websocket_connect(f"/ws?token={TOKEN}&since={last}&epoch=other") as ws:
+        assert ws.receive_json()["type"] == "snapshot"  # another process's seq
+    with client.websocket_connect(f"/ws?token={TOKEN}&since=99999999") as ws:
+        assert ws.receive_json()["type"] == "snapshot"
+    hub.evicted = last + 1  # as if the buffer had dropped what came after
+    with client.websocket_connect(f"/ws?token={TOKEN}&since={last}&epoch={epoch}") as ws:
+        assert ws.receive_json()["type"] == "snapshot"

@@ -202,7 +202,8 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
         """Token as ``?token=``, an Authorization header, or the first message
-        (``{"token": "..."}``); then a snapshot and every message (hub.py)."""
+        (``{"token": "..."}``); then a snapshot — or, with ``?since=<seq>&epoch=<epoch>``,
+        the event messages after ``seq`` — and every message (hub.py)."""
         await websocket.accept()
         given = websocket.query_params.get("token") or bearer(websocket.headers.get("authorization"))
         if not given:
@@ -214,6 +215,8 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
         if not token_matches(token, given):
             await websocket.close(code=1008, reason="missing or wrong token")
             return
-        await hub.serve(websocket)
+        since = websocket.query_params.get("since", "")
+        await hub.serve(websocket, since=int(since) if since.isdigit() and len(since) < 19 else None,
+                        epoch=websocket.query_params.get("epoch"))  # fmt: skip
 
     return app
