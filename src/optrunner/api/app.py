@@ -16,9 +16,10 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 AUTH_FAILED = "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'"
 WS_AUTH_TIMEOUT = 5.0  # seconds a WebSocket client has to send its token as the first message
 Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many, the newest")]
-_ERRORS = {401: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+_ERRORS = {code: {"model": Problem} for code in (400, 401, 404, 409, 422)}  # 400: a body that is not JSON
 
 
 def create_app(service: TradingService, token: str, *, start_service: bool = True,
@@ -75,8 +76,10 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
                   lifespan=lifespan, responses=_ERRORS)  # fmt: skip
     app.state.service, app.state.metrics, app.state.hub = service, metrics, hub
 
-    def authorized(request: Request) -> None:
-        if not token_matches(token, bearer(request.headers.get("authorization"))):
+    scheme = HTTPBearer(auto_error=False, description="The API token (docs/service.md, Auth)")
+
+    def authorized(credentials: HTTPAuthorizationCredentials | None = Security(scheme)) -> None:  # noqa: B008
+        if credentials is None or not token_matches(token, credentials.credentials):
             raise HTTPException(401, AUTH_FAILED, headers={"WWW-Authenticate": "Bearer"})
 
     Auth = Depends(authorized)

@@ -113,9 +113,11 @@ class ReloadAnswer(Model):
     unchanged: list[str]
 
 
-class ReloadProblem(Model):
+class InvalidConfig(Model):
+    """A 422: an invalid request, or strategy files / a resulting config with ``problems``."""
+
     detail: str
-    problems: list[ConfigProblem]
+    problems: list[ConfigProblem] = Field(default_factory=list, description="Each problem at its JSON path")
 
 
 class SwitchChangeOut(Model):

@@ -21,9 +21,9 @@ from optrunner.api.models_trading import (
     ConfigOut,
     ExitAnswer,
     ExitPositionBody,
+    InvalidConfig,
     PnLAnswer,
     ReloadAnswer,
-    ReloadProblem,
     RiskOut,
     SpotStatistics,
     StartAnswer,
@@ -122,7 +122,8 @@ def effective_config(s: TradingService) -> ConfigOut:
 def router(service: TradingService, auth: Any) -> APIRouter:
     r = APIRouter(dependencies=[auth], responses=_ERRORS)
 
-    @r.post("/integrated/trading/start", response_model=StartAnswer, tags=["trading"])
+    @r.post("/integrated/trading/start", response_model=StartAnswer, tags=["trading"],
+            responses={422: {"model": InvalidConfig}})  # fmt: skip
     def trading_start(body: StartBody | None = None) -> Any:
         """Start or resume trading (seed 002): kill switch ACTIVE; each listed strategy enabled
         (resumed when halted) or disabled (halted); the seed's fields (``signal_types``,
@@ -162,7 +163,7 @@ def router(service: TradingService, auth: Any) -> APIRouter:
             raise HTTPException(404, "no index bars of that symbol on the session day") from None
 
     @r.post("/api/strategies/reload", response_model=ReloadAnswer, tags=["strategies"],
-            responses={422: {"model": ReloadProblem}})  # fmt: skip
+            responses={422: {"model": InvalidConfig}})  # fmt: skip
     def strategies_reload(body: ReasonBody | None = None) -> Any:
         """Hot reload of --config-dir: all files valid or nothing changes (422 with each
         problem's JSON path); new strategies added, changed ones replaced keeping their
