@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from optrunner.api.models_trading import WS_DATA, WsMessage
 from service_cases import STRATEGY, TOKEN, DrivenService, make_case
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -261,6 +262,13 @@ def test_websocket_pushes_ticks_bars_and_pnl(driven) -> None:
         assert set(pnl) >= {"account", "strategies", "day_pnl"}
         ticks = [m for m in seen if m["type"] == "tick"]
         assert len({t["data"]["ts"] for t in ticks}) == len(ticks)  # only when the spot moved
+        for m in seen:  # every message as the OpenAPI components describe it
+            WsMessage.model_validate(m)
+            if m["type"] in WS_DATA:
+                WS_DATA[m["type"]].model_validate(m["data"])
+    components = client.get("/openapi.json").json()["components"]["schemas"]
+    assert {"WsMessage", "TickData", "BarData", "PnLData"} <= set(components)
+    assert "tick" in components["WsMessage"]["properties"]["type"]["enum"]
 
 
 def test_websocket_resumes_from_a_seq(driven) -> None:

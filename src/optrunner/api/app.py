@@ -198,6 +198,7 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
 
     app.include_router(dashboard.router(service, Auth))  # the dashboard at / and its bars
     app.include_router(views_trading.router(service, Auth))  # start, exit-position, spot, reload, risk, config
+    views_trading.document_websocket(app)
     app.mount("/static", dashboard.static_files(), name="static")
 
     # --- WebSocket ---------------------------------------------------------------------------------

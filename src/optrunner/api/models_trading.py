@@ -190,6 +190,14 @@ class BarData(BarOut):
     timeframe: str
 
 
+class PnLData(Model):
+    account: PnLOut
+    strategies: list[PnLOut]
+    day_pnl: float
+    equity: float
+    drawdown: float
+
+
 class WsMessage(Model):
     """Every message on ``/ws``: ``seq`` grows by one per message (replayable with ``?since=``)."""
 
@@ -197,3 +205,16 @@ class WsMessage(Model):
     type: Literal["snapshot", "order", "fill", "alert", "kill_switch", "positions", "tick", "bar", "pnl"]
     ts: datetime
     data: dict[str, Any]
+
+
+WS_DATA: dict[str, type[Model]] = {"tick": TickData, "bar": BarData, "pnl": PnLData}  # the rest: see docs/service.md
+
+
+def ws_schemas() -> dict[str, Any]:
+    """JSON schemas of the WebSocket's message envelope and typed payloads, for the OpenAPI
+    document's components (a WebSocket has no operation there)."""
+    from pydantic.json_schema import models_json_schema
+
+    _, top = models_json_schema([(m, "serialization") for m in (WsMessage, TickData, BarData, PnLData)],
+                                ref_template="#/components/schemas/{model}")  # fmt: skip
+    return top.get("$defs", {})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse
 
 from optrunner.api.models import Problem, ReasonBody
@@ -31,6 +31,7 @@ from optrunner.api.models_trading import (
     StartStrategy,
     StrategyLimitsOut,
     SwitchChangeOut,
+    ws_schemas,
 )
 from optrunner.api.views import UnknownSymbol, bars, performance
 from optrunner.live.service import TradingService
@@ -117,6 +118,21 @@ def effective_config(s: TradingService) -> ConfigOut:
         return ConfigOut(mode=s.mode, broker=s.broker_name, capital=k.portfolio.capital,
                          config_dir=None if s.config_dir is None else str(s.config_dir), symbols=list(s.symbols),
                          risk=redact(k.risk.settings.model_dump(mode="json")), strategies=strategies)  # fmt: skip
+
+
+def document_websocket(app: FastAPI) -> None:
+    """Add the WebSocket's message models to the OpenAPI components (``WsMessage``,
+    ``TickData``, ``BarData``, ``PnLData``): /docs and generated clients see their shapes."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = plain()
+            spec.setdefault("components", {}).setdefault("schemas", {}).update(
+                {k: v for k, v in ws_schemas().items() if k not in spec["components"]["schemas"]})
+        return app.openapi_schema or plain()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def router(service: TradingService, auth: Any) -> APIRouter:
