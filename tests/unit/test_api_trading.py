@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from optrunner.api.models_trading import WS_DATA, WsMessage
+from optrunner.backtest.commands import HaltPolicy
 from service_cases import STRATEGY, TOKEN, DrivenService, make_case
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -300,3 +301,39 @@ def test_websocket_resumes_from_a_seq(driven) -> None:
     hub.evicted = last + 1  # as if the buffer had dropped what came after
     with client.websocket_connect(f"/ws?token={TOKEN}&since={last}&epoch={epoch}") as ws:
         assert ws.receive_json()["type"] == "snapshot"
+
+
+def test_reload_removing_a_strategy_with_positions(case, tmp_path, caplog) -> None:
+    """Flatten policy (default): flattened at once and unregistered. hold_and_alert: kept,
+    halted and holding — and a restart without its file resumes (its positions flagged)."""
+    catalog, configs = case
+    for policy in HaltPolicy:
+        mine, root = tmp_path / policy.value / "configs", tmp_path / policy.value
+        shutil.copytree(configs, mine)
+        d = DrivenService(catalog, mine, root, on_halt=policy)
+        with TestClient(d.app) as client:
+            d.until_open()
+            cfg = json.loads((mine / f"{STRATEGY}.json").read_text())
+            (mine / "OTHER.json").write_text(json.dumps({**cfg, "name": "OTHER"}))
+            (mine / f"{STRATEGY}.json").unlink()
+            r = client.post("/api/strategies/reload", headers=AUTH)
+            assert r.status_code == 200, r.text
+            assert r.json()["removed"] == [STRATEGY] and r.json()["added"] == ["OTHER"]
+            mine_legs = [p for p in client.get("/integrated/trading/positions", headers=AUTH).json()["positions"]
+                         if p["strategy"] == STRATEGY]  # fmt: skip
+            names = [x["name"] for x in client.get("/api/strategies", headers=AUTH).json()]
+            if policy is HaltPolicy.flatten:
+                assert mine_legs == [] and r.json()["unregistered"] == [STRATEGY] and names == ["OTHER"]
+                d.service.stop()
+                continue
+            assert len(mine_legs) == 2 and r.json()["unregistered"] == [] and STRATEGY in names
+            assert client.get("/integrated/trading/status", headers=AUTH).json()["halted"][STRATEGY]
+            d.step(2)
+        d.service.stop()
+        again = DrivenService(catalog, mine, root, on_halt=policy, recover=None)  # its file is gone
+        assert list(again.service.kernel.runner.strategies()) == ["OTHER"]
+        again.step(2)
+        assert len(again.service.kernel.portfolio.positions(STRATEGY)) == 2  # held, by policy
+        assert STRATEGY in again.service.kernel.safety.held  # the critical alert was raised before the restart
+        assert f"strategy '{STRATEGY}' was halted before the restart and is no longer loaded" in caplog.text
+        again.service.stop()
