@@ -215,3 +215,33 @@ def test_serve_after_kill_9_resumes_the_session_without_a_flag(tmp_path) -> None
         assert not store.load_orders(open_only=True)
     finally:
         store.close()
+
+
+def test_serve_runs_and_reloads_the_store_table(tmp_path) -> None:
+    catalog, configs = make_case(tmp_path)
+    store_url = f"sqlite:///{tmp_path / 'serve.sqlite'}"
+    store = Store(store_url)
+    store.create_schema()
+    store.upsert_strategy_configuration(STRATEGY, "dnss", ["NIFTY"], json.loads((configs / f"{STRATEGY}.json").read_text()))
+    store.close()
+    env = {**os.environ, "OPTRUNNER_API_TOKEN": "store-table-token-0123456789"}
+    auth = {"Authorization": f"Bearer {env['OPTRUNNER_API_TOKEN']}"}
+    port = free_port()
+    base = [sys.executable, "-m", "optrunner.cli", "serve", "--data", str(catalog), "--date", DAY.isoformat(),
+            "--store", store_url, "--port", str(port), "--pace-ms", "20"]  # fmt: skip
+    proc = subprocess.Popen([*base, "--strategies-from-store"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)  # fmt: skip
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            wait_until(lambda: http.get("/api/health").status_code == 200, 60, "the service to answer")
+            assert [s["name"] for s in http.get("/api/strategies", headers=auth).json()] == [STRATEGY]
+            r = http.post("/api/strategies/reload", headers=auth)
+            assert r.status_code == 200 and r.json()["unchanged"] == [STRATEGY], r.text
+            assert http.post("/api/strategies/reload").status_code == 401
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out

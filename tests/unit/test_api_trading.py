@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,8 @@ from fastapi.testclient import TestClient
 
 from optrunner.api.models_trading import WS_DATA, WsMessage
 from optrunner.backtest.commands import HaltPolicy
+from optrunner.live.service_actions import store_configs
+from optrunner.store import Store
 from service_cases import STRATEGY, TOKEN, DrivenService, make_case
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -337,3 +340,55 @@ def test_reload_removing_a_strategy_with_positions(case, tmp_path, caplog) -> No
         assert STRATEGY in again.service.kernel.safety.held  # the critical alert was raised before the restart
         assert f"strategy '{STRATEGY}' was halted before the restart and is no longer loaded" in caplog.text
         again.service.stop()
+
+
+def test_reload_from_the_store_table(case, tmp_path) -> None:
+    """A service running the store's strategy_configurations rows reloads from them."""
+    catalog, configs = case
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    svc = json.loads((configs / f"{STRATEGY}.json").read_text())
+    store = Store(url)
+    store.create_schema()
+    store.upsert_strategy_configuration(STRATEGY, "dnss", ["NIFTY"], svc)
+    rows, issues = store_configs(store)
+    store.close()
+    assert issues == [] and list(rows) == [STRATEGY]
+    d = DrivenService(catalog, configs, tmp_path, strategy_configs=list(rows.values()))
+    d.service.strategy_source = "store"
+    with TestClient(d.app) as client:
+        d.until_open()
+        table = d.service.node.store
+        table.upsert_strategy_configuration("BAD", "dnss", ["NIFTY"], {**svc, "entry": {**svc["entry"], "quantity": -1}})
+        r = client.post("/api/strategies/reload", headers=AUTH)
+        assert r.status_code == 422, r.text
+        assert [p["path"] for p in r.json()["problems"]] == ["strategy_configurations[BAD]: entry.quantity"]
+        table.delete_strategy_configuration("BAD")
+        changed = {**svc, "adjustment": {**svc["adjustment"], "max_adjustments_per_day": 3}}
+        table.upsert_strategy_configuration(STRATEGY, "dnss", ["NIFTY"], changed)
+        table.upsert_strategy_configuration("SVC2", "dnss", ["NIFTY"], svc)
+        r = client.post("/api/strategies/reload", headers=AUTH)
+        assert r.status_code == 200, r.text
+        assert (r.json()["added"], r.json()["replaced"]) == (["SVC2"], [STRATEGY])
+        assert d.service.kernel.runner.configs()[STRATEGY].adjustment.max_adjustments_per_day == 3
+        table.upsert_strategy_configuration("SVC2", "dnss", ["NIFTY"], svc, is_active=False)
+        r = client.post("/api/strategies/reload", headers=AUTH)
+        assert r.json()["removed"] == ["SVC2"] and r.json()["unchanged"] == [STRATEGY]
+    d.service.stop()
+
+
+def test_serve_needs_one_strategy_source(case, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from optrunner.cli_app import app
+
+    catalog, configs = case
+    with socket.socket() as sock:  # not 8000: another service may be listening there
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    base = ["serve", "--data", str(catalog), "--date", "2026-11-16", "--store", f"sqlite:///{tmp_path / 's.sqlite'}",
+            "--port", port, "--token-file", str(tmp_path / "token")]  # fmt: skip
+    for extra in ([], ["--config-dir", str(configs), "--strategies-from-store"]):
+        r = CliRunner().invoke(app, [*base, *extra])
+        assert r.exit_code != 0 and "give --config-dir" in r.output, r.output
+    r = CliRunner().invoke(app, [*base, "--strategies-from-store"])  # an empty table
+    assert r.exit_code != 0 and "no active strategy_configurations rows" in r.output, r.output

@@ -76,10 +76,29 @@ def _server_class() -> Any:
     return Server
 
 
+def _store_strategies(store_text: str) -> list[Any]:
+    """The store's active strategy_configurations rows as validated configs; every invalid
+    row reported (by row and JSON path) before anything starts."""
+    from optrunner.live.commands import open_store, store_url
+    from optrunner.live.service_actions import store_configs
+
+    store = open_store(store_text, store_url(store_text), recover=False)
+    try:
+        configs, issues = store_configs(store)
+    finally:
+        store.close()
+    if issues:
+        raise UserError("\n".join(f"{path}: {message}" for path, message in issues))
+    if not configs:
+        raise UserError(f"{store_text} has no active strategy_configurations rows to run")
+    return list(configs.values())
+
+
 def serve_command(
-    config_dir: Annotated[Path, typer.Option("--config-dir", help="Folder of strategy files (one account).")],
     data: Annotated[Path, typer.Option("--data", help="Catalog folder to replay.")],
     day: Annotated[str, typer.Option("--date", help="The trading day to replay, YYYY-MM-DD.")],
+    config_dir: Annotated[Path | None, typer.Option("--config-dir", help="Folder of strategy files (one account).", show_default=False)] = None,
+    from_store: Annotated[bool, typer.Option("--strategies-from-store", help="Run the store's active strategy_configurations rows instead of --config-dir (reload re-reads them).")] = False,
     store_text: Annotated[str, typer.Option("--store", help="Store URL; a store holding this session resumes it.")] = DEFAULT_STORE,
     broker_state: Annotated[Path | None, typer.Option("--broker-state", help="Paper broker book (default: next to a SQLite store).", show_default=False)] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default: the API trades).")] = "127.0.0.1",
@@ -95,17 +114,21 @@ def serve_command(
     """Run a paper session with the REST + WebSocket API, /metrics and an emergency stop (docs/service.md)."""
     import uvicorn
 
-    if not config_dir.is_dir():
+    if (config_dir is None) == (not from_store):
+        raise UserError("give --config-dir (a folder of strategy files) or --strategies-from-store, one of them")
+    if config_dir is not None and not config_dir.is_dir():
         raise UserError(f"--config-dir {config_dir} is not a folder of strategy files")
     _free(host, port)
     token, source = load_token(token_file or default_token_file())
-    session = open_paper_session([config_dir], data, day, store_text, broker_state=broker_state, recover=None,
-                                 account=account, capital=capital, slippage=slippage, latency=latency,
-                                 on_halt=on_halt)  # fmt: skip
+    rows = _store_strategies(store_text) if from_store else None
+    session = open_paper_session([config_dir] if config_dir else [], data, day, store_text, broker_state=broker_state,
+                                 recover=None, account=account, capital=capital, slippage=slippage, latency=latency,
+                                 on_halt=on_halt, strategy_configs=rows)  # fmt: skip
     node = session.node
     snapshots = merged_snapshots(session.catalog, session.symbols, session.day, session.day)
     service = TradingService(node, snapshots, pace_ms=pace_ms, quality=session.catalog.quality,
-                             catalog=session.catalog, config_dir=config_dir, symbols=session.symbols)
+                             catalog=session.catalog, config_dir=config_dir, symbols=session.symbols,
+                             strategy_source="store" if from_store else "files")  # fmt: skip
     from optrunner.api.app import create_app
 
     app = create_app(service, token)

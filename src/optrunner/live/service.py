@@ -94,6 +94,7 @@ class TradingService:
         max_events: int = 100_000,
         config_dir: Path | None = None,
         symbols: Sequence[str] = (),
+        strategy_source: str = "files",
     ) -> None:
         self.node = node
         self.kernel = node.kernel
@@ -104,6 +105,7 @@ class TradingService:
         self.catalog = catalog  # the replayed catalog: the dashboard's spot bars (None: no bars)
         self.config_dir = config_dir  # the strategy files a reload re-reads (None: no reload)
         self.symbols = tuple(symbols)  # the indices replayed (a reload cannot add another)
+        self.strategy_source = strategy_source  # "files" (config_dir) or "store" (strategy_configurations)
         self.pace = max(0.0, pace_ms) / 1000.0
         self.events: deque[Any] = deque(maxlen=max_events)
         self.started_at = datetime.now(UTC)

@@ -287,17 +287,51 @@ def _read_folder(config_dir: Path) -> tuple[dict[str, Any], list[tuple[str, str]
     return configs, issues
 
 
-def reload_strategies(s: TradingService, reason: str = "reloaded from the API") -> dict[str, Any]:
-    """Re-read ``--config-dir``; if every file is valid, add new strategies, replace changed
-    ones (their positions and state kept) and halt removed ones (the halt path: positions
-    flattened by the halt policy; a removed strategy that is flat is unregistered)."""
-    if s.config_dir is None:
-        raise Refused(409, "this service was not started from a folder of strategy files: nothing to reload")
-    if not s.config_dir.is_dir():
-        raise Refused(409, f"--config-dir {s.config_dir.name} is no longer a folder")
-    wanted, issues = _read_folder(s.config_dir)
+def store_configs(store: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The active ``strategy_configurations`` rows as strategy configs by row id, and every
+    issue. A row is a whole strategy file in ``parameters`` (with ``market_config``), validated
+    as the file would be (runner.load_strategies_from_store reads the same rows); the seed 004
+    composition rows are not run by the service (they need a market adapter of their own)."""
+    configs: dict[str, Any] = {}
+    issues: list[tuple[str, str]] = []
+    for row in store.active_strategy_configurations():
+        where = f"strategy_configurations[{row.id}]"
+        if not (isinstance(row.parameters, dict) and "market_config" in row.parameters):
+            issues.append((f"{where}: parameters", "the service runs rows holding a whole strategy file (with "
+                                                   "market_config); a composition row runs with optrunner run"))  # fmt: skip
+            continue
+        config, problems = validate_config({**row.parameters, "name": row.id}, Path.cwd())
+        if problems or config is None:
+            issues.extend((f"{where}: {i.path}", i.message) for i in problems)
+            continue
+        configs[row.id] = config
+    return configs, issues
+
+
+def _wanted(s: TradingService) -> dict[str, Any]:
+    """What the service should run now, from where it was started: its store's table or its folder."""
+    if s.strategy_source == "store":
+        with s.lock:  # the store is the session's: read it between two inputs
+            wanted, issues = store_configs(s.node.store)
+        what = "the strategy_configurations rows"
+    else:
+        if s.config_dir is None:
+            raise Refused(409, "this service was not started from strategy files or the store's table: nothing to reload")
+        if not s.config_dir.is_dir():
+            raise Refused(409, f"--config-dir {s.config_dir.name} is no longer a folder")
+        wanted, issues = _read_folder(s.config_dir)
+        what = "the strategy files"
     if issues:
-        raise Refused(422, f"{len(issues)} problem(s) in the strategy files: nothing was changed", issues)
+        raise Refused(422, f"{len(issues)} problem(s) in {what}: nothing was changed", issues)
+    return wanted
+
+
+def reload_strategies(s: TradingService, reason: str = "reloaded from the API") -> dict[str, Any]:
+    """Re-read ``--config-dir`` (or the store's ``strategy_configurations`` rows); if every one
+    is valid, add new strategies, replace changed ones (their positions and state kept) and
+    halt removed ones (the halt path: positions flattened by the halt policy; a removed
+    strategy that is flat is unregistered)."""
+    wanted = _wanted(s)
     k = s.kernel
 
     def act() -> dict[str, Any]:
