@@ -199,6 +199,7 @@ def test_risk_config_and_pnl(driven) -> None:
     assert cfg.status_code == 200 and "secret-abc" not in cfg.text
     body = cfg.json()
     assert body["mode"] == "paper" and body["symbols"] == ["NIFTY"] and STRATEGY in body["strategies"]
+    assert body["strategy_source"] == "files" and body["config_dir"] == str(d.service.config_dir)
     assert body["strategies"][STRATEGY]["monitoring"]["alert_webhook"] == "***"
     assert body["strategies"][STRATEGY]["entry"]["quantity"] == 1
 

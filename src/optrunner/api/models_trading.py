@@ -165,6 +165,7 @@ class ConfigOut(Model):
     mode: str
     broker: str
     capital: float
+    strategy_source: str = Field(description="files (--config-dir) or store (strategy_configurations rows)")
     config_dir: str | None
     symbols: list[str]
     risk: dict[str, Any]

@@ -115,7 +115,7 @@ def effective_config(s: TradingService) -> ConfigOut:
         k = s.kernel
         strategies = {n: redact(c.model_dump(mode="json")) if hasattr(c, "model_dump") else {}
                       for n, c in k.runner.configs().items()}  # fmt: skip
-        return ConfigOut(mode=s.mode, broker=s.broker_name, capital=k.portfolio.capital,
+        return ConfigOut(mode=s.mode, broker=s.broker_name, capital=k.portfolio.capital, strategy_source=s.strategy_source,
                          config_dir=None if s.config_dir is None else str(s.config_dir), symbols=list(s.symbols),
                          risk=redact(k.risk.settings.model_dump(mode="json")), strategies=strategies)  # fmt: skip
 
