@@ -8,7 +8,7 @@ import json
 import shutil
 import socket
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 
 from optrunner.api.models_trading import WS_DATA, WsMessage
 from optrunner.backtest.commands import HaltPolicy
-from optrunner.live.service_actions import store_configs
+from optrunner.live.service_actions import _strategy_trades, store_configs
 from optrunner.store import Store
+from optrunner.strategies.weekly_zones import Position
 from service_cases import STRATEGY, TOKEN, DrivenService, make_case
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -236,6 +237,18 @@ def test_start_with_the_seed_payload_reconfigures_the_weekly_zones_strategy(case
         assert strategy.cfg is cfg and d.service.kernel.runner.state_of("NIFTY_WEEKLY_ZONES") == state
         assert client.get("/api/config", headers=AUTH).json()["strategies"]["NIFTY_WEEKLY_ZONES"]["weekly_zones"][
             "signal_types"] == ["S1", "S2"]
+
+        # seed 002's signal ids name a weekly_zones trade (its main leg and hedge)
+        main = d.service.kernel.latest["NIFTY"].contract(0)
+        entered = datetime(2026, 11, 16, 4, 50, tzinfo=UTC)  # 10:20 IST
+        strategy.positions["P7"] = Position("P7", "S1", main.right, main, None, 65, entered)
+        for signal_id in ("NIFTY_WEEKLY_ZONES:P7", "S1_20261116_102000", "s1_20261116_0915"):
+            assert _strategy_trades(d.service, signal_id) == ("NIFTY_WEEKLY_ZONES", {main.id}), signal_id
+        assert _strategy_trades(d.service, "S2_20261116_102000") is None
+        r = client.post("/integrated/trading/exit-position", headers=AUTH, json={"signal_id": "S1_20261116_102000"})
+        assert r.status_code == 409 and "holds no open position" in r.json()["detail"]  # nothing of it is held
+        assert client.post("/integrated/trading/exit-position", headers=AUTH,
+                           json={"signal_id": "S3_20261116_102000"}).status_code == 404  # fmt: skip
         d.step(2)
     d.service.stop()
 
