@@ -406,3 +406,18 @@ def test_serve_needs_one_strategy_source(case, tmp_path) -> None:
         assert r.exit_code != 0 and "give --config-dir" in r.output, r.output
     r = CliRunner().invoke(app, [*base, "--strategies-from-store"])  # an empty table
     assert r.exit_code != 0 and "no active strategy_configurations rows" in r.output, r.output
+
+
+def test_redact_hides_secret_fields_and_url_passwords() -> None:
+    from optrunner.api.views_trading import redact
+
+    doc = {"market_config": {"db_path": "postgresql+psycopg://bob:hunter2@db:5432/x", "api_key": "k-123",
+                             "symbol": "NIFTY"},
+           "monitoring": {"alert_webhook": "https://hooks.example/T0/secret", "alert_email": "ops@example.com",
+                          "telegram_bot_token": None},
+           "legs": [{"access_key": "AK"}, {"strike": 100}]}  # fmt: skip
+    out = redact(doc)
+    assert out["market_config"] == {"db_path": "postgresql+psycopg://bob:***@db:5432/x", "api_key": "***",
+                                    "symbol": "NIFTY"}  # fmt: skip
+    assert out["monitoring"] == {"alert_webhook": "***", "alert_email": "ops@example.com", "telegram_bot_token": None}
+    assert out["legs"] == [{"access_key": "***"}, {"strike": 100}]

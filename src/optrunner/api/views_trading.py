@@ -48,13 +48,19 @@ REDACTED = "***"
 _ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": Problem}, 409: {"model": Problem}}
 
 
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]+@")
+
+
 def redact(value: Any) -> Any:
-    """``value`` with every field whose name looks secret replaced by ``***`` (recursively)."""
+    """``value`` with every field whose name looks secret replaced by ``***`` and the password
+    of any URL (``postgresql://user:pw@host``) too, recursively."""
     if isinstance(value, dict):
         return {k: (REDACTED if SECRET_KEY.search(str(k)) and v not in (None, "") else redact(v))
                 for k, v in value.items()}  # fmt: skip
     if isinstance(value, list):
         return [redact(v) for v in value]
+    if isinstance(value, str) and "@" in value:
+        return _URL_PASSWORD.sub(rf"\1{REDACTED}@", value)
     return value
 
 

@@ -110,14 +110,13 @@ def _with_overrides(s: TradingService, name: str, overrides: dict[str, Any], whe
         units = int(overrides["quantity"])
         symbol = config.market_config.symbol
         day = s.node.day or to_ist(s.kernel.now()).date()
-        lot = get_index(symbol).lot_size(day, day)
         try:
-            lots_from_units(units, lot)
+            lots_from_units(units, get_index(symbol).lot_size(day, day))
         except ValueError as exc:
             raise Refused(422, f"{where}.quantity: {exc}") from None
         section["quantity_units"] = units
     data[WEEKLY_ZONES] = section
-    new, issues = validate_config(data, Path.cwd())
+    new, issues = validate_config(data, s.config_dir or Path.cwd())  # relative paths as in its file
     if issues or new is None:
         raise Refused(422, f"{where}: the resulting config is invalid",
                       [(f"{where}.{i.path}", i.message) for i in issues])  # fmt: skip
@@ -250,12 +249,21 @@ def exit_position(s: TradingService, *, signal_id: str | None = None, strategy: 
 # --- ours: POST /api/strategies/reload ------------------------------------------------------------
 
 
+def _build(name: str, config: Any) -> Any:
+    """``config``'s strategy object; a config that validates but cannot be built (a model file
+    that will not load, ...) is refused with what went wrong."""
+    try:
+        return create_strategy(config)
+    except Exception as exc:
+        raise Refused(422, f"{name!r} cannot be built: {type(exc).__name__}: {exc}") from None
+
+
 def _build_replacement(s: TradingService, name: str, config: Any) -> Any:
     """A new strategy object for ``config`` carrying the running one's state (its open trades);
     refused when the kind changes while it holds positions or orders, or the state does not fit."""
     k = s.kernel
     old_config = k.runner.configs()[name]
-    strategy = create_strategy(config)
+    strategy = _build(name, config)
     busy = bool(k.portfolio.positions(name) or k.om.open_orders(name))
     if _kind(config) != _kind(old_config):
         if busy:
@@ -346,7 +354,7 @@ def reload_strategies(s: TradingService, reason: str = "reloaded from the API") 
                          if wanted[n].model_dump(mode="json") != current[n].model_dump(mode="json"))  # fmt: skip
         if removed and not _started(s) and any(not _halted(s, n) for n in removed):
             raise Refused(409, "the session has not had its first input yet: try again in a moment")
-        new_objects = {n: create_strategy(wanted[n]) for n in added}
+        new_objects = {n: _build(n, wanted[n]) for n in added}
         replaced = {n: _build_replacement(s, n, wanted[n]) for n in changed}
         for n in added:
             k.add_strategy(new_objects[n], wanted[n])
