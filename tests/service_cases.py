@@ -35,3 +35,37 @@ def make_case(root: Path) -> tuple[Path, Path]:
     configs.mkdir()
     (configs / f"{STRATEGY}.json").write_text(json.dumps(strategy_config(catalog)))
     return catalog, configs
+
+
+class DrivenService:
+    """A service over a real paper session whose replay the test drives (``step``) instead
+    of a thread, with its app (TestClient it)."""
+
+    def __init__(self, catalog: Path, configs: Path, tmp: Path, *, positions_every: float = 0.05,
+                 **session: object) -> None:  # fmt: skip
+        from optrunner.api import create_app
+        from optrunner.backtest.engine import merged_snapshots
+        from optrunner.live.commands import open_paper_session
+        from optrunner.live.service import TradingService
+
+        s = open_paper_session([configs], catalog, DAY.isoformat(), f"sqlite:///{tmp / 'store.sqlite'}",
+                               **session)  # type: ignore[arg-type]
+        self.session = s
+        self.snaps = iter(merged_snapshots(s.catalog, s.symbols, s.day, s.day))
+        if s.node.resume_after is not None:  # resumed: skip what the checkpoint covers
+            self.snaps = (x for x in self.snaps if x.ts > s.node.resume_after)
+        self.service = TradingService(s.node, [], quality=s.catalog.quality, catalog=s.catalog,
+                                      config_dir=configs, symbols=s.symbols)  # fmt: skip
+        self.app = create_app(self.service, TOKEN, start_service=False, positions_every=positions_every)
+
+    def step(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.service.node.process(next(self.snaps))
+            self.service.last_input_wall = 0.0
+
+    def until_open(self, limit: int = 60) -> None:
+        for _ in range(limit):
+            self.step()
+            if self.service.kernel.portfolio.positions():
+                return
+        raise AssertionError("the strategy never opened a position")

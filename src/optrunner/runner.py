@@ -223,6 +223,24 @@ class StrategyRunner(RunnerLoop, RunnerReporting):
                 self._markets = {k: m for k, m in self._markets.items() if m is not slot.market}
                 slot.market.stop()
 
+    def replace(self, name: str, strategy: Strategy, config: Any = None) -> None:
+        """Swap a registered strategy for a new build of it (a hot reload), at a point the
+        caller knows is between two events: same market, same halt state; the bot applies
+        the new config's limits. Counters restart with the new object."""
+        problem = check_strategy(strategy) or (None if strategy.name == name else f"it calls itself {strategy.name!r}")
+        if problem:
+            raise TypeError(f"cannot replace {name!r}: {problem}")
+        with self._lock:
+            old = self._slots[name]
+            slot = StrategySlot(name, strategy, old.market, config, strategy.subscriptions(), self.poll_interval)
+            slot.halted, slot.halt_reason = old.halted, old.halt_reason
+            self._slots[name] = slot
+            old.close()
+            configure = getattr(self._bot, "configure_strategy", None)
+            if callable(configure):
+                configure(name, config)
+            self._routes = build_routes(self._slots)
+
     def load_strategies_from_json(
         self, config_dir: str | Path, strategy_factory: Callable[[Any], Any] | None = None
     ) -> dict[str, bool]:

@@ -143,10 +143,7 @@ class SafetyDesk:
             return
         sent = False
         for pos in positions:
-            side = Side.BUY if pos.quantity < 0 else Side.SELL
-            intent = OrderIntent(name, Tag.EXIT, pos.contract, side, abs(pos.quantity),
-                                 leg=f"flatten:{pos.contract.id}", reason=f"FLATTEN: {reason}")  # fmt: skip
-            leg, _ = guard_exit(intent, k.portfolio, k.om)
+            leg = self._exit_leg(name, pos, reason)
             if leg is None:  # working orders close it already
                 continue
             if self.attempts[name] >= self.max_attempts:
@@ -165,6 +162,40 @@ class SafetyDesk:
             sent = True
         if sent:
             self.attempts[name] += 1
+
+    def _exit_leg(self, name: str, pos: Any, reason: str) -> OrderIntent | None:
+        """The marketable EXIT closing what working orders do not already close of ``pos``."""
+        side = Side.BUY if pos.quantity < 0 else Side.SELL
+        intent = OrderIntent(name, Tag.EXIT, pos.contract, side, abs(pos.quantity),
+                             leg=f"flatten:{pos.contract.id}", reason=f"FLATTEN: {reason}")  # fmt: skip
+        leg, _ = guard_exit(intent, self._k.portfolio, self._k.om)
+        return leg
+
+    def exit_positions(self, name: str, contract_ids: set[str], reason: str) -> list[str]:
+        """One flatten pass over some of ``name``'s legs (an operator's manual exit): the same
+        orders a flatten sends — guarded (one close owner per leg), shorts before longs, at
+        market under the unwind policy — but the strategy is not halted and nothing is retried
+        (the operator asks again). Returns the client ids sent; none after the close."""
+        k = self._k
+        if not k.session_open:
+            return []
+        positions = [p for p in k.portfolio.positions(name) if p.contract.id in contract_ids]
+        positions.sort(key=lambda p: p.quantity > 0)  # shorts (main legs) before longs (hedges)
+        sent: list[str] = []
+        with k.om.batch():
+            for pos in positions:
+                leg = self._exit_leg(name, pos, reason)
+                if leg is None:
+                    continue
+                try:
+                    orders = k.router.submit(leg, DEFAULT_UNWIND_POLICY)
+                except ExecutionError as exc:
+                    self._alert(k.clock.now(), "critical", "flatten", f"could not exit {pos.contract.id}: {exc}")
+                    continue
+                self.own.update(o.client_id for o in orders)
+                sent.extend(o.client_id for o in orders)
+        k.om.drain()
+        return sent
 
     # --- state -------------------------------------------------------------------------------
 

@@ -65,9 +65,11 @@ def test_serve_end_to_end(tmp_path) -> None:
 
             # without (or with a wrong) token: 401 everywhere but health and metrics
             reads = ["/integrated/trading/status", "/integrated/trading/positions", "/performance/stats",
-                     "/api/strategies", "/api/orders", "/api/fills", "/api/alerts"]  # fmt: skip
+                     "/api/strategies", "/api/orders", "/api/fills", "/api/alerts", "/spot/statistics", "/api/risk",
+                     "/api/config", "/api/pnl", "/api/bars"]  # fmt: skip
             writes = ["/api/trading/disable", "/api/trading/enable", "/integrated/trading/stop",
-                      f"/api/strategies/{STRATEGY}/disable", f"/api/strategies/{STRATEGY}/enable"]  # fmt: skip
+                      f"/api/strategies/{STRATEGY}/disable", f"/api/strategies/{STRATEGY}/enable",
+                      "/integrated/trading/start", "/integrated/trading/exit-position", "/api/strategies/reload"]  # fmt: skip
             for path in reads:
                 assert http.get(path).status_code == 401, path
                 assert http.get(path, headers={"Authorization": "Bearer nope-nope"}).status_code == 401, path
@@ -79,7 +81,14 @@ def test_serve_end_to_end(tmp_path) -> None:
                 first = json.loads(ws.recv(timeout=10))
                 assert first["type"] == "snapshot"
                 nxt = json.loads(ws.recv(timeout=10))  # positions every second, orders and fills as they come
-                assert nxt["seq"] > first["seq"] and nxt["type"] in {"order", "fill", "positions", "alert"}
+                assert nxt["seq"] > first["seq"] and nxt["type"] in {"order", "fill", "positions", "alert", "tick",
+                                                                     "bar", "pnl"}  # fmt: skip
+                kinds, last = set(), nxt["seq"]
+                while not {"tick", "pnl", "positions"} <= kinds:
+                    m = json.loads(ws.recv(timeout=10))
+                    kinds.add(m["type"])
+                    last = m["seq"]
+            epoch = first["data"]["epoch"]
 
             r = http.post("/api/trading/disable", headers=auth, json={"reason": "e2e"})
             assert r.status_code == 200 and r.json()["state"] == "REDUCING"
@@ -89,6 +98,37 @@ def test_serve_end_to_end(tmp_path) -> None:
                 lambda: http.get("/integrated/trading/positions", headers=auth).json()["open_legs"], 30, "a position"
             )
             assert positions >= 1
+            # the client comes back: the event messages it missed, no snapshot
+            http.post("/api/trading/disable", headers=auth, json={"reason": "while the client was away"})
+            http.post("/api/trading/enable", headers=auth)
+            with connect(f"ws://127.0.0.1:{port}/ws?token={token}&since={last}&epoch={epoch}", open_timeout=10) as ws:
+                resumed = [json.loads(ws.recv(timeout=10))]
+                assert resumed[0]["type"] != "snapshot" and resumed[0]["seq"] > last
+                while "while the client was away" not in json.dumps(resumed[-1]):
+                    resumed.append(json.loads(ws.recv(timeout=10)))
+                assert [m["seq"] for m in resumed] == sorted({m["seq"] for m in resumed})
+
+            started = http.post("/integrated/trading/start", headers=auth,
+                                json={"mode": "PAPER", "strategies": [STRATEGY]})  # fmt: skip
+            assert started.status_code == 200 and started.json()["state"] == "ACTIVE", started.text
+            live = http.post("/integrated/trading/start", headers=auth, json={"mode": "LIVE"})
+            assert live.status_code == 409 and "--live" in live.json()["detail"]
+            spot = http.get("/spot/statistics", headers=auth).json()
+            assert spot["symbol"] == "NIFTY" and spot["spot"] > 0 and spot["current_bar"] is not None
+            reload = http.post("/api/strategies/reload", headers=auth)
+            assert reload.status_code == 200 and reload.json()["unchanged"] == [STRATEGY], reload.text
+            risk = http.get("/api/risk", headers=auth).json()
+            assert {"old": "ACTIVE", "new": "REDUCING", "source": "api", "reason": "while the client was away"} in [
+                {k: h[k] for k in ("old", "new", "source", "reason")} for h in risk["history"]]
+            assert token not in http.get("/api/config", headers=auth).text
+            leg = http.get("/integrated/trading/positions", headers=auth).json()["positions"][0]
+            out = http.post("/integrated/trading/exit-position", headers=auth, json={"position_id": leg["position_id"]})
+            assert out.status_code in (200, 409), out.text  # 409: the strategy closed it a moment before
+            if out.status_code == 200:
+                assert out.json()["positions"] == [leg["position_id"]] and out.json()["orders"]
+            positions = wait_until(
+                lambda: http.get("/integrated/trading/positions", headers=auth).json()["open_legs"], 30, "a position"
+            )
             for path in reads:
                 r = http.get(path, headers=auth)
                 assert r.status_code == 200, (path, r.text)
@@ -175,3 +215,33 @@ def test_serve_after_kill_9_resumes_the_session_without_a_flag(tmp_path) -> None
         assert not store.load_orders(open_only=True)
     finally:
         store.close()
+
+
+def test_serve_runs_and_reloads_the_store_table(tmp_path) -> None:
+    catalog, configs = make_case(tmp_path)
+    store_url = f"sqlite:///{tmp_path / 'serve.sqlite'}"
+    store = Store(store_url)
+    store.create_schema()
+    store.upsert_strategy_configuration(STRATEGY, "dnss", ["NIFTY"], json.loads((configs / f"{STRATEGY}.json").read_text()))
+    store.close()
+    env = {**os.environ, "OPTRUNNER_API_TOKEN": "store-table-token-0123456789"}
+    auth = {"Authorization": f"Bearer {env['OPTRUNNER_API_TOKEN']}"}
+    port = free_port()
+    base = [sys.executable, "-m", "optrunner.cli", "serve", "--data", str(catalog), "--date", DAY.isoformat(),
+            "--store", store_url, "--port", str(port), "--pace-ms", "20"]  # fmt: skip
+    proc = subprocess.Popen([*base, "--strategies-from-store"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)  # fmt: skip
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            wait_until(lambda: http.get("/api/health").status_code == 200, 60, "the service to answer")
+            assert [s["name"] for s in http.get("/api/strategies", headers=auth).json()] == [STRATEGY]
+            r = http.post("/api/strategies/reload", headers=auth)
+            assert r.status_code == 200 and r.json()["unchanged"] == [STRATEGY], r.text
+            assert http.post("/api/strategies/reload").status_code == 401
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out

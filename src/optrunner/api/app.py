@@ -16,14 +16,15 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from optrunner.alerts.router import AlertRouter
-from optrunner.api import dashboard, views
+from optrunner.api import dashboard, views, views_trading
 from optrunner.api.alerting import alert_watch
 from optrunner.api.auth import bearer, token_matches
 from optrunner.api.hub import Hub
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 AUTH_FAILED = "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'"
 WS_AUTH_TIMEOUT = 5.0  # seconds a WebSocket client has to send its token as the first message
 Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many, the newest")]
-_ERRORS = {401: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+_ERRORS = {code: {"model": Problem} for code in (400, 401, 404, 409, 422)}  # 400: a body that is not JSON
 
 
 def create_app(service: TradingService, token: str, *, start_service: bool = True,
@@ -81,8 +82,10 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
     app.state.service, app.state.metrics, app.state.hub = service, metrics, hub
     app.state.alerts = watch
 
-    def authorized(request: Request) -> None:
-        if not token_matches(token, bearer(request.headers.get("authorization"))):
+    scheme = HTTPBearer(auto_error=False, description="The API token (docs/service.md, Auth)")
+
+    def authorized(credentials: HTTPAuthorizationCredentials | None = Security(scheme)) -> None:  # noqa: B008
+        if credentials is None or not token_matches(token, credentials.credentials):
             raise HTTPException(401, AUTH_FAILED, headers={"WWW-Authenticate": "Bearer"})
 
     Auth = Depends(authorized)
@@ -200,6 +203,8 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
         return views.alerts_out(service, limit=limit)
 
     app.include_router(dashboard.router(service, Auth))  # the dashboard at / and its bars
+    app.include_router(views_trading.router(service, Auth))  # start, exit-position, spot, reload, risk, config
+    views_trading.document_websocket(app)
     app.mount("/static", dashboard.static_files(), name="static")
 
     # --- WebSocket ---------------------------------------------------------------------------------
@@ -207,7 +212,8 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
         """Token as ``?token=``, an Authorization header, or the first message
-        (``{"token": "..."}``); then a snapshot and every message (hub.py)."""
+        (``{"token": "..."}``); then a snapshot — or, with ``?since=<seq>&epoch=<epoch>``,
+        the event messages after ``seq`` — and every message (hub.py)."""
         await websocket.accept()
         given = websocket.query_params.get("token") or bearer(websocket.headers.get("authorization"))
         if not given:
@@ -219,6 +225,8 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
         if not token_matches(token, given):
             await websocket.close(code=1008, reason="missing or wrong token")
             return
-        await hub.serve(websocket)
+        since = websocket.query_params.get("since", "")
+        await hub.serve(websocket, since=int(since) if since.isdigit() and len(since) < 19 else None,
+                        epoch=websocket.query_params.get("epoch"))  # fmt: skip
 
     return app

@@ -121,11 +121,31 @@ def _demo_session(*, fresh: bool) -> tuple[list[Path], Path, str, str]:
     return [DEMO_CONFIG], DEMO_DATA, DEMO_DAY, f"sqlite:///{DEMO_STORE}"
 
 
+def _store_strategies(store_text: str) -> list[Any]:
+    """The store's active strategy_configurations rows as validated configs; every invalid
+    row reported (by row and JSON path) before anything starts."""
+    from optrunner.live.commands import open_store, store_url
+    from optrunner.live.service_actions import store_configs
+
+    store = open_store(store_text, store_url(store_text), recover=False)
+    try:
+        configs, issues = store_configs(store)
+    finally:
+        store.close()
+    if issues:
+        raise UserError("\n".join(f"{path}: {message}" for path, message in issues))
+    if not configs:
+        raise UserError(f"{store_text} has no active strategy_configurations rows to run")
+    return list(configs.values())
+
+
+
 def serve_command(
     config_dir: Annotated[Path | None, typer.Option("--config-dir", help="Folder of strategy files (one account).", show_default=False)] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Catalog folder to replay (or --feed).", show_default=False)] = None,
     day: Annotated[str | None, typer.Option("--date", help="The trading day to replay from --data, YYYY-MM-DD.", show_default=False)] = None,
     feed: Annotated[str | None, typer.Option("--feed", help="Trade a live feed instead: ws://HOST:PORT (docs/feed-protocol.md).", show_default=False)] = None,
+    from_store: Annotated[bool, typer.Option("--strategies-from-store", help="Run the store's active strategy_configurations rows instead of --config-dir (reload re-reads them).")] = False,
     demo: Annotated[bool, typer.Option("--demo", help="The bundled demo: a synthetic NIFTY day replayed at a watchable pace, a fresh store.")] = False,
     store_text: Annotated[str | None, typer.Option("--store", envvar="OPTRUNNER_STORE", help=f"Store URL (or env OPTRUNNER_STORE: keeps a password off the command line); a store holding this session resumes it. [default: {DEFAULT_STORE}]", show_default=False)] = None,
     broker_state: Annotated[Path | None, typer.Option("--broker-state", help="Paper broker book (default: next to a SQLite store).", show_default=False)] = None,
@@ -151,11 +171,11 @@ def serve_command(
         store_text = store_text or demo_store
         pace_ms = DEMO_PACE_MS if pace_ms is None else pace_ms
     else:
-        if config_dir is None:
-            raise UserError("give --config-dir DIR (your strategy files), or --demo for the bundled demo")
-        if not config_dir.is_dir():
+        if (config_dir is None) == (not from_store):
+            raise UserError("give --config-dir DIR (your strategy files) or --strategies-from-store, one of them; or --demo for the bundled demo")
+        if config_dir is not None and not config_dir.is_dir():
             raise UserError(f"--config-dir {config_dir} is not a folder of strategy files")
-        configs = [config_dir]
+        configs = [config_dir] if config_dir is not None else []
         if (data is None) == (feed is None):
             raise UserError("give either --data CATALOG --date DAY (replay a day) or --feed ws://HOST:PORT (a live feed)")
         if data is not None and day is None:
@@ -169,9 +189,10 @@ def serve_command(
     token, source = load_token(token_file or default_token_file())
     alert_settings = load_account(account)[0].alerts
     resolve_alert_secrets(alert_settings)  # a missing variable stops us before the session opens
+    rows = _store_strategies(store_text) if from_store else None
     session = open_paper_session(configs, data, day, store_text, broker_state=broker_state, recover=None,
                                  account=account, capital=capital, slippage=slippage, latency=latency,
-                                 on_halt=on_halt)  # fmt: skip
+                                 on_halt=on_halt, strategy_configs=rows)  # fmt: skip
     node = session.node
     if session.catalog is not None:
         assert session.day is not None
@@ -185,7 +206,8 @@ def serve_command(
                                   on_stale=node.kernel.on_stale)  # fmt: skip
         quality, where_from = snapshots.quality, f"the feed {feed}"
     service = TradingService(node, snapshots, pace_ms=pace_ms or 0.0, quality=quality, catalog=session.catalog,
-                             on_stop=on_stop.value)  # fmt: skip
+                             on_stop=on_stop.value, config_dir=config_dir, symbols=session.symbols,
+                             strategy_source="store" if from_store else "files")  # fmt: skip
     from optrunner.api.app import create_app
 
     try:

@@ -10,8 +10,15 @@ nor the other clients slow down for one reader.
 Messages: ``{"seq": n, "type": t, "ts": ..., "data": {...}}`` with ``type`` one of
 ``snapshot`` (first message of every connection: the current positions, P&L, kill switch
 and working orders, ``seq`` = the last message it includes), ``order``, ``fill``,
-``alert``, ``kill_switch`` and ``positions``. A reconnecting client reads the snapshot
-and continues from its ``seq``.
+``alert``, ``kill_switch``, ``positions``, ``pnl`` (every ``positions_every`` seconds),
+``tick`` (spot, at most 4 a second) and ``bar`` (closed and building bars; hub_market.py).
+
+Resume: a client reconnecting with ``?since=<seq>&epoch=<epoch>`` (both from what it last
+received; the epoch is in every snapshot) gets the event messages after ``seq`` from a
+replay buffer of the last ``REPLAY`` messages instead of a snapshot — order, fill, alert,
+kill_switch and closed bars; the periodic state messages (positions, pnl, tick, building
+bars) are not replayed, the next one supersedes them. A ``seq`` the buffer no longer covers,
+one from another epoch (the service restarted) or none: a fresh snapshot.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import threading
 from collections import deque
 from dataclasses import asdict
@@ -29,6 +37,7 @@ from typing import Any
 from fastapi import WebSocket
 
 from optrunner.alerts.watch import ServiceWatch
+from optrunner.api.hub_market import TICK_EVERY, MarketStream
 from optrunner.api.metrics import ServiceMetrics
 from optrunner.api.views import orders_out, positions_out
 from optrunner.core.events import AlertEvent, FillEvent
@@ -36,6 +45,8 @@ from optrunner.live.service import OrderNote, TradingService
 
 log = logging.getLogger(__name__)
 CLIENT_QUEUE = 1000  # messages a client may lag behind before it is disconnected
+REPLAY = 10_000  # event messages kept for clients resuming with ?since=
+PERIODIC = frozenset({"positions", "pnl", "tick"})  # superseded by the next one: not replayed
 
 
 def _ts(ts: datetime) -> str:
@@ -75,7 +86,10 @@ class Hub:
         self.positions_every = positions_every
         self.seq = 0
         self.clients: set[asyncio.Queue[str | None]] = set()  # each client's encoded messages
-        self.recent: deque[dict[str, Any]] = deque(maxlen=1000)
+        self.recent: deque[dict[str, Any]] = deque(maxlen=REPLAY)  # event messages, for resuming clients
+        self.evicted = 0  # seq of the newest event message dropped from ``recent``
+        self.epoch = secrets.token_hex(4)  # seqs restart with the process: a resume names its epoch
+        self.market = MarketStream(service)
         self._task: asyncio.Task[None] | None = None
 
     # --- publishing -----------------------------------------------------------------------------
@@ -83,7 +97,10 @@ class Hub:
     def _message(self, kind: str, data: Any) -> dict[str, Any]:
         self.seq += 1
         msg = {"seq": self.seq, "type": kind, "ts": datetime.now(UTC).isoformat(), "data": data}
-        self.recent.append(msg)
+        if kind not in PERIODIC and not (kind == "bar" and not data.get("closed")):
+            if len(self.recent) == self.recent.maxlen:
+                self.evicted = self.recent[0]["seq"]
+            self.recent.append(msg)
         return msg
 
     def _publish(self, msg: dict[str, Any]) -> None:
@@ -137,12 +154,18 @@ class Hub:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_positions = loop.time()
+        next_positions = next_tick = loop.time()
         while True:
             self.pump()
+            if self.clients and loop.time() >= next_tick:
+                next_tick = loop.time() + TICK_EVERY
+                for kind, data in self.market.ticks():
+                    self._broadcast(self._message(kind, data))
             if self.clients and loop.time() >= next_positions:
                 next_positions = loop.time() + self.positions_every
                 self._broadcast(self.positions_message())
+                for kind, data in [*self.market.bars(), self.market.pnl()]:
+                    self._broadcast(self._message(kind, data))
             await asyncio.sleep(self.interval)
 
     def start(self) -> None:
@@ -174,16 +197,33 @@ class Hub:
                 "working_orders": [o.model_dump(mode="json") for o in orders_out(s, working=True)],
                 "kill_switch": {"state": switch.state.value, "reason": switch.reason},
                 "feed_state": s.state,
+                "epoch": self.epoch,
             }
         return {"seq": self.seq, "type": "snapshot", "ts": datetime.now(UTC).isoformat(), "data": data}
 
-    async def serve(self, ws: WebSocket) -> None:
-        """Send the snapshot, then every message, until the client goes or is dropped."""
+    def replay_after(self, since: int | None, epoch: str | None) -> list[dict[str, Any]] | None:
+        """The buffered event messages after ``since``; None when a snapshot is needed (no
+        ``since``, another epoch, or messages after it already dropped from the buffer)."""
+        if since is None or (epoch is not None and epoch != self.epoch) or since > self.seq or since < 0:
+            return None
+        self.pump()
+        if since == self.seq:
+            return []
+        if since < self.evicted:  # event messages after it have left the buffer
+            return None
+        return [m for m in self.recent if m["seq"] > since]
+
+    async def serve(self, ws: WebSocket, since: int | None = None, epoch: str | None = None) -> None:
+        """Send the snapshot (or, resuming, the messages after ``since``), then every
+        message, until the client goes or is dropped."""
         q: asyncio.Queue[str | None] = asyncio.Queue(maxsize=CLIENT_QUEUE)
-        await ws.send_json(self.snapshot())
-        self.clients.add(q)
+        replay = self.replay_after(since, epoch)
+        first = [self.snapshot()] if replay is None else replay
+        self.clients.add(q)  # before any await: nothing published from now on is missed
         reader = asyncio.create_task(self._read_until_closed(ws))
         try:
+            for msg in first:
+                await ws.send_json(msg)
             while True:
                 getter = asyncio.create_task(q.get())
                 done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)

@@ -56,6 +56,7 @@ class KillSwitchAnswer(Model):
 
 
 class PositionOut(Model):
+    position_id: str = Field(description="<strategy>/<contract>: what POST /integrated/trading/exit-position takes")
     strategy: str
     contract: str
     underlying: str

@@ -75,7 +75,8 @@ def positions_out(s: TradingService) -> Positions:
     with s.lock:
         pf = s.kernel.portfolio
         out = [
-            PositionOut(strategy=p.strategy, contract=p.contract.id, underlying=p.contract.underlying,
+            PositionOut(position_id=f"{p.strategy}/{p.contract.id}", strategy=p.strategy, contract=p.contract.id,
+                        underlying=p.contract.underlying,
                         expiry=p.contract.expiry.isoformat(), strike=p.contract.strike, right=p.contract.right.value,
                         quantity=p.quantity, avg_price=p.avg_price, mark_price=p.mark_price, unrealized=p.unrealized,
                         realized=p.realized, charges=p.charges_paid, delta=p.delta)

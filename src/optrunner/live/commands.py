@@ -132,6 +132,7 @@ def open_paper_session(
     durable: bool = False,
     keep_checkpoints: int = DEFAULT_KEEP_CHECKPOINTS,
     reconcile_seconds: float = DEFAULT_RECONCILE_SECONDS,
+    strategy_configs: list[Any] | None = None,
 ) -> PaperSession:
     """Check everything the user gave (one ``error:`` line per mistake), then build the node:
     a fresh session, or — ``recover`` True, or None and the store already holds one — the
@@ -140,7 +141,8 @@ def open_paper_session(
     fault_config, fault_seed = faults_option(faults)  # a bad option is reported before anything runs
     settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency)
     settings, record = with_halt_policy(settings, record, on_halt)
-    cfgs, files = load_configs(configs)
+    # strategy_configs: validated already (serve --strategies-from-store); else the files in configs
+    cfgs, files = (list(strategy_configs), []) if strategy_configs is not None else load_configs(configs)
     symbols = sorted({c.market_config.symbol for c in cfgs})
     catalog: Catalog | None = None
     d: date | None = None

@@ -11,6 +11,7 @@ saved after it come again, with the same ids, and must not be saved twice (``Sto
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
@@ -27,6 +28,8 @@ from optrunner.risk.kill_switch import SwitchChange, TradingState
 from optrunner.store import JournalEntry, Store
 from optrunner.store.codec import journal_from_row
 from optrunner.store.schema import JournalRow
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint"
 RECOVERED = "recovered"
@@ -146,8 +149,13 @@ def restore_kernel(k: Kernel, state: dict[str, Any]) -> None:
     # nothing is sent from here: a flatten the halts below ask for (or one pending in the
     # checkpoint) waits for the next input, as in the session that never stopped
     k.session_open = False
+    known = k.runner.strategies()
     for name, reason in state["halted_strategies"].items():
-        k.runner.halt(name, f"halted before the restart: {reason}")
+        if name in known:
+            k.runner.halt(name, f"halted before the restart: {reason}")
+        else:  # its file is gone (a hot reload removed it): what it holds is flattened by policy
+            log.warning("strategy %r was halted before the restart and is no longer loaded", name)
+            k.safety.request(name, f"halted before the restart, no longer loaded: {reason}")
 
 
 def _change_to_dict(c: SwitchChange) -> dict[str, Any]:

@@ -16,9 +16,10 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from optrunner.core.buckets import MS_BUCKETS, Buckets, timed
@@ -119,6 +120,9 @@ class TradingService:
         catalog: Any = None,
         max_events: int = 100_000,
         on_stop: str = "keep",
+        config_dir: Path | None = None,
+        symbols: Sequence[str] = (),
+        strategy_source: str = "files",
     ) -> None:
         if on_stop not in ON_STOP:
             raise ValueError(f"on_stop must be one of {', '.join(ON_STOP)}, got {on_stop!r}")
@@ -129,6 +133,9 @@ class TradingService:
         self.broker_name = broker
         self.quality = quality  # the catalog's DataQuality (bad-data drops), when replaying one
         self.catalog = catalog  # the replayed catalog: the dashboard's spot bars (None: no bars)
+        self.config_dir = config_dir  # the strategy files a reload re-reads (None: no reload)
+        self.symbols = tuple(symbols)  # the indices replayed (a reload cannot add another)
+        self.strategy_source = strategy_source  # "files" (config_dir) or "store" (strategy_configurations)
         self.pace = max(0.0, pace_ms) / 1000.0
         self.events: deque[Any] = deque(maxlen=max_events)
         self.started_at = datetime.now(UTC)
