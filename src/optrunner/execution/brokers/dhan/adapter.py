@@ -1,0 +1,211 @@
+"""The Dhan adapter: DhanHQ v2 REST behind the ``Broker`` and ``ReconcilableBroker`` protocols.
+
+Direct httpx calls (:class:`~optrunner.execution.brokers.live.http.RestClient`), not the
+``dhanhq`` SDK: the SDK's ``DhanHTTP._send_request`` catches every exception and answers
+``{"status": "failure", "remarks": str(e)}`` — a refused connection (certainly not sent),
+a read timeout (possibly sent), a 429 and a 500 all look alike, and the HTTP status is
+dropped — while the order manager's safety rests on exactly that difference. It also pulls
+pandas and pyOpenSSL into the trading process. The request and answer shapes are the SDK's
+(``dhanhq/_order.py``), so nothing is lost; the SDK stays usable for a user's own scripts.
+
+What is Dhan's here (the rest is :class:`~optrunner.execution.brokers.live.adapter.LiveBroker`):
+``correlationId`` carries our client id (``tag_for`` digest when longer than 25 characters),
+``orderId`` is the broker id, fills come from ``GET /v2/trades/{order-id}`` with the
+exchange's trade id, positions from ``GET /v2/positions`` (one book per account).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from optrunner.core.clock import Clock
+from optrunner.core.orders import Order
+from optrunner.core.timeutil import IST
+from optrunner.execution.brokers.base import BrokerPosition
+from optrunner.execution.brokers.dhan import orders as fmt
+from optrunner.execution.brokers.dhan.auth import headers
+from optrunner.execution.brokers.dhan.config import BROKER, CORRELATION_ID_MAX, instruments_url
+from optrunner.execution.brokers.dhan.errors import error_text, refine
+from optrunner.execution.brokers.dhan.symbols import DhanInstrument, parse_scrip_master
+from optrunner.execution.brokers.live.adapter import LiveBroker, OrderView, TradeView
+from optrunner.execution.brokers.live.errors import BadAnswer, BrokerRefused, LiveBrokerError
+from optrunner.execution.brokers.live.http import RestClient
+from optrunner.execution.brokers.live.master import InstrumentMasterCache
+from optrunner.execution.brokers.live.secrets import Secret
+from optrunner.execution.brokers.live.settings import LiveBrokerSettings
+from optrunner.execution.brokers.live.tokens import SessionToken, TokenStore
+from optrunner.instruments.contracts import OptionContract
+
+
+class DhanBroker(LiveBroker):
+    name = BROKER
+    tag_max_len = CORRELATION_ID_MAX
+
+    def __init__(
+        self,
+        settings: LiveBrokerSettings,
+        token: SessionToken,
+        instruments: dict[OptionContract, DhanInstrument],
+        clock: Clock,
+        *,
+        tag_file: Path | None = None,
+        poll_seconds: float | None = 1.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(clock, tag_file=tag_file, poll_seconds=poll_seconds)
+        self.settings = settings
+        self.client_id = settings.user_id
+        self._token: Secret = token.access_token
+        self.instruments = instruments
+        self._by_security = {i.security_id: i.contract for i in instruments.values()}
+        self.http = RestClient(settings.api_root, timeout=settings.timeout_seconds, error_text=error_text,
+                               headers=lambda: headers(self._token, self.client_id), transport=transport)  # fmt: skip
+
+    def relogin(self, token: SessionToken) -> None:
+        """A new access token (``optrunner broker login dhan`` ran): orders flow again."""
+        self._token = token.access_token
+        self.session_restored()
+
+    def close(self) -> None:
+        self.http.close()
+
+    # --- symbols ---------------------------------------------------------------------------
+
+    def instrument(self, contract: OptionContract) -> DhanInstrument:
+        """Dhan's instrument for ``contract``; refuses a contract not in today's master or expired."""
+        today = self._clock.now().astimezone(IST).date()
+        if contract.expiry < today:
+            raise BrokerRefused(f"{contract.id} expired on {contract.expiry}: not sent")
+        inst = self.instruments.get(contract)
+        if inst is None:
+            raise BrokerRefused(f"{contract.id} is not in Dhan's instrument master: not sent")
+        return inst
+
+    # --- requests --------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            return self.http.request(method, path, **kw)
+        except LiveBrokerError as exc:
+            raise refine(exc) from None
+
+    def _place(self, order: Order, tag: str) -> str:
+        inst = self.instrument(order.contract)
+        if order.quantity % inst.lot_size:
+            raise BrokerRefused(f"{order.quantity} is not a whole number of lots of {inst.lot_size}: not sent")
+        try:
+            body = fmt.place_body(order, inst, self.client_id, tag)
+        except ValueError as exc:
+            raise BrokerRefused(str(exc)) from None
+        answer = self._call("POST", "/orders", json=body)
+        if not isinstance(answer, dict) or not answer.get("orderId"):
+            raise BadAnswer(f"POST /orders answered without an orderId: {str(answer)[:200]}")
+        return str(answer["orderId"])
+
+    def _cancel_at(self, broker_id: str) -> None:
+        self._call("DELETE", f"/orders/{broker_id}")
+
+    def _modify_at(self, broker_id: str, limit_price: float) -> None:
+        row = self._one(self._call("GET", f"/orders/{broker_id}"), broker_id)
+        self._call("PUT", f"/orders/{broker_id}", json=fmt.modify_body(self.client_id, row, limit_price))
+
+    # --- books -----------------------------------------------------------------------------
+
+    def _order_book(self) -> list[OrderView]:
+        rows = self._rows("GET", "/orders")
+        return [self._view(r) for r in rows]
+
+    def _trade_book(self) -> list[TradeView]:
+        return self._trades(self._rows("GET", "/trades"))
+
+    def _order_trades(self, broker_id: str) -> list[TradeView]:
+        return self._trades(self._rows("GET", f"/trades/{broker_id}"))
+
+    def _net_positions(self) -> list[BrokerPosition]:
+        out = []
+        for row in self._rows("GET", "/positions"):
+            contract = self._by_security.get(str(row.get("securityId"))) or fmt.contract_of(row)
+            if contract is None:
+                continue  # not an index option (equity, futures): not ours to reconcile
+            out.append(BrokerPosition("", contract, self._parsed(fmt.net_quantity, row)))
+        return out
+
+    def funds(self) -> dict[str, Any]:
+        """``GET /v2/fundlimit`` as Dhan answers it (note Dhan's spelling ``availabelBalance``)."""
+        answer = self._call("GET", "/fundlimit")
+        if not isinstance(answer, dict):
+            raise BadAnswer(f"GET /fundlimit answered {type(answer).__name__}")
+        return answer
+
+    # --- parsing ---------------------------------------------------------------------------
+
+    def _rows(self, method: str, path: str) -> list[dict[str, Any]]:
+        answer = self._call(method, path)
+        if isinstance(answer, dict) and not answer:
+            return []
+        if not isinstance(answer, list) or not all(isinstance(r, dict) for r in answer):
+            raise BadAnswer(f"{method} {path} answered {type(answer).__name__}, not a list of records")
+        return answer
+
+    @staticmethod
+    def _one(answer: Any, broker_id: str) -> dict[str, Any]:
+        if isinstance(answer, list) and len(answer) == 1:
+            answer = answer[0]
+        if not isinstance(answer, dict) or str(answer.get("orderId")) != broker_id:
+            raise BadAnswer(f"GET /orders/{broker_id} did not answer that order")
+        return answer
+
+    def _view(self, row: dict[str, Any]) -> OrderView:
+        def build(r: dict[str, Any]) -> OrderView:
+            st = fmt.order_status(r, "", [], self._clock.now())
+            contract = self._by_security.get(str(r.get("securityId"))) or fmt.contract_of(r)
+            return OrderView(st.broker_id or "", str(r.get("correlationId") or ""), st.state, fmt.quantity(r),
+                             st.filled_qty, st.avg_price, st.limit_price, st.reason, contract,
+                             fmt.parse_time(r.get("updateTime")))  # fmt: skip
+
+        return self._parsed(build, row)
+
+    def _trades(self, rows: list[dict[str, Any]]) -> list[TradeView]:
+        now = self._clock.now()
+
+        def build(t: dict[str, Any]) -> TradeView:
+            ev = fmt.fill_event(t, "", now)
+            return TradeView(ev.exec_id, ev.broker_id or "", ev.quantity, ev.price, ev.ts)
+
+        return [self._parsed(build, t) for t in rows]
+
+    @staticmethod
+    def _parsed(fn: Callable[[dict[str, Any]], Any], row: dict[str, Any]) -> Any:
+        try:
+            return fn(row)
+        except fmt.DhanAnswerError as exc:
+            raise BadAnswer(str(exc)) from None
+
+
+def load_instruments(settings: LiveBrokerSettings, cache: InstrumentMasterCache | None = None,
+                     now: datetime | None = None) -> dict[OptionContract, DhanInstrument]:  # fmt: skip
+    """Today's Dhan index options, from the daily cache (downloaded once per IST day)."""
+    url = instruments_url(settings)
+
+    def fetch() -> bytes:
+        r = httpx.get(url, timeout=60.0)
+        r.raise_for_status()
+        return r.content
+
+    cache = cache or InstrumentMasterCache(BROKER, fetch)
+    return parse_scrip_master(cache.get(now).decode("utf-8-sig")).instruments
+
+
+def open_dhan(settings: LiveBrokerSettings, clock: Clock, *, store: TokenStore | None = None,
+              tag_file: Path | None = None, cache: InstrumentMasterCache | None = None) -> DhanBroker:  # fmt: skip
+    """A ready adapter: the stored session (refused when expired) and today's instruments."""
+    token = (store or TokenStore()).require_valid(BROKER, clock.now())
+    return DhanBroker(settings, token, load_instruments(settings, cache, clock.now()), clock, tag_file=tag_file)
+
+
+__all__ = ["DhanBroker", "load_instruments", "open_dhan"]

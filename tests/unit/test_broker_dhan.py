@@ -1,0 +1,275 @@
+"""The Dhan adapter against a fake DhanHQ v2 server on 127.0.0.1 (tests/fakes/dhan_server.py).
+
+Each test drives the adapter through the ``Broker`` protocol the order manager uses (submit,
+cancel, modify, events, order_status) and checks what reached the fake and what came back:
+status mapping with partial fills and the broker's reject reason, 429 -> RATE_LIMITED,
+5xx/timeout -> looked up by correlationId before any resend (never a duplicate order),
+expired token -> new orders halted until re-login, an unparseable answer -> halt, symbols
+refusing unknown and expired contracts, and no secret in any log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from fakes.dhan_server import CSV_HEADER, DhanFake, create_app, instrument_row
+from fakes.server_thread import ServerThread
+from optrunner.core.clock import LiveClock
+from optrunner.core.errors import UserError
+from optrunner.core.orders import Order
+from optrunner.core.types import OrderState, OrderType, Product, Right, Side, Tag
+from optrunner.execution.brokers.base import BrokerEventKind as K
+from optrunner.execution.brokers.base import RejectReason
+from optrunner.execution.brokers.dhan import auth
+from optrunner.execution.brokers.dhan.adapter import DhanBroker, load_instruments
+from optrunner.execution.brokers.dhan.config import dhan_settings
+from optrunner.execution.brokers.live.adapter import tag_for
+from optrunner.execution.brokers.live.errors import BadAnswer, NotSent
+from optrunner.execution.brokers.live.master import InstrumentMasterCache
+from optrunner.execution.brokers.live.secrets import install_log_redaction
+from optrunner.execution.brokers.live.tokens import TokenStore
+from optrunner.instruments.contracts import OptionContract
+
+TODAY = LiveClock().now().date()
+EXPIRY = TODAY + timedelta(days=9)
+CALL = OptionContract("NIFTY", EXPIRY, 25000.0, Right.CE)
+PUT = OptionContract("NIFTY", EXPIRY, 25000.0, Right.PE)
+OLD = OptionContract("NIFTY", TODAY - timedelta(days=1), 25000.0, Right.CE)
+UNLISTED = OptionContract("NIFTY", EXPIRY, 99950.0, Right.CE)
+
+
+def master_csv() -> str:
+    rows = [
+        instrument_row("35001", "NIFTY", EXPIRY.isoformat(), 25000, "CE", 75),
+        instrument_row("35002", "NIFTY", EXPIRY.isoformat(), 25000, "PE", 75),
+        instrument_row("35003", "NIFTY", OLD.expiry.isoformat(), 25000, "CE", 75),
+        # a row whose columns and trading symbol disagree (strike 25100 vs symbol 25000): skipped
+        instrument_row("35004", "NIFTY", EXPIRY.isoformat(), 25000, "CE", 75).replace("25000.00000", "25100.00000"),
+    ]
+    return CSV_HEADER + "\n" + "\n".join(rows) + "\n"
+
+
+@dataclass
+class Rig:
+    fake: DhanFake
+    server: ServerThread
+    broker: DhanBroker
+    halts: list[tuple[str | None, str]]
+    alerts: list[tuple[str, str]]
+    store: TokenStore
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    fake = DhanFake(instruments_csv=master_csv(), timeout_seconds=1.0)
+    with ServerThread(create_app(fake)) as server:
+        env = {"OPTRUNNER_DHAN_API_ROOT": server.url + "/v2", "OPTRUNNER_DHAN_WS_ROOT": server.ws_url,
+               "OPTRUNNER_DHAN_USER_ID": fake.client_id, "OPTRUNNER_DHAN_ACCESS_TOKEN": fake.access_token,
+               "OPTRUNNER_DHAN_INSTRUMENTS_URL": server.url + "/api-scrip-master.csv",
+               "OPTRUNNER_DHAN_TIMEOUT_SECONDS": "0.5"}  # fmt: skip
+        settings = dhan_settings(environ=env, secrets_file=tmp_path / "none.json")
+        store = TokenStore(tmp_path / "tokens")
+        token = auth.login(settings, store)
+        cache = InstrumentMasterCache("dhan", lambda: fake.instruments_csv.encode(), tmp_path / "masters")
+        broker = DhanBroker(settings, token, load_instruments(settings, cache), LiveClock(),
+                            tag_file=tmp_path / "tags.txt", poll_seconds=0.0)  # fmt: skip
+        halts: list[tuple[str | None, str]] = []
+        alerts: list[tuple[str, str]] = []
+        broker.on_halt = lambda s, why: halts.append((s, why))
+        broker.on_alert = lambda level, msg: alerts.append((level, msg))
+        yield Rig(fake, server, broker, halts, alerts, store)
+        broker.close()
+
+
+def order(cid: str, contract: OptionContract = CALL, qty: int = 75, kind: OrderType = OrderType.MARKET,
+          limit: float | None = None, side: Side = Side.SELL) -> Order:  # fmt: skip
+    return Order(cid, "straddle", Tag.ENTRY, contract, side, qty, kind, limit, product=Product.NRML)
+
+
+def kinds(events: list) -> list[K]:
+    return [e.kind for e in events]
+
+
+def test_market_order_fills_with_the_exchange_trade_id(rig: Rig) -> None:
+    o = order("straddle-000001")
+    rig.broker.submit(o)
+    [body] = rig.fake.placed()
+    assert body["correlationId"] == tag_for("straddle-000001", 25) and len(body["correlationId"]) == 25
+    assert (body["exchangeSegment"], body["securityId"], body["productType"], body["orderType"]) == (
+        "NSE_FNO", "35001", "MARGIN", "MARKET")
+    assert (body["transactionType"], body["quantity"], body["dhanClientId"]) == ("SELL", 75, rig.fake.client_id)
+    evs = rig.broker.events()
+    assert kinds(evs) == [K.ACK, K.FILL]
+    fill = evs[1]
+    assert (fill.client_id, fill.quantity, fill.price) == ("straddle-000001", 75, 100.0)
+    assert fill.exec_id == f"{fill.broker_id}/{rig.fake.trades[0]['exchangeTradeId']}"
+    assert rig.broker.events() == []  # polled again: nothing new (de-duplicated)
+    st = rig.broker.order_status("straddle-000001")
+    assert st is not None and st.state is OrderState.FILLED and [f.exec_id for f in st.fills] == [fill.exec_id]
+
+
+def test_limit_order_partial_fill_modify_and_cancel(rig: Rig) -> None:
+    rig.broker.submit(order("straddle-000002", qty=150, kind=OrderType.LIMIT, limit=120.5))
+    assert kinds(rig.broker.events()) == [K.ACK]
+    [oid] = rig.fake.orders
+    assert rig.fake.orders[oid]["orderType"] == "LIMIT" and rig.fake.orders[oid]["price"] == 120.5
+    rig.fake.fill(oid, 75, 120.5)  # one lot of two
+    evs = rig.broker.events()
+    assert kinds(evs) == [K.FILL] and evs[0].quantity == 75
+    rig.broker.modify("straddle-000002", 118.0)
+    assert rig.fake.orders[oid]["price"] == 118.0
+    evs = rig.broker.events()
+    assert kinds(evs) == [K.MODIFIED] and evs[0].price == 118.0
+    rig.broker.cancel("straddle-000002")
+    evs = rig.broker.events()
+    assert kinds(evs) == [K.CANCELLED]
+    st = rig.broker.order_status("straddle-000002")
+    assert st is not None and (st.state, st.filled_qty, st.avg_price) == (OrderState.CANCELLED, 75, 120.5)
+    rig.broker.cancel("straddle-000002")  # Dhan refuses a cancel of a cancelled order
+    [ev] = rig.broker.events()
+    assert ev.kind is K.CANCEL_REJECTED and ev.reject_reason is RejectReason.NOT_WORKING and "DH-906" in ev.reason
+
+
+def test_rms_reject_carries_dhans_reason(rig: Rig) -> None:
+    rig.fake.reject_next("RMS:Margin Exceeds, Required:1,20,000.00, Available:50,000.00")
+    rig.broker.submit(order("straddle-000003"))
+    [ev] = rig.broker.events()
+    assert ev.kind is K.REJECT and ev.reject_reason is RejectReason.BROKER
+    assert "Margin Exceeds, Required:1,20,000.00" in ev.reason
+
+
+def test_429_is_a_rate_limited_reject_and_the_resend_places_one_order(rig: Rig) -> None:
+    rig.fake.fault("POST /v2/orders", "429")
+    rig.broker.submit(order("straddle-000004"))
+    [ev] = rig.broker.events()
+    assert ev.kind is K.REJECT and ev.reject_reason is RejectReason.RATE_LIMITED and "DH-904" in ev.reason
+    assert rig.fake.orders == {}
+    rig.broker.submit(order("straddle-000004"))  # the order manager resends after its backoff
+    assert kinds(rig.broker.events()) == [K.ACK, K.FILL]
+    assert len(rig.fake.orders) == 1
+
+
+@pytest.mark.parametrize("fault", ["500_after", "timeout_after"])
+def test_lost_answer_is_found_by_correlation_id_never_resent(rig: Rig, fault: str) -> None:
+    rig.fake.fault("POST /v2/orders", fault)
+    rig.broker.submit(order("straddle-000005"))  # no exception: the order book showed it
+    assert kinds(rig.broker.events()) == [K.ACK, K.FILL]
+    assert len(rig.fake.placed()) == 1 and len(rig.fake.orders) == 1
+    assert rig.broker.counters["adopted_by_tag"] == 1 and rig.broker.counters["possibly_sent"] == 1
+
+
+def test_5xx_before_processing_is_not_sent_and_resent_once(rig: Rig) -> None:
+    rig.fake.fault("POST /v2/orders", "500")
+    with pytest.raises(NotSent, match="no order tagged"):
+        rig.broker.submit(order("straddle-000006"))
+    assert rig.fake.orders == {}
+    rig.broker.submit(order("straddle-000006"))
+    assert kinds(rig.broker.events()) == [K.ACK, K.FILL] and len(rig.fake.orders) == 1
+
+
+def test_expired_token_halts_new_orders_until_relogin(rig: Rig, tmp_path: Path) -> None:
+    rig.fake.expire_token()
+    rig.broker.submit(order("straddle-000007"))
+    [ev] = rig.broker.events()
+    assert ev.kind is K.REJECT and "session expired" in ev.reason and "optrunner broker login dhan" in ev.reason
+    assert rig.halts == [(None, "dhan session expired")]
+    assert any(level == "critical" and "new orders halted" in msg for level, msg in rig.alerts)
+    sent = len(rig.fake.requests)
+    rig.broker.submit(order("straddle-000008"))
+    assert rig.fake.requests[sent:] == []  # refused locally: nothing reaches Dhan
+    assert kinds(rig.broker.events()) == [K.REJECT]
+    # the user generates a new token and logs in again
+    rig.fake.access_token = "dhan-new-token-fedcba9876543210"
+    env = {"OPTRUNNER_DHAN_API_ROOT": rig.server.url + "/v2", "OPTRUNNER_DHAN_USER_ID": rig.fake.client_id,
+           "OPTRUNNER_DHAN_ACCESS_TOKEN": rig.fake.access_token}  # fmt: skip
+    token = auth.login(dhan_settings(environ=env, secrets_file=tmp_path / "none.json"), rig.store)
+    rig.broker.relogin(token)
+    rig.broker.submit(order("straddle-000008"))
+    assert kinds(rig.broker.events()) == [K.ACK, K.FILL]
+
+
+def test_unparseable_answers_halt(rig: Rig) -> None:
+    rig.fake.fault("POST /v2/orders", "garbage_after")
+    with pytest.raises(BadAnswer):
+        rig.broker.submit(order("straddle-000009"))
+    assert rig.halts == [("straddle", "dhan: unparseable broker answer")]
+    rig.fake.fault("GET /v2/orders", "garbage")
+    rig.broker.events()
+    assert rig.halts[-1] == (None, "dhan: unparseable broker answer")
+    # an order book row with a status Dhan does not document is not guessed either
+    [oid] = rig.fake.orders
+    rig.fake.set_status(oid, "HALF_DONE")
+    rig.broker.events()
+    assert len(rig.halts) == 3 and rig.broker.counters["bad_answers"] == 3
+
+
+def test_symbols_refuse_unknown_and_expired_contracts_before_sending(rig: Rig) -> None:
+    assert set(rig.broker.instruments) == {CALL, PUT, OLD}  # the disagreeing row was skipped
+    rig.broker.submit(order("straddle-000010", contract=UNLISTED))
+    rig.broker.submit(order("straddle-000011", contract=OLD))
+    rig.broker.submit(order("straddle-000012", qty=50))
+    evs = rig.broker.events()
+    assert kinds(evs) == [K.REJECT] * 3 and rig.fake.placed() == []
+    assert "not in Dhan's instrument master" in evs[0].reason
+    assert f"expired on {OLD.expiry}" in evs[1].reason
+    assert "not a whole number of lots of 75" in evs[2].reason
+
+
+def test_books_for_reconciliation_map_back_to_client_ids(rig: Rig) -> None:
+    rig.broker.submit(order("straddle-000013", contract=CALL))
+    rig.broker.submit(order("straddle-000014", contract=PUT, side=Side.BUY, qty=150))
+    rig.broker.events()
+    assert {(p.contract, p.quantity) for p in rig.broker.positions()} == {(CALL, -75), (PUT, 150)}
+    assert {o.client_id for o in rig.broker.orders()} == {"straddle-000013", "straddle-000014"}
+    assert [t.client_id for t in rig.broker.trades()] == ["straddle-000013", "straddle-000014"]
+    assert rig.broker.funds()["availabelBalance"] == 500000.0
+
+
+def test_login_stores_the_token_0600_with_dhans_expiry_and_never_shows_it(rig: Rig, tmp_path: Path) -> None:
+    p = rig.store.path("dhan")
+    assert stat.S_IMODE(p.stat().st_mode) == 0o600
+    tok = rig.store.load("dhan")
+    assert tok is not None and tok.expires_at.year == 2099 and tok.user_id == rig.fake.client_id
+    env = {"OPTRUNNER_DHAN_API_ROOT": rig.server.url + "/v2", "OPTRUNNER_DHAN_USER_ID": rig.fake.client_id,
+           "OPTRUNNER_DHAN_ACCESS_TOKEN": "dhan-wrong-token-00000000"}  # fmt: skip
+    with pytest.raises(UserError, match="refused the access token") as info:
+        auth.login(dhan_settings(environ=env, secrets_file=tmp_path / "none.json"), TokenStore(tmp_path / "t2"))
+    assert "dhan-wrong-token" not in str(info.value)
+
+
+def test_no_secret_in_logs(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    install_log_redaction()
+    caplog.set_level(logging.DEBUG)
+    rig.fake.fault("POST /v2/orders", "500_after")
+    rig.broker.submit(order("straddle-000015"))
+    rig.fake.expire_token()
+    rig.broker.submit(order("straddle-000016"))
+    evs = rig.broker.events()
+    text = caplog.text + " ".join(e.reason for e in evs) + " ".join(m for _, m in rig.alerts)
+    assert "session expired" in text
+    secret = rig.fake.access_token.removeprefix("expired:")
+    assert secret not in text
+    assert any(h.get("access-token") == secret for h in rig.fake.seen_headers)  # it was in use, sent only to Dhan
+
+
+def test_master_cache_downloads_once_a_day(tmp_path: Path) -> None:
+    fake = DhanFake(instruments_csv=master_csv())
+    with ServerThread(create_app(fake)) as server:
+        env = {"OPTRUNNER_DHAN_INSTRUMENTS_URL": server.url + "/api-scrip-master.csv", "OPTRUNNER_DHAN_USER_ID": "1"}
+        settings = dhan_settings(environ=env, secrets_file=tmp_path / "none.json")
+        import httpx
+
+        cache = InstrumentMasterCache("dhan", lambda: httpx.get(server.url + "/api-scrip-master.csv").content,
+                                      tmp_path / "m")  # fmt: skip
+        first = load_instruments(settings, cache)
+        second = load_instruments(settings, cache)
+    assert first == second and CALL in first and cache.downloads == 1
+    assert first[CALL].security_id == "35001" and first[CALL].lot_size == 75 and first[CALL].segment == "NSE_FNO"
+    assert isinstance(EXPIRY, date)
