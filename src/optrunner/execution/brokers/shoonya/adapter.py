@@ -1,0 +1,203 @@
+"""The Shoonya (Finvasia) adapter: NorenOMS REST behind ``Broker`` and ``ReconcilableBroker``.
+
+Direct httpx calls, not ``NorenRestApiPy``: that package (0.0.22) declares no dependencies
+(it needs requests and websocket-client it does not install), is old, returns None for every
+failure (a refused connection, a timeout, "Session Expired" and a rejected order look alike)
+and prints/logs its request bodies. The documented REST API is small: every call is ``POST
+{api_root}/<Endpoint>`` with ``jData=<json>&jKey=<session key>``.
+
+What is Shoonya's here (the rest is :class:`~optrunner.execution.brokers.live.adapter.LiveBroker`):
+``remarks`` carries our client id (``tag_for`` digest when it has symbols or is long),
+``norenordno`` is the broker id, fills are the ``TradeBook`` rows of the order with their
+fill id (``flid``), positions come from ``PositionBook`` (one book per account).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from optrunner.core.clock import Clock
+from optrunner.core.orders import Order
+from optrunner.core.timeutil import IST
+from optrunner.execution.brokers.base import BrokerPosition
+from optrunner.execution.brokers.live.adapter import LiveBroker, OrderView, TradeView
+from optrunner.execution.brokers.live.errors import BadAnswer, BrokerRefused
+from optrunner.execution.brokers.live.http import RestClient
+from optrunner.execution.brokers.live.master import InstrumentMasterCache
+from optrunner.execution.brokers.live.secrets import Secret
+from optrunner.execution.brokers.live.settings import LiveBrokerSettings
+from optrunner.execution.brokers.live.tokens import SessionToken, TokenStore
+from optrunner.execution.brokers.shoonya import orders as fmt
+from optrunner.execution.brokers.shoonya.auth import body
+from optrunner.execution.brokers.shoonya.config import BROKER, REMARKS_MAX, account, instruments_url
+from optrunner.execution.brokers.shoonya.errors import check, is_no_data
+from optrunner.execution.brokers.shoonya.symbols import (
+    ShoonyaInstrument,
+    parse_symbols,
+    unzip_master,
+)
+from optrunner.instruments.contracts import OptionContract
+
+
+class ShoonyaBroker(LiveBroker):
+    name = BROKER
+    tag_max_len = REMARKS_MAX
+
+    def __init__(
+        self,
+        settings: LiveBrokerSettings,
+        token: SessionToken,
+        instruments: dict[OptionContract, ShoonyaInstrument],
+        clock: Clock,
+        *,
+        tag_file: Path | None = None,
+        poll_seconds: float | None = 1.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(clock, tag_file=tag_file, poll_seconds=poll_seconds)
+        self.settings = settings
+        self.uid = settings.user_id
+        self.actid = token.extra.get("actid") or account(settings)
+        self._key: Secret = token.access_token
+        self.instruments = instruments
+        self._by_symbol = {i.trading_symbol: i.contract for i in instruments.values()}
+        self.http = RestClient(settings.api_root, timeout=settings.timeout_seconds, transport=transport)
+
+    def relogin(self, token: SessionToken) -> None:
+        """A new session key (``optrunner broker login shoonya`` ran): orders flow again."""
+        self._key = token.access_token
+        self.session_restored()
+
+    def close(self) -> None:
+        self.http.close()
+
+    # --- symbols ---------------------------------------------------------------------------
+
+    def instrument(self, contract: OptionContract) -> ShoonyaInstrument:
+        today = self._clock.now().astimezone(IST).date()
+        if contract.expiry < today:
+            raise BrokerRefused(f"{contract.id} expired on {contract.expiry}: not sent")
+        inst = self.instruments.get(contract)
+        if inst is None:
+            raise BrokerRefused(f"{contract.id} is not in Shoonya's NFO symbols: not sent")
+        return inst
+
+    # --- requests --------------------------------------------------------------------------
+
+    def _post(self, endpoint: str, jdata: dict[str, Any]) -> Any:
+        answer = self.http.request("POST", f"/{endpoint}", content=body(jdata, self._key))
+        return check(answer, endpoint)
+
+    def _place(self, order: Order, tag: str) -> str:
+        inst = self.instrument(order.contract)
+        if order.quantity % inst.lot_size:
+            raise BrokerRefused(f"{order.quantity} is not a whole number of lots of {inst.lot_size}: not sent")
+        try:
+            jdata = fmt.place_jdata(order, inst, self.uid, self.actid, tag)
+        except ValueError as exc:
+            raise BrokerRefused(str(exc)) from None
+        answer = self._post("PlaceOrder", jdata)
+        if not isinstance(answer, dict) or not answer.get("norenordno"):
+            raise BadAnswer(f"PlaceOrder answered Ok without a norenordno: {str(answer)[:200]}")
+        return str(answer["norenordno"])
+
+    def _cancel_at(self, broker_id: str) -> None:
+        self._post("CancelOrder", {"uid": self.uid, "norenordno": broker_id})
+
+    def _modify_at(self, broker_id: str, limit_price: float) -> None:
+        rows = self._rows("SingleOrdHist", {"uid": self.uid, "norenordno": broker_id})
+        if not rows or rows[0].get("norenordno") != broker_id:
+            raise BadAnswer(f"SingleOrdHist did not answer order {broker_id}")
+        self._post("ModifyOrder", fmt.modify_jdata(rows[0], self.uid, limit_price))
+
+    # --- books -----------------------------------------------------------------------------
+
+    def _order_book(self) -> list[OrderView]:
+        return [self._view(r) for r in self._rows("OrderBook", {"uid": self.uid})]
+
+    def _trade_book(self) -> list[TradeView]:
+        return self._trades(self._rows("TradeBook", {"uid": self.uid, "actid": self.actid}))
+
+    def _order_trades(self, broker_id: str) -> list[TradeView]:
+        # NorenOMS has no per-order trade call: the day's trade book, filtered
+        return [t for t in self._trade_book() if t.broker_id == broker_id]
+
+    def _net_positions(self) -> list[BrokerPosition]:
+        out = []
+        for row in self._rows("PositionBook", {"uid": self.uid, "actid": self.actid}):
+            contract = self._by_symbol.get(str(row.get("tsym"))) or fmt.contract_of(row)
+            if contract is None:
+                continue  # not an index option of ours
+            out.append(BrokerPosition("", contract, self._parsed(fmt.net_quantity, row)))
+        return out
+
+    def limits(self) -> dict[str, Any]:
+        answer = self._post("Limits", {"uid": self.uid, "actid": self.actid})
+        if not isinstance(answer, dict):
+            raise BadAnswer(f"Limits answered {type(answer).__name__}")
+        return answer
+
+    # --- parsing ---------------------------------------------------------------------------
+
+    def _rows(self, endpoint: str, jdata: dict[str, Any]) -> list[dict[str, Any]]:
+        answer = self.http.request("POST", f"/{endpoint}", content=body(jdata, self._key))
+        if is_no_data(answer):
+            return []
+        answer = check(answer, endpoint)
+        if not isinstance(answer, list) or not all(isinstance(r, dict) for r in answer):
+            raise BadAnswer(f"{endpoint} answered {type(answer).__name__}, not a list of records")
+        return answer
+
+    def _view(self, row: dict[str, Any]) -> OrderView:
+        def build(r: dict[str, Any]) -> OrderView:
+            st = fmt.order_status(r, "", [], self._clock.now())
+            contract = self._by_symbol.get(str(r.get("tsym"))) or fmt.contract_of(r)
+            ts = fmt.parse_time(r.get("exch_tm"))
+            return OrderView(st.broker_id or "", str(r.get("remarks") or ""), st.state, fmt.quantity(r),
+                             st.filled_qty, st.avg_price, st.limit_price, st.reason, contract, ts)  # fmt: skip
+
+        return self._parsed(build, row)
+
+    def _trades(self, rows: list[dict[str, Any]]) -> list[TradeView]:
+        now = self._clock.now()
+
+        def build(t: dict[str, Any]) -> TradeView:
+            ev = fmt.fill_event(t, "", now)
+            return TradeView(ev.exec_id, ev.broker_id or "", ev.quantity, ev.price, ev.ts)
+
+        return [self._parsed(build, t) for t in rows]
+
+    @staticmethod
+    def _parsed(fn: Callable[[dict[str, Any]], Any], row: dict[str, Any]) -> Any:
+        try:
+            return fn(row)
+        except fmt.ShoonyaAnswerError as exc:
+            raise BadAnswer(str(exc)) from None
+
+
+def load_instruments(settings: LiveBrokerSettings, cache: InstrumentMasterCache | None = None,
+                     now: datetime | None = None) -> dict[OptionContract, ShoonyaInstrument]:  # fmt: skip
+    """Today's NFO index options from ``NFO_symbols.txt.zip`` (downloaded once per IST day)."""
+    url = instruments_url(settings)
+
+    def fetch() -> bytes:
+        r = httpx.get(url, timeout=60.0)
+        r.raise_for_status()
+        return r.content
+
+    cache = cache or InstrumentMasterCache(BROKER, fetch, ext="zip")
+    return parse_symbols(unzip_master(cache.get(now))).instruments
+
+
+def open_shoonya(settings: LiveBrokerSettings, clock: Clock, *, store: TokenStore | None = None,
+                 tag_file: Path | None = None, cache: InstrumentMasterCache | None = None) -> ShoonyaBroker:  # fmt: skip
+    token = (store or TokenStore()).require_valid(BROKER, clock.now())
+    return ShoonyaBroker(settings, token, load_instruments(settings, cache, clock.now()), clock, tag_file=tag_file)
+
+
+__all__ = ["ShoonyaBroker", "load_instruments", "open_shoonya"]
