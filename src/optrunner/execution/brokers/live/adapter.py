@@ -382,7 +382,7 @@ class LiveBroker:
         if tr.state is S.SUBMITTED:
             tr.state = S.ACCEPTED
             self._push(K.ACK, cid, v.broker_id)
-        if v.limit_price is not None and tr.limit is not None and v.limit_price != tr.limit and not v.state.is_terminal:
+        if v.limit_price is not None and tr.limit is not None and v.limit_price != tr.limit and not tr.state.is_terminal:
             tr.limit = v.limit_price
             self._push(K.MODIFIED, cid, v.broker_id, price=v.limit_price)
         if v.filled_qty > tr.filled:
