@@ -16,7 +16,6 @@ exchange's trade id, positions from ``GET /v2/positions`` (one book per account)
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -132,7 +131,7 @@ class DhanBroker(LiveBroker):
             contract = self._by_security.get(str(row.get("securityId"))) or fmt.contract_of(row)
             if contract is None:
                 continue  # not an index option (equity, futures): not ours to reconcile
-            out.append(BrokerPosition("", contract, self._parsed(fmt.net_quantity, row)))
+            out.append(BrokerPosition("", contract, fmt.net_quantity(row)))
         return out
 
     def funds(self) -> dict[str, Any]:
@@ -168,7 +167,7 @@ class DhanBroker(LiveBroker):
                              st.filled_qty, st.avg_price, st.limit_price, st.reason, contract,
                              fmt.parse_time(r.get("updateTime")))  # fmt: skip
 
-        return self._parsed(build, row)
+        return build(row)
 
     def _trades(self, rows: list[dict[str, Any]]) -> list[TradeView]:
         now = self._clock.now()
@@ -177,14 +176,8 @@ class DhanBroker(LiveBroker):
             ev = fmt.fill_event(t, "", now)
             return TradeView(ev.exec_id, ev.broker_id or "", ev.quantity, ev.price, ev.ts)
 
-        return [self._parsed(build, t) for t in rows]
+        return [build(t) for t in rows]
 
-    @staticmethod
-    def _parsed(fn: Callable[[dict[str, Any]], Any], row: dict[str, Any]) -> Any:
-        try:
-            return fn(row)
-        except fmt.DhanAnswerError as exc:
-            raise BadAnswer(str(exc)) from None
 
 
 def load_instruments(settings: LiveBrokerSettings, cache: InstrumentMasterCache | None = None,

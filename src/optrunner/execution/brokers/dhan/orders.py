@@ -2,7 +2,7 @@
 
 Requests are the v2 shapes the ``dhanhq`` SDK sends (``POST /v2/orders``, ``PUT
 /v2/orders/{id}``); answers are read strictly: a record that lacks a field we rely on, or
-carries a status we do not know, raises :class:`DhanAnswerError` — the adapter then halts
+carries a status we do not know, raises :class:`~optrunner.execution.brokers.live.errors.BadAnswer` — the adapter then halts
 rather than guess what the broker holds.
 
 Dhan's order states (``orderStatus``) and ours:
@@ -30,11 +30,14 @@ from optrunner.core.orders import Order
 from optrunner.core.types import OrderState, OrderType, Product, Side
 from optrunner.execution.brokers.base import BrokerEvent, BrokerEventKind, BrokerOrderStatus
 from optrunner.execution.brokers.dhan.symbols import DhanInstrument
+from optrunner.execution.brokers.live import fields
+from optrunner.execution.brokers.live.errors import BadAnswer
 from optrunner.instruments.contracts import OptionContract
 from optrunner.instruments.symbology import SymbolError, parse_symbol
 
 IST = timezone(timedelta(hours=5, minutes=30))
 S = OrderState
+WHO = "Dhan"
 
 PRODUCTS = {Product.NRML: "MARGIN", Product.MIS: "INTRADAY"}
 ORDER_TYPES = {
@@ -48,14 +51,12 @@ STATES = {
 WORKING = ("TRANSIT", "PENDING", "TRIGGERED", "PART_TRADED")
 
 
-class DhanAnswerError(ValueError):
-    """A Dhan answer that does not parse as documented: nothing can be concluded from it."""
-
-
 def place_body(order: Order, inst: DhanInstrument, client_id: str, tag: str) -> dict[str, Any]:
     """The ``POST /v2/orders`` body for ``order`` (``tag`` is sent as ``correlationId``)."""
     if order.product not in PRODUCTS:
-        raise ValueError(f"Dhan options trade as NRML (MARGIN) or MIS (INTRADAY), not {order.product}")
+        raise ValueError(
+            f"Dhan options trade as NRML (MARGIN) or MIS (INTRADAY), not {order.product}"
+        )
     price = order.limit_price if order.order_type in (OrderType.LIMIT, OrderType.SL) else 0.0
     trigger = order.trigger_price if order.order_type in (OrderType.SL, OrderType.SL_M) else 0.0
     return {
@@ -70,8 +71,8 @@ def place_body(order: Order, inst: DhanInstrument, client_id: str, tag: str) -> 
 def modify_body(client_id: str, row: dict[str, Any], limit_price: float) -> dict[str, Any]:
     """The ``PUT /v2/orders/{id}`` body: the order as Dhan holds it, with a new limit."""
     return {
-        "dhanClientId": client_id, "orderId": _str(row, "orderId"), "orderType": _str(row, "orderType"),
-        "legName": row.get("legName") or "", "quantity": _int(row, "quantity"), "price": float(limit_price),
+        "dhanClientId": client_id, "orderId": fields.text(row, "orderId", WHO), "orderType": fields.text(row, "orderType", WHO),
+        "legName": row.get("legName") or "", "quantity": fields.whole(row, "quantity", WHO), "price": float(limit_price),
         "disclosedQuantity": int(row.get("disclosedQuantity") or 0),
         "triggerPrice": float(row.get("triggerPrice") or 0.0), "validity": row.get("validity") or "DAY",
     }  # fmt: skip
@@ -79,22 +80,25 @@ def modify_body(client_id: str, row: dict[str, Any], limit_price: float) -> dict
 
 def exec_id(trade: dict[str, Any]) -> str:
     """A fill's id, stable across polls: Dhan's order id + the exchange's trade id."""
-    return f"{_str(trade, 'orderId')}/{_str(trade, 'exchangeTradeId')}"
+    return f"{fields.text(trade, 'orderId', WHO)}/{fields.text(trade, 'exchangeTradeId', WHO)}"
 
 
 def fill_event(trade: dict[str, Any], client_id: str, fallback_ts: datetime) -> BrokerEvent:
-    qty, price = _int(trade, "tradedQuantity"), _float(trade, "tradedPrice")
+    qty, price = (
+        fields.whole(trade, "tradedQuantity", WHO),
+        fields.number(trade, "tradedPrice", WHO),
+    )
     if qty <= 0 or price < 0:
-        raise DhanAnswerError(f"Dhan trade {exec_id(trade)}: {qty} @ {price} is not an execution")
+        raise BadAnswer(f"Dhan trade {exec_id(trade)}: {qty} @ {price} is not an execution")
     ts = parse_time(trade.get("exchangeTime")) or parse_time(trade.get("updateTime")) or fallback_ts
-    return BrokerEvent(BrokerEventKind.FILL, client_id, ts, broker_id=_str(trade, "orderId"), quantity=qty,
+    return BrokerEvent(BrokerEventKind.FILL, client_id, ts, broker_id=fields.text(trade, "orderId", WHO), quantity=qty,
                        price=price, exec_id=exec_id(trade))  # fmt: skip
 
 
 def order_state(row: dict[str, Any]) -> OrderState:
     status = row.get("orderStatus")
     if status not in STATES:
-        raise DhanAnswerError(f"Dhan order {row.get('orderId')!r}: unknown orderStatus {status!r}")
+        raise BadAnswer(f"Dhan order {row.get('orderId')!r}: unknown orderStatus {status!r}")
     return STATES[status]
 
 
@@ -103,14 +107,22 @@ def order_status(row: dict[str, Any], client_id: str, trades: list[dict[str, Any
     """Our view of one Dhan order (``trades``: its executions from the trade book)."""
     state = order_state(row)
     fills = tuple(fill_event(t, client_id, now) for t in trades)
-    filled = _int(row, "filledQty") if "filledQty" in row else sum(f.quantity for f in fills)
-    quantity = _int(row, "quantity")
+    filled = (
+        fields.whole(row, "filledQty", WHO)
+        if "filledQty" in row
+        else sum(f.quantity for f in fills)
+    )
+    quantity = fields.whole(row, "quantity", WHO)
     if filled > quantity or (state is S.FILLED and filled != quantity and not fills):
-        raise DhanAnswerError(f"Dhan order {row.get('orderId')!r}: filled {filled} of {quantity} while {state}")
-    limit = _float(row, "price") if row.get("orderType") in ("LIMIT", "STOP_LOSS") else None
+        raise BadAnswer(
+            f"Dhan order {row.get('orderId')!r}: filled {filled} of {quantity} while {state}"
+        )
+    limit = (
+        fields.number(row, "price", WHO) if row.get("orderType") in ("LIMIT", "STOP_LOSS") else None
+    )
     return BrokerOrderStatus(
         client_id, state, filled_qty=filled, avg_price=float(row.get("averageTradedPrice") or 0.0),
-        broker_id=_str(row, "orderId"), fills=fills, reason=str(row.get("omsErrorDescription") or ""),
+        broker_id=fields.text(row, "orderId", WHO), fills=fills, reason=str(row.get("omsErrorDescription") or ""),
         limit_price=limit, strategy=strategy,
     )  # fmt: skip
 
@@ -128,15 +140,15 @@ def contract_of(row: dict[str, Any]) -> OptionContract | None:
 
 
 def net_quantity(row: dict[str, Any]) -> int:
-    return _int(row, "netQty")
+    return fields.whole(row, "netQty", WHO)
 
 
 def quantity(row: dict[str, Any]) -> int:
-    return _int(row, "quantity")
+    return fields.whole(row, "quantity", WHO)
 
 
 def side_of(row: dict[str, Any]) -> Side:
-    return Side(_str(row, "transactionType"))
+    return Side(fields.text(row, "transactionType", WHO))
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -147,29 +159,3 @@ def parse_time(value: Any) -> datetime | None:
         return datetime.strptime(value[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
     except ValueError:
         return None
-
-
-def _str(row: dict[str, Any], key: str) -> str:
-    v = row.get(key)
-    if v is None or v == "" or isinstance(v, dict | list):
-        raise DhanAnswerError(f"Dhan answer lacks {key!r}: {sorted(row)[:12]}")
-    return str(v)
-
-
-def _int(row: dict[str, Any], key: str) -> int:
-    v = row.get(key)
-    try:
-        n = float(v)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise DhanAnswerError(f"Dhan answer field {key!r} = {v!r} is not a number") from None
-    if not n.is_integer():
-        raise DhanAnswerError(f"Dhan answer field {key!r} = {v!r} is not a whole number")
-    return int(n)
-
-
-def _float(row: dict[str, Any], key: str) -> float:
-    v = row.get(key)
-    try:
-        return float(v)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise DhanAnswerError(f"Dhan answer field {key!r} = {v!r} is not a number") from None

@@ -14,7 +14,6 @@ fill id (``flid``), positions come from ``PositionBook`` (one book per account).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -133,7 +132,7 @@ class ShoonyaBroker(LiveBroker):
             contract = self._by_symbol.get(str(row.get("tsym"))) or fmt.contract_of(row)
             if contract is None:
                 continue  # not an index option of ours
-            out.append(BrokerPosition("", contract, self._parsed(fmt.net_quantity, row)))
+            out.append(BrokerPosition("", contract, fmt.net_quantity(row)))
         return out
 
     def limits(self) -> dict[str, Any]:
@@ -161,7 +160,7 @@ class ShoonyaBroker(LiveBroker):
             return OrderView(st.broker_id or "", str(r.get("remarks") or ""), st.state, fmt.quantity(r),
                              st.filled_qty, st.avg_price, st.limit_price, st.reason, contract, ts)  # fmt: skip
 
-        return self._parsed(build, row)
+        return build(row)
 
     def _trades(self, rows: list[dict[str, Any]]) -> list[TradeView]:
         now = self._clock.now()
@@ -170,14 +169,8 @@ class ShoonyaBroker(LiveBroker):
             ev = fmt.fill_event(t, "", now)
             return TradeView(ev.exec_id, ev.broker_id or "", ev.quantity, ev.price, ev.ts)
 
-        return [self._parsed(build, t) for t in rows]
+        return [build(t) for t in rows]
 
-    @staticmethod
-    def _parsed(fn: Callable[[dict[str, Any]], Any], row: dict[str, Any]) -> Any:
-        try:
-            return fn(row)
-        except fmt.ShoonyaAnswerError as exc:
-            raise BadAnswer(str(exc)) from None
 
 
 def load_instruments(settings: LiveBrokerSettings, cache: InstrumentMasterCache | None = None,

@@ -1,7 +1,7 @@
 """Our orders <-> NorenOMS order, trade and position records (pure functions, no I/O).
 
 NorenOMS sends numbers as strings (``"qty": "75"``) and states as words. A record that lacks
-a field we rely on, or carries a status we do not know, raises :class:`ShoonyaAnswerError`:
+a field we rely on, or carries a status we do not know, raises :class:`~optrunner.execution.brokers.live.errors.BadAnswer`:
 the adapter halts rather than guess.
 
 ================  ==================  ===============================================
@@ -24,15 +24,23 @@ from typing import Any
 from optrunner.core.orders import Order
 from optrunner.core.types import OrderState, OrderType, Product
 from optrunner.execution.brokers.base import BrokerEvent, BrokerEventKind, BrokerOrderStatus
+from optrunner.execution.brokers.live import fields
+from optrunner.execution.brokers.live.errors import BadAnswer
 from optrunner.execution.brokers.shoonya.symbols import ShoonyaInstrument
 from optrunner.instruments.contracts import OptionContract
 from optrunner.instruments.symbology import SymbolError, parse_symbol
 
 IST = timezone(timedelta(hours=5, minutes=30))
 S = OrderState
+WHO = "Shoonya"
 
 PRODUCTS = {Product.NRML: "M", Product.MIS: "I"}
-PRICE_TYPES = {OrderType.MARKET: "MKT", OrderType.LIMIT: "LMT", OrderType.SL: "SL-LMT", OrderType.SL_M: "SL-MKT"}
+PRICE_TYPES = {
+    OrderType.MARKET: "MKT",
+    OrderType.LIMIT: "LMT",
+    OrderType.SL: "SL-LMT",
+    OrderType.SL_M: "SL-MKT",
+}
 SIDES = {"BUY": "B", "SELL": "S"}
 STATES = {
     "PENDING": S.SUBMITTED, "OPEN": S.ACCEPTED, "TRIGGER_PENDING": S.ACCEPTED, "COMPLETE": S.FILLED,
@@ -40,15 +48,13 @@ STATES = {
 }  # fmt: skip
 
 
-class ShoonyaAnswerError(ValueError):
-    """A NorenOMS answer that does not parse as documented."""
-
-
 def _price(x: float | None) -> str:
     return f"{float(x or 0.0):.2f}"
 
 
-def place_jdata(order: Order, inst: ShoonyaInstrument, uid: str, account: str, tag: str) -> dict[str, Any]:
+def place_jdata(
+    order: Order, inst: ShoonyaInstrument, uid: str, account: str, tag: str
+) -> dict[str, Any]:
     """``PlaceOrder``'s jData for ``order`` (``tag`` is sent as ``remarks``)."""
     if order.product not in PRODUCTS:
         raise ValueError(f"Shoonya options trade as NRML (M) or MIS (I), not {order.product}")
@@ -68,8 +74,8 @@ def place_jdata(order: Order, inst: ShoonyaInstrument, uid: str, account: str, t
 def modify_jdata(row: dict[str, Any], uid: str, limit_price: float) -> dict[str, Any]:
     """``ModifyOrder``'s jData: the order as the OMS holds it, with a new limit."""
     j = {
-        "uid": uid, "exch": _str(row, "exch"), "norenordno": _str(row, "norenordno"), "prctyp": _str(row, "prctyp"),
-        "prc": _price(limit_price), "qty": _str(row, "qty"), "tsym": _str(row, "tsym"), "ret": row.get("ret") or "DAY",
+        "uid": uid, "exch": fields.text(row, "exch", WHO), "norenordno": fields.text(row, "norenordno", WHO), "prctyp": fields.text(row, "prctyp", WHO),
+        "prc": _price(limit_price), "qty": fields.text(row, "qty", WHO), "tsym": fields.text(row, "tsym", WHO), "ret": row.get("ret") or "DAY",
     }  # fmt: skip
     if row.get("prctyp") in ("SL-LMT", "SL-MKT"):
         j["trgprc"] = str(row.get("trgprc") or "0")
@@ -78,24 +84,26 @@ def modify_jdata(row: dict[str, Any], uid: str, limit_price: float) -> dict[str,
 
 def exec_id(trade: dict[str, Any]) -> str:
     """A fill's id, stable across polls: the order number + the fill id."""
-    return f"{_str(trade, 'norenordno')}/{_str(trade, 'flid')}"
+    return f"{fields.text(trade, 'norenordno', WHO)}/{fields.text(trade, 'flid', WHO)}"
 
 
 def fill_event(trade: dict[str, Any], client_id: str, fallback_ts: datetime) -> BrokerEvent:
-    qty, price = _int(trade, "flqty"), _float(trade, "flprc")
+    qty, price = fields.whole(trade, "flqty", WHO), fields.number(trade, "flprc", WHO)
     if qty <= 0 or price < 0:
-        raise ShoonyaAnswerError(f"Shoonya trade {exec_id(trade)}: {qty} @ {price} is not an execution")
+        raise BadAnswer(f"Shoonya trade {exec_id(trade)}: {qty} @ {price} is not an execution")
     ts = parse_time(trade.get("fltm")) or parse_time(trade.get("exch_tm")) or fallback_ts
-    return BrokerEvent(BrokerEventKind.FILL, client_id, ts, broker_id=_str(trade, "norenordno"), quantity=qty,
+    return BrokerEvent(BrokerEventKind.FILL, client_id, ts, broker_id=fields.text(trade, "norenordno", WHO), quantity=qty,
                        price=price, exec_id=exec_id(trade))  # fmt: skip
 
 
 def order_state(row: dict[str, Any]) -> OrderState:
     status = str(row.get("status") or "").upper()
     if status not in STATES:
-        raise ShoonyaAnswerError(f"Shoonya order {row.get('norenordno')!r}: unknown status {row.get('status')!r}")
+        raise BadAnswer(
+            f"Shoonya order {row.get('norenordno')!r}: unknown status {row.get('status')!r}"
+        )
     state = STATES[status]
-    if state is S.ACCEPTED and _int_or0(row, "fillshares") > 0:
+    if state is S.ACCEPTED and fields.whole_or_zero(row, "fillshares", WHO) > 0:
         return S.PARTIALLY_FILLED
     return state
 
@@ -104,14 +112,14 @@ def order_status(row: dict[str, Any], client_id: str, trades: list[dict[str, Any
                  strategy: str = "") -> BrokerOrderStatus:  # fmt: skip
     state = order_state(row)
     fills = tuple(fill_event(t, client_id, now) for t in trades)
-    filled = _int_or0(row, "fillshares")
-    quantity = _int(row, "qty")
+    filled = fields.whole_or_zero(row, "fillshares", WHO)
+    quantity = fields.whole(row, "qty", WHO)
     if filled > quantity:
-        raise ShoonyaAnswerError(f"Shoonya order {row.get('norenordno')!r}: filled {filled} of {quantity}")
-    limit = _float(row, "prc") if row.get("prctyp") in ("LMT", "SL-LMT") else None
+        raise BadAnswer(f"Shoonya order {row.get('norenordno')!r}: filled {filled} of {quantity}")
+    limit = fields.number(row, "prc", WHO) if row.get("prctyp") in ("LMT", "SL-LMT") else None
     avg = float(row.get("avgprc") or 0.0) if filled else 0.0
     return BrokerOrderStatus(
-        client_id, state, filled_qty=filled, avg_price=avg, broker_id=_str(row, "norenordno"), fills=fills,
+        client_id, state, filled_qty=filled, avg_price=avg, broker_id=fields.text(row, "norenordno", WHO), fills=fills,
         reason=str(row.get("rejreason") or ""), limit_price=limit, strategy=strategy,
     )  # fmt: skip
 
@@ -127,11 +135,11 @@ def contract_of(row: dict[str, Any]) -> OptionContract | None:
 
 
 def quantity(row: dict[str, Any]) -> int:
-    return _int(row, "qty")
+    return fields.whole(row, "qty", WHO)
 
 
 def net_quantity(row: dict[str, Any]) -> int:
-    return _int(row, "netqty")
+    return fields.whole(row, "netqty", WHO)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -142,33 +150,3 @@ def parse_time(value: Any) -> datetime | None:
         return datetime.strptime(value.strip()[:19], "%d-%m-%Y %H:%M:%S").replace(tzinfo=IST)
     except ValueError:
         return None
-
-
-def _str(row: dict[str, Any], key: str) -> str:
-    v = row.get(key)
-    if v is None or v == "" or isinstance(v, dict | list):
-        raise ShoonyaAnswerError(f"Shoonya answer lacks {key!r}: {sorted(row)[:12]}")
-    return str(v)
-
-
-def _int(row: dict[str, Any], key: str) -> int:
-    v = row.get(key)
-    try:
-        n = float(v)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ShoonyaAnswerError(f"Shoonya answer field {key!r} = {v!r} is not a number") from None
-    if not n.is_integer():
-        raise ShoonyaAnswerError(f"Shoonya answer field {key!r} = {v!r} is not a whole number")
-    return int(n)
-
-
-def _int_or0(row: dict[str, Any], key: str) -> int:
-    return 0 if row.get(key) in (None, "") else _int(row, key)
-
-
-def _float(row: dict[str, Any], key: str) -> float:
-    v = row.get(key)
-    try:
-        return float(v)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ShoonyaAnswerError(f"Shoonya answer field {key!r} = {v!r} is not a number") from None
