@@ -1,0 +1,153 @@
+"""Dhan and Shoonya through our order manager, each against its fake broker on 127.0.0.1.
+
+The order manager's own paths decide here — its rate-limit backoff and resend under the same
+client id, its "ambiguous, resolve through order_status" path, its journal of transitions —
+with the adapter's real HTTP code underneath. Plus the crash case: an order sent, the process
+dies before reading any answer, and a new adapter on the same tag file finds the order by
+client id (Dhan ``correlationId``, Shoonya ``remarks``) with its fills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from fakes.rigs import CALL, LOT, Rig, open_rig, reopen_broker
+from optrunner.core.clock import SimClock
+from optrunner.core.orders import OrderIntent
+from optrunner.core.timeutil import IST
+from optrunner.core.types import OrderState, OrderType, Side, Tag
+from optrunner.execution.brokers.base import BrokerEventKind as K
+from optrunner.execution.order_manager import OrderManager
+from optrunner.execution.policy import ExecutionPolicy
+from optrunner.execution.rate_limit import ExponentialBackoff
+
+S = OrderState
+POLICY = ExecutionPolicy(market_as_limit=False)
+
+
+@pytest.fixture(params=["dhan", "shoonya"])
+def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Rig, SimClock]]:
+    clock = SimClock(datetime.now(IST).replace(microsecond=0))
+    r = open_rig(request.param, tmp_path, clock)
+    yield r, clock
+    r.close()
+
+
+def manager(rig: Rig, clock: SimClock) -> OrderManager:
+    return OrderManager(rig.broker, clock, default_policy=POLICY, backoff=ExponentialBackoff(initial=0.5, max_delay=2.0),
+                        ack_query_seconds=1.0, ack_timeout_seconds=10.0)  # fmt: skip
+
+
+def intent(side: Side = Side.SELL, qty: int = LOT, price: float | None = None, tag: Tag = Tag.ENTRY) -> OrderIntent:
+    kind = OrderType.LIMIT if price is not None else OrderType.MARKET
+    return OrderIntent("STRANGLE", tag, CALL, side, qty, kind, price)
+
+
+def step(om: OrderManager, clock: SimClock, seconds: float = 1.0, times: int = 1) -> None:
+    for _ in range(times):
+        clock.advance(clock.now() + timedelta(seconds=seconds))
+        om.check_timers()
+        om.drain()
+
+
+def test_entry_rests_then_fills_and_exit_fills(rig: tuple[Rig, SimClock]) -> None:
+    r, clock = rig
+    om = manager(r, clock)
+    entry = om.place(intent(Side.SELL, 2 * LOT, 100.0))
+    om.drain()
+    assert entry.state is S.ACCEPTED and entry.broker_id == r.order_ids()[0]
+    r.fake.fill(entry.broker_id, LOT, 100.0)
+    step(om, clock)
+    assert entry.state is S.PARTIALLY_FILLED and entry.filled_qty == LOT
+    r.fake.fill(entry.broker_id, LOT, 100.5)
+    step(om, clock)
+    assert entry.state is S.FILLED and entry.avg_price == pytest.approx(100.25)
+    exit_ = om.place(intent(Side.BUY, 2 * LOT, None, Tag.EXIT))
+    om.drain()
+    assert exit_.state is S.FILLED and exit_.avg_price == 100.0
+    assert om.counters["fills"] == 3 and r.places() == 2
+    assert {(p.contract, p.quantity) for p in r.broker.positions()} == set()  # flat at the broker too
+
+
+def test_429_is_backed_off_and_resent_under_the_same_client_id(rig: tuple[Rig, SimClock]) -> None:
+    r, clock = rig
+    om = manager(r, clock)
+    r.place_fault("429", times=2)
+    o = om.place(intent())
+    om.drain()
+    assert o.state is S.NEW and om.counters["rate_limited"] == 1
+    step(om, clock, 0.5, times=8)
+    assert o.state is S.FILLED and om.counters["rate_limited"] == 2
+    assert r.places() == 3 and len(r.order_ids()) == 1  # two refused with 429, one booked
+
+
+@pytest.mark.parametrize("fault", ["500_after", "timeout_after"])
+def test_possibly_sent_is_resolved_by_client_id_never_duplicated(rig: tuple[Rig, SimClock], fault: str) -> None:
+    r, clock = rig
+    om = manager(r, clock)
+    r.place_fault(fault)
+    o = om.place(intent())
+    om.drain()
+    step(om, clock, times=3)
+    assert o.state is S.FILLED and len(r.order_ids()) == 1 and r.places() == 1
+    assert r.broker.counters["adopted_by_tag"] == 1
+
+
+def test_5xx_before_the_order_is_resent_after_the_lookup(rig: tuple[Rig, SimClock]) -> None:
+    r, clock = rig
+    om = manager(r, clock)
+    r.place_fault("500")
+    o = om.place(intent())
+    om.drain()
+    assert o.state is S.NEW and om.counters["unreachable"] == 1 and r.order_ids() == []
+    step(om, clock, 0.5, times=4)
+    assert o.state is S.FILLED and len(r.order_ids()) == 1
+
+
+def test_session_expiry_rejects_new_orders_and_they_flow_after_login(rig: tuple[Rig, SimClock]) -> None:
+    r, clock = rig
+    om = manager(r, clock)
+    first = om.place(intent())
+    om.drain()
+    r.expire_session()
+    o = om.place(intent())
+    om.drain()
+    assert first.state is S.FILLED and o.state is S.REJECTED and "session expired" in o.reason
+    assert r.halts == [(None, f"{r.name} session expired")] and r.alerts[0][0] == "critical"
+    r.broker.relogin(r.renew_session())  # type: ignore[attr-defined]
+    o2 = om.place(intent())
+    om.drain()
+    assert o2.state is S.FILLED and r.alerts[-1][0] == "info"
+
+
+def test_crash_between_submit_and_ack_recovery_finds_the_order_by_client_id(rig: tuple[Rig, SimClock]) -> None:
+    r, clock = rig
+    om = manager(r, clock)
+    o = om.place(intent(Side.SELL, LOT, 100.0))  # sent; no answer read before the "crash"
+    assert o.state is S.SUBMITTED
+    r.fake.fill(r.order_ids()[0], LOT, 100.0)  # it filled while we were down
+    after = reopen_broker(r, clock)
+    st = after.order_status(o.client_id)
+    assert st is not None and st.state is S.FILLED and st.broker_id == r.order_ids()[0]
+    assert [(f.quantity, f.price) for f in st.fills] == [(LOT, 100.0)]
+    after.resume_orders([o])  # the restarted order manager's open orders
+    evs = after.events()
+    assert [e.kind for e in evs] == [K.ACK, K.FILL] and r.places() == 1
+    assert [t.client_id for t in after.trades()] == [o.client_id]  # the tag file maps the broker's tag back
+    after.close()  # type: ignore[attr-defined]
+
+
+def test_an_unparseable_place_answer_halts_the_strategy(rig: tuple[Rig, SimClock]) -> None:
+    r, clock = rig
+    om = manager(r, clock)
+    r.place_fault("garbage_after")
+    o = om.place(intent())
+    om.drain()
+    assert r.halts == [("STRANGLE", f"{r.name}: unparseable broker answer")]
+    assert om.counters["ambiguous"] == 1  # never resent on a guess...
+    step(om, clock, times=2)  # ...the next poll / order_status finds it by client id: the fill is not lost
+    assert o.state is S.FILLED and len(r.order_ids()) == 1
