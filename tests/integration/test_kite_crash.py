@@ -67,7 +67,7 @@ def test_kill_9_between_submit_and_ack_then_recovery_adopts_by_tag(tmp_path: Pat
         clock = SimClock(T0)
         broker = make_broker(fake, tmp_path, TOKEN, clock)
         om = make_om(broker, clock)
-        journaled = Order("STRANGLE-000001", "STRANGLE", intent().tag, intent().contract, intent().side, 75,
+        journaled = Order("STRANGLE-000001", "STRANGLE", intent().tag, intent().contract, intent().side, 65,
                           intent().order_type, 100.0, state=OrderState.SUBMITTED)  # fmt: skip
         om.mark_possibly_sent([journaled])
         again = om.place(intent())
