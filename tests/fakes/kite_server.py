@@ -54,7 +54,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def instrument_csv(contracts: list[OptionContract], lot: int = 75) -> bytes:
+def instrument_csv(contracts: list[OptionContract], lot: int = 65) -> bytes:
     """A master in Kite's documented column order: index rows + the given options."""
     lines = ["instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,"
              "instrument_type,segment,exchange"]  # fmt: skip

@@ -51,7 +51,7 @@ def make_om(broker: KiteBroker, clock: SimClock) -> OrderManager:
                         ack_query_seconds=1.0, ack_timeout_seconds=10.0)  # fmt: skip
 
 
-def intent(side: Side = Side.SELL, qty: int = 75, price: float | None = 100.0, tag: Tag = Tag.ENTRY,
+def intent(side: Side = Side.SELL, qty: int = 65, price: float | None = 100.0, tag: Tag = Tag.ENTRY,
            strategy: str = "STRANGLE") -> OrderIntent:  # fmt: skip
     ot = OrderType.LIMIT if price is not None else OrderType.MARKET
     return OrderIntent(strategy, tag, CE, side, qty, ot, price)

@@ -41,15 +41,15 @@ def test_entry_and_exit_fill_with_the_brokers_trade_ids(fake: FakeKite, tmp_path
     clock = SimClock(T0)
     broker = make_broker(fake, tmp_path, TOKEN, clock)
     om = make_om(broker, clock)
-    entry = om.place(intent(Side.SELL, 150, 100.0))
+    entry = om.place(intent(Side.SELL, 130, 100.0))
     om.drain()
-    assert entry.state is S.FILLED and entry.filled_qty == 150 and entry.avg_price == 101.0
+    assert entry.state is S.FILLED and entry.filled_qty == 130 and entry.avg_price == 101.0
     form = fake.placed_forms[0]
     assert (form["tradingsymbol"], form["exchange"], form["transaction_type"], form["order_type"], form["product"],
-            form["quantity"], form["price"]) == (SYM, "NFO", "SELL", "LIMIT", "NRML", "150", "100.0")  # fmt: skip
+            form["quantity"], form["price"]) == (SYM, "NFO", "SELL", "LIMIT", "NRML", "130", "100.0")  # fmt: skip
     assert form["tag"] == tag_for(entry.client_id) and len(form["tag"]) <= 20
     fake.set_price(SYM, 90.0)
-    exit_ = om.place(intent(Side.BUY, 150, None, Tag.EXIT))
+    exit_ = om.place(intent(Side.BUY, 130, None, Tag.EXIT))
     om.drain()
     assert exit_.state is S.FILLED and exit_.avg_price == 90.0
     assert [p.quantity for p in broker.positions()] == []  # flat at the broker
@@ -65,20 +65,20 @@ def test_partial_fill_modify_cancel_and_reject(fake: FakeKite, tmp_path: Path) -
     broker = make_broker(fake, tmp_path, TOKEN, clock)
     om = make_om(broker, clock)
     fake.script("place", "partial")
-    o = om.place(intent(Side.SELL, 150, 100.0))
+    o = om.place(intent(Side.SELL, 130, 100.0))
     om.drain()
-    assert (o.state, o.filled_qty) == (S.PARTIALLY_FILLED, 75)
+    assert (o.state, o.filled_qty) == (S.PARTIALLY_FILLED, 65)
     om.cancel(o.client_id)
     om.drain()
-    assert (o.state, o.filled_qty) == (S.CANCELLED, 75)
-    resting = om.place(intent(Side.BUY, 75, 95.0))  # below the market: rests
+    assert (o.state, o.filled_qty) == (S.CANCELLED, 65)
+    resting = om.place(intent(Side.BUY, 65, 95.0))  # below the market: rests
     om.drain()
     assert resting.state is S.ACCEPTED
     om.modify(resting.client_id, 101.0)
     om.drain()
     assert resting.state is S.FILLED and resting.limit_price == 101.0 and resting.avg_price == 101.0
     fake.script("place", "reject")
-    r = om.place(intent(Side.SELL, 75, 100.0))
+    r = om.place(intent(Side.SELL, 65, 100.0))
     om.drain()
     assert r.state is S.REJECTED and "Insufficient funds" in r.reason
     om.cancel(resting.client_id)  # already filled: the broker refuses, nothing changes
@@ -153,6 +153,7 @@ def test_session_expiry_halts_new_orders_and_resumes_after_login(fake: FakeKite,
     assert o2.state is S.REJECTED and places(fake) == n  # nothing sent while expired
     new = fake.issue_token("fake-access-token-000000000099")
     broker.set_access_token(new)
+    om.drain()  # hooks are delivered in the kernel's thread, by events()
     assert resumed == [True] and broker.session_ok
     o3 = om.place(intent())
     om.drain()
@@ -184,7 +185,7 @@ def test_websocket_updates_duplicated_and_late_are_applied_once(fake: FakeKite, 
         while fake.ws_clients == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
         fake.script("ws", "dup_update", "dup_update", "dup_update")
-        o = om.place(intent(Side.BUY, 75, 95.0))  # rests
+        o = om.place(intent(Side.BUY, 65, 95.0))  # rests
         deadline = time.monotonic() + 5
         while o.state is not S.ACCEPTED and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -200,7 +201,7 @@ def test_websocket_updates_duplicated_and_late_are_applied_once(fake: FakeKite, 
         om.drain()
     finally:
         feed.stop()
-    assert o.state is S.FILLED and o.filled_qty == 75 and om.counters["fills"] == 1
+    assert o.state is S.FILLED and o.filled_qty == 65 and om.counters["fills"] == 1
     assert broker.counters["stale_updates"] >= 1 and broker.counters["updates_push"] >= 3
 
 
@@ -222,3 +223,38 @@ def test_no_secret_in_any_log_line(fake: FakeKite, tmp_path: Path, caplog: pytes
     assert "Authorization" in text or "token" in text.lower()  # the log did record requests
     for secret in (API_SECRET, TOKEN):
         assert secret not in text
+
+
+def test_kernel_reconciliation_mismatch_halts_and_session_expiry_reduces(fake: FakeKite, tmp_path: Path) -> None:
+    from optrunner.core.orders import OrderIntent
+    from optrunner.core.types import OrderType
+    from optrunner.execution.brokers.live.wiring import attach_kernel
+    from optrunner.kernel import Kernel
+    from optrunner.risk.kill_switch import TradingState
+
+    clock = SimClock(T0)
+    broker = make_broker(fake, tmp_path, TOKEN, clock)
+    kernel = Kernel(broker, clock, capital=10_000_000.0, log_alerts=False)
+    attach_kernel(broker, kernel)
+    leg = OrderIntent("a", Tag.ENTRY, intent().contract, Side.SELL, 65, OrderType.LIMIT, 100.0)
+    kernel.router.submit(leg)
+    kernel.om.drain()
+    assert kernel.portfolio.position("a", leg.contract).quantity == -65
+    assert kernel.reconciler.run("start") == []  # the books agree
+    # someone trades the same contract by hand on Kite's web terminal (no tag of ours)
+    broker.kite.place_order(variety="regular", exchange="NFO", tradingsymbol=SYM, transaction_type="SELL",
+                            quantity=65, product="NRML", order_type="MARKET")  # fmt: skip
+    found = kernel.reconciler.run("periodic")
+    assert {d.detail.split(":")[0] for d in found} >= {"the venue's account position differs from the sum of the strategies'"}
+    assert any("unknown to the book" in d.detail for d in found)
+    assert kernel.om.is_halted("a")
+    assert any(a.source == "reconcile" and a.level == "critical" for a in kernel.alerts)
+    # the session expires mid-day: new entries stop (kill switch REDUCING), a re-login resumes
+    fake.script("place", "token")
+    kernel.router.submit(OrderIntent("b", Tag.ENTRY, leg.contract, Side.SELL, 65, OrderType.LIMIT, 100.0))
+    kernel.om.drain()
+    assert kernel.risk.kill_switch.state is TradingState.REDUCING
+    assert any(a.source == "broker:kite" and "log in again" in a.message for a in kernel.alerts)
+    broker.set_access_token(fake.issue_token("fake-access-token-000000000077"))
+    kernel.om.drain()
+    assert kernel.risk.kill_switch.state is TradingState.ACTIVE

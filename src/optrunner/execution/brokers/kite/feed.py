@@ -105,7 +105,7 @@ class LiveChain:
             now = time.monotonic()
             spot = t.ltp[t.token == self.spot_token]
             if len(spot):
-                self.spot, self.spot_ts = float(spot[-1]), now
+                self.spot, self.spot_ts, self.last_tick = float(spot[-1]), now, now
             if not len(self.tokens):
                 return
             pos = np.searchsorted(self._sorted_tokens, t.token)

@@ -14,7 +14,7 @@ fake). The layout is small and documented (https://kite.trade/docs/connect/v3/we
 * index packets: 28 bytes (token, ltp, high, low, open, close, change) and 32 (+ exchange
   timestamp);
 * prices are paise (divide by 100); currency segments use 10^7 (CDS) and 10^4 (BCD), told by
-  the token's low byte (the segment).
+  the token's low byte (the segment; NCO 10^4 too).
 
 Packets of one length are gathered into a 2-D int32 view and converted column-wise, so a
 frame of N packets costs a few NumPy calls, not N Python loops of ``struct.unpack``.
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SEG_CDS, SEG_BCD, SEG_INDICES = 3, 6, 9
+SEG_CDS, SEG_BCD, SEG_INDICES, SEG_NCO = 3, 6, 9, 12
 _BE_I4 = np.dtype(">i4")
 _FIELDS = ("token", "ltp", "volume", "oi", "bid", "ask", "bid_qty", "ask_qty", "ts", "is_index")
 
@@ -62,7 +62,7 @@ class TickParseError(ValueError):
 
 def _divisor(tokens: np.ndarray) -> np.ndarray:
     seg = tokens & 0xFF
-    return np.where(seg == SEG_CDS, 1e7, np.where(seg == SEG_BCD, 1e4, 100.0))
+    return np.where(seg == SEG_CDS, 1e7, np.where((seg == SEG_BCD) | (seg == SEG_NCO), 1e4, 100.0))
 
 
 def _group(buf: np.ndarray, offsets: np.ndarray, length: int) -> np.ndarray:

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from optrunner.core.clock import Clock
 from optrunner.core.orders import Order
@@ -164,6 +165,7 @@ class LiveBroker:
         self.on_alert: Callable[[str, str], None] | None = None  # (level, message)
         self.on_halt: Callable[[str | None, str], None] | None = None  # (strategy or None: all new orders, reason)
         self.on_resume: Callable[[], None] | None = None
+        self._notices: list[tuple[str, Any]] = []  # alerts/halts/resumes, delivered by events()
 
     # --- what subclasses implement ---------------------------------------------------------
 
@@ -294,10 +296,17 @@ class LiveBroker:
                                  view.reason, view.limit_price)  # fmt: skip
 
     def events(self) -> list[BrokerEvent]:
+        """The outbox; polls first when due, and delivers pending alerts/halts (hooks run in
+        the caller's thread — the kernel's — even when a feed thread raised them)."""
         if self.poll_seconds is not None and time.monotonic() - self._last_poll >= self.poll_seconds:
             self.poll()
         with self._lock:
             out, self._outbox = self._outbox, []
+            notices, self._notices = self._notices, []
+        for kind, args in notices:
+            fn = {"alert": self.on_alert, "halt": self.on_halt, "resume": self.on_resume}[kind]
+            if fn is not None:
+                fn(*args)
         return out
 
     # --- books, for reconciliation -------------------------------------------------------------
@@ -424,8 +433,7 @@ class LiveBroker:
             self.session_ok, self.session_reason = False, redact(why)
         if first:
             self._alert("critical", f"{self._expired_text()}; new orders halted")
-            if self.on_halt is not None:
-                self.on_halt(None, f"{self.name} session expired")
+            self._notify("halt", None, f"{self.name} session expired")
 
     def session_restored(self) -> None:
         """After a re-login (the subclass has its new token): orders flow again."""
@@ -433,20 +441,21 @@ class LiveBroker:
             was, self.session_ok, self.session_reason = self.session_ok, True, ""
         if not was:
             self._alert("info", f"{self.name} session restored; orders flow again")
-            if self.on_resume is not None:
-                self.on_resume()
+            self._notify("resume")
 
     def _bad_answer(self, strategy: str | None, what: str) -> None:
         self.counters["bad_answers"] += 1
         self._alert("critical", f"{self.name}: an answer did not parse ({what})")
-        if self.on_halt is not None:
-            self.on_halt(strategy, f"{self.name}: unparseable broker answer")
+        self._notify("halt", strategy, f"{self.name}: unparseable broker answer")
 
     def _alert(self, level: str, message: str) -> None:
         message = redact(message)
-        (log.critical if level == "critical" else log.warning)("%s", message)
-        if self.on_alert is not None:
-            self.on_alert(level, message)
+        {"critical": log.critical, "warning": log.warning}.get(level, log.info)("%s", message)
+        self._notify("alert", level, message)
+
+    def _notify(self, kind: str, *args: Any) -> None:
+        with self._lock:
+            self._notices.append((kind, args))
 
     # --- internals -------------------------------------------------------------------------------
 
