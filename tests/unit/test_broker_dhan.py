@@ -199,6 +199,7 @@ def test_unparseable_answers_halt(rig: Rig) -> None:
     rig.fake.fault("POST /v2/orders", "garbage_after")
     with pytest.raises(BadAnswer):
         rig.broker.submit(order("straddle-000009"))
+    rig.broker.events()  # halts and alerts are delivered in the caller's (the kernel's) thread
     assert rig.halts == [("straddle", "dhan: unparseable broker answer")]
     rig.fake.fault("GET /v2/orders", "garbage")
     rig.broker.events()

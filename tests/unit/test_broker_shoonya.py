@@ -214,6 +214,7 @@ def test_unparseable_answers_halt(rig: Rig) -> None:
     rig.fake.fault("PlaceOrder", "garbage_after")
     with pytest.raises(BadAnswer):
         rig.broker.submit(order("straddle-000009"))
+    rig.broker.events()  # halts and alerts are delivered in the caller's (the kernel's) thread
     assert rig.halts == [("straddle", "shoonya: unparseable broker answer")]
     [no] = rig.fake.orders
     rig.fake.orders[no]["status"] = "HALF_DONE"
