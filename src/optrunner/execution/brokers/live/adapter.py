@@ -128,6 +128,7 @@ class TagFile:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.tags: dict[str, str] = {}
+        self._file: Any = None
         if path is not None and path.is_file():
             for line in path.read_text().splitlines():
                 t, _, cid = line.partition(" ")
@@ -139,9 +140,11 @@ class TagFile:
             return
         self.tags[tag] = client_id
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a") as f:
-                f.write(f"{tag} {client_id}\n")
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "a")  # noqa: SIM115 - kept open: one write per order
+            self._file.write(f"{tag} {client_id}\n")
+            self._file.flush()  # in the OS's hands: survives kill -9 (fsync would only add power loss)
 
 
 class LiveBroker:
