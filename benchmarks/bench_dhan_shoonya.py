@@ -27,7 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 from fakes.rigs import CALL, LOT, open_rig  # noqa: E402
-
 from optrunner.core.orders import Order  # noqa: E402
 from optrunner.core.types import OrderType, Side, Tag  # noqa: E402
 from optrunner.execution.brokers.shoonya.auth import body as noren_body  # noqa: E402
