@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pyotp
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -60,6 +60,13 @@ class ShoonyaFake:
     _fill_ids: Any = field(default_factory=lambda: itertools.count(700001))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     instruments: list[str] = field(default_factory=list)  # NFO_symbols.txt rows (without header)
+    quotes: dict[str, dict[str, Any]] = field(default_factory=dict)  # "NFO|35001" -> touchline fields
+    subscribed: set[str] = field(default_factory=set)
+    ws_connects: int = 0
+    duplicate_updates: bool = False  # push every order update twice
+    _sockets: list[Any] = field(default_factory=list)
+    _order_sockets: list[Any] = field(default_factory=list)
+    _loop: Any = None
 
     def fault(self, endpoint: str, kind: str, times: int = 1) -> None:
         if kind not in FAULTS:
@@ -81,6 +88,39 @@ class ShoonyaFake:
     def fill(self, norenordno: str, quantity: int | None = None, price: float | None = None) -> dict[str, Any]:
         with self._lock:
             return self._fill(self.orders[norenordno], quantity, price)
+
+    # --- the WebSocket ----------------------------------------------------------------------
+
+    def push_quote(self, key: str, **fields: Any) -> None:
+        """Change a touchline quote; subscribers get a ``tf`` with the changed fields only."""
+        q = self.quotes.setdefault(key, {})
+        q.update({k: str(v) for k, v in fields.items()})
+        if key in self.subscribed:
+            e, tk = key.split("|")
+            self._send_all(self._sockets, {"t": "tf", "e": e, "tk": tk, **{k: str(v) for k, v in fields.items()}})
+
+    def push_order(self, o: dict[str, Any]) -> None:
+        """An ``om`` update of ``o`` as it is now (twice when ``duplicate_updates``)."""
+        m = {"t": "om", **{k: v for k, v in o.items() if k != "stat"}, "reporttype": o.get("rpt", "")}
+        for _ in range(2 if self.duplicate_updates else 1):
+            self._send_all(self._order_sockets, m)
+
+    def drop_connections(self) -> None:
+        for ws in list(self._sockets):
+            self._call(ws.close(code=1011))
+        self._sockets.clear()
+        self._order_sockets.clear()
+        self.subscribed.clear()
+
+    def _send_all(self, sockets: list[Any], message: dict[str, Any]) -> None:
+        for ws in list(sockets):
+            self._call(ws.send_text(json.dumps(message)))
+
+    def _call(self, coro: Any) -> None:
+        if self._loop is None:
+            coro.close()
+            return
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=5)
 
     # --- the book ---------------------------------------------------------------------------
 
@@ -273,6 +313,38 @@ def create_app(fake: ShoonyaFake) -> FastAPI:
     async def limits() -> Response:
         return JSONResponse({"request_time": "09:00:02 13-01-2026", "stat": "Ok", "prfname": "SHOONYA",
                              "cash": "500000.00", "payin": "0.00", "payout": "0.00", "marginused": "0.00"})  # fmt: skip
+
+    @app.websocket("/NorenWSTP/")
+    async def noren_ws(ws: WebSocket) -> None:
+        await ws.accept()
+        fake._loop = asyncio.get_running_loop()
+        try:
+            hello = json.loads(await ws.receive_text())
+            if hello.get("t") != "c" or hello.get("susertoken") not in fake.tokens or hello.get("uid") != fake.uid:
+                await ws.send_text(json.dumps({"t": "ck", "s": "NOT_OK"}))
+                await ws.close()
+                return
+            await ws.send_text(json.dumps({"t": "ck", "s": "OK", "uid": fake.uid}))
+            fake.ws_connects += 1
+            fake._sockets.append(ws)
+            while True:
+                m = json.loads(await ws.receive_text())
+                if m.get("t") == "o":
+                    fake._order_sockets.append(ws)
+                    await ws.send_text(json.dumps({"t": "ok"}))
+                elif m.get("t") == "t":
+                    for key in str(m.get("k", "")).split("#"):
+                        fake.subscribed.add(key)
+                        e, tk = key.split("|")
+                        await ws.send_text(json.dumps({"t": "tk", "e": e, "tk": tk, **fake.quotes.get(key, {})}))
+                elif m.get("t") == "u":
+                    fake.subscribed.difference_update(str(m.get("k", "")).split("#"))
+        except (WebSocketDisconnect, RuntimeError, ValueError):
+            pass
+        finally:
+            for group in (fake._sockets, fake._order_sockets):
+                if ws in group:
+                    group.remove(ws)
 
     @app.get("/NFO_symbols.txt.zip")
     async def symbols_zip() -> Response:

@@ -135,6 +135,16 @@ class ShoonyaBroker(LiveBroker):
             out.append(BrokerPosition("", contract, fmt.net_quantity(row)))
         return out
 
+    def on_order_update(self, message: dict[str, Any]) -> None:
+        """A pushed ``"om"`` order update (Noren WebSocket, feed thread): applied through the
+        shared de-duplication, so a push and a poll of the same state count once."""
+        try:
+            view = self._view(message)
+        except BadAnswer as exc:
+            self._bad_answer(None, f"order update: {exc}")
+            return
+        self.apply_update(view, "push")
+
     def limits(self) -> dict[str, Any]:
         answer = self._post("Limits", {"uid": self.uid, "actid": self.actid})
         if not isinstance(answer, dict):
