@@ -48,12 +48,14 @@ def test_dhan_login_stores_the_token_0600_and_status_shows_its_expiry(servers, t
     d, ds, _, _ = servers
     r = run(tmp_path, dhan_env(d, ds), "login", "dhan")
     assert r.exit_code == 0, r.output
-    assert "dhan: logged in as 1000000001" in r.output and "valid until 2099-12-31 15:30 IST" in r.output
+    out = " ".join(r.output.split())
+    assert "dhan: logged in as 1000000001; the session expires 2099-12-31 15:30 IST" in out
     assert d.access_token not in r.output
     p = tmp_path / "tokens" / "dhan.json"
     assert stat.S_IMODE(p.stat().st_mode) == 0o600 and d.access_token in p.read_text()
     r = run(tmp_path, {}, "status")
-    assert r.exit_code == 0 and "dhan: user 1000000001, until 2099-12-31 15:30 IST (valid for" in r.output
+    row = next(line for line in r.output.splitlines() if "dhan" in line)
+    assert r.exit_code == 0 and "1000000001" in row and "2099-12-31 15:30" in row and "valid" in row
 
 
 def test_dhan_refused_token_is_one_error_line_without_the_token(servers, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -75,10 +77,12 @@ def test_shoonya_login_with_totp_key_or_typed_code(servers, tmp_path: Path) -> N
     assert r.exit_code == 2 and "error: Shoonya login failed" in r.output and "Wrong Password Or TOTP" in r.output
     r = run(tmp_path, env, "login", "shoonya")
     assert r.exit_code == 2 and "missing totp_secret" in r.output
+    r = run(tmp_path, shoonya_env(s, ss), "login", "shoonya", "--request-token", "abc")
+    assert r.exit_code == 2 and "--request-token does not apply to shoonya" in r.output
     for secret in (s.password, s.api_secret, s.totp_secret):
         assert secret not in r.output
 
 
 def test_unknown_broker_is_a_clear_error(tmp_path: Path) -> None:
     r = run(tmp_path, {}, "login", "zerodha-pro")
-    assert r.exit_code == 2 and "unknown broker 'zerodha-pro'" in r.output
+    assert r.exit_code == 2 and "no login flow for broker 'zerodha-pro'; one of: dhan, kite, shoonya" in r.output
