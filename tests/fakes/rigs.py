@@ -82,6 +82,8 @@ def _dhan(tmp: Path, clock: Clock, **env_over: str) -> Rig:
 
     rows = [dhan_server.instrument_row(sid, c.underlying, c.expiry.isoformat(), c.strike, c.right.value, LOT)
             for sid, c in (("35001", CALL), ("35002", PUT), ("35003", OLD))]  # fmt: skip
+    # a row whose strike column disagrees with its trading symbol: skipped, never half-trusted
+    rows.append(rows[0].replace("35001", "35004", 1).replace(f"{STRIKE:.5f}", f"{STRIKE + 100:.5f}"))
     fake = dhan_server.DhanFake(instruments_csv=dhan_server.CSV_HEADER + "\n" + "\n".join(rows) + "\n",
                                 timeout_seconds=1.0)  # fmt: skip
     server = ServerThread(dhan_server.create_app(fake)).start()
@@ -107,6 +109,8 @@ def _shoonya(tmp: Path, clock: Clock, **env_over: str) -> Rig:
 
     rows = [shoonya_server.symbol_row(tok, c.underlying, c.expiry.isoformat(), c.strike, c.right.value, LOT)
             for tok, c in (("35001", CALL), ("35002", PUT), ("35003", OLD))]  # fmt: skip
+    # a row whose OptionType column says PE while its symbol says C: skipped
+    rows.append(rows[0].replace("35001", "35004", 1).replace(",CE,", ",PE,"))
     fake = shoonya_server.ShoonyaFake(instruments=rows, timeout_seconds=1.0)
     server = ServerThread(shoonya_server.create_app(fake)).start()
     env = {"OPTRUNNER_SHOONYA_API_ROOT": server.url, "OPTRUNNER_SHOONYA_WS_ROOT": server.ws_url,

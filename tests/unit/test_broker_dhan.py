@@ -13,23 +13,21 @@ from __future__ import annotations
 import logging
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
-from fakes.dhan_server import CSV_HEADER, DhanFake, create_app, instrument_row
-from fakes.server_thread import ServerThread
-from optrunner.core.clock import LiveClock
+from fakes.rigs import CALL, OLD, PUT, UNLISTED, Rig, open_rig
 from optrunner.core.errors import UserError
 from optrunner.core.orders import Order
-from optrunner.core.types import OrderState, OrderType, Product, Right, Side, Tag
+from optrunner.core.types import OrderState, OrderType, Product, Side, Tag
 from optrunner.execution.brokers.base import BrokerEventKind as K
 from optrunner.execution.brokers.base import RejectReason
 from optrunner.execution.brokers.dhan import auth
-from optrunner.execution.brokers.dhan.adapter import DhanBroker, load_instruments
+from optrunner.execution.brokers.dhan.adapter import load_instruments
 from optrunner.execution.brokers.dhan.config import dhan_settings
+from optrunner.execution.brokers.dhan.symbols import parse_scrip_master
 from optrunner.execution.brokers.live.adapter import tag_for
 from optrunner.execution.brokers.live.errors import BadAnswer, NotSent
 from optrunner.execution.brokers.live.master import InstrumentMasterCache
@@ -37,55 +35,12 @@ from optrunner.execution.brokers.live.secrets import install_log_redaction
 from optrunner.execution.brokers.live.tokens import TokenStore
 from optrunner.instruments.contracts import OptionContract
 
-TODAY = LiveClock().now().date()
-EXPIRY = TODAY + timedelta(days=9)
-CALL = OptionContract("NIFTY", EXPIRY, 25000.0, Right.CE)
-PUT = OptionContract("NIFTY", EXPIRY, 25000.0, Right.PE)
-OLD = OptionContract("NIFTY", TODAY - timedelta(days=1), 25000.0, Right.CE)
-UNLISTED = OptionContract("NIFTY", EXPIRY, 99950.0, Right.CE)
-
-
-def master_csv() -> str:
-    rows = [
-        instrument_row("35001", "NIFTY", EXPIRY.isoformat(), 25000, "CE", 75),
-        instrument_row("35002", "NIFTY", EXPIRY.isoformat(), 25000, "PE", 75),
-        instrument_row("35003", "NIFTY", OLD.expiry.isoformat(), 25000, "CE", 75),
-        # a row whose columns and trading symbol disagree (strike 25100 vs symbol 25000): skipped
-        instrument_row("35004", "NIFTY", EXPIRY.isoformat(), 25000, "CE", 75).replace("25000.00000", "25100.00000"),
-    ]
-    return CSV_HEADER + "\n" + "\n".join(rows) + "\n"
-
-
-@dataclass
-class Rig:
-    fake: DhanFake
-    server: ServerThread
-    broker: DhanBroker
-    halts: list[tuple[str | None, str]]
-    alerts: list[tuple[str, str]]
-    store: TokenStore
-
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    fake = DhanFake(instruments_csv=master_csv(), timeout_seconds=1.0)
-    with ServerThread(create_app(fake)) as server:
-        env = {"OPTRUNNER_DHAN_API_ROOT": server.url + "/v2", "OPTRUNNER_DHAN_WS_ROOT": server.ws_url,
-               "OPTRUNNER_DHAN_USER_ID": fake.client_id, "OPTRUNNER_DHAN_ACCESS_TOKEN": fake.access_token,
-               "OPTRUNNER_DHAN_INSTRUMENTS_URL": server.url + "/api-scrip-master.csv",
-               "OPTRUNNER_DHAN_TIMEOUT_SECONDS": "0.5"}  # fmt: skip
-        settings = dhan_settings(environ=env, secrets_file=tmp_path / "none.json")
-        store = TokenStore(tmp_path / "tokens")
-        token = auth.login(settings, store)
-        cache = InstrumentMasterCache("dhan", lambda: fake.instruments_csv.encode(), tmp_path / "masters")
-        broker = DhanBroker(settings, token, load_instruments(settings, cache), LiveClock(),
-                            tag_file=tmp_path / "tags.txt", poll_seconds=0.0)  # fmt: skip
-        halts: list[tuple[str | None, str]] = []
-        alerts: list[tuple[str, str]] = []
-        broker.on_halt = lambda s, why: halts.append((s, why))
-        broker.on_alert = lambda level, msg: alerts.append((level, msg))
-        yield Rig(fake, server, broker, halts, alerts, store)
-        broker.close()
+    r = open_rig("dhan", tmp_path)
+    yield r
+    r.close()
 
 
 def order(cid: str, contract: OptionContract = CALL, qty: int = 75, kind: OrderType = OrderType.MARKET,
@@ -174,7 +129,7 @@ def test_5xx_before_processing_is_not_sent_and_resent_once(rig: Rig) -> None:
     assert kinds(rig.broker.events()) == [K.ACK, K.FILL] and len(rig.fake.orders) == 1
 
 
-def test_expired_token_halts_new_orders_until_relogin(rig: Rig, tmp_path: Path) -> None:
+def test_expired_token_halts_new_orders_until_relogin(rig: Rig) -> None:
     rig.fake.expire_token()
     rig.broker.submit(order("straddle-000007"))
     [ev] = rig.broker.events()
@@ -185,12 +140,7 @@ def test_expired_token_halts_new_orders_until_relogin(rig: Rig, tmp_path: Path) 
     rig.broker.submit(order("straddle-000008"))
     assert rig.fake.requests[sent:] == []  # refused locally: nothing reaches Dhan
     assert kinds(rig.broker.events()) == [K.REJECT]
-    # the user generates a new token and logs in again
-    rig.fake.access_token = "dhan-new-token-fedcba9876543210"
-    env = {"OPTRUNNER_DHAN_API_ROOT": rig.server.url + "/v2", "OPTRUNNER_DHAN_USER_ID": rig.fake.client_id,
-           "OPTRUNNER_DHAN_ACCESS_TOKEN": rig.fake.access_token}  # fmt: skip
-    token = auth.login(dhan_settings(environ=env, secrets_file=tmp_path / "none.json"), rig.store)
-    rig.broker.relogin(token)
+    rig.broker.relogin(rig.renew_session())  # the user generates a new token and logs in again
     rig.broker.submit(order("straddle-000008"))
     assert kinds(rig.broker.events()) == [K.ACK, K.FILL]
 
@@ -260,17 +210,11 @@ def test_no_secret_in_logs(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     assert any(h.get("access-token") == secret for h in rig.fake.seen_headers)  # it was in use, sent only to Dhan
 
 
-def test_master_cache_downloads_once_a_day(tmp_path: Path) -> None:
-    fake = DhanFake(instruments_csv=master_csv())
-    with ServerThread(create_app(fake)) as server:
-        env = {"OPTRUNNER_DHAN_INSTRUMENTS_URL": server.url + "/api-scrip-master.csv", "OPTRUNNER_DHAN_USER_ID": "1"}
-        settings = dhan_settings(environ=env, secrets_file=tmp_path / "none.json")
-        import httpx
-
-        cache = InstrumentMasterCache("dhan", lambda: httpx.get(server.url + "/api-scrip-master.csv").content,
-                                      tmp_path / "m")  # fmt: skip
-        first = load_instruments(settings, cache)
-        second = load_instruments(settings, cache)
-    assert first == second and CALL in first and cache.downloads == 1
+def test_master_cache_downloads_once_a_day_and_skips_disagreeing_rows(rig: Rig, tmp_path: Path) -> None:
+    url = rig.server.url + "/api-scrip-master.csv"
+    cache = InstrumentMasterCache("dhan", lambda: httpx.get(url).content, tmp_path / "m")
+    first = load_instruments(rig.broker.settings, cache)
+    second = load_instruments(rig.broker.settings, cache)
+    assert first == second and cache.downloads == 1
     assert first[CALL].security_id == "35001" and first[CALL].lot_size == 75 and first[CALL].segment == "NSE_FNO"
-    assert isinstance(EXPIRY, date)
+    assert parse_scrip_master(rig.fake.instruments_csv).skipped == 1

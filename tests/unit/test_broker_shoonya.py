@@ -12,46 +12,28 @@ import json
 import logging
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pyotp
 import pytest
 
+from fakes.rigs import CALL, EXPIRY, OLD, PUT, UNLISTED, Rig, open_rig
 from fakes.server_thread import ServerThread
-from fakes.shoonya_server import SESSION_EXPIRED, ShoonyaFake, create_app, sha256, symbol_row
+from fakes.shoonya_server import SESSION_EXPIRED, ShoonyaFake, sha256
 from optrunner.core.clock import LiveClock
 from optrunner.core.errors import UserError
 from optrunner.core.orders import Order
-from optrunner.core.types import OrderState, OrderType, Product, Right, Side, Tag
+from optrunner.core.types import OrderState, OrderType, Product, Side, Tag
 from optrunner.execution.brokers.base import BrokerEventKind as K
 from optrunner.execution.brokers.base import RejectReason
 from optrunner.execution.brokers.live.adapter import tag_for
 from optrunner.execution.brokers.live.errors import BadAnswer, NotSent
-from optrunner.execution.brokers.live.master import InstrumentMasterCache
 from optrunner.execution.brokers.live.secrets import install_log_redaction
 from optrunner.execution.brokers.live.tokens import TokenStore
 from optrunner.execution.brokers.shoonya import auth
-from optrunner.execution.brokers.shoonya.adapter import ShoonyaBroker, load_instruments
 from optrunner.execution.brokers.shoonya.config import shoonya_settings
 from optrunner.instruments.contracts import OptionContract
-
-TODAY = LiveClock().now().date()
-EXPIRY = TODAY + timedelta(days=9)
-CALL = OptionContract("NIFTY", EXPIRY, 25950.0, Right.CE)
-PUT = OptionContract("NIFTY", EXPIRY, 25950.0, Right.PE)
-OLD = OptionContract("NIFTY", TODAY - timedelta(days=1), 25950.0, Right.CE)
-UNLISTED = OptionContract("NIFTY", EXPIRY, 99950.0, Right.CE)
-
-
-def instruments() -> list[str]:
-    rows = [symbol_row("35001", "NIFTY", EXPIRY.isoformat(), 25950, "CE", 75),
-            symbol_row("35002", "NIFTY", EXPIRY.isoformat(), 25950, "PE", 75),
-            symbol_row("35003", "NIFTY", OLD.expiry.isoformat(), 25950, "CE", 75)]  # fmt: skip
-    # a row whose OptionType column says PE while the symbol says C: skipped, never half-trusted
-    rows.append(symbol_row("35004", "NIFTY", EXPIRY.isoformat(), 26000, "CE", 75).replace(",CE,", ",PE,"))
-    return rows
 
 
 def env_for(fake: ShoonyaFake, server: ServerThread, **over: str) -> dict[str, str]:
@@ -64,36 +46,11 @@ def env_for(fake: ShoonyaFake, server: ServerThread, **over: str) -> dict[str, s
     return env
 
 
-@dataclass
-class Rig:
-    fake: ShoonyaFake
-    server: ServerThread
-    broker: ShoonyaBroker
-    halts: list[tuple[str | None, str]]
-    alerts: list[tuple[str, str]]
-    store: TokenStore
-    tmp: Path
-
-
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    fake = ShoonyaFake(instruments=instruments(), timeout_seconds=1.0)
-    with ServerThread(create_app(fake)) as server:
-        settings = shoonya_settings(environ=env_for(fake, server), secrets_file=tmp_path / "none.json")
-        store = TokenStore(tmp_path / "tokens")
-        token = auth.login(settings, store)
-        import httpx
-
-        cache = InstrumentMasterCache("shoonya", lambda: httpx.get(server.url + "/NFO_symbols.txt.zip").content,
-                                      tmp_path / "masters", ext="zip")  # fmt: skip
-        broker = ShoonyaBroker(settings, token, load_instruments(settings, cache), LiveClock(),
-                               tag_file=tmp_path / "tags.txt", poll_seconds=0.0)  # fmt: skip
-        halts: list[tuple[str | None, str]] = []
-        alerts: list[tuple[str, str]] = []
-        broker.on_halt = lambda s, why: halts.append((s, why))
-        broker.on_alert = lambda level, msg: alerts.append((level, msg))
-        yield Rig(fake, server, broker, halts, alerts, store, tmp_path)
-        broker.close()
+    r = open_rig("shoonya", tmp_path)
+    yield r
+    r.close()
 
 
 def order(cid: str, contract: OptionContract = CALL, qty: int = 75, kind: OrderType = OrderType.MARKET,
@@ -204,8 +161,7 @@ def test_session_expired_halts_new_orders_until_relogin(rig: Rig) -> None:
     sent = len(rig.fake.requests)
     rig.broker.submit(order("straddle-000008"))
     assert rig.fake.requests[sent:] == [] and kinds(rig.broker.events()) == [K.REJECT]
-    settings = shoonya_settings(environ=env_for(rig.fake, rig.server), secrets_file=rig.tmp / "none.json")
-    rig.broker.relogin(auth.login(settings, rig.store))
+    rig.broker.relogin(rig.renew_session())
     rig.broker.submit(order("straddle-000008"))
     assert kinds(rig.broker.events()) == [K.ACK, K.FILL]
 
