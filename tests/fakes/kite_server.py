@@ -119,6 +119,7 @@ class FakeKite:
         self.requests: list[tuple[str, str]] = []  # (method, path) in arrival order
         self.placed_forms: list[dict[str, str]] = []
         self.delay_seconds = 1.5  # a "timeout" answer comes this late
+        self.fill_at_limit = False  # no replayed price for a symbol: a LIMIT order fills at its limit
         self._seq = 0
         self._tid = 0
         self._lock = threading.RLock()
@@ -167,6 +168,8 @@ class FakeKite:
 
     def _try_fill(self, o: FakeOrder) -> None:
         px = self.prices.get(o.form["tradingsymbol"])
+        if px is None and self.fill_at_limit and o.form["order_type"] == "LIMIT":
+            px = float(o.form["price"])
         if px is None:
             return
         f, q = o.form, int(o.form["quantity"])

@@ -258,3 +258,20 @@ def test_kernel_reconciliation_mismatch_halts_and_session_expiry_reduces(fake: F
     broker.set_access_token(fake.issue_token("fake-access-token-000000000077"))
     kernel.om.drain()
     assert kernel.risk.kill_switch.state is TradingState.ACTIVE
+
+
+def test_kites_10_orders_per_second_are_queued_by_the_kernel(fake: FakeKite, tmp_path: Path) -> None:
+    from optrunner.kernel import Kernel
+
+    clock = SimClock(T0)
+    broker = make_broker(fake, tmp_path, TOKEN, clock)
+    kernel = Kernel(broker, clock, capital=10_000_000.0, log_alerts=False)
+    with kernel.om.batch():
+        for _ in range(25):
+            kernel.router.submit(intent(Side.BUY, 65, 95.0))  # rests: the count is the requests
+    kernel.om.drain()
+    assert places(fake) == 10
+    step(kernel.om, clock, 0.5)
+    assert places(fake) == 15
+    step(kernel.om, clock, 1.0, 2)
+    assert places(fake) == 25

@@ -27,6 +27,7 @@ from optrunner.backtest.engine import merged_snapshots
 from optrunner.clikit import examples
 from optrunner.core.errors import UserError
 from optrunner.live.commands import open_paper_session, print_positions
+from optrunner.live.node import DEFAULT_RECONCILE_SECONDS
 from optrunner.live.service import TradingService
 
 console = Console()
@@ -34,8 +35,20 @@ SERVE_EXAMPLES = examples(
     "optrunner serve --config-dir examples/configs --data data/demo --date 2026-10-05 --pace-ms 200",
     "OPTRUNNER_API_TOKEN=... optrunner serve --config-dir my_strategies --data data/q1 --date 2026-01-05 "
     "--store sqlite:///paper.sqlite --port 8080",
+    "optrunner serve --live --broker kite --config-dir my_strategies --data data/today --date 2026-12-04",
 )
 DEFAULT_STORE = "sqlite:///optrunner-serve.sqlite"
+
+
+def live_tag_file(store_text: str, broker: str) -> Path:
+    """Next to a SQLite store: ``<store>.<broker>-tags.txt`` (client id <-> broker tag)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(store_text)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        raise UserError("give --broker-state FILE (where the live broker's client-id tags are kept)")
+    db = Path(url.database)
+    return db.with_name(f"{db.name}.{broker}-tags.txt")
 
 
 def _free(host: str, port: int) -> None:
@@ -91,6 +104,10 @@ def serve_command(
     slippage: SlippageOpt = None,
     latency: LatencyOpt = None,
     on_halt: Annotated[HaltPolicy | None, typer.Option("--on-halt", help="What a halted strategy does with its positions.", show_default=False)] = None,
+    reconcile_seconds: Annotated[float, typer.Option("--reconcile-seconds", min=1.0, help="Reconcile positions and orders with the broker this often (session time).")] = DEFAULT_RECONCILE_SECONDS,
+    live: Annotated[bool, typer.Option("--live", help="Send real orders to --broker (needs today's login: optrunner broker login).")] = False,
+    broker: Annotated[str, typer.Option("--broker", help="paper, or with --live: kite.")] = "paper",
+    yes: Annotated[bool, typer.Option("--yes", help="With --live: do not ask for confirmation.")] = False,
 ) -> None:
     """Run a paper session with the REST + WebSocket API, /metrics and an emergency stop (docs/service.md)."""
     import uvicorn
@@ -99,19 +116,38 @@ def serve_command(
         raise UserError(f"--config-dir {config_dir} is not a folder of strategy files")
     _free(host, port)
     token, source = load_token(token_file or default_token_file())
+    make_broker, mode = None, "paper"
+    if live or broker != "paper":
+        if not live:
+            raise UserError(f"--broker {broker} sends real orders: add --live (paper trading uses --broker paper)")
+        if broker == "paper":
+            raise UserError("--live needs a real broker: --broker kite")
+        from optrunner.live.live_brokers import live_broker_factory
+
+        tags = broker_state or live_tag_file(store_text, broker)
+        make_broker, mode, broker_state = live_broker_factory(broker, tags), "live", tags
     session = open_paper_session([config_dir], data, day, store_text, broker_state=broker_state, recover=None,
                                  account=account, capital=capital, slippage=slippage, latency=latency,
-                                 on_halt=on_halt)  # fmt: skip
+                                 on_halt=on_halt, make_broker=make_broker, reconcile_seconds=reconcile_seconds)  # fmt: skip
     node = session.node
+    if make_broker is not None:
+        from optrunner.live.live_brokers import attach, confirm_live
+
+        attach(node.kernel.broker, node)
+        try:
+            confirm_live(broker, node.kernel.broker.settings.api_root, node.kernel.runner.strategies(), yes)
+        except UserError:
+            session.store.close()
+            raise
     snapshots = merged_snapshots(session.catalog, session.symbols, session.day, session.day)
     service = TradingService(node, snapshots, pace_ms=pace_ms, quality=session.catalog.quality,
-                             catalog=session.catalog)
+                             catalog=session.catalog, mode=mode, broker=broker)
     from optrunner.api.app import create_app
 
     app = create_app(service, token)
     where = f"from {TOKEN_ENV}" if source == "env" else f"in {source} (mode 0600)"
     resumed = f", resuming the session in {store_text}" if session.recovered else ""
-    console.print(f"optrunner serve: paper, {', '.join(node.kernel.runner.strategies())} on {session.day}{resumed}")
+    console.print(f"optrunner serve: {mode} ({broker}), {', '.join(node.kernel.runner.strategies())} on {session.day}{resumed}")
     console.print(f"API on http://{host}:{port} (OpenAPI at /docs); bearer token {where}", soft_wrap=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=2,
                             ws="websockets-sansio")  # fmt: skip

@@ -9,6 +9,7 @@ that is down). Ctrl-C stops the session at a checkpoint and exits 130.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -132,10 +133,12 @@ def open_paper_session(
     durable: bool = False,
     keep_checkpoints: int = DEFAULT_KEEP_CHECKPOINTS,
     reconcile_seconds: float = DEFAULT_RECONCILE_SECONDS,
+    make_broker: Callable[[SimClock], Any] | None = None,
 ) -> PaperSession:
     """Check everything the user gave (one ``error:`` line per mistake), then build the node:
     a fresh session, or — ``recover`` True, or None and the store already holds one — the
-    session in the store resumed. The effective settings are journaled."""
+    session in the store resumed. The effective settings are journaled. ``make_broker``: a
+    live broker instead of the paper one (``serve --live``; its own state is at the broker)."""
     fault_config, fault_seed = faults_option(faults)  # a bad option is reported before anything runs
     settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency)
     settings, record = with_halt_policy(settings, record, on_halt)
@@ -165,10 +168,14 @@ def open_paper_session(
                         "run without --recover to start one")  # fmt: skip
     clock = SimClock()
     injector = FaultInjector(fault_config, fault_seed) if fault_config is not None else None
-    broker = PaperBroker(broker_path, clock, settings.sim_config(), injector)  # a resumed book carries its RNG state
+    if make_broker is not None:
+        broker = make_broker(clock)
+    else:
+        broker = PaperBroker(broker_path, clock, settings.sim_config(), injector)  # a resumed book carries its RNG state
     make = TradingNode.recover if recover else TradingNode
     node = make(cfgs, store, broker, clock, capital=settings.capital, risk=settings.risk,
-                charges=settings.charge_schedule(), freeze_inclusive=broker.config.freeze_inclusive,
+                charges=settings.charge_schedule(),
+                freeze_inclusive=getattr(getattr(broker, "config", None), "freeze_inclusive", False),
                 reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints)  # fmt: skip
     record.update({"data": str(data), "date": day, "strategy_files": files, "recover": recover, "faults": faults})
     store.append(SETTINGS, record, datetime.now(UTC))  # each session's effective settings, journaled

@@ -28,13 +28,14 @@ from optrunner.core.orders import Order
 from optrunner.core.timeutil import IST
 from optrunner.core.types import OrderState, OrderType
 from optrunner.execution.brokers.base import BrokerPosition
-from optrunner.execution.brokers.kite.config import TAG_MAX_LEN
+from optrunner.execution.brokers.kite.config import ORDERS_PER_SECOND, TAG_MAX_LEN
 from optrunner.execution.brokers.kite.errors import map_kite_error
 from optrunner.execution.brokers.kite.symbols import KiteInstruments, UnknownInstrument
 from optrunner.execution.brokers.live.adapter import LiveBroker, OrderView, TradeView
 from optrunner.execution.brokers.live.errors import BadAnswer, BrokerRefused, LiveBrokerError
 from optrunner.execution.brokers.live.secrets import register
 from optrunner.execution.brokers.live.settings import LiveBrokerSettings
+from optrunner.execution.rate_limit import TokenBucket
 
 S = OrderState
 VARIETY = "regular"
@@ -124,6 +125,10 @@ class KiteBroker(LiveBroker):
         self.instruments = instruments
         self.kite = kite_client(settings, access_token)
         self._today = today or (lambda: clock.now().astimezone(IST).date())
+
+    def order_rate_limit(self) -> TokenBucket:
+        """Kite's documented cap: 10 order requests per second (the order manager queues the rest)."""
+        return TokenBucket(ORDERS_PER_SECOND, ORDERS_PER_SECOND)
 
     def set_access_token(self, access_token: str) -> None:
         """After a re-login: use the new token and let orders flow again."""

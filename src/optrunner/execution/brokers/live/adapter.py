@@ -168,6 +168,7 @@ class LiveBroker:
         self.on_alert: Callable[[str, str], None] | None = None  # (level, message)
         self.on_halt: Callable[[str | None, str], None] | None = None  # (strategy or None: all new orders, reason)
         self.on_resume: Callable[[], None] | None = None
+        self._book_tags: dict[str, str] = {}  # broker order id -> tag, from every order book read
         self._notices: list[tuple[str, Any]] = []  # alerts/halts/resumes, delivered by events()
 
     # --- what subclasses implement ---------------------------------------------------------
@@ -301,7 +302,8 @@ class LiveBroker:
     def events(self) -> list[BrokerEvent]:
         """The outbox; polls first when due, and delivers pending alerts/halts (hooks run in
         the caller's thread — the kernel's — even when a feed thread raised them)."""
-        if self.poll_seconds is not None and time.monotonic() - self._last_poll >= self.poll_seconds:
+        if (self.poll_seconds is not None and time.monotonic() - self._last_poll >= self.poll_seconds
+                and self._working()):  # fmt: skip
             self.poll()
         with self._lock:
             out, self._outbox = self._outbox, []
@@ -320,12 +322,15 @@ class LiveBroker:
     def orders(self) -> list[BrokerOrderStatus]:
         return [BrokerOrderStatus(self.tags.tags.get(v.tag, v.tag or f"broker:{v.broker_id}"), v.state, v.filled_qty,
                                   v.avg_price, v.broker_id, reason=v.reason, limit_price=v.limit_price)
-                for v in self._order_book()]  # fmt: skip
+                for v in self._read_book()]  # fmt: skip
 
     def trades(self) -> list[BrokerEvent]:
-        owner = {v.broker_id: self.tags.tags.get(v.tag, v.tag) for v in self._order_book()}
+        trades = self._trade_book()
+        if any(t.broker_id not in self._book_tags for t in trades):  # an order we have not seen yet
+            self._read_book()
+        owner = {b: self.tags.tags.get(t, t) for b, t in self._book_tags.items()}
         out = [BrokerEvent(K.FILL, owner.get(t.broker_id, ""), t.ts, t.broker_id, t.quantity, t.price, t.exec_id)
-               for t in self._trade_book()]  # fmt: skip
+               for t in trades]  # fmt: skip
         out.sort(key=lambda e: (e.ts, e.exec_id))
         return out
 
@@ -347,11 +352,16 @@ class LiveBroker:
 
     # --- updates: pushed and polled ------------------------------------------------------------
 
+    def _working(self) -> bool:
+        """Any order of ours not final yet (else a poll has nothing to tell us)."""
+        with self._lock:
+            return any(not t.state.is_terminal for t in self._tracks.values())
+
     def poll(self) -> None:
         """Read the order book and apply it (errors alert; the next poll tries again)."""
         self._last_poll = time.monotonic()
         try:
-            book = self._order_book()
+            book = self._read_book()
             for view in book:
                 self.apply_update(view, "poll")
         except SessionExpired as exc:
@@ -477,8 +487,14 @@ class LiveBroker:
                 self._adopt_by_tag(tr)
         return tr if tr is not None and tr.broker_id is not None else None
 
-    def _find(self, tag: str, broker_id: str | None) -> OrderView | None:
+    def _read_book(self) -> list[OrderView]:
         book = self._order_book()
+        with self._lock:
+            self._book_tags.update((v.broker_id, v.tag) for v in book)
+        return book
+
+    def _find(self, tag: str, broker_id: str | None) -> OrderView | None:
+        book = self._read_book()
         for v in book:
             if (broker_id and v.broker_id == broker_id) or (not broker_id and v.tag == tag):
                 return v

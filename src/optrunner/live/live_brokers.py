@@ -1,0 +1,95 @@
+"""Opening a real broker for ``optrunner serve --live --broker <name>``.
+
+Checks before anything trades, each one ``error:`` line: the broker is known, its
+credentials are set, today's session token exists and has not expired (a token that
+expires before today's close is warned about), the instrument master loads; then the
+user confirms that real orders will be sent (``--yes`` skips the question; without a
+terminal it is required). Brokers register a factory in ``LIVE_BROKERS``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from optrunner.core.errors import RunFailed, UserError
+from optrunner.core.timeutil import IST
+from optrunner.execution.brokers.live.errors import LiveBrokerError
+from optrunner.execution.brokers.live.secrets import install_log_redaction
+from optrunner.execution.brokers.live.tokens import SessionToken, TokenStore
+
+console = Console(stderr=True)
+SESSION_CLOSE = time(15, 30)
+
+
+def check_token(broker: str, store: TokenStore | None = None, now: datetime | None = None) -> SessionToken:
+    """The stored session, refused when missing or expired; warns when it ends before the close."""
+    now = now or datetime.now(UTC)
+    tok = (store or TokenStore()).require_valid(broker, now)
+    close = datetime.combine(now.astimezone(IST).date(), SESSION_CLOSE, IST)
+    if now < close and tok.expires_at < close:
+        console.print(f"[yellow]warning[/]: the {broker} session expires at "
+                      f"{tok.expires_at.astimezone(IST):%H:%M} IST, before today's close: log in again first")  # fmt: skip
+    return tok
+
+
+def confirm_live(broker: str, where: str, strategies: list[str], yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UserError("--live sends real orders: confirm with --yes (no terminal to ask on)")
+    console.print(f"[bold red]LIVE[/]: real orders will go to {broker} at {where} for {', '.join(strategies)}.")
+    if input("Type 'live' to start: ").strip() != "live":
+        raise UserError("not confirmed: nothing was started")
+
+
+def _kite(clock: Any, tag_file: Path) -> Any:
+    from optrunner.execution.brokers.kite.config import kite_settings
+    from optrunner.execution.brokers.kite.orders import KiteBroker
+    from optrunner.execution.brokers.kite.symbols import KiteInstruments
+    from optrunner.execution.brokers.live.http import RestClient
+    from optrunner.execution.brokers.live.master import InstrumentMasterCache
+
+    settings = kite_settings()
+    settings.require("api_key")
+    tok = check_token("kite")
+    rest = RestClient(settings.api_root, timeout=30, headers=lambda: {
+        "X-Kite-Version": "3", "Authorization": f"token {settings.api_key}:{tok.access_token.value}"})  # fmt: skip
+    try:
+        csv = InstrumentMasterCache("kite", lambda: rest.request("GET", "/instruments")).get()
+        instruments = KiteInstruments.from_csv(csv)
+    except (LiveBrokerError, ValueError) as exc:
+        raise RunFailed(f"cannot load Kite's instrument master from {settings.api_root}: {exc}") from None
+    finally:
+        rest.close()
+    # the replayed clock moves fast: poll the books at every drain (a real-time session polls each second)
+    return KiteBroker(settings, tok.access_token.value, instruments, clock, tag_file=tag_file, poll_seconds=0.0)
+
+
+LIVE_BROKERS: dict[str, Callable[[Any, Path], Any]] = {"kite": _kite}
+
+
+def live_broker_factory(name: str, tag_file: Path) -> Callable[[Any], Any]:
+    """``clock -> broker`` for ``open_paper_session(make_broker=...)``; checks the name now."""
+    key = name.lower()
+    if key not in LIVE_BROKERS:
+        raise UserError(f"--broker {name!r}: live trading supports {', '.join(sorted(LIVE_BROKERS))}")
+    install_log_redaction()
+    return lambda clock: LIVE_BROKERS[key](clock, tag_file)
+
+
+def attach(broker: Any, node: Any) -> None:
+    """Wire a live broker to a node's kernel and, after a restart, hand it the open orders."""
+    from optrunner.execution.brokers.live.wiring import attach_kernel
+
+    attach_kernel(broker, node.kernel)
+    if hasattr(broker, "resume_orders"):
+        broker.resume_orders(node.kernel.om.open_orders())
+
+
+__all__ = ["LIVE_BROKERS", "attach", "check_token", "confirm_live", "live_broker_factory"]
