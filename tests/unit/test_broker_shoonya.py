@@ -172,7 +172,9 @@ def test_unparseable_answers_halt(rig: Rig) -> None:
         rig.broker.submit(order("straddle-000009"))
     rig.broker.events()  # halts and alerts are delivered in the caller's (the kernel's) thread
     assert rig.halts == [("straddle", "shoonya: unparseable broker answer")]
-    [no] = rig.fake.orders
+    rig.broker.submit(order("straddle-000010", kind=OrderType.LIMIT, limit=90.0))  # rests
+    rig.broker.events()
+    [no] = [o["norenordno"] for o in rig.fake.by_remarks(tag_for("straddle-000010", 25))]
     rig.fake.orders[no]["status"] = "HALF_DONE"
     rig.broker.events()
     assert rig.halts[-1] == (None, "shoonya: unparseable broker answer")
