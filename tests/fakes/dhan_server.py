@@ -54,6 +54,7 @@ class DhanFake:
     token_validity: str = "31/12/2099 15:30"
     market_fill_price: float = 100.0
     auto_fill_market: bool = True
+    fill_at_limit: bool = False  # LIMIT orders fill at their limit on arrival (end-to-end sessions)
     timeout_seconds: float = 3.0
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     trades: list[dict[str, Any]] = field(default_factory=list)
@@ -127,6 +128,8 @@ class DhanFake:
             o["omsErrorDescription"] = self._rejects.popleft()
         elif body["orderType"] == "MARKET" and self.auto_fill_market:
             self._fill(o, None, self.market_fill_price)
+        elif body["orderType"] == "LIMIT" and self.fill_at_limit:
+            self._fill(o, None, o["price"])
         return o
 
     def _fill(self, o: dict[str, Any], quantity: int | None, price: float | None) -> dict[str, Any]:

@@ -47,6 +47,7 @@ class ShoonyaFake:
     totp_secret: str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
     market_fill_price: float = 100.0
     auto_fill_market: bool = True
+    fill_at_limit: bool = False  # LMT orders fill at their limit on arrival (end-to-end sessions)
     timeout_seconds: float = 3.0
     tokens: set[str] = field(default_factory=set)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -144,6 +145,8 @@ class ShoonyaFake:
             o["status"], o["rpt"], o["rejreason"] = "REJECTED", "Rejected", self._rejects.popleft()
         elif j["prctyp"] == "MKT" and self.auto_fill_market:
             self._fill(o, None, self.market_fill_price)
+        elif j["prctyp"] == "LMT" and self.fill_at_limit:
+            self._fill(o, None, float(o["prc"]))
         return o
 
     def _fill(self, o: dict[str, Any], quantity: int | None, price: float | None) -> dict[str, Any]:

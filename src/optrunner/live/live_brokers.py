@@ -71,7 +71,39 @@ def _kite(clock: Any, tag_file: Path) -> Any:
     return KiteBroker(settings, tok.access_token.value, instruments, clock, tag_file=tag_file, poll_seconds=0.0)
 
 
-LIVE_BROKERS: dict[str, Callable[[Any, Path], Any]] = {"kite": _kite}
+def _dhan(clock: Any, tag_file: Path) -> Any:
+    import httpx
+
+    from optrunner.execution.brokers.dhan.adapter import DhanBroker, load_instruments
+    from optrunner.execution.brokers.dhan.config import dhan_settings
+
+    settings = dhan_settings()
+    settings.require("user_id")
+    tok = check_token("dhan")
+    try:
+        instruments = load_instruments(settings)
+    except (httpx.HTTPError, ValueError) as exc:
+        raise RunFailed(f"cannot load Dhan's scrip master: {exc}") from None
+    return DhanBroker(settings, tok, instruments, clock, tag_file=tag_file, poll_seconds=0.0)
+
+
+def _shoonya(clock: Any, tag_file: Path) -> Any:
+    import httpx
+
+    from optrunner.execution.brokers.shoonya.adapter import ShoonyaBroker, load_instruments
+    from optrunner.execution.brokers.shoonya.config import shoonya_settings
+
+    settings = shoonya_settings()
+    settings.require("user_id")
+    tok = check_token("shoonya")
+    try:
+        instruments = load_instruments(settings)
+    except (httpx.HTTPError, ValueError) as exc:
+        raise RunFailed(f"cannot load Shoonya's NFO symbols: {exc}") from None
+    return ShoonyaBroker(settings, tok, instruments, clock, tag_file=tag_file, poll_seconds=0.0)
+
+
+LIVE_BROKERS: dict[str, Callable[[Any, Path], Any]] = {"kite": _kite, "dhan": _dhan, "shoonya": _shoonya}
 
 
 def live_broker_factory(name: str, tag_file: Path) -> Callable[[Any], Any]:

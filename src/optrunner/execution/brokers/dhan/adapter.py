@@ -28,7 +28,12 @@ from optrunner.core.timeutil import IST
 from optrunner.execution.brokers.base import BrokerPosition
 from optrunner.execution.brokers.dhan import orders as fmt
 from optrunner.execution.brokers.dhan.auth import headers
-from optrunner.execution.brokers.dhan.config import BROKER, CORRELATION_ID_MAX, instruments_url
+from optrunner.execution.brokers.dhan.config import (
+    BROKER,
+    CORRELATION_ID_MAX,
+    ORDERS_PER_SECOND,
+    instruments_url,
+)
 from optrunner.execution.brokers.dhan.errors import error_text, refine
 from optrunner.execution.brokers.dhan.symbols import DhanInstrument, parse_scrip_master
 from optrunner.execution.brokers.live.adapter import LiveBroker, OrderView, TradeView
@@ -38,6 +43,7 @@ from optrunner.execution.brokers.live.master import InstrumentMasterCache
 from optrunner.execution.brokers.live.secrets import Secret
 from optrunner.execution.brokers.live.settings import LiveBrokerSettings
 from optrunner.execution.brokers.live.tokens import SessionToken, TokenStore
+from optrunner.execution.rate_limit import TokenBucket
 from optrunner.instruments.contracts import OptionContract
 
 
@@ -72,6 +78,11 @@ class DhanBroker(LiveBroker):
 
     def close(self) -> None:
         self.http.close()
+
+    def order_rate_limit(self) -> TokenBucket:
+        """Dhan's documented cap of 10 order requests per second (config.py); the
+        order manager queues the rest."""
+        return TokenBucket(ORDERS_PER_SECOND, ORDERS_PER_SECOND)
 
     # --- symbols ---------------------------------------------------------------------------
 

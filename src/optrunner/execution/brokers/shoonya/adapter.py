@@ -33,13 +33,20 @@ from optrunner.execution.brokers.live.settings import LiveBrokerSettings
 from optrunner.execution.brokers.live.tokens import SessionToken, TokenStore
 from optrunner.execution.brokers.shoonya import orders as fmt
 from optrunner.execution.brokers.shoonya.auth import body
-from optrunner.execution.brokers.shoonya.config import BROKER, REMARKS_MAX, account, instruments_url
+from optrunner.execution.brokers.shoonya.config import (
+    BROKER,
+    ORDERS_PER_SECOND,
+    REMARKS_MAX,
+    account,
+    instruments_url,
+)
 from optrunner.execution.brokers.shoonya.errors import check, is_no_data
 from optrunner.execution.brokers.shoonya.symbols import (
     ShoonyaInstrument,
     parse_symbols,
     unzip_master,
 )
+from optrunner.execution.rate_limit import TokenBucket
 from optrunner.instruments.contracts import OptionContract
 
 
@@ -74,6 +81,11 @@ class ShoonyaBroker(LiveBroker):
 
     def close(self) -> None:
         self.http.close()
+
+    def order_rate_limit(self) -> TokenBucket:
+        """Our cap of 10 order requests per second (config.py); the
+        order manager queues the rest."""
+        return TokenBucket(ORDERS_PER_SECOND, ORDERS_PER_SECOND)
 
     # --- symbols ---------------------------------------------------------------------------
 
