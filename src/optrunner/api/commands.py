@@ -106,7 +106,7 @@ def serve_command(
     on_halt: Annotated[HaltPolicy | None, typer.Option("--on-halt", help="What a halted strategy does with its positions.", show_default=False)] = None,
     reconcile_seconds: Annotated[float, typer.Option("--reconcile-seconds", min=1.0, help="Reconcile positions and orders with the broker this often (session time).")] = DEFAULT_RECONCILE_SECONDS,
     live: Annotated[bool, typer.Option("--live", help="Send real orders to --broker (needs today's login: optrunner broker login).")] = False,
-    broker: Annotated[str, typer.Option("--broker", help="paper, or with --live: kite.")] = "paper",
+    broker: Annotated[str, typer.Option("--broker", help="paper, or with --live: kite, dhan or shoonya.")] = "paper",
     yes: Annotated[bool, typer.Option("--yes", help="With --live: do not ask for confirmation.")] = False,
 ) -> None:
     """Run a paper session with the REST + WebSocket API, /metrics and an emergency stop (docs/service.md)."""
@@ -121,7 +121,7 @@ def serve_command(
         if not live:
             raise UserError(f"--broker {broker} sends real orders: add --live (paper trading uses --broker paper)")
         if broker == "paper":
-            raise UserError("--live needs a real broker: --broker kite")
+            raise UserError("--live needs a real broker: --broker kite, dhan or shoonya")
         from optrunner.live.live_brokers import live_broker_factory
 
         tags = broker_state or live_tag_file(store_text, broker)
