@@ -38,6 +38,7 @@ class ServerThread:
 
     def stop(self) -> None:
         self.server.should_exit = True
+        self.server.force_exit = True  # do not wait for a handler a test left sleeping (held answers)
         self.thread.join(timeout=5)
 
     def __enter__(self) -> ServerThread:
