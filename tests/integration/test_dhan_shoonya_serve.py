@@ -1,7 +1,9 @@
 """`optrunner serve --live --broker dhan|shoonya` end to end against their fakes: a replayed
 synthetic day traded through the adapters' real HTTP code, the service's health and metrics
 showing the live broker, the store's filled orders equal to the orders filled at the broker
-(matched by correlationId / remarks), nothing sent twice, flat at the close, no secret printed."""
+(matched by correlationId / remarks), nothing sent twice, flat at the close, no secret printed —
+and parity: the orders the live session sent (ids, contracts, sides, quantities, limits) are
+the orders a backtest of the same day sends."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from test_kite_serve import day_contracts
 
 from fakes import dhan_server, shoonya_server
 from fakes.server_thread import ServerThread
+from optrunner.backtest.commands import load_configs
+from optrunner.backtest.engine import BacktestSpec, run_backtest
 from optrunner.execution.brokers.live.adapter import tag_for
 from optrunner.execution.brokers.live.secrets import Secret
 from optrunner.execution.brokers.live.tokens import SessionToken, TokenStore
@@ -123,3 +127,8 @@ def test_serve_live_trades_a_replayed_day(tmp_path: Path, name: str) -> None:
     assert len(at_broker) == len(fake.orders)  # type: ignore[attr-defined]  # one broker order per tag
     assert set(net) == {0}  # flat at the broker at the close
     assert secret not in out
+    # parity: the live session sent the orders the backtest of the same day sends
+    cfgs, _ = load_configs([configs])
+    backtest = run_backtest(BacktestSpec(cfgs, catalog, DAY, DAY)).recorder.orders
+    key = lambda o: (o.client_id, o.contract.id, str(o.side), o.quantity, o.limit_price)  # noqa: E731
+    assert sorted(key(o) for o in ours.values() if o.client_id in filled) == sorted(map(key, backtest.values()))
