@@ -275,3 +275,28 @@ def test_kites_10_orders_per_second_are_queued_by_the_kernel(fake: FakeKite, tmp
     assert places(fake) == 15
     step(kernel.om, clock, 1.0, 2)
     assert places(fake) == 25
+
+
+def test_a_restarted_adapter_continues_open_orders_and_notices_expiry_while_polling(
+    fake: FakeKite, tmp_path: Path
+) -> None:
+    clock = SimClock(T0)
+    broker = make_broker(fake, tmp_path, TOKEN, clock)
+    om = make_om(broker, clock)
+    resting = om.place(intent(Side.BUY, 65, 95.0))
+    om.drain()
+    assert resting.state is S.ACCEPTED
+    # the process restarts: a new adapter is handed the order manager's open orders
+    again = make_broker(fake, tmp_path, TOKEN, clock)
+    again.resume_orders(om.open_orders())
+    fake.set_price(SYM, 94.0)  # now it trades
+    events = again.events()
+    assert [(e.kind, e.client_id, e.quantity, e.price) for e in events] == [
+        ("FILL", resting.client_id, 65, 94.0)]  # no second ACK; the fill once  # fmt: skip
+    assert again.events() == []
+    halts: list[tuple[str | None, str]] = []
+    again.on_halt = lambda s, why: halts.append((s, why))
+    fake.expire_sessions()
+    again.poll()  # the next read of the books meets the expired session
+    again.events()
+    assert halts == [(None, "kite session expired")] and not again.session_ok

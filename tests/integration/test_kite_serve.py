@@ -1,7 +1,9 @@
 """`optrunner serve --live --broker kite` end to end against the fake Kite: a replayed synthetic
 day traded through the real SDK, the service's API and metrics showing it live, the store's
-orders equal to the orders at the broker (matched by tag), no secret printed; and a session
-that expired is refused before anything starts."""
+orders equal to the orders at the broker (matched by tag) and to the backtest's orders for the
+same day (parity), no secret printed; and a session that expired is refused before anything
+starts. The fake fills a limit order at its limit (it has no replayed quotes), so fill prices
+differ from the backtest's; this strategy's decisions depend on the market, not on its fills."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from optrunner.execution.brokers.live.adapter import tag_for
 from optrunner.execution.brokers.live.secrets import Secret
 from optrunner.execution.brokers.live.tokens import SessionToken, TokenStore
 from optrunner.instruments.contracts import OptionContract
+from optrunner.instruments.symbology import format_symbol
 from optrunner.store import Store
 from service_cases import DAY, make_case
 
@@ -96,6 +99,18 @@ def test_serve_live_kite_trades_a_replayed_day(tmp_path: Path) -> None:
     net = {o.form["tradingsymbol"]: fake.net_position(o.form["tradingsymbol"]) for o in fake.orders.values()}
     assert set(net.values()) == {0}  # the day ended flat at the broker
     assert ACCESS not in out and API_SECRET not in out and "kite" in out and np.isfinite(len(out))
+    # parity: the orders Kite received are the backtest's orders for the same day (same ids, legs, sizes)
+    from optrunner.backtest.engine import BacktestSpec, run_backtest
+    from optrunner.config import load_config_file
+
+    bt = run_backtest(BacktestSpec([load_config_file(configs / "SVC.json")], catalog, DAY, DAY))
+    want = {o.client_id: (o.contract.id, str(o.side), o.quantity) for o in bt.kernel.om.orders()}
+    sent = {cid: (o.contract.id, str(o.side), o.quantity) for cid, o in ours.items()}
+    assert sent == want
+    at_broker = {o.form["tag"]: (o.form["tradingsymbol"], o.form["transaction_type"], int(o.form["quantity"]))
+                 for o in fake.orders.values()}  # fmt: skip
+    assert at_broker == {tag_for(o.client_id): (format_symbol(o.contract, "kite"), str(o.side), o.quantity)
+                         for o in bt.kernel.om.orders()}  # fmt: skip
 
 
 def test_serve_live_refuses_an_expired_session(tmp_path: Path) -> None:
