@@ -108,7 +108,7 @@ def test_429_is_a_rate_limited_reject_and_the_resend_places_one_order(rig: Rig) 
     assert rig.fake.orders == {}
     rig.broker.submit(order("straddle-000004"))  # the order manager resends after its backoff
     assert kinds(rig.broker.events()) == [K.ACK, K.FILL]
-    assert len(rig.fake.orders) == 1
+    assert len(rig.fake.orders) == 1 and rig.broker.api_errors == {"429": 1}  # counted for the metrics
 
 
 @pytest.mark.parametrize("fault", ["500_after", "timeout_after"])
@@ -118,6 +118,7 @@ def test_lost_answer_is_found_by_correlation_id_never_resent(rig: Rig, fault: st
     assert kinds(rig.broker.events()) == [K.ACK, K.FILL]
     assert len(rig.fake.placed()) == 1 and len(rig.fake.orders) == 1
     assert rig.broker.counters["adopted_by_tag"] == 1 and rig.broker.counters["possibly_sent"] == 1
+    assert rig.broker.api_errors == {"500" if fault == "500_after" else "PossiblySent": 1}
 
 
 def test_5xx_before_processing_is_not_sent_and_resent_once(rig: Rig) -> None:

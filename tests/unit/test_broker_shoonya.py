@@ -133,6 +133,7 @@ def test_429_then_resend_places_one_order(rig: Rig) -> None:
     assert ev.kind is K.REJECT and ev.reject_reason is RejectReason.RATE_LIMITED
     rig.broker.submit(order("straddle-000004"))
     assert kinds(rig.broker.events()) == [K.ACK, K.FILL] and len(rig.fake.orders) == 1
+    assert rig.broker.api_errors == {"429": 1}
 
 
 @pytest.mark.parametrize("fault", ["500_after", "timeout_after"])
@@ -142,6 +143,7 @@ def test_lost_answer_is_found_by_remarks_never_resent(rig: Rig, fault: str) -> N
     assert kinds(rig.broker.events()) == [K.ACK, K.FILL]
     assert len(rig.fake.placed()) == 1 and len(rig.fake.orders) == 1
     assert rig.broker.counters["adopted_by_tag"] == 1
+    assert rig.broker.api_errors == {"502" if fault == "500_after" else "PossiblySent": 1}
 
 
 def test_5xx_before_processing_is_not_sent_and_resent_once(rig: Rig) -> None:

@@ -16,6 +16,7 @@ exchange's trade id, positions from ``GET /v2/positions`` (one book per account)
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ class DhanBroker(LiveBroker):
         self.client_id = settings.user_id
         self._token: Secret = token.access_token
         self.instruments = instruments
+        self.api_errors: Counter[str] = Counter()  # "429", "500", "PossiblySent" (timeout)... -> count
         self._by_security = {i.security_id: i.contract for i in instruments.values()}
         self.http = RestClient(settings.api_root, timeout=settings.timeout_seconds, error_text=error_text,
                                headers=lambda: headers(self._token, self.client_id), transport=transport)  # fmt: skip
@@ -99,9 +101,12 @@ class DhanBroker(LiveBroker):
     # --- requests --------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
+        """One REST call; a failure is counted in ``api_errors`` by HTTP status (or kind, for a
+        timeout / refused connection / unparseable body) and raised in the shared taxonomy."""
         try:
             return self.http.request(method, path, **kw)
         except LiveBrokerError as exc:
+            self.api_errors[str(exc.status) if exc.status else type(exc).__name__] += 1
             raise refine(exc) from None
 
     def _place(self, order: Order, tag: str) -> str:

@@ -14,6 +14,7 @@ fill id (``flid``), positions come from ``PositionBook`` (one book per account).
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from optrunner.core.orders import Order
 from optrunner.core.timeutil import IST
 from optrunner.execution.brokers.base import BrokerPosition
 from optrunner.execution.brokers.live.adapter import LiveBroker, OrderView, TradeView
-from optrunner.execution.brokers.live.errors import BadAnswer, BrokerRefused
+from optrunner.execution.brokers.live.errors import BadAnswer, BrokerRefused, LiveBrokerError
 from optrunner.execution.brokers.live.http import RestClient
 from optrunner.execution.brokers.live.master import InstrumentMasterCache
 from optrunner.execution.brokers.live.secrets import Secret
@@ -71,6 +72,7 @@ class ShoonyaBroker(LiveBroker):
         self.actid = token.extra.get("actid") or account(settings)
         self._key: Secret = token.access_token
         self.instruments = instruments
+        self.api_errors: Counter[str] = Counter()  # "429", "502", "PossiblySent" (timeout)... -> count
         self._by_symbol = {i.trading_symbol: i.contract for i in instruments.values()}
         self.http = RestClient(settings.api_root, timeout=settings.timeout_seconds, transport=transport)
 
@@ -100,9 +102,17 @@ class ShoonyaBroker(LiveBroker):
 
     # --- requests --------------------------------------------------------------------------
 
+    def _request(self, endpoint: str, jdata: dict[str, Any]) -> Any:
+        """One NorenOMS call; a transport/HTTP failure is counted in ``api_errors`` by status
+        (or kind) and raised in the shared taxonomy; ``stat``/``emsg`` are the caller's to read."""
+        try:
+            return self.http.request("POST", f"/{endpoint}", content=body(jdata, self._key))
+        except LiveBrokerError as exc:
+            self.api_errors[str(exc.status) if exc.status else type(exc).__name__] += 1
+            raise
+
     def _post(self, endpoint: str, jdata: dict[str, Any]) -> Any:
-        answer = self.http.request("POST", f"/{endpoint}", content=body(jdata, self._key))
-        return check(answer, endpoint)
+        return check(self._request(endpoint, jdata), endpoint)
 
     def _place(self, order: Order, tag: str) -> str:
         inst = self.instrument(order.contract)
@@ -166,7 +176,7 @@ class ShoonyaBroker(LiveBroker):
     # --- parsing ---------------------------------------------------------------------------
 
     def _rows(self, endpoint: str, jdata: dict[str, Any]) -> list[dict[str, Any]]:
-        answer = self.http.request("POST", f"/{endpoint}", content=body(jdata, self._key))
+        answer = self._request(endpoint, jdata)
         if is_no_data(answer):
             return []
         answer = check(answer, endpoint)
