@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from optrunner.core.orders import Order
-from optrunner.core.types import OrderState, OrderType, Product, Side
+from optrunner.core.types import OrderState, OrderType, Product
 from optrunner.execution.brokers.base import BrokerEvent, BrokerEventKind, BrokerOrderStatus
 from optrunner.execution.brokers.dhan.symbols import DhanInstrument
 from optrunner.execution.brokers.live import fields
@@ -48,7 +48,6 @@ STATES = {
     "TRANSIT": S.SUBMITTED, "PENDING": S.ACCEPTED, "TRIGGERED": S.ACCEPTED, "PART_TRADED": S.PARTIALLY_FILLED,
     "TRADED": S.FILLED, "REJECTED": S.REJECTED, "CANCELLED": S.CANCELLED, "EXPIRED": S.EXPIRED,
 }  # fmt: skip
-WORKING = ("TRANSIT", "PENDING", "TRIGGERED", "PART_TRADED")
 
 
 def place_body(order: Order, inst: DhanInstrument, client_id: str, tag: str) -> dict[str, Any]:
@@ -146,9 +145,6 @@ def net_quantity(row: dict[str, Any]) -> int:
 def quantity(row: dict[str, Any]) -> int:
     return fields.whole(row, "quantity", WHO)
 
-
-def side_of(row: dict[str, Any]) -> Side:
-    return Side(fields.text(row, "transactionType", WHO))
 
 
 def parse_time(value: Any) -> datetime | None:
