@@ -36,6 +36,8 @@ SERVE_EXAMPLES = examples(
     "OPTRUNNER_API_TOKEN=... optrunner serve --config-dir my_strategies --data data/q1 --date 2026-01-05 "
     "--store sqlite:///paper.sqlite --port 8080",
     "optrunner serve --live --broker kite --config-dir my_strategies --data data/today --date 2026-12-04",
+    "optrunner serve --feed kite --config-dir my_strategies      # paper fills on live Kite data",
+    "optrunner serve --feed kite --live --broker kite --config-dir my_strategies",
 )
 DEFAULT_STORE = "sqlite:///optrunner-serve.sqlite"
 
@@ -91,8 +93,8 @@ def _server_class() -> Any:
 
 def serve_command(
     config_dir: Annotated[Path, typer.Option("--config-dir", help="Folder of strategy files (one account).")],
-    data: Annotated[Path, typer.Option("--data", help="Catalog folder to replay.")],
-    day: Annotated[str, typer.Option("--date", help="The trading day to replay, YYYY-MM-DD.")],
+    data: Annotated[Path | None, typer.Option("--data", help="Catalog folder to replay (not with --feed kite).", show_default=False)] = None,
+    day: Annotated[str | None, typer.Option("--date", help="The trading day to replay, YYYY-MM-DD.", show_default=False)] = None,
     store_text: Annotated[str, typer.Option("--store", help="Store URL; a store holding this session resumes it.")] = DEFAULT_STORE,
     broker_state: Annotated[Path | None, typer.Option("--broker-state", help="Paper broker book (default: next to a SQLite store).", show_default=False)] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default: the API trades).")] = "127.0.0.1",
@@ -108,12 +110,19 @@ def serve_command(
     live: Annotated[bool, typer.Option("--live", help="Send real orders to --broker (needs today's login: optrunner broker login).")] = False,
     broker: Annotated[str, typer.Option("--broker", help="paper, or with --live: kite, dhan or shoonya.")] = "paper",
     yes: Annotated[bool, typer.Option("--yes", help="With --live: do not ask for confirmation.")] = False,
+    feed: Annotated[str, typer.Option("--feed", help="catalog (replay --data on --date) or kite (live Kite Ticker chains; needs today's login).")] = "catalog",
 ) -> None:
     """Run a paper session with the REST + WebSocket API, /metrics and an emergency stop (docs/service.md)."""
     import uvicorn
 
     if not config_dir.is_dir():
         raise UserError(f"--config-dir {config_dir} is not a folder of strategy files")
+    if feed not in ("catalog", "kite"):
+        raise UserError(f"--feed {feed!r}: one of catalog, kite")
+    if feed == "catalog" and (data is None or day is None):
+        raise UserError("give --data DIR and --date YYYY-MM-DD to replay a catalog day (or --feed kite for live data)")
+    if feed == "kite" and (data is not None or day is not None):
+        raise UserError("--feed kite trades today on live data: drop --data and --date")
     _free(host, port)
     token, source = load_token(token_file or default_token_file())
     make_broker, mode = None, "paper"
@@ -139,8 +148,21 @@ def serve_command(
         except UserError:
             session.store.close()
             raise
-    snapshots = merged_snapshots(session.catalog, session.symbols, session.day, session.day)
-    service = TradingService(node, snapshots, pace_ms=pace_ms, quality=session.catalog.quality,
+    live_feed = None
+    if session.catalog is None:  # --feed kite: live chains; live Kite orders also hear its order updates
+        from optrunner.live.live_brokers import open_kite_feed
+
+        try:
+            live_feed, snapshots = open_kite_feed(session.symbols)
+        except UserError:
+            session.store.close()
+            raise
+        if hasattr(node.kernel.broker, "on_order_message"):
+            live_feed.on_order = node.kernel.broker.on_order_message
+    else:
+        snapshots = merged_snapshots(session.catalog, session.symbols, session.day, session.day)
+    quality = session.catalog.quality if session.catalog is not None else None
+    service = TradingService(node, snapshots, pace_ms=pace_ms, quality=quality,
                              catalog=session.catalog, mode=mode, broker=broker)
     from optrunner.api.app import create_app
 
@@ -155,5 +177,7 @@ def serve_command(
     for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).addFilter(redact)
     _server_class()(config).run()
+    if live_feed is not None:
+        live_feed.stop()
     print_positions(node)
     console.print(f"stopped ({service.state}); the store holds the session: start again to resume it")

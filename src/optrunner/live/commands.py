@@ -108,7 +108,7 @@ class PaperSession:
     """A trading node on the paper broker, ready to replay ``day`` of ``catalog`` (``run``, ``serve``)."""
 
     node: TradingNode
-    catalog: Catalog
+    catalog: Catalog | None  # None: a live feed, no catalog
     store: Store
     symbols: list[str]
     day: date
@@ -118,8 +118,8 @@ class PaperSession:
 
 def open_paper_session(
     configs: list[Path],
-    data: Path,
-    day: str,
+    data: Path | None,
+    day: str | None,
     store_text: str,
     *,
     broker_state: Path | None = None,
@@ -138,18 +138,19 @@ def open_paper_session(
     """Check everything the user gave (one ``error:`` line per mistake), then build the node:
     a fresh session, or — ``recover`` True, or None and the store already holds one — the
     session in the store resumed. The effective settings are journaled. ``make_broker``: a
-    live broker instead of the paper one (``serve --live``; its own state is at the broker)."""
+    live broker instead of the paper one (``serve --live``; its own state is at the broker).
+    ``data`` None: no catalog (the snapshots come from a live feed; ``day`` defaults to today)."""
     fault_config, fault_seed = faults_option(faults)  # a bad option is reported before anything runs
     settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency)
     settings, record = with_halt_policy(settings, record, on_halt)
     cfgs, files = load_configs(configs)
     try:
-        d = date.fromisoformat(day)
+        d = date.fromisoformat(day) if day is not None else to_ist(datetime.now(UTC)).date()
     except ValueError:
         raise UserError(f"--date {day!r} is not a date like 2026-11-16") from None
-    catalog = open_catalog(data, cfgs, files)
+    catalog = open_catalog(data, cfgs, files) if data is not None else None
     symbols = sorted({c.market_config.symbol for c in cfgs})
-    missing = [s for s in symbols if d not in catalog.dates(s)]
+    missing = [s for s in symbols if catalog is not None and d not in catalog.dates(s)]
     if missing:
         raise UserError(f"{data} has no {', '.join(missing)} data on {d}; pick a day it holds (optrunner data info --data {data})")
     url = store_url(store_text)
@@ -177,7 +178,7 @@ def open_paper_session(
                 charges=settings.charge_schedule(),
                 freeze_inclusive=getattr(getattr(broker, "config", None), "freeze_inclusive", False),
                 reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints)  # fmt: skip
-    record.update({"data": str(data), "date": day, "strategy_files": files, "recover": recover, "faults": faults})
+    record.update({"data": str(data) if data is not None else "live feed", "date": d.isoformat(), "strategy_files": files, "recover": recover, "faults": faults})
     store.append(SETTINGS, record, datetime.now(UTC))  # each session's effective settings, journaled
     return PaperSession(node, catalog, store, symbols, d, injector, bool(recover))
 

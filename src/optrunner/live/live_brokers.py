@@ -4,13 +4,14 @@ Checks before anything trades, each one ``error:`` line: the broker is known, it
 credentials are set, today's session token exists and has not expired (a token that
 expires before today's close is warned about), the instrument master loads; then the
 user confirms that real orders will be sent (``--yes`` skips the question; without a
-terminal it is required). Brokers register a factory in ``LIVE_BROKERS``.
+terminal it is required). Brokers register a factory in ``LIVE_BROKERS``. ``open_kite_feed``
+gives live Kite chains for ``serve --feed kite`` (paper or live orders on live data).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,9 @@ def confirm_live(broker: str, where: str, strategies: list[str], yes: bool) -> N
         raise UserError("not confirmed: nothing was started")
 
 
-def _kite(clock: Any, tag_file: Path) -> Any:
+def kite_session() -> tuple[Any, SessionToken, Any]:
+    """(settings, today's session, instrument master) — each problem one clear error."""
     from optrunner.execution.brokers.kite.config import kite_settings
-    from optrunner.execution.brokers.kite.orders import KiteBroker
     from optrunner.execution.brokers.kite.symbols import KiteInstruments
     from optrunner.execution.brokers.live.http import RestClient
     from optrunner.execution.brokers.live.master import InstrumentMasterCache
@@ -62,11 +63,19 @@ def _kite(clock: Any, tag_file: Path) -> Any:
         "X-Kite-Version": "3", "Authorization": f"token {settings.api_key}:{tok.access_token.value}"})  # fmt: skip
     try:
         csv = InstrumentMasterCache("kite", lambda: rest.request("GET", "/instruments")).get()
-        instruments = KiteInstruments.from_csv(csv)
+        instruments = KiteInstruments.from_csv(csv, datetime.now(IST).date())
     except (LiveBrokerError, ValueError) as exc:
         raise RunFailed(f"cannot load Kite's instrument master from {settings.api_root}: {exc}") from None
     finally:
         rest.close()
+    return settings, tok, instruments
+
+
+def _kite(clock: Any, tag_file: Path) -> Any:
+    from optrunner.execution.brokers.kite.orders import KiteBroker
+
+    settings, tok, instruments = kite_session()
+    instruments.as_of = None  # the session's own clock says which contracts have expired
     # the replayed clock moves fast: poll the books at every drain (a real-time session polls each second)
     return KiteBroker(settings, tok.access_token.value, instruments, clock, tag_file=tag_file, poll_seconds=0.0)
 
@@ -103,6 +112,25 @@ def _shoonya(clock: Any, tag_file: Path) -> Any:
     return ShoonyaBroker(settings, tok, instruments, clock, tag_file=tag_file, poll_seconds=0.0)
 
 
+def open_kite_feed(symbols: list[str], *, width: int = 20, every_seconds: float = 1.0,
+                   stale_seconds: float = 5.0) -> tuple[Any, Iterator[Any]]:  # fmt: skip
+    """Kite Ticker chains (nearest expiry, ATM +- ``width`` strikes) for ``symbols``:
+    (the running feed, its snapshots for a trading node)."""
+    from optrunner.execution.brokers.kite.feed import KiteTickerFeed, LiveChain
+
+    settings, tok, instruments = kite_session()
+    today = datetime.now(IST).date()
+    chains = []
+    for sym in symbols:
+        expiries = [e for e in instruments.expiries(sym) if e >= today]
+        if not expiries:
+            raise RunFailed(f"Kite's instrument master lists no {sym} options expiring on or after {today}")
+        chains.append(LiveChain(sym, expiries[0], instruments, width=width))
+    feed = KiteTickerFeed(settings.ws_root, settings.api_key, tok.access_token.value, chains,
+                          stale_seconds=stale_seconds).start()  # fmt: skip
+    return feed, feed.snapshots(every_seconds)
+
+
 LIVE_BROKERS: dict[str, Callable[[Any, Path], Any]] = {"kite": _kite, "dhan": _dhan, "shoonya": _shoonya}
 
 
@@ -124,4 +152,4 @@ def attach(broker: Any, node: Any) -> None:
         broker.resume_orders(node.kernel.om.open_orders())
 
 
-__all__ = ["LIVE_BROKERS", "attach", "check_token", "confirm_live", "live_broker_factory"]
+__all__ = ["LIVE_BROKERS", "attach", "check_token", "confirm_live", "kite_session", "live_broker_factory", "open_kite_feed"]

@@ -11,6 +11,7 @@ endpoints, field names, status words, symbols — and reuses from here:
   (rate limited, not sent, possibly sent, session expired, unparseable answer, refused);
 * :mod:`.http` — an httpx client that applies that taxonomy to raw REST calls;
 * :mod:`.master` — the daily instrument-master download cache;
+* :mod:`.tracking` — broker orders/trades in our terms, client-id tags (kept in a file);
 * :mod:`.adapter` — :class:`LiveBroker`, the ``Broker``/``ReconcilableBroker`` skeleton:
   order tracking by client id, status mapping, fills from the broker's trade book,
   de-duplication of WebSocket and polled updates, session-expiry halts.
