@@ -110,19 +110,19 @@ def serve_command(
     live: Annotated[bool, typer.Option("--live", help="Send real orders to --broker (needs today's login: optrunner broker login).")] = False,
     broker: Annotated[str, typer.Option("--broker", help="paper, or with --live: kite, dhan or shoonya.")] = "paper",
     yes: Annotated[bool, typer.Option("--yes", help="With --live: do not ask for confirmation.")] = False,
-    feed: Annotated[str, typer.Option("--feed", help="catalog (replay --data on --date) or kite (live Kite Ticker chains; needs today's login).")] = "catalog",
+    feed: Annotated[str, typer.Option("--feed", help="catalog (replay --data on --date), kite (live Kite Ticker chains) or shoonya (live Noren WebSocket chains); live feeds need today's login.")] = "catalog",
 ) -> None:
     """Run a paper session with the REST + WebSocket API, /metrics and an emergency stop (docs/service.md)."""
     import uvicorn
 
     if not config_dir.is_dir():
         raise UserError(f"--config-dir {config_dir} is not a folder of strategy files")
-    if feed not in ("catalog", "kite"):
-        raise UserError(f"--feed {feed!r}: one of catalog, kite")
+    if feed not in ("catalog", "kite", "shoonya"):
+        raise UserError(f"--feed {feed!r}: one of catalog, kite, shoonya")
     if feed == "catalog" and (data is None or day is None):
         raise UserError("give --data DIR and --date YYYY-MM-DD to replay a catalog day (or --feed kite for live data)")
-    if feed == "kite" and (data is not None or day is not None):
-        raise UserError("--feed kite trades today on live data: drop --data and --date")
+    if feed != "catalog" and (data is not None or day is not None):
+        raise UserError(f"--feed {feed} trades today on live data: drop --data and --date")
     _free(host, port)
     token, source = load_token(token_file or default_token_file())
     make_broker, mode = None, "paper"
@@ -149,16 +149,17 @@ def serve_command(
             session.store.close()
             raise
     live_feed = None
-    if session.catalog is None:  # --feed kite: live chains; live Kite orders also hear its order updates
-        from optrunner.live.live_brokers import open_kite_feed
+    if session.catalog is None:  # --feed kite|shoonya: live chains; that broker's live orders also hear its updates
+        from optrunner.live.live_brokers import LIVE_FEEDS
 
         try:
-            live_feed, snapshots = open_kite_feed(session.symbols)
+            live_feed, snapshots = LIVE_FEEDS[feed](session.symbols)
         except UserError:
             session.store.close()
             raise
-        if hasattr(node.kernel.broker, "on_order_message"):
-            live_feed.on_order = node.kernel.broker.on_order_message
+        hook = getattr(node.kernel.broker, {"kite": "on_order_message", "shoonya": "on_order_update"}[feed], None)
+        if hook is not None and broker == feed:
+            live_feed.on_order = hook
     else:
         snapshots = merged_snapshots(session.catalog, session.symbols, session.day, session.day)
     quality = session.catalog.quality if session.catalog is not None else None

@@ -131,6 +131,45 @@ def open_kite_feed(symbols: list[str], *, width: int = 20, every_seconds: float 
     return feed, feed.snapshots(every_seconds)
 
 
+def open_shoonya_feed(symbols: list[str], *, width: int = 20, every_seconds: float = 1.0,
+                      stale_seconds: float = 5.0) -> tuple[Any, Iterator[Any]]:  # fmt: skip
+    """Noren WebSocket touchline chains (nearest expiry, ATM +- ``width`` strikes) for ``symbols``:
+    (the running feed, its snapshots for a trading node)."""
+    import httpx
+
+    from optrunner.execution.brokers.kite.feed import LiveChain
+    from optrunner.execution.brokers.shoonya.adapter import load_instruments
+    from optrunner.execution.brokers.shoonya.config import account, shoonya_settings
+    from optrunner.execution.brokers.shoonya.feed import ChainInstruments, ShoonyaFeed
+
+    settings = shoonya_settings()
+    settings.require("user_id")
+    tok = check_token("shoonya")
+    try:
+        instruments = load_instruments(settings)
+    except (httpx.HTTPError, ValueError) as exc:
+        raise RunFailed(f"cannot load Shoonya's NFO symbols: {exc}") from None
+    view = ChainInstruments(instruments)
+    today = datetime.now(IST).date()
+    chains = []
+    for sym in symbols:
+        expiries = sorted({c.expiry for c in instruments if c.underlying == sym and c.expiry >= today})
+        if not expiries:
+            raise RunFailed(f"Shoonya's NFO symbols list no {sym} options expiring on or after {today}")
+        try:
+            chains.append(LiveChain(sym, expiries[0], view, width=width))  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise RunFailed(f"--feed shoonya: {exc}") from None
+    feed = ShoonyaFeed(settings.ws_root, settings.user_id, tok.extra.get("actid") or account(settings),
+                       tok.access_token, chains, stale_seconds=stale_seconds).start()  # fmt: skip
+    return feed, feed.snapshots(every_seconds)
+
+
+#: --feed name -> (symbols -> (running feed, snapshots))
+LIVE_FEEDS: dict[str, Callable[[list[str]], tuple[Any, Iterator[Any]]]] = {"kite": open_kite_feed,
+                                                                          "shoonya": open_shoonya_feed}
+
+
 LIVE_BROKERS: dict[str, Callable[[Any, Path], Any]] = {"kite": _kite, "dhan": _dhan, "shoonya": _shoonya}
 
 
@@ -152,4 +191,4 @@ def attach(broker: Any, node: Any) -> None:
         broker.resume_orders(node.kernel.om.open_orders())
 
 
-__all__ = ["LIVE_BROKERS", "attach", "check_token", "confirm_live", "kite_session", "live_broker_factory", "open_kite_feed"]
+__all__ = ["LIVE_BROKERS", "LIVE_FEEDS", "attach", "check_token", "confirm_live", "kite_session", "live_broker_factory", "open_kite_feed", "open_shoonya_feed"]

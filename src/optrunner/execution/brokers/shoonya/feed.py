@@ -80,7 +80,7 @@ class ShoonyaFeed(KiteTickerFeed):
                  stale_seconds: float = 5.0) -> None:  # fmt: skip
         super().__init__(ws_root, "", "", chains, on_order=on_order, max_backoff=max_backoff,
                          stale_seconds=stale_seconds)  # fmt: skip
-        self.url = ws_root
+        self.url = ws_root.rstrip("/") + "/"  # the documented endpoint ends in a slash (settings strip it)
         self.uid, self.actid, self._session = uid, actid, session
         self._last: dict[int, dict[str, float]] = {}  # token -> last known touchline fields
         self._logged_in: Any = None  # the websocket the connect message went to
@@ -93,8 +93,7 @@ class ShoonyaFeed(KiteTickerFeed):
             if ack.get("t") != "ck" or str(ack.get("s", "")).upper() != "OK":
                 raise ConnectionError(f"Noren WebSocket refused the session: {ack.get('s')!r}")
             self._logged_in = ws
-            if self.on_order is not None:
-                await ws.send(json.dumps({"t": "o", "actid": self.actid}))
+            await ws.send(json.dumps({"t": "o", "actid": self.actid}))  # order updates (used once on_order is set)
         if tokens:
             await ws.send(json.dumps({"t": "t", "k": "#".join(key_of(t) for t in sorted(tokens))}))
 
