@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from optrunner.data.snapshot import ChainSnapshot
+from optrunner.data.snapshot import ChainSnapshot, contract_keys
 from optrunner.execution.brokers.kite.symbols import KiteInstruments
 from optrunner.execution.brokers.kite.ticks import TickParseError, Ticks, parse_frame
 from optrunner.execution.brokers.live.secrets import redact
@@ -56,8 +56,13 @@ class LiveChain:
         old = getattr(self, "_token_row", {})
         old_cols = {k: getattr(self, k, None) for k in ("bid", "ask", "ltp", "oi", "volume", "bid_qty", "ask_qty")}
         n = 2 * len(strikes)
-        self.strike = np.repeat(strikes, 2).astype(np.float64)
-        self.is_call = np.tile([True, False], len(strikes))
+        # rows in ChainSnapshot's key order (puts then calls, strikes ascending), so a snapshot
+        # is built with its keys as they are: no sort, no key computation per update
+        self.strike = np.tile(np.asarray(strikes, np.float64), 2)
+        self.is_call = np.repeat([False, True], len(strikes))
+        self._expiry_col = np.full(n, np.datetime64(self.expiry, "D"))
+        days = (self._expiry_col - np.datetime64("1970-01-01", "D")).astype(np.int64)
+        self._key = contract_keys(days, self.strike, self.is_call)
         keys = self._by_key()
         self.tokens = np.asarray([keys[(float(k), bool(c))].token for k, c in zip(self.strike, self.is_call, strict=True)],
                                  np.int64)  # fmt: skip
@@ -125,12 +130,13 @@ class LiveChain:
         with self._lock:
             if self.spot != self.spot or not len(self.tokens):
                 return None
-            n = len(self.tokens)
-            snap = ChainSnapshot.from_columns(self.underlying, ts or datetime.now(UTC), self.spot, {
-                "strike": self.strike, "is_call": self.is_call, "expiry": np.full(n, np.datetime64(self.expiry, "D")),
-                "bid": self.bid.copy(), "ask": self.ask.copy(), "ltp": self.ltp.copy(), "oi": self.oi.copy(),
-                "volume": self.volume.copy(), "bid_qty": self.bid_qty.copy(), "ask_qty": self.ask_qty.copy(),
-            })  # fmt: skip
+            nan = np.full(len(self.tokens), np.nan)
+            snap = ChainSnapshot(
+                self.underlying, ts or datetime.now(UTC), self.spot, self._expiry_col, self.strike, self.is_call,
+                self.bid.copy(), self.ask.copy(), self.ltp.copy(), self.bid_qty.copy(), self.ask_qty.copy(),
+                self.volume.copy(), self.oi.copy(), nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy(),
+                key=self._key,
+            )  # fmt: skip
         return chain_greeks(snap) if self.greeks else snap
 
     def age(self) -> float:
