@@ -28,6 +28,7 @@ from optrunner.execution.brokers.live.secrets import redact
 from optrunner.greeks.chain import chain_greeks
 
 log = logging.getLogger(__name__)
+_COLS = ("ltp", "bid", "ask", "oi", "volume", "bid_qty", "ask_qty")  # LiveChain's quote block, in this order
 
 
 class LiveChain:
@@ -54,7 +55,7 @@ class LiveChain:
     def _rows(self, strikes: np.ndarray) -> None:
         """Allocate quote arrays for ``strikes`` x (CE, PE), keeping quotes of strikes kept."""
         old = getattr(self, "_token_row", {})
-        old_cols = {k: getattr(self, k, None) for k in ("bid", "ask", "ltp", "oi", "volume", "bid_qty", "ask_qty")}
+        old_q: np.ndarray | None = getattr(self, "_q", None)
         n = 2 * len(strikes)
         # rows in ChainSnapshot's key order (puts then calls, strikes ascending), so a snapshot
         # is built with its keys as they are: no sort, no key computation per update
@@ -69,13 +70,14 @@ class LiveChain:
         self._order = np.argsort(self.tokens)
         self._sorted_tokens = self.tokens[self._order]
         self._token_row = {int(t): r for r, t in enumerate(self.tokens)}
-        for name, prev in old_cols.items():
-            col = np.full(n, np.nan)
-            if prev is not None:
-                for t, r in self._token_row.items():
-                    if t in old:
-                        col[r] = prev[old[t]]
-            setattr(self, name, col)
+        # one (columns x rows) block, so a frame updates every column in a few NumPy calls
+        self._q = np.full((len(_COLS), n), np.nan)
+        if old_q is not None:
+            for t, r in self._token_row.items():
+                if t in old:
+                    self._q[:, r] = old_q[:, old[t]]
+        for i, name in enumerate(_COLS):
+            setattr(self, name, self._q[i])
 
     def _by_key(self) -> dict[tuple[float, bool], Any]:
         if not hasattr(self, "_key_cache"):
@@ -119,10 +121,9 @@ class LiveChain:
             if not hit.any():
                 return
             rows = self._order[pos[hit]]
-            for name in ("ltp", "bid", "ask", "oi", "volume", "bid_qty", "ask_qty"):
-                v = getattr(t, name)[hit]
-                keep = ~np.isnan(v) if name not in ("ltp",) else np.ones(len(v), bool)
-                getattr(self, name)[rows[keep]] = v[keep]
+            v = np.stack([t.ltp, t.bid, t.ask, t.oi, t.volume, t.bid_qty, t.ask_qty])[:, hit]
+            q = self._q
+            q[:, rows] = np.where(np.isnan(v), q[:, rows], v)  # a field the packet lacks keeps its value
             self.last_tick = now
 
     def snapshot(self, ts: datetime | None = None) -> ChainSnapshot | None:
