@@ -457,7 +457,8 @@ class FakeKite:
         deadline = time.monotonic() + 10
         while not self._server.started and time.monotonic() < deadline:
             time.sleep(0.01)
-        ready.wait(10)
+        if not (self._server.started and ready.wait(10)):
+            raise RuntimeError(f"the fake Kite did not start on ports {self.port}/{self.ws_port}")
         return self
 
     def stop(self) -> None:

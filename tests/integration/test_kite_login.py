@@ -66,13 +66,22 @@ def test_login_command_end_to_end_and_status(tmp_path: Path) -> None:
         assert "logged in as ZZ0001" in out and f"{exp:%Y-%m-%d} 06:00 IST" in out
         for secret in (doc["access_token"], API_SECRET, REQUEST_TOKEN):
             assert secret not in out
-        status = cli("broker", "status", env=env)
-        text, _ = status.communicate(timeout=20)
-        assert status.returncode == 0 and "kite" in text and "valid" in text and doc["access_token"] not in text
-        # an expired session is shown as such
-        TokenStore(tmp_path / "tokens").save(SessionToken("kite", Secret("old-token-123456"), datetime(2026, 1, 1, tzinfo=UTC)))
-        text, _ = cli("broker", "status", env=env).communicate(timeout=20)
-        assert "expired" in text and "log in again" in text
+        from typer.testing import CliRunner
+
+        from optrunner.cli_app import app
+
+        os.environ["OPTRUNNER_TOKEN_DIR"] = str(tmp_path / "tokens")
+        try:
+            r = CliRunner().invoke(app, ["broker", "status"], terminal_width=200)
+            assert r.exit_code == 0 and "kite" in r.output and "valid" in r.output
+            assert doc["access_token"] not in r.output
+            # an expired session is shown as such
+            TokenStore(tmp_path / "tokens").save(SessionToken("kite", Secret("old-token-123456"),
+                                                              datetime(2026, 1, 1, tzinfo=UTC)))  # fmt: skip
+            r = CliRunner().invoke(app, ["broker", "status"], terminal_width=200)
+            assert "expired" in r.output and "log in again" in r.output
+        finally:
+            del os.environ["OPTRUNNER_TOKEN_DIR"]
     finally:
         fake.stop()
 

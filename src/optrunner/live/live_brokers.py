@@ -23,6 +23,7 @@ from optrunner.core.timeutil import IST
 from optrunner.execution.brokers.live.errors import LiveBrokerError
 from optrunner.execution.brokers.live.secrets import install_log_redaction
 from optrunner.execution.brokers.live.tokens import SessionToken, TokenStore
+from optrunner.instruments.specs import known_indices
 
 console = Console(stderr=True)
 SESSION_CLOSE = time(15, 30)
@@ -63,7 +64,7 @@ def kite_session() -> tuple[Any, SessionToken, Any]:
         "X-Kite-Version": "3", "Authorization": f"token {settings.api_key}:{tok.access_token.value}"})  # fmt: skip
     try:
         csv = InstrumentMasterCache("kite", lambda: rest.request("GET", "/instruments")).get()
-        instruments = KiteInstruments.from_csv(csv, datetime.now(IST).date())
+        instruments = KiteInstruments.from_csv(csv, datetime.now(IST).date(), set(known_indices()))  # index options only
     except (LiveBrokerError, ValueError) as exc:
         raise RunFailed(f"cannot load Kite's instrument master from {settings.api_root}: {exc}") from None
     finally:

@@ -21,13 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from optrunner.data.snapshot import ChainSnapshot
+from optrunner.data.snapshot import ChainSnapshot, contract_keys
 from optrunner.execution.brokers.kite.symbols import KiteInstruments
 from optrunner.execution.brokers.kite.ticks import TickParseError, Ticks, parse_frame
 from optrunner.execution.brokers.live.secrets import redact
 from optrunner.greeks.chain import chain_greeks
 
 log = logging.getLogger(__name__)
+_COLS = ("ltp", "bid", "ask", "oi", "volume", "bid_qty", "ask_qty")  # LiveChain's quote block, in this order
 
 
 class LiveChain:
@@ -54,23 +55,29 @@ class LiveChain:
     def _rows(self, strikes: np.ndarray) -> None:
         """Allocate quote arrays for ``strikes`` x (CE, PE), keeping quotes of strikes kept."""
         old = getattr(self, "_token_row", {})
-        old_cols = {k: getattr(self, k, None) for k in ("bid", "ask", "ltp", "oi", "volume", "bid_qty", "ask_qty")}
+        old_q: np.ndarray | None = getattr(self, "_q", None)
         n = 2 * len(strikes)
-        self.strike = np.repeat(strikes, 2).astype(np.float64)
-        self.is_call = np.tile([True, False], len(strikes))
+        # rows in ChainSnapshot's key order (puts then calls, strikes ascending), so a snapshot
+        # is built with its keys as they are: no sort, no key computation per update
+        self.strike = np.tile(np.asarray(strikes, np.float64), 2)
+        self.is_call = np.repeat([False, True], len(strikes))
+        self._expiry_col = np.full(n, np.datetime64(self.expiry, "D"))
+        days = (self._expiry_col - np.datetime64("1970-01-01", "D")).astype(np.int64)
+        self._key = contract_keys(days, self.strike, self.is_call)
         keys = self._by_key()
         self.tokens = np.asarray([keys[(float(k), bool(c))].token for k, c in zip(self.strike, self.is_call, strict=True)],
                                  np.int64)  # fmt: skip
         self._order = np.argsort(self.tokens)
         self._sorted_tokens = self.tokens[self._order]
         self._token_row = {int(t): r for r, t in enumerate(self.tokens)}
-        for name, prev in old_cols.items():
-            col = np.full(n, np.nan)
-            if prev is not None:
-                for t, r in self._token_row.items():
-                    if t in old:
-                        col[r] = prev[old[t]]
-            setattr(self, name, col)
+        # one (columns x rows) block, so a frame updates every column in a few NumPy calls
+        self._q = np.full((len(_COLS), n), np.nan)
+        if old_q is not None:
+            for t, r in self._token_row.items():
+                if t in old:
+                    self._q[:, r] = old_q[:, old[t]]
+        for i, name in enumerate(_COLS):
+            setattr(self, name, self._q[i])
 
     def _by_key(self) -> dict[tuple[float, bool], Any]:
         if not hasattr(self, "_key_cache"):
@@ -114,10 +121,9 @@ class LiveChain:
             if not hit.any():
                 return
             rows = self._order[pos[hit]]
-            for name in ("ltp", "bid", "ask", "oi", "volume", "bid_qty", "ask_qty"):
-                v = getattr(t, name)[hit]
-                keep = ~np.isnan(v) if name not in ("ltp",) else np.ones(len(v), bool)
-                getattr(self, name)[rows[keep]] = v[keep]
+            v = np.stack([t.ltp, t.bid, t.ask, t.oi, t.volume, t.bid_qty, t.ask_qty])[:, hit]
+            q = self._q
+            q[:, rows] = np.where(np.isnan(v), q[:, rows], v)  # a field the packet lacks keeps its value
             self.last_tick = now
 
     def snapshot(self, ts: datetime | None = None) -> ChainSnapshot | None:
@@ -125,12 +131,13 @@ class LiveChain:
         with self._lock:
             if self.spot != self.spot or not len(self.tokens):
                 return None
-            n = len(self.tokens)
-            snap = ChainSnapshot.from_columns(self.underlying, ts or datetime.now(UTC), self.spot, {
-                "strike": self.strike, "is_call": self.is_call, "expiry": np.full(n, np.datetime64(self.expiry, "D")),
-                "bid": self.bid.copy(), "ask": self.ask.copy(), "ltp": self.ltp.copy(), "oi": self.oi.copy(),
-                "volume": self.volume.copy(), "bid_qty": self.bid_qty.copy(), "ask_qty": self.ask_qty.copy(),
-            })  # fmt: skip
+            nan = np.full(len(self.tokens), np.nan)
+            snap = ChainSnapshot(
+                self.underlying, ts or datetime.now(UTC), self.spot, self._expiry_col, self.strike, self.is_call,
+                self.bid.copy(), self.ask.copy(), self.ltp.copy(), self.bid_qty.copy(), self.ask_qty.copy(),
+                self.volume.copy(), self.oi.copy(), nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy(),
+                key=self._key,
+            )  # fmt: skip
         return chain_greeks(snap) if self.greeks else snap
 
     def age(self) -> float:

@@ -29,6 +29,7 @@ import numpy as np
 
 SEG_CDS, SEG_BCD, SEG_INDICES, SEG_NCO = 3, 6, 9, 12
 _BE_I4 = np.dtype(">i4")
+_U16 = struct.Struct(">H").unpack_from
 _FIELDS = ("token", "ltp", "volume", "oi", "bid", "ask", "bid_qty", "ask_qty", "ts", "is_index")
 
 
@@ -65,10 +66,16 @@ def _divisor(tokens: np.ndarray) -> np.ndarray:
     return np.where(seg == SEG_CDS, 1e7, np.where((seg == SEG_BCD) | (seg == SEG_NCO), 1e4, 100.0))
 
 
-def _group(buf: np.ndarray, offsets: np.ndarray, length: int) -> np.ndarray:
-    """``len(offsets)`` packets of ``length`` bytes as an (n, length // 4) int32 array."""
-    rows = buf[offsets[:, None] + np.arange(length)]
-    return rows.view(_BE_I4).astype(np.int64)
+# the int32 words each packet length needs: token, ltp, volume, ts (index), oi, ts, best bid/ask qty+price
+_WORDS = {8: (0, 1), 28: (0, 1), 32: (0, 1, 7), 44: (0, 1, 4), 184: (0, 1, 4, 12, 15, 16, 17, 31, 32)}
+_BYTES = {k: (4 * np.asarray(w))[:, None] + np.arange(4) for k, w in _WORDS.items()}
+
+
+def _group(buf: np.ndarray, offsets: np.ndarray, length: int) -> dict[int, np.ndarray]:
+    """Word number -> int64 column over ``offsets``'s packets (only the words we read are gathered)."""
+    rows = buf[offsets[:, None, None] + _BYTES[length]]  # (m, words, 4) bytes
+    a = np.ascontiguousarray(rows).view(_BE_I4)[:, :, 0].astype(np.int64)
+    return {w: a[:, i] for i, w in enumerate(_WORDS[length])}
 
 
 def parse_frame(frame: bytes) -> Ticks:
@@ -85,17 +92,23 @@ def parse_frame(frame: bytes) -> Ticks:
         if (lens == first).all():
             offsets = 4 + np.arange(n) * (first + 2)
             return _columns(np.frombuffer(frame, np.uint8), {first: offsets})
-    groups: dict[int, list[int]] = {}
+    offsets: list[int] = []
+    lengths: list[int] = []
     pos = 2
-    for _ in range(n):
-        if pos + 2 > len(frame):
-            raise TickParseError(f"truncated frame: {n} packets announced, {len(frame)} bytes")
-        (ln,) = struct.unpack_from(">H", frame, pos)
-        if pos + 2 + ln > len(frame):
-            raise TickParseError(f"truncated packet at byte {pos}: length {ln}, {len(frame)} bytes")
-        groups.setdefault(ln, []).append(pos + 2)
-        pos += 2 + ln
-    return _columns(np.frombuffer(frame, np.uint8), {k: np.asarray(v) for k, v in groups.items()})
+    try:
+        for _ in range(n):
+            (ln,) = _U16(frame, pos)
+            offsets.append(pos + 2)
+            lengths.append(ln)
+            pos += 2 + ln
+    except struct.error:
+        raise TickParseError(f"truncated frame: {n} packets announced, {len(frame)} bytes") from None
+    if pos > len(frame):
+        raise TickParseError(f"truncated packet at byte {offsets[-1] - 2}: length {lengths[-1]}, {len(frame)} bytes")
+    offs, lens = np.asarray(offsets), np.asarray(lengths)
+    kinds = set(lengths)
+    groups = {k: offs[lens == k] for k in kinds} if len(kinds) > 1 else {lengths[0]: offs}
+    return _columns(np.frombuffer(frame, np.uint8), groups)
 
 
 def _columns(buf: np.ndarray, groups: dict[int, np.ndarray]) -> Ticks:
@@ -105,21 +118,21 @@ def _columns(buf: np.ndarray, groups: dict[int, np.ndarray]) -> Ticks:
             raise TickParseError(f"unknown Kite packet length {length}")
         a = _group(buf, offsets, length)
         m = len(offsets)
-        tok = a[:, 0]
+        tok = a[0]
         div = _divisor(tok)
         nan = np.full(m, np.nan)
         zero = np.zeros(m, np.int64)
-        col = {"token": tok, "ltp": a[:, 1] / div, "volume": nan, "oi": nan, "bid": nan, "ask": nan,
+        col = {"token": tok, "ltp": a[1] / div, "volume": nan, "oi": nan, "bid": nan, "ask": nan,
                "bid_qty": nan, "ask_qty": nan, "ts": zero, "is_index": np.full(m, length in (28, 32))}  # fmt: skip
         if length in (44, 184):
-            col["volume"] = a[:, 4].astype(np.float64)
+            col["volume"] = a[4].astype(np.float64)
         if length == 32:
-            col["ts"] = a[:, 7]
+            col["ts"] = a[7]
         if length == 184:
-            col["oi"] = a[:, 12].astype(np.float64)
-            col["ts"] = a[:, 15]
+            col["oi"] = a[12].astype(np.float64)
+            col["ts"] = a[15]
             # depth entries are 12 bytes: int32 words 16 + 3i (qty), 17 + 3i (price); bids first
-            bq, bp, aq, ap = a[:, 16], a[:, 17], a[:, 31], a[:, 32]
+            bq, bp, aq, ap = a[16], a[17], a[31], a[32]
             col["bid_qty"], col["ask_qty"] = bq.astype(np.float64), aq.astype(np.float64)
             col["bid"] = np.where(bq > 0, bp / div, np.nan)
             col["ask"] = np.where(aq > 0, ap / div, np.nan)
