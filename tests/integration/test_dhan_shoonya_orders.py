@@ -124,6 +124,23 @@ def test_session_expiry_rejects_new_orders_and_they_flow_after_login(rig: tuple[
     assert o2.state is S.FILLED and r.alerts[-1][0] == "info"
 
 
+def test_a_login_in_another_terminal_resumes_the_running_session(rig: tuple[Rig, SimClock]) -> None:
+    r, clock = rig
+    r.broker.token_store, r.broker.relogin_check_seconds = r.store, 0.0  # type: ignore[attr-defined]
+    om = manager(r, clock)
+    r.expire_session()
+    o = om.place(intent())
+    om.drain()
+    step(om, clock)
+    assert o.state is S.REJECTED and not r.broker.session_ok  # the stored token is the expired one
+    r.renew_session()  # `optrunner broker login <broker>` writes the token store; nobody calls relogin
+    step(om, clock)
+    assert r.broker.session_ok and r.alerts[-1] == ("info", f"{r.name} session restored; orders flow again")
+    o2 = om.place(intent())
+    om.drain()
+    assert o2.state is S.FILLED and len(r.order_ids()) == 1
+
+
 def test_crash_between_submit_and_ack_recovery_finds_the_order_by_client_id(rig: tuple[Rig, SimClock]) -> None:
     r, clock = rig
     om = manager(r, clock)

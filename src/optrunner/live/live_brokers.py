@@ -94,7 +94,7 @@ def _dhan(clock: Any, tag_file: Path) -> Any:
         instruments = load_instruments(settings)
     except (httpx.HTTPError, ValueError) as exc:
         raise RunFailed(f"cannot load Dhan's scrip master: {exc}") from None
-    return DhanBroker(settings, tok, instruments, clock, tag_file=tag_file, poll_seconds=0.0)
+    return DhanBroker(settings, tok, instruments, clock, tag_file=tag_file, poll_seconds=0.0, token_store=TokenStore())
 
 
 def _shoonya(clock: Any, tag_file: Path) -> Any:
@@ -110,7 +110,8 @@ def _shoonya(clock: Any, tag_file: Path) -> Any:
         instruments = load_instruments(settings)
     except (httpx.HTTPError, ValueError) as exc:
         raise RunFailed(f"cannot load Shoonya's NFO symbols: {exc}") from None
-    return ShoonyaBroker(settings, tok, instruments, clock, tag_file=tag_file, poll_seconds=0.0)
+    return ShoonyaBroker(settings, tok, instruments, clock, tag_file=tag_file, poll_seconds=0.0,
+                         token_store=TokenStore())
 
 
 def open_kite_feed(symbols: list[str], *, width: int = 20, every_seconds: float = 1.0,

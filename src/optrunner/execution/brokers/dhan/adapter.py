@@ -41,6 +41,7 @@ from optrunner.execution.brokers.live.adapter import LiveBroker, OrderView, Trad
 from optrunner.execution.brokers.live.errors import BadAnswer, BrokerRefused, LiveBrokerError
 from optrunner.execution.brokers.live.http import RestClient
 from optrunner.execution.brokers.live.master import InstrumentMasterCache
+from optrunner.execution.brokers.live.relogin import StoreRelogin
 from optrunner.execution.brokers.live.secrets import Secret
 from optrunner.execution.brokers.live.settings import LiveBrokerSettings
 from optrunner.execution.brokers.live.tokens import SessionToken, TokenStore
@@ -48,7 +49,7 @@ from optrunner.execution.rate_limit import TokenBucket
 from optrunner.instruments.contracts import OptionContract
 
 
-class DhanBroker(LiveBroker):
+class DhanBroker(StoreRelogin, LiveBroker):
     name = BROKER
     tag_max_len = CORRELATION_ID_MAX
 
@@ -62,8 +63,12 @@ class DhanBroker(LiveBroker):
         tag_file: Path | None = None,
         poll_seconds: float | None = 1.0,
         transport: httpx.BaseTransport | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
+        """``token_store``: where ``optrunner broker login`` writes; an expired session picks up
+        a new token from it (:class:`StoreRelogin`)."""
         super().__init__(clock, tag_file=tag_file, poll_seconds=poll_seconds)
+        self.token_store = token_store
         self.settings = settings
         self.client_id = settings.user_id
         self._token: Secret = token.access_token
@@ -77,6 +82,9 @@ class DhanBroker(LiveBroker):
         """A new access token (``optrunner broker login dhan`` ran): orders flow again."""
         self._token = token.access_token
         self.session_restored()
+
+    def _session_token(self) -> str:
+        return self._token.value
 
     def close(self) -> None:
         self.http.close()

@@ -29,6 +29,7 @@ from optrunner.execution.brokers.live.adapter import LiveBroker, OrderView, Trad
 from optrunner.execution.brokers.live.errors import BadAnswer, BrokerRefused, LiveBrokerError
 from optrunner.execution.brokers.live.http import RestClient
 from optrunner.execution.brokers.live.master import InstrumentMasterCache
+from optrunner.execution.brokers.live.relogin import StoreRelogin
 from optrunner.execution.brokers.live.secrets import Secret
 from optrunner.execution.brokers.live.settings import LiveBrokerSettings
 from optrunner.execution.brokers.live.tokens import SessionToken, TokenStore
@@ -51,7 +52,7 @@ from optrunner.execution.rate_limit import TokenBucket
 from optrunner.instruments.contracts import OptionContract
 
 
-class ShoonyaBroker(LiveBroker):
+class ShoonyaBroker(StoreRelogin, LiveBroker):
     name = BROKER
     tag_max_len = REMARKS_MAX
 
@@ -65,8 +66,12 @@ class ShoonyaBroker(LiveBroker):
         tag_file: Path | None = None,
         poll_seconds: float | None = 1.0,
         transport: httpx.BaseTransport | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
+        """``token_store``: where ``optrunner broker login`` writes; an expired session picks up
+        a new token from it (:class:`StoreRelogin`)."""
         super().__init__(clock, tag_file=tag_file, poll_seconds=poll_seconds)
+        self.token_store = token_store
         self.settings = settings
         self.uid = settings.user_id
         self.actid = token.extra.get("actid") or account(settings)
@@ -80,6 +85,9 @@ class ShoonyaBroker(LiveBroker):
         """A new session key (``optrunner broker login shoonya`` ran): orders flow again."""
         self._key = token.access_token
         self.session_restored()
+
+    def _session_token(self) -> str:
+        return self._key.value
 
     def close(self) -> None:
         self.http.close()
