@@ -92,6 +92,18 @@ def test_limit_order_partial_fill_modify_and_cancel(rig: Rig) -> None:
     assert ev.kind is K.CANCEL_REJECTED and ev.reject_reason is RejectReason.NOT_WORKING and "DH-906" in ev.reason
 
 
+def test_dhans_25_modifications_per_order_are_enforced_before_sending(rig: Rig) -> None:
+    rig.broker.submit(order("straddle-000017", kind=OrderType.LIMIT, limit=90.0))
+    rig.broker.events()
+    for i in range(26):
+        rig.broker.modify("straddle-000017", 90.0 + (i + 1) * 0.05)
+    evs = rig.broker.events()
+    puts = [m for m, p, _ in rig.fake.requests if m == "PUT"]
+    rejected, modified = evs  # the refusal is immediate; the book's new limit comes with the poll
+    assert len(puts) == 25 and (rejected.kind, modified.kind) == (K.MODIFY_REJECTED, K.MODIFIED)
+    assert "25 modifications per order" in rejected.reason and modified.price == pytest.approx(91.25)
+
+
 def test_rms_reject_carries_dhans_reason(rig: Rig) -> None:
     rig.fake.reject_next("RMS:Margin Exceeds, Required:1,20,000.00, Available:50,000.00")
     rig.broker.submit(order("straddle-000003"))

@@ -32,6 +32,7 @@ from optrunner.execution.brokers.dhan.auth import headers
 from optrunner.execution.brokers.dhan.config import (
     BROKER,
     CORRELATION_ID_MAX,
+    MODIFICATIONS_PER_ORDER,
     ORDERS_PER_SECOND,
     instruments_url,
 )
@@ -73,6 +74,7 @@ class DhanBroker(StoreRelogin, LiveBroker):
         self.client_id = settings.user_id
         self._token: Secret = token.access_token
         self.instruments = instruments
+        self._modifications: Counter[str] = Counter()  # broker order id -> modify requests sent
         self.api_errors: Counter[str] = Counter()  # "429", "500", "PossiblySent" (timeout)... -> count
         self._by_security = {i.security_id: i.contract for i in instruments.values()}
         self.http = RestClient(settings.api_root, timeout=settings.timeout_seconds, error_text=error_text,
@@ -134,6 +136,9 @@ class DhanBroker(StoreRelogin, LiveBroker):
         self._call("DELETE", f"/orders/{broker_id}")
 
     def _modify_at(self, broker_id: str, limit_price: float) -> None:
+        if self._modifications[broker_id] >= MODIFICATIONS_PER_ORDER:
+            raise BrokerRefused(f"Dhan allows {MODIFICATIONS_PER_ORDER} modifications per order: not sent")
+        self._modifications[broker_id] += 1
         row = self._one(self._call("GET", f"/orders/{broker_id}"), broker_id)
         self._call("PUT", f"/orders/{broker_id}", json=fmt.modify_body(self.client_id, row, limit_price))
 
