@@ -23,6 +23,7 @@ from optrunner.execution.brokers.live.adapter import LiveBroker
 from optrunner.execution.brokers.live.master import InstrumentMasterCache
 from optrunner.execution.brokers.live.tokens import SessionToken, TokenStore
 from optrunner.instruments.contracts import OptionContract
+from optrunner.instruments.specs import get_index
 
 TODAY = LiveClock().now().date()
 EXPIRY = TODAY + timedelta(days=9)
@@ -31,7 +32,7 @@ CALL = OptionContract("NIFTY", EXPIRY, STRIKE, Right.CE)
 PUT = OptionContract("NIFTY", EXPIRY, STRIKE, Right.PE)
 OLD = OptionContract("NIFTY", TODAY - timedelta(days=1), STRIKE, Right.CE)
 UNLISTED = OptionContract("NIFTY", EXPIRY, 99950.0, Right.CE)
-LOT = 75
+LOT = get_index("NIFTY").lot_size(EXPIRY, TODAY)  # what the kernel's router checks
 
 
 @dataclass

@@ -168,3 +168,68 @@ def test_an_unparseable_place_answer_halts_the_strategy(rig: tuple[Rig, SimClock
     assert om.counters["ambiguous"] == 1  # never resent on a guess...
     step(om, clock, times=2)  # ...the next poll / order_status finds it by client id: the fill is not lost
     assert o.state is S.FILLED and len(r.order_ids()) == 1
+
+
+def hand_trade(r: Rig) -> None:
+    """Someone sells the same contract by hand on the broker's own terminal (no tag of ours)."""
+    import httpx
+
+    if r.name == "dhan":
+        body = {"dhanClientId": r.fake.client_id, "transactionType": "SELL", "exchangeSegment": "NSE_FNO",
+                "productType": "MARGIN", "orderType": "MARKET", "securityId": "35001", "quantity": LOT}  # fmt: skip
+        httpx.post(r.server.url + "/v2/orders", json=body,
+                   headers={"access-token": r.fake.access_token, "client-id": r.fake.client_id}).raise_for_status()  # fmt: skip
+    else:
+        from optrunner.execution.brokers.shoonya.auth import body as noren_body
+
+        j = {"uid": r.fake.uid, "actid": r.fake.uid, "exch": "NFO", "tsym": r.broker.instruments[CALL].trading_symbol,  # type: ignore[attr-defined]
+             "qty": str(LOT), "prd": "M", "trantype": "S", "prctyp": "MKT", "ret": "DAY", "remarks": ""}  # fmt: skip
+        httpx.post(r.server.url + "/PlaceOrder", content=noren_body(j, r.broker._key)).raise_for_status()  # type: ignore[attr-defined]
+
+
+def test_kernel_reconciliation_mismatch_halts_and_session_expiry_reduces(rig: tuple[Rig, SimClock]) -> None:
+    from optrunner.execution.brokers.live.wiring import attach_kernel
+    from optrunner.kernel import Kernel
+    from optrunner.risk.kill_switch import TradingState
+
+    r, clock = rig
+    r.fake.fill_at_limit = True
+    r.broker.token_store, r.broker.relogin_check_seconds = r.store, 0.0  # type: ignore[attr-defined]
+    kernel = Kernel(r.broker, clock, capital=10_000_000.0, log_alerts=False)
+    attach_kernel(r.broker, kernel)
+    leg = OrderIntent("a", Tag.ENTRY, CALL, Side.SELL, LOT, OrderType.LIMIT, 100.0)
+    kernel.router.submit(leg)
+    kernel.om.drain()
+    assert kernel.portfolio.position("a", CALL).quantity == -LOT
+    assert kernel.reconciler.run("start") == []  # the books agree
+    hand_trade(r)
+    found = kernel.reconciler.run("periodic")
+    assert any(d.detail == "the venue's account position differs from the sum of the strategies'" for d in found)
+    assert any("unknown to the book" in d.detail for d in found)
+    assert kernel.om.is_halted("a")
+    assert any(a.source == "reconcile" and a.level == "critical" for a in kernel.alerts)
+    # the session expires mid-day: new entries stop (kill switch REDUCING); a login elsewhere resumes
+    r.expire_session()
+    kernel.router.submit(OrderIntent("b", Tag.ENTRY, CALL, Side.SELL, LOT, OrderType.LIMIT, 100.0))
+    kernel.om.drain()
+    assert kernel.risk.kill_switch.state is TradingState.REDUCING
+    assert any(a.source == f"broker:{r.name}" and "log in again" in a.message for a in kernel.alerts)
+    r.renew_session()
+    kernel.om.drain()
+    assert kernel.risk.kill_switch.state is TradingState.ACTIVE
+
+
+def test_10_orders_per_second_are_queued_by_the_kernel(rig: tuple[Rig, SimClock]) -> None:
+    from optrunner.kernel import Kernel
+
+    r, clock = rig
+    kernel = Kernel(r.broker, clock, capital=10_000_000.0, log_alerts=False)
+    with kernel.om.batch():
+        for _ in range(25):
+            kernel.router.submit(intent(Side.BUY, LOT, 95.0))  # rests at the fake: the count is the requests
+    kernel.om.drain()
+    assert r.places() == 10
+    step(kernel.om, clock, 0.5)
+    assert r.places() == 15
+    step(kernel.om, clock, 1.0)
+    assert r.places() == 25

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fakes.rigs import CALL, OLD, PUT, UNLISTED, Rig, open_rig
+from fakes.rigs import CALL, LOT, OLD, PUT, UNLISTED, Rig, open_rig
 from optrunner.core.errors import UserError
 from optrunner.core.orders import Order
 from optrunner.core.types import OrderState, OrderType, Product, Side, Tag
@@ -43,7 +43,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     r.close()
 
 
-def order(cid: str, contract: OptionContract = CALL, qty: int = 75, kind: OrderType = OrderType.MARKET,
+def order(cid: str, contract: OptionContract = CALL, qty: int = LOT, kind: OrderType = OrderType.MARKET,
           limit: float | None = None, side: Side = Side.SELL) -> Order:  # fmt: skip
     return Order(cid, "straddle", Tag.ENTRY, contract, side, qty, kind, limit, product=Product.NRML)
 
@@ -59,11 +59,11 @@ def test_market_order_fills_with_the_exchange_trade_id(rig: Rig) -> None:
     assert body["correlationId"] == tag_for("straddle-000001", 25) and len(body["correlationId"]) == 25
     assert (body["exchangeSegment"], body["securityId"], body["productType"], body["orderType"]) == (
         "NSE_FNO", "35001", "MARGIN", "MARKET")
-    assert (body["transactionType"], body["quantity"], body["dhanClientId"]) == ("SELL", 75, rig.fake.client_id)
+    assert (body["transactionType"], body["quantity"], body["dhanClientId"]) == ("SELL", LOT, rig.fake.client_id)
     evs = rig.broker.events()
     assert kinds(evs) == [K.ACK, K.FILL]
     fill = evs[1]
-    assert (fill.client_id, fill.quantity, fill.price) == ("straddle-000001", 75, 100.0)
+    assert (fill.client_id, fill.quantity, fill.price) == ("straddle-000001", LOT, 100.0)
     assert fill.exec_id == f"{fill.broker_id}/{rig.fake.trades[0]['exchangeTradeId']}"
     assert rig.broker.events() == []  # polled again: nothing new (de-duplicated)
     st = rig.broker.order_status("straddle-000001")
@@ -71,13 +71,13 @@ def test_market_order_fills_with_the_exchange_trade_id(rig: Rig) -> None:
 
 
 def test_limit_order_partial_fill_modify_and_cancel(rig: Rig) -> None:
-    rig.broker.submit(order("straddle-000002", qty=150, kind=OrderType.LIMIT, limit=120.5))
+    rig.broker.submit(order("straddle-000002", qty=2 * LOT, kind=OrderType.LIMIT, limit=120.5))
     assert kinds(rig.broker.events()) == [K.ACK]
     [oid] = rig.fake.orders
     assert rig.fake.orders[oid]["orderType"] == "LIMIT" and rig.fake.orders[oid]["price"] == 120.5
-    rig.fake.fill(oid, 75, 120.5)  # one lot of two
+    rig.fake.fill(oid, LOT, 120.5)  # one lot of two
     evs = rig.broker.events()
-    assert kinds(evs) == [K.FILL] and evs[0].quantity == 75
+    assert kinds(evs) == [K.FILL] and evs[0].quantity == LOT
     rig.broker.modify("straddle-000002", 118.0)
     assert rig.fake.orders[oid]["price"] == 118.0
     evs = rig.broker.events()
@@ -86,7 +86,7 @@ def test_limit_order_partial_fill_modify_and_cancel(rig: Rig) -> None:
     evs = rig.broker.events()
     assert kinds(evs) == [K.CANCELLED]
     st = rig.broker.order_status("straddle-000002")
-    assert st is not None and (st.state, st.filled_qty, st.avg_price) == (OrderState.CANCELLED, 75, 120.5)
+    assert st is not None and (st.state, st.filled_qty, st.avg_price) == (OrderState.CANCELLED, LOT, 120.5)
     rig.broker.cancel("straddle-000002")  # Dhan refuses a cancel of a cancelled order
     [ev] = rig.broker.events()
     assert ev.kind is K.CANCEL_REJECTED and ev.reject_reason is RejectReason.NOT_WORKING and "DH-906" in ev.reason
@@ -183,14 +183,14 @@ def test_symbols_refuse_unknown_and_expired_contracts_before_sending(rig: Rig) -
     assert kinds(evs) == [K.REJECT] * 3 and rig.fake.placed() == []
     assert "not in Dhan's instrument master" in evs[0].reason
     assert f"expired on {OLD.expiry}" in evs[1].reason
-    assert "not a whole number of lots of 75" in evs[2].reason
+    assert f"not a whole number of lots of {LOT}" in evs[2].reason
 
 
 def test_books_for_reconciliation_map_back_to_client_ids(rig: Rig) -> None:
     rig.broker.submit(order("straddle-000013", contract=CALL))
-    rig.broker.submit(order("straddle-000014", contract=PUT, side=Side.BUY, qty=150))
+    rig.broker.submit(order("straddle-000014", contract=PUT, side=Side.BUY, qty=2 * LOT))
     rig.broker.events()
-    assert {(p.contract, p.quantity) for p in rig.broker.positions()} == {(CALL, -75), (PUT, 150)}
+    assert {(p.contract, p.quantity) for p in rig.broker.positions()} == {(CALL, -LOT), (PUT, 2 * LOT)}
     assert {o.client_id for o in rig.broker.orders()} == {"straddle-000013", "straddle-000014"}
     assert [t.client_id for t in rig.broker.trades()] == ["straddle-000013", "straddle-000014"]
     assert rig.broker.funds()["availabelBalance"] == 500000.0
@@ -229,5 +229,5 @@ def test_master_cache_downloads_once_a_day_and_skips_disagreeing_rows(rig: Rig, 
     first = load_instruments(rig.broker.settings, cache)
     second = load_instruments(rig.broker.settings, cache)
     assert first == second and cache.downloads == 1
-    assert first[CALL].security_id == "35001" and first[CALL].lot_size == 75 and first[CALL].segment == "NSE_FNO"
+    assert first[CALL].security_id == "35001" and first[CALL].lot_size == LOT and first[CALL].segment == "NSE_FNO"
     assert parse_scrip_master(rig.fake.instruments_csv).skipped == 1

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from fakes.rigs import CALL, EXPIRY, OLD, PUT, UNLISTED, Rig, open_rig
+from fakes.rigs import CALL, EXPIRY, LOT, OLD, PUT, UNLISTED, Rig, open_rig
 from fakes.server_thread import ServerThread
 from fakes.shoonya_server import SESSION_EXPIRED, ShoonyaFake, sha256
 from optrunner.core.clock import LiveClock
@@ -53,7 +53,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     r.close()
 
 
-def order(cid: str, contract: OptionContract = CALL, qty: int = 75, kind: OrderType = OrderType.MARKET,
+def order(cid: str, contract: OptionContract = CALL, qty: int = LOT, kind: OrderType = OrderType.MARKET,
           limit: float | None = None, side: Side = Side.SELL) -> Order:  # fmt: skip
     return Order(cid, "straddle", Tag.ENTRY, contract, side, qty, kind, limit, product=Product.NRML)
 
@@ -86,25 +86,25 @@ def test_market_order_body_and_fill(rig: Rig) -> None:
     rig.broker.submit(order("straddle-000001"))
     [j] = rig.fake.placed()
     assert (j["exch"], j["tsym"], j["prd"], j["prctyp"], j["trantype"], j["qty"]) == (
-        "NFO", "NIFTY" + EXPIRY.strftime("%d%b%y").upper() + "C25950", "M", "MKT", "S", "75")
+        "NFO", "NIFTY" + EXPIRY.strftime("%d%b%y").upper() + "C25950", "M", "MKT", "S", str(LOT))
     assert j["remarks"] == tag_for("straddle-000001", 25) and j["uid"] == rig.fake.uid
     raw = rig.fake.raw_bodies[-1]
     assert raw.startswith("jData={") and raw.endswith("&jKey=" + next(iter(rig.fake.tokens)))
     evs = rig.broker.events()
     assert kinds(evs) == [K.ACK, K.FILL]
     fill = evs[1]
-    assert (fill.quantity, fill.price, fill.exec_id) == (75, 100.0, f"{fill.broker_id}/{rig.fake.trades[0]['flid']}")
+    assert (fill.quantity, fill.price, fill.exec_id) == (LOT, 100.0, f"{fill.broker_id}/{rig.fake.trades[0]['flid']}")
     assert rig.broker.events() == []
 
 
 def test_limit_partial_fill_modify_cancel(rig: Rig) -> None:
-    rig.broker.submit(order("straddle-000002", qty=150, kind=OrderType.LIMIT, limit=120.5))
+    rig.broker.submit(order("straddle-000002", qty=2 * LOT, kind=OrderType.LIMIT, limit=120.5))
     assert kinds(rig.broker.events()) == [K.ACK]
     [no] = rig.fake.orders
     assert rig.fake.orders[no]["prctyp"] == "LMT" and rig.fake.orders[no]["prc"] == "120.50"
-    rig.fake.fill(no, 75, 120.5)
+    rig.fake.fill(no, LOT, 120.5)
     evs = rig.broker.events()
-    assert kinds(evs) == [K.FILL] and evs[0].quantity == 75
+    assert kinds(evs) == [K.FILL] and evs[0].quantity == LOT
     assert rig.broker.order_status("straddle-000002").state is OrderState.PARTIALLY_FILLED  # type: ignore[union-attr]
     rig.broker.modify("straddle-000002", 118.0)
     assert rig.fake.orders[no]["prc"] == "118.00"
@@ -113,7 +113,7 @@ def test_limit_partial_fill_modify_cancel(rig: Rig) -> None:
     rig.broker.cancel("straddle-000002")
     assert kinds(rig.broker.events()) == [K.CANCELLED]
     st = rig.broker.order_status("straddle-000002")
-    assert st is not None and (st.state, st.filled_qty, st.avg_price) == (OrderState.CANCELLED, 75, 120.5)
+    assert st is not None and (st.state, st.filled_qty, st.avg_price) == (OrderState.CANCELLED, LOT, 120.5)
     rig.broker.cancel("straddle-000002")
     [ev] = rig.broker.events()
     assert ev.kind is K.CANCEL_REJECTED and ev.reject_reason is RejectReason.NOT_WORKING and "not open" in ev.reason
@@ -190,15 +190,15 @@ def test_symbols_refuse_unknown_expired_and_odd_lots(rig: Rig) -> None:
     evs = rig.broker.events()
     assert kinds(evs) == [K.REJECT] * 3 and rig.fake.placed() == []
     assert "not in Shoonya's NFO symbols" in evs[0].reason and "expired on" in evs[1].reason
-    assert "lots of 75" in evs[2].reason
+    assert f"lots of {LOT}" in evs[2].reason
 
 
 def test_empty_books_and_books_for_reconciliation(rig: Rig) -> None:
     assert rig.broker.orders() == [] and rig.broker.trades() == [] and rig.broker.positions() == []
     rig.broker.submit(order("straddle-000013", contract=CALL))
-    rig.broker.submit(order("straddle-000014", contract=PUT, side=Side.BUY, qty=150))
+    rig.broker.submit(order("straddle-000014", contract=PUT, side=Side.BUY, qty=2 * LOT))
     rig.broker.events()
-    assert {(p.contract, p.quantity) for p in rig.broker.positions()} == {(CALL, -75), (PUT, 150)}
+    assert {(p.contract, p.quantity) for p in rig.broker.positions()} == {(CALL, -LOT), (PUT, 2 * LOT)}
     assert {o.client_id for o in rig.broker.orders()} == {"straddle-000013", "straddle-000014"}
     assert sorted(t.client_id for t in rig.broker.trades()) == ["straddle-000013", "straddle-000014"]
     assert rig.broker.limits()["cash"] == "500000.00"
