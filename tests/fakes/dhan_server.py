@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -66,6 +66,9 @@ class DhanFake:
     _trade_ids: Any = field(default_factory=lambda: itertools.count(90001))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _release: threading.Event = field(default_factory=threading.Event)
+    _sockets: list[Any] = field(default_factory=list)
+    _loop: Any = None
+    ws_logins: list[dict[str, Any]] = field(default_factory=list)
 
     # --- scripting --------------------------------------------------------------------------
 
@@ -101,6 +104,16 @@ class DhanFake:
             o["orderStatus"] = status
             o["omsErrorDescription"] = reason
             o["updateTime"] = _now()
+
+    def push_alert(self, order_id: str) -> None:
+        """A Live Order Update ``order_alert`` for the order as it is now (camelCase, as the SDK reads)."""
+        o = self.orders[order_id]
+        data = {"orderNo": o["orderId"], "status": o["orderStatus"], "correlationId": o["correlationId"],
+                "quantity": o["quantity"], "tradedQty": o["filledQty"], "avgTradedPrice": o["averageTradedPrice"],
+                "securityId": o["securityId"], "reasonDescription": o["omsErrorDescription"]}  # fmt: skip
+        message = json.dumps({"Type": "order_alert", "Data": data})
+        for ws in list(self._sockets):
+            asyncio.run_coroutine_threadsafe(ws.send_text(message), self._loop).result(timeout=5)
 
     # --- the book ---------------------------------------------------------------------------
 
@@ -303,6 +316,26 @@ def create_app(fake: DhanFake) -> FastAPI:
             "collateralAmount": 0.0, "receiveableAmount": 0.0, "utilizedAmount": 0.0,
             "blockedPayoutAmount": 0.0, "withdrawableBalance": 500000.0,
         })  # fmt: skip  (sic: "availabelBalance" is Dhan's spelling)
+
+    @app.websocket("/")
+    async def order_updates(ws: WebSocket) -> None:
+        await ws.accept()
+        fake._loop = asyncio.get_running_loop()
+        try:
+            login = json.loads(await ws.receive_text())
+            fake.ws_logins.append(login)
+            req = login.get("LoginReq") or {}
+            if req.get("MsgCode") != 42 or req.get("ClientId") != fake.client_id or req.get("Token") != fake.access_token:
+                await ws.close(code=1008)
+                return
+            fake._sockets.append(ws)
+            while True:
+                await ws.receive_text()
+        except (WebSocketDisconnect, RuntimeError, ValueError):
+            pass
+        finally:
+            if ws in fake._sockets:
+                fake._sockets.remove(ws)
 
     @app.get("/v2/profile")
     async def profile() -> Response:

@@ -9,6 +9,7 @@ client id (Dhan ``correlationId``, Shoonya ``remarks``) with its fills.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -233,3 +234,40 @@ def test_10_orders_per_second_are_queued_by_the_kernel(rig: tuple[Rig, SimClock]
     assert r.places() == 15
     step(kernel.om, clock, 1.0)
     assert r.places() == 25
+
+
+def test_dhan_order_alerts_trigger_a_read_of_the_books(tmp_path: Path) -> None:
+    """A pushed Live Order Update alert about our order makes the next events() read the books
+    (the polling interval here is an hour); an alert about someone else's order does not."""
+    from optrunner.core.orders import Order
+
+    clock = SimClock(datetime.now(IST).replace(microsecond=0))
+    r = open_rig("dhan", tmp_path, clock)
+    try:
+        b = r.broker
+        b.poll_seconds = 3600.0
+        feed = b.start_order_updates(r.server.ws_url + "/")  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 5
+        while not r.fake._sockets and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert r.fake._sockets and r.fake.ws_logins[0]["LoginReq"]["MsgCode"] == 42
+        b.submit(Order("STRANGLE-000001", "STRANGLE", Tag.ENTRY, CALL, Side.SELL, 2 * LOT, OrderType.LIMIT, 100.0))
+        b._last_poll = time.monotonic()  # type: ignore[attr-defined]  # the hourly poll just ran
+        [oid] = r.order_ids()
+        r.fake.fill(oid, LOT, 100.0)
+        assert b.events() == []  # no poll due, no alert yet: nothing known
+        r.fake.push_alert(oid)
+        deadline = time.monotonic() + 5
+        while b.counters["order_alerts"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [(e.kind, e.quantity) for e in b.events()] == [(K.ACK, 0), (K.FILL, LOT)]
+        assert b.events() == []  # the alert is used once
+        hand_trade(r)  # someone else's order (no tag of ours): its alert reads nothing
+        other = next(o for o in r.order_ids() if o != oid)
+        r.fake.push_alert(other)
+        deadline = time.monotonic() + 5
+        while feed.alerts < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert feed.alerts == 2 and b.counters["order_alerts"] == 1 and b.events() == []
+    finally:
+        r.close()

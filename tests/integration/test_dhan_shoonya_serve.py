@@ -53,7 +53,8 @@ def start_fake(name: str, catalog: Path, tmp: Path) -> tuple[object, ServerThrea
         fake = dhan_server.DhanFake(instruments_csv=dhan_server.CSV_HEADER + "\n" + "\n".join(rows) + "\n")
         server = ServerThread(dhan_server.create_app(fake)).start()
         env = {"OPTRUNNER_DHAN_API_ROOT": server.url + "/v2", "OPTRUNNER_DHAN_USER_ID": fake.client_id,
-               "OPTRUNNER_DHAN_INSTRUMENTS_URL": server.url + "/api-scrip-master.csv"}  # fmt: skip
+               "OPTRUNNER_DHAN_INSTRUMENTS_URL": server.url + "/api-scrip-master.csv",
+               "OPTRUNNER_DHAN_ORDER_WS_ROOT": server.ws_url + "/"}  # fmt: skip
         TokenStore(tmp / "tokens").save(SessionToken("dhan", Secret(fake.access_token), datetime.now(UTC) + timedelta(days=1),
                                                      fake.client_id))  # fmt: skip
         secret = fake.access_token
@@ -127,6 +128,8 @@ def test_serve_live_trades_a_replayed_day(tmp_path: Path, name: str) -> None:
     assert len(at_broker) == len(fake.orders)  # type: ignore[attr-defined]  # one broker order per tag
     assert set(net) == {0}  # flat at the broker at the close
     assert secret not in out
+    if name == "dhan":  # the session listened to Dhan's Live Order Update WebSocket
+        assert fake.ws_logins and fake.ws_logins[0]["LoginReq"]["ClientId"] == fake.client_id  # type: ignore[attr-defined]
     # parity: the live session sent the orders the backtest of the same day sends
     cfgs, _ = load_configs([configs])
     backtest = run_backtest(BacktestSpec(cfgs, catalog, DAY, DAY)).recorder.orders

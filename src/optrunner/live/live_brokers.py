@@ -85,7 +85,7 @@ def _dhan(clock: Any, tag_file: Path) -> Any:
     import httpx
 
     from optrunner.execution.brokers.dhan.adapter import DhanBroker, load_instruments
-    from optrunner.execution.brokers.dhan.config import dhan_settings
+    from optrunner.execution.brokers.dhan.config import dhan_settings, order_ws_root
 
     settings = dhan_settings()
     settings.require("user_id")
@@ -94,7 +94,9 @@ def _dhan(clock: Any, tag_file: Path) -> Any:
         instruments = load_instruments(settings)
     except (httpx.HTTPError, ValueError) as exc:
         raise RunFailed(f"cannot load Dhan's scrip master: {exc}") from None
-    return DhanBroker(settings, tok, instruments, clock, tag_file=tag_file, poll_seconds=0.0, token_store=TokenStore())
+    broker = DhanBroker(settings, tok, instruments, clock, tag_file=tag_file, poll_seconds=0.0, token_store=TokenStore())
+    broker.start_order_updates(order_ws_root(settings))  # alerts make the adapter read its books sooner
+    return broker
 
 
 def _shoonya(clock: Any, tag_file: Path) -> Any:

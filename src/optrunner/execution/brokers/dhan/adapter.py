@@ -37,6 +37,7 @@ from optrunner.execution.brokers.dhan.config import (
     instruments_url,
 )
 from optrunner.execution.brokers.dhan.errors import error_text, refine
+from optrunner.execution.brokers.dhan.feed import DhanOrderUpdates, alert_ids
 from optrunner.execution.brokers.dhan.symbols import DhanInstrument, parse_scrip_master
 from optrunner.execution.brokers.live.adapter import LiveBroker, OrderView, TradeView
 from optrunner.execution.brokers.live.errors import BadAnswer, BrokerRefused, LiveBrokerError
@@ -70,6 +71,7 @@ class DhanBroker(StoreRelogin, LiveBroker):
         a new token from it (:class:`StoreRelogin`)."""
         super().__init__(clock, tag_file=tag_file, poll_seconds=poll_seconds)
         self.token_store = token_store
+        self.order_updates: DhanOrderUpdates | None = None
         self.settings = settings
         self.client_id = settings.user_id
         self._token: Secret = token.access_token
@@ -83,12 +85,21 @@ class DhanBroker(StoreRelogin, LiveBroker):
     def relogin(self, token: SessionToken) -> None:
         """A new access token (``optrunner broker login dhan`` ran): orders flow again."""
         self._token = token.access_token
+        if self.order_updates is not None:
+            self.order_updates.set_token(token.access_token)
         self.session_restored()
+
+    def start_order_updates(self, ws_root: str) -> DhanOrderUpdates:
+        """Listen to Dhan's Live Order Update WebSocket (its alerts trigger a read of the books)."""
+        self.order_updates = DhanOrderUpdates(ws_root, self.client_id, self._token, self.on_order_alert).start()
+        return self.order_updates
 
     def _session_token(self) -> str:
         return self._token.value
 
     def close(self) -> None:
+        if self.order_updates is not None:
+            self.order_updates.stop()
         self.http.close()
 
     def order_rate_limit(self) -> TokenBucket:
@@ -162,6 +173,17 @@ class DhanBroker(StoreRelogin, LiveBroker):
                 continue  # not an index option (equity, futures): not ours to reconcile
             out.append(BrokerPosition("", contract, fmt.net_quantity(row)))
         return out
+
+    def on_order_alert(self, data: dict[str, Any]) -> None:
+        """A Live Order Update alert (feed thread): about an order of ours, the books are read at
+        the next ``events()`` instead of at the next polling interval (see feed.py for why the
+        alert's own fields are not applied)."""
+        broker_id, tag = alert_ids(data)
+        with self._lock:
+            ours = broker_id in self._by_broker_id or (tag and tag in self.tags.tags)
+        if ours:
+            self.counters["order_alerts"] += 1
+            self._last_poll = float("-inf")
 
     def funds(self) -> dict[str, Any]:
         """``GET /v2/fundlimit`` as Dhan answers it (note Dhan's spelling ``availabelBalance``)."""

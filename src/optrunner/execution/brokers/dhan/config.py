@@ -19,7 +19,8 @@ BROKER = "dhan"
 API_ROOT = "https://api.dhan.co/v2"
 WS_ROOT = "wss://api-feed.dhan.co"
 INSTRUMENTS_URL = "https://images.dhan.co/api-data/api-scrip-master.csv"
-EXTRAS = ("access_token", "instruments_url")
+ORDER_WS_ROOT = "wss://api-order-update.dhan.co"
+EXTRAS = ("access_token", "instruments_url", "order_ws_root")
 
 #: Dhan's order API limits (docs "Rate limit"): per second / minute / hour / day, and
 #: modifications allowed per order. The per-second one feeds the order manager's bucket.
@@ -41,3 +42,8 @@ def dhan_settings(section: Mapping[str, Any] | None = None, *, environ: Mapping[
 
 def instruments_url(settings: LiveBrokerSettings) -> str:
     return settings.extra.get("instruments_url") or INSTRUMENTS_URL
+
+
+def order_ws_root(settings: LiveBrokerSettings) -> str:
+    """The Live Order Update WebSocket (``OPTRUNNER_DHAN_ORDER_WS_ROOT``)."""
+    return settings.extra.get("order_ws_root") or ORDER_WS_ROOT
