@@ -18,8 +18,8 @@ from optrunner.clikit import examples, new_app
 from optrunner.config import commands as config_commands
 from optrunner.core.errors import EXIT_LABELS
 from optrunner.data import commands as data_commands
+from optrunner.live import broker_commands, feed_server
 from optrunner.live import commands as live_commands
-from optrunner.live import feed_server
 from optrunner.market import commands as market_commands
 
 _CODES = " · ".join(f"{code} {what}" for code, what in EXIT_LABELS.items())
@@ -71,3 +71,4 @@ feed_app.command(
     "serve", epilog=examples("optrunner feed serve --data data/demo --symbol NIFTY --date 2026-10-05")
 )(feed_server.serve_command)
 app.add_typer(feed_app, name="feed")
+app.add_typer(broker_commands.broker_app, name="broker")

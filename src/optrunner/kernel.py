@@ -95,6 +95,7 @@ class Kernel(KernelTime):
             journal=journal,
             charge_fn=self._charge_fill,
             settlement_charge_fn=self._charge_settlement,
+            rate_limit=broker.order_rate_limit() if hasattr(broker, "order_rate_limit") else None,  # a live broker's cap
         )
         self.router = Router(self.om, freeze_inclusive=freeze_inclusive)
         self.portfolio = Portfolio(capital, mark=mark)  # type: ignore[arg-type]

@@ -41,6 +41,7 @@ from optrunner.config.account import load_account
 from optrunner.core.errors import UserError
 from optrunner.live.commands import open_paper_session, print_positions, store_url
 from optrunner.live.feed_source import FeedSnapshots, check_feed_url
+from optrunner.live.node import DEFAULT_RECONCILE_SECONDS
 from optrunner.live.service import TradingService
 
 console = Console()
@@ -50,6 +51,9 @@ SERVE_EXAMPLES = examples(
     "optrunner serve --config-dir examples/configs --data data/demo --date 2026-10-05 --pace-ms 200",
     "OPTRUNNER_API_TOKEN=... optrunner serve --config-dir my_strategies --data data/q1 --date 2026-01-05 "
     "--store sqlite:///paper.sqlite --port 8080",
+    "optrunner serve --live --broker kite --config-dir my_strategies --data data/today --date 2026-12-04",
+    "optrunner serve --feed kite --config-dir my_strategies      # paper fills on live Kite data",
+    "optrunner serve --feed kite --live --broker kite --config-dir my_strategies",
 )
 DEFAULT_STORE = "sqlite:///optrunner-serve.sqlite"
 # No permessage-deflate: compressing every message once per client cost the kernel a third of
@@ -57,6 +61,20 @@ DEFAULT_STORE = "sqlite:///optrunner-serve.sqlite"
 # share the CPU); the messages are small JSON (benchmarks/bench_service.py).
 UVICORN_SETTINGS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_deflate": False,
                                     "timeout_graceful_shutdown": 2}  # fmt: skip
+
+
+BROKER_FEEDS = ("kite", "shoonya")  # --feed names served by a broker's own market data
+
+
+def live_tag_file(store_text: str, broker: str) -> Path:
+    """Next to a SQLite store: ``<store>.<broker>-tags.txt`` (client id <-> broker tag)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(store_text)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        raise UserError("give --broker-state FILE (where the live broker's client-id tags are kept)")
+    db = Path(url.database)
+    return db.with_name(f"{db.name}.{broker}-tags.txt")
 
 
 def _free(host: str, port: int) -> None:
@@ -144,7 +162,6 @@ def serve_command(
     config_dir: Annotated[Path | None, typer.Option("--config-dir", help="Folder of strategy files (one account).", show_default=False)] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Catalog folder to replay (or --feed).", show_default=False)] = None,
     day: Annotated[str | None, typer.Option("--date", help="The trading day to replay from --data, YYYY-MM-DD.", show_default=False)] = None,
-    feed: Annotated[str | None, typer.Option("--feed", help="Trade a live feed instead: ws://HOST:PORT (docs/feed-protocol.md).", show_default=False)] = None,
     from_store: Annotated[bool, typer.Option("--strategies-from-store", help="Run the store's active strategy_configurations rows instead of --config-dir (reload re-reads them).")] = False,
     demo: Annotated[bool, typer.Option("--demo", help="The bundled demo: a synthetic NIFTY day replayed at a watchable pace, a fresh store.")] = False,
     store_text: Annotated[str | None, typer.Option("--store", envvar="OPTRUNNER_STORE", help=f"Store URL (or env OPTRUNNER_STORE: keeps a password off the command line); a store holding this session resumes it. [default: {DEFAULT_STORE}]", show_default=False)] = None,
@@ -159,6 +176,11 @@ def serve_command(
     slippage: SlippageOpt = None,
     latency: LatencyOpt = None,
     on_halt: Annotated[HaltPolicy | None, typer.Option("--on-halt", help="What a halted strategy does with its positions.", show_default=False)] = None,
+    reconcile_seconds: Annotated[float, typer.Option("--reconcile-seconds", min=1.0, help="Reconcile positions and orders with the broker this often (session time).")] = DEFAULT_RECONCILE_SECONDS,
+    live: Annotated[bool, typer.Option("--live", help="Send real orders to --broker (needs today's login: optrunner broker login).")] = False,
+    broker: Annotated[str, typer.Option("--broker", help="paper, or with --live: kite, dhan or shoonya.")] = "paper",
+    yes: Annotated[bool, typer.Option("--yes", help="With --live: do not ask for confirmation.")] = False,
+    feed: Annotated[str | None, typer.Option("--feed", help="Live data instead of --data: ws://HOST:PORT (docs/feed-protocol.md), kite (Kite Ticker chains) or shoonya (Noren WebSocket chains; brokers need today's login).", show_default=False)] = None,
 ) -> None:
     """Run a paper session with the REST + WebSocket API, /metrics and an emergency stop (docs/service.md)."""
     import uvicorn
@@ -177,27 +199,61 @@ def serve_command(
             raise UserError(f"--config-dir {config_dir} is not a folder of strategy files")
         configs = [config_dir] if config_dir is not None else []
         if (data is None) == (feed is None):
-            raise UserError("give either --data CATALOG --date DAY (replay a day) or --feed ws://HOST:PORT (a live feed)")
+            raise UserError("give either --data CATALOG --date DAY (replay a day) or --feed ws://HOST:PORT|kite|shoonya (live data)")
         if data is not None and day is None:
             raise UserError("--data needs --date DAY: the trading day to replay")
         if feed is not None:
             if day is not None:
                 raise UserError("--date goes with --data; a --feed brings its own days")
-            check_feed_url(feed)
+            if feed not in BROKER_FEEDS:
+                check_feed_url(feed)
     store_text = store_text or DEFAULT_STORE
     _free(host, port)
     token, source = load_token(token_file or default_token_file())
     alert_settings = load_account(account)[0].alerts
     resolve_alert_secrets(alert_settings)  # a missing variable stops us before the session opens
+    make_broker, mode = None, "paper"
+    if live or broker != "paper":
+        if not live:
+            raise UserError(f"--broker {broker} sends real orders: add --live (paper trading uses --broker paper)")
+        if broker == "paper":
+            raise UserError("--live needs a real broker: --broker kite, dhan or shoonya")
+        from optrunner.live.live_brokers import live_broker_factory
+
+        tags = broker_state or live_tag_file(store_text, broker)
+        make_broker, mode, broker_state = live_broker_factory(broker, tags), "live", tags
     rows = _store_strategies(store_text) if from_store else None
     session = open_paper_session(configs, data, day, store_text, broker_state=broker_state, recover=None,
                                  account=account, capital=capital, slippage=slippage, latency=latency,
-                                 on_halt=on_halt, strategy_configs=rows)  # fmt: skip
+                                 on_halt=on_halt, strategy_configs=rows, make_broker=make_broker,
+                                 reconcile_seconds=reconcile_seconds)  # fmt: skip
     node = session.node
+    if make_broker is not None:
+        from optrunner.live.live_brokers import attach, confirm_live
+
+        attach(node.kernel.broker, node)
+        try:
+            confirm_live(broker, node.kernel.broker.settings.api_root, node.kernel.runner.strategies(), yes)
+        except UserError:
+            session.store.close()
+            raise
+    live_feed = None
     if session.catalog is not None:
         assert session.day is not None
         snapshots: Any = merged_snapshots(session.catalog, session.symbols, session.day, session.day)
         quality, where_from = session.catalog.quality, f"{session.day} from {data}"
+    elif feed in BROKER_FEEDS:  # live chains from the broker; that broker's live orders also hear its updates
+        from optrunner.live.live_brokers import LIVE_FEEDS
+
+        try:
+            live_feed, snapshots = LIVE_FEEDS[feed](session.symbols)
+        except UserError:
+            session.store.close()
+            raise
+        hook = getattr(node.kernel.broker, {"kite": "on_order_message", "shoonya": "on_order_update"}[feed], None)
+        if hook is not None and broker == feed:
+            live_feed.on_order = hook
+        quality, where_from = None, f"live {feed} data"
     else:
         assert feed is not None
         stale = min((float(getattr(c.market_config, "stale_after_seconds", None) or 120.0)
@@ -206,7 +262,7 @@ def serve_command(
                                   on_stale=node.kernel.on_stale)  # fmt: skip
         quality, where_from = snapshots.quality, f"the feed {feed}"
     service = TradingService(node, snapshots, pace_ms=pace_ms or 0.0, quality=quality, catalog=session.catalog,
-                             on_stop=on_stop.value, config_dir=config_dir, symbols=session.symbols,
+                             on_stop=on_stop.value, mode=mode, broker=broker, config_dir=config_dir, symbols=session.symbols,
                              strategy_source="store" if from_store else "files")  # fmt: skip
     from optrunner.api.app import create_app
 
@@ -220,7 +276,7 @@ def serve_command(
     shown_store = store_url(store_text).render_as_string(hide_password=True)
     resumed = f", resuming the session in {shown_store}" if session.recovered else ""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    console.print(f"optrunner serve: paper, {', '.join(node.kernel.runner.strategies())} on {where_from}{resumed}", soft_wrap=True)
+    console.print(f"optrunner serve: {mode} ({broker}), {', '.join(node.kernel.runner.strategies())} on {where_from}{resumed}", soft_wrap=True)
     console.print(f"API on http://{host}:{port} (OpenAPI at /docs); bearer token {where}", soft_wrap=True)
     console.print(f"alerts: {alert_channels_line(router)}", soft_wrap=True)
     paste = f"the value of {TOKEN_ENV}" if source == "env" else f"the token: cat {source}"
@@ -230,6 +286,8 @@ def serve_command(
     for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).addFilter(redact)
     _server_class()(config).run()
+    if live_feed is not None:
+        live_feed.stop()
     print_positions(node)
     if service.stop_result is not None:
         r = service.stop_result

@@ -61,7 +61,7 @@ def health(s: TradingService) -> Health:
         except Exception as exc:  # health reports, it never raises
             store_ok, store_error = False, type(exc).__name__
         switch = s.kernel.risk.kill_switch
-        broker_ok = s.kernel.broker is not None
+        broker_ok = s.kernel.broker is not None and getattr(s.kernel.broker, "session_ok", True)
         age = s.last_tick_age()
         feed = FeedHealth(state=s.state, alive=s.alive, inputs=s.node.inputs, last_input=_session_time(s),
                           last_tick_age_seconds=None if age is None else round(age, 3), error=s.error)  # fmt: skip

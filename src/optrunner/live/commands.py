@@ -9,6 +9,7 @@ that is down). Ctrl-C stops the session at a checkpoint and exits 130.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -133,28 +134,27 @@ def open_paper_session(
     keep_checkpoints: int = DEFAULT_KEEP_CHECKPOINTS,
     reconcile_seconds: float = DEFAULT_RECONCILE_SECONDS,
     strategy_configs: list[Any] | None = None,
+    make_broker: Callable[[SimClock], Any] | None = None,
 ) -> PaperSession:
     """Check everything the user gave (one ``error:`` line per mistake), then build the node:
     a fresh session, or — ``recover`` True, or None and the store already holds one — the
-    session in the store resumed. The effective settings are journaled. ``data`` None: no
-    catalog (a live feed brings the chains; ``serve --feed``), so no day to check."""
+    session in the store resumed. The effective settings are journaled. ``make_broker``: a
+    live broker instead of the paper one (``serve --live``; its own state is at the broker).
+    ``data`` None: no catalog (the snapshots come from a live feed; ``day`` defaults to today)."""
     fault_config, fault_seed = faults_option(faults)  # a bad option is reported before anything runs
     settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency)
     settings, record = with_halt_policy(settings, record, on_halt)
     # strategy_configs: validated already (serve --strategies-from-store); else the files in configs
     cfgs, files = (list(strategy_configs), []) if strategy_configs is not None else load_configs(configs)
+    try:
+        d = date.fromisoformat(day) if day is not None else to_ist(datetime.now(UTC)).date()
+    except ValueError:
+        raise UserError(f"--date {day!r} is not a date like 2026-11-16") from None
+    catalog = open_catalog(data, cfgs, files) if data is not None else None
     symbols = sorted({c.market_config.symbol for c in cfgs})
-    catalog: Catalog | None = None
-    d: date | None = None
-    if data is not None:
-        try:
-            d = date.fromisoformat(day or "")
-        except ValueError:
-            raise UserError(f"--date {day!r} is not a date like 2026-11-16") from None
-        catalog = open_catalog(data, cfgs, files)
-        missing = [s for s in symbols if d not in catalog.dates(s)]
-        if missing:
-            raise UserError(f"{data} has no {', '.join(missing)} data on {d}; pick a day it holds (optrunner data info --data {data})")
+    missing = [s for s in symbols if catalog is not None and d not in catalog.dates(s)]
+    if missing:
+        raise UserError(f"{data} has no {', '.join(missing)} data on {d}; pick a day it holds (optrunner data info --data {data})")
     url = store_url(store_text)
     broker_path = broker_state or default_broker_state(url)
     store = open_store(store_text, url, recover=bool(recover), durable=durable)
@@ -171,12 +171,16 @@ def open_paper_session(
                         "run without --recover to start one")  # fmt: skip
     clock = SimClock()
     injector = FaultInjector(fault_config, fault_seed) if fault_config is not None else None
-    broker = PaperBroker(broker_path, clock, settings.sim_config(), injector)  # a resumed book carries its RNG state
+    if make_broker is not None:
+        broker = make_broker(clock)
+    else:
+        broker = PaperBroker(broker_path, clock, settings.sim_config(), injector)  # a resumed book carries its RNG state
     make = TradingNode.recover if recover else TradingNode
     node = make(cfgs, store, broker, clock, capital=settings.capital, risk=settings.risk,
-                charges=settings.charge_schedule(), freeze_inclusive=broker.config.freeze_inclusive,
+                charges=settings.charge_schedule(),
+                freeze_inclusive=getattr(getattr(broker, "config", None), "freeze_inclusive", False),
                 reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints)  # fmt: skip
-    record.update({"data": None if data is None else str(data), "date": day, "strategy_files": files, "recover": recover, "faults": faults})
+    record.update({"data": str(data) if data is not None else "live feed", "date": d.isoformat(), "strategy_files": files, "recover": recover, "faults": faults})
     store.append(SETTINGS, record, datetime.now(UTC))  # each session's effective settings, journaled
     return PaperSession(node, catalog, store, symbols, d, injector, bool(recover))
 

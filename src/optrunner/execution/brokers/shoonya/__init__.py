@@ -1,0 +1,1 @@
+"""Shoonya (Finvasia NorenOMS) adapter: orders, books and QuickAuth login over REST (see adapter.py)."""

@@ -1,0 +1,198 @@
+"""Opening a real broker for ``optrunner serve --live --broker <name>``.
+
+Checks before anything trades, each one ``error:`` line: the broker is known, its
+credentials are set, today's session token exists and has not expired (a token that
+expires before today's close is warned about), the instrument master loads; then the
+user confirms that real orders will be sent (``--yes`` skips the question; without a
+terminal it is required). Brokers register a factory in ``LIVE_BROKERS``. ``open_kite_feed``
+gives live Kite chains for ``serve --feed kite`` (paper or live orders on live data).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from optrunner.core.errors import RunFailed, UserError
+from optrunner.core.timeutil import IST
+from optrunner.execution.brokers.live.errors import LiveBrokerError
+from optrunner.execution.brokers.live.secrets import install_log_redaction
+from optrunner.execution.brokers.live.tokens import SessionToken, TokenStore
+from optrunner.instruments.specs import known_indices
+
+console = Console(stderr=True)
+SESSION_CLOSE = time(15, 30)
+
+
+def check_token(broker: str, store: TokenStore | None = None, now: datetime | None = None) -> SessionToken:
+    """The stored session, refused when missing or expired; warns when it ends before the close."""
+    now = now or datetime.now(UTC)
+    tok = (store or TokenStore()).require_valid(broker, now)
+    close = datetime.combine(now.astimezone(IST).date(), SESSION_CLOSE, IST)
+    if now < close and tok.expires_at < close:
+        console.print(f"[yellow]warning[/]: the {broker} session expires at "
+                      f"{tok.expires_at.astimezone(IST):%H:%M} IST, before today's close: log in again first")  # fmt: skip
+    return tok
+
+
+def confirm_live(broker: str, where: str, strategies: list[str], yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UserError("--live sends real orders: confirm with --yes (no terminal to ask on)")
+    console.print(f"[bold red]LIVE[/]: real orders will go to {broker} at {where} for {', '.join(strategies)}.")
+    if input("Type 'live' to start: ").strip() != "live":
+        raise UserError("not confirmed: nothing was started")
+
+
+def kite_session() -> tuple[Any, SessionToken, Any]:
+    """(settings, today's session, instrument master) — each problem one clear error."""
+    from optrunner.execution.brokers.kite.config import kite_settings
+    from optrunner.execution.brokers.kite.symbols import KiteInstruments
+    from optrunner.execution.brokers.live.http import RestClient
+    from optrunner.execution.brokers.live.master import InstrumentMasterCache
+
+    settings = kite_settings()
+    settings.require("api_key")
+    tok = check_token("kite")
+    rest = RestClient(settings.api_root, timeout=30, headers=lambda: {
+        "X-Kite-Version": "3", "Authorization": f"token {settings.api_key}:{tok.access_token.value}"})  # fmt: skip
+    try:
+        csv = InstrumentMasterCache("kite", lambda: rest.request("GET", "/instruments")).get()
+        instruments = KiteInstruments.from_csv(csv, datetime.now(IST).date(), set(known_indices()))  # index options only
+    except (LiveBrokerError, ValueError) as exc:
+        raise RunFailed(f"cannot load Kite's instrument master from {settings.api_root}: {exc}") from None
+    finally:
+        rest.close()
+    return settings, tok, instruments
+
+
+def _kite(clock: Any, tag_file: Path) -> Any:
+    from optrunner.execution.brokers.kite.orders import KiteBroker
+
+    settings, tok, instruments = kite_session()
+    instruments.as_of = None  # the session's own clock says which contracts have expired
+    # the replayed clock moves fast: poll the books at every drain (a real-time session polls each second)
+    return KiteBroker(settings, tok.access_token.value, instruments, clock, tag_file=tag_file, poll_seconds=0.0)
+
+
+def _dhan(clock: Any, tag_file: Path) -> Any:
+    import httpx
+
+    from optrunner.execution.brokers.dhan.adapter import DhanBroker, load_instruments
+    from optrunner.execution.brokers.dhan.config import dhan_settings, order_ws_root
+
+    settings = dhan_settings()
+    settings.require("user_id")
+    tok = check_token("dhan")
+    try:
+        instruments = load_instruments(settings)
+    except (httpx.HTTPError, ValueError) as exc:
+        raise RunFailed(f"cannot load Dhan's scrip master: {exc}") from None
+    broker = DhanBroker(settings, tok, instruments, clock, tag_file=tag_file, poll_seconds=0.0, token_store=TokenStore())
+    broker.start_order_updates(order_ws_root(settings))  # alerts make the adapter read its books sooner
+    return broker
+
+
+def _shoonya(clock: Any, tag_file: Path) -> Any:
+    import httpx
+
+    from optrunner.execution.brokers.shoonya.adapter import ShoonyaBroker, load_instruments
+    from optrunner.execution.brokers.shoonya.config import shoonya_settings
+
+    settings = shoonya_settings()
+    settings.require("user_id")
+    tok = check_token("shoonya")
+    try:
+        instruments = load_instruments(settings)
+    except (httpx.HTTPError, ValueError) as exc:
+        raise RunFailed(f"cannot load Shoonya's NFO symbols: {exc}") from None
+    return ShoonyaBroker(settings, tok, instruments, clock, tag_file=tag_file, poll_seconds=0.0,
+                         token_store=TokenStore())
+
+
+def open_kite_feed(symbols: list[str], *, width: int = 20, every_seconds: float = 1.0,
+                   stale_seconds: float = 5.0) -> tuple[Any, Iterator[Any]]:  # fmt: skip
+    """Kite Ticker chains (nearest expiry, ATM +- ``width`` strikes) for ``symbols``:
+    (the running feed, its snapshots for a trading node)."""
+    from optrunner.execution.brokers.kite.feed import KiteTickerFeed, LiveChain
+
+    settings, tok, instruments = kite_session()
+    today = datetime.now(IST).date()
+    chains = []
+    for sym in symbols:
+        expiries = [e for e in instruments.expiries(sym) if e >= today]
+        if not expiries:
+            raise RunFailed(f"Kite's instrument master lists no {sym} options expiring on or after {today}")
+        chains.append(LiveChain(sym, expiries[0], instruments, width=width))
+    feed = KiteTickerFeed(settings.ws_root, settings.api_key, tok.access_token.value, chains,
+                          stale_seconds=stale_seconds).start()  # fmt: skip
+    return feed, feed.snapshots(every_seconds)
+
+
+def open_shoonya_feed(symbols: list[str], *, width: int = 20, every_seconds: float = 1.0,
+                      stale_seconds: float = 5.0) -> tuple[Any, Iterator[Any]]:  # fmt: skip
+    """Noren WebSocket touchline chains (nearest expiry, ATM +- ``width`` strikes) for ``symbols``:
+    (the running feed, its snapshots for a trading node)."""
+    import httpx
+
+    from optrunner.execution.brokers.kite.feed import LiveChain
+    from optrunner.execution.brokers.shoonya.adapter import load_instruments
+    from optrunner.execution.brokers.shoonya.config import account, shoonya_settings
+    from optrunner.execution.brokers.shoonya.feed import ChainInstruments, ShoonyaFeed
+
+    settings = shoonya_settings()
+    settings.require("user_id")
+    tok = check_token("shoonya")
+    try:
+        instruments = load_instruments(settings)
+    except (httpx.HTTPError, ValueError) as exc:
+        raise RunFailed(f"cannot load Shoonya's NFO symbols: {exc}") from None
+    view = ChainInstruments(instruments)
+    today = datetime.now(IST).date()
+    chains = []
+    for sym in symbols:
+        expiries = sorted({c.expiry for c in instruments if c.underlying == sym and c.expiry >= today})
+        if not expiries:
+            raise RunFailed(f"Shoonya's NFO symbols list no {sym} options expiring on or after {today}")
+        try:
+            chains.append(LiveChain(sym, expiries[0], view, width=width))  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise RunFailed(f"--feed shoonya: {exc}") from None
+    feed = ShoonyaFeed(settings.ws_root, settings.user_id, tok.extra.get("actid") or account(settings),
+                       tok.access_token, chains, stale_seconds=stale_seconds).start()  # fmt: skip
+    return feed, feed.snapshots(every_seconds)
+
+
+#: --feed name -> (symbols -> (running feed, snapshots))
+LIVE_FEEDS: dict[str, Callable[[list[str]], tuple[Any, Iterator[Any]]]] = {"kite": open_kite_feed,
+                                                                          "shoonya": open_shoonya_feed}
+
+
+LIVE_BROKERS: dict[str, Callable[[Any, Path], Any]] = {"kite": _kite, "dhan": _dhan, "shoonya": _shoonya}
+
+
+def live_broker_factory(name: str, tag_file: Path) -> Callable[[Any], Any]:
+    """``clock -> broker`` for ``open_paper_session(make_broker=...)``; checks the name now."""
+    key = name.lower()
+    if key not in LIVE_BROKERS:
+        raise UserError(f"--broker {name!r}: live trading supports {', '.join(sorted(LIVE_BROKERS))}")
+    install_log_redaction()
+    return lambda clock: LIVE_BROKERS[key](clock, tag_file)
+
+
+def attach(broker: Any, node: Any) -> None:
+    """Wire a live broker to a node's kernel and, after a restart, hand it the open orders."""
+    from optrunner.execution.brokers.live.wiring import attach_kernel
+
+    attach_kernel(broker, node.kernel)
+    if hasattr(broker, "resume_orders"):
+        broker.resume_orders(node.kernel.om.open_orders())
+
+
+__all__ = ["LIVE_BROKERS", "LIVE_FEEDS", "attach", "check_token", "confirm_live", "kite_session", "live_broker_factory", "open_kite_feed", "open_shoonya_feed"]
