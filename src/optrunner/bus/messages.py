@@ -17,6 +17,7 @@ import numpy as np
 
 from optrunner.core.events import BarEvent, TickEvent
 from optrunner.core.orders import Order
+from optrunner.core.timeutil import IST
 from optrunner.core.types import OrderState, OrderType, Product, Side, Tag
 from optrunner.data.snapshot import FLOAT_COLUMNS, ChainSnapshot
 from optrunner.execution.brokers.base import (
@@ -53,7 +54,7 @@ class Tick(Msg, tag="tick.1"):
         return cls(e.ts, e.instrument, e.ltp, e.bid, e.ask, e.bid_qty, e.ask_qty, e.volume, e.oi)
 
     def event(self) -> TickEvent:
-        return TickEvent(self.ts, self.instrument, self.ltp, self.bid, self.ask,
+        return TickEvent(ist(self.ts), self.instrument, self.ltp, self.bid, self.ask,
                          self.bid_qty, self.ask_qty, self.volume, self.oi)  # fmt: skip
 
 
@@ -86,7 +87,7 @@ class Chain(Msg, tag="chain.1"):
         cols = {c: floats[i].copy() for i, c in enumerate(FLOAT_COLUMNS)}
         expiry = np.frombuffer(self.expiry, dtype="<i4").astype("timedelta64[D]") + _EPOCH
         key = np.frombuffer(self.key, dtype="<i8").copy() if self.key else None
-        return ChainSnapshot(self.symbol, self.ts, self.spot, expiry, np.frombuffer(self.strike, dtype="<f8").copy(),
+        return ChainSnapshot(self.symbol, ist(self.ts), self.spot, expiry, np.frombuffer(self.strike, dtype="<f8").copy(),
                              np.frombuffer(self.is_call, dtype=np.uint8).astype(bool), key=key, **cols)  # fmt: skip
 
 
@@ -106,8 +107,15 @@ class Bar(Msg, tag="bar.1"):
         return cls(b.symbol, b.timeframe, b.start, b.end, b.open, b.high, b.low, b.close, b.volume)
 
     def event(self) -> BarEvent:
-        return BarEvent(self.symbol, self.timeframe, self.start, self.end, self.open, self.high,
+        return BarEvent(self.symbol, self.timeframe, ist(self.start), ist(self.end), self.open, self.high,
                         self.low, self.close, self.volume)  # fmt: skip
+
+
+class SessionEnd(Msg, tag="session_end.1"):
+    """On ``market.chains`` after a replayed day's last snapshot: a replay's end of input."""
+
+    day: date
+    symbols: list[str]
 
 
 # --- broker commands: {broker}.signals.raw -> risk -> {broker}.signals.validated -> gateway ----
@@ -146,7 +154,7 @@ class OrderMsg(msgspec.Struct, array_like=True, frozen=True):
         return Order(self.client_id, self.strategy, Tag(self.tag), OptionContract.from_id(self.contract),
                      Side(self.side), self.quantity, OrderType(self.order_type), self.limit_price,
                      self.trigger_price, Product(self.product), OrderState.SUBMITTED, parent_id=self.parent_id,
-                     basket_id=self.basket_id, leg=self.leg, created_ts=self.created_ts, updated_ts=self.created_ts)  # fmt: skip
+                     basket_id=self.basket_id, leg=self.leg, created_ts=ist(self.created_ts), updated_ts=ist(self.created_ts))  # fmt: skip
 
 
 class Submit(Command, tag="submit.1"):
@@ -203,7 +211,7 @@ class EventMsg(msgspec.Struct, array_like=True, frozen=True):
                    e.contract.id if e.contract else None, e.side.value if e.side else None)  # fmt: skip
 
     def event(self) -> BrokerEvent:
-        return BrokerEvent(BrokerEventKind(self.kind), self.client_id, self.ts, self.broker_id, self.quantity,
+        return BrokerEvent(BrokerEventKind(self.kind), self.client_id, ist(self.ts), self.broker_id, self.quantity,
                            self.price, self.exec_id, self.reason,
                            RejectReason(self.reject_reason) if self.reject_reason else None, self.strategy,
                            OptionContract.from_id(self.contract) if self.contract else None,
@@ -291,13 +299,18 @@ class DeadLetter(Msg, tag="dlq.1"):
 
 
 AnyMsg = (
-    Tick | Chain | Bar | Submit | Cancel | Modify | MarketAt | SessionClose | Answer | Rejected
+    Tick | Chain | Bar | SessionEnd | Submit | Cancel | Modify | MarketAt | SessionClose | Answer | Rejected
     | Submitted | FillMsg | PnlSnapshot | DeadLetter
 )  # fmt: skip
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(AnyMsg)  # type: ignore[arg-type]
 _status_decoder = msgspec.msgpack.Decoder(StatusMsg)
+
+
+def ist(ts: Any) -> Any:
+    """MessagePack times come back in UTC; the platform keeps exchange times in IST (same instant)."""
+    return ts.astimezone(IST) if ts is not None else None
 
 
 class MessageError(ValueError):

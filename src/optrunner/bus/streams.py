@@ -97,6 +97,7 @@ class Delivery:
     payload: bytes
     msg: Msg | None
     error: str = ""
+    redelivered: bool = False  # read again from a pending list (a crash, a failure, a claim)
 
 
 @dataclass(slots=True)
@@ -105,6 +106,7 @@ class Outcome:
 
     publish: list[tuple[str, Msg]] = field(default_factory=list)
     dedupe_key: str | None = None
+    apply: Callable[[Any], None] | None = None  # more writes in the same transaction (a pipeline)
 
 
 Handler = Callable[[Delivery], Outcome | None]
@@ -173,7 +175,7 @@ class GroupConsumer:
         out: list[Delivery] = []
         for key, entries in rows or ():
             topic = self.keys[key.decode() if isinstance(key, bytes) else key]
-            out.extend(self._delivery(topic, i, f) for i, f in entries if f)
+            out.extend(self._delivery(topic, i, f, start == "0") for i, f in entries if f)
         return out
 
     def claim(self, count: int = 500) -> list[Delivery]:
@@ -183,7 +185,7 @@ class GroupConsumer:
             start = "0-0"
             while True:
                 nxt, entries, *_ = self.client.xautoclaim(key, self.group, self.consumer, self.claim_idle_ms, start, count=count)
-                out.extend(self._delivery(topic, i, f) for i, f in entries if f)
+                out.extend(self._delivery(topic, i, f, True) for i, f in entries if f)
                 start = nxt.decode() if isinstance(nxt, bytes) else nxt
                 if start == "0-0" or len(out) >= count:
                     break
@@ -193,13 +195,13 @@ class GroupConsumer:
         return out
 
     @staticmethod
-    def _delivery(topic: str, entry_id: Any, fields: dict[bytes, bytes]) -> Delivery:
+    def _delivery(topic: str, entry_id: Any, fields: dict[bytes, bytes], again: bool) -> Delivery:
         eid = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
         payload = fields.get(FIELD, b"")
         try:
-            return Delivery(topic, eid, payload, decode(payload))
+            return Delivery(topic, eid, payload, decode(payload), redelivered=again)
         except ValueError as exc:
-            return Delivery(topic, eid, payload, None, str(exc))
+            return Delivery(topic, eid, payload, None, str(exc), redelivered=again)
 
     # --- handling ------------------------------------------------------------------------
 
@@ -239,6 +241,8 @@ class GroupConsumer:
             pipe.xadd(topics.key(topic), {FIELD: encode(msg)}, maxlen=topics.retention(topic), approximate=True)
         if key is not None:
             pipe.zadd(self.seen_key, {key: time.time()})
+        if outcome.apply is not None:
+            outcome.apply(pipe)
         pipe.xack(topics.key(d.topic), self.group, d.entry_id)
         pipe.execute()
 

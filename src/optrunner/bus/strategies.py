@@ -1,0 +1,132 @@
+"""The strategies service (seed 004's ``StrategyRunnerService``): market topics in, signals out.
+
+It is ``optrunner run``'s trading node — the same kernel, runner, strategies, pre-trade
+checks, order manager and store (journal, checkpoints, crash recovery) — with two parts
+swapped: its input is ``market.chains`` (and, with ``ticks``, ``market.ticks``) instead of
+a catalog, and its broker is a :class:`StreamBroker`, whose requests are the signals on
+``{broker}.signals.raw``. Routing an input to the strategies that want it is the runner's
+dict lookup (instrument -> strategies): a tick costs the same with 1 or 1,000 strategies
+that do not want it. A restarted service resumes its session from its store and skips the
+inputs its last checkpoint covers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from optrunner.bus import messages as m
+from optrunner.bus.broker import StreamBroker
+from optrunner.bus.streams import FIELD, StreamBus
+from optrunner.bus.topics import Topics
+from optrunner.data.snapshot import ChainSnapshot
+from optrunner.live.commands import open_paper_session
+from optrunner.live.node import DEFAULT_RECONCILE_SECONDS, TradingNode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BusConfig:
+    """Where the bus is and how this process uses it (seed 004's ``config``)."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    namespace: str = "optrunner"
+    broker: str = "paper"
+    origin: str = "strategies"  # this process's name in its commands
+    settle: bool = True  # wait for each request's answer before the next input (replays)
+    ticks: bool = False  # also consume market.ticks (a live tick feed)
+
+    def topics(self) -> Topics:
+        return Topics(self.broker, self.namespace)
+
+
+@dataclass
+class StrategiesSettings:
+    """What the node trades (seed 004's ``settings``): the strategy files and the account."""
+
+    strategy_files: list[Path]
+    data: Path  # the catalog the replayed day comes from (checked to hold the day)
+    day: str
+    account: Path | None = None
+    capital: Any = None
+    reconcile_seconds: float = DEFAULT_RECONCILE_SECONDS
+    extra: dict[str, Any] = field(default_factory=dict)  # more open_paper_session options
+
+
+class StrategyRunnerService:
+    """``StrategyRunnerService(config, settings, redis_client, db_manager)``; ``await start()``
+    runs until the replayed day's ``SessionEnd`` (forever on a live feed). ``db_manager``:
+    the store URL (SQLite or PostgreSQL) that holds the session."""
+
+    def __init__(self, config: BusConfig, settings: StrategiesSettings, redis_client: redis.Redis | None,
+                 db_manager: str) -> None:  # fmt: skip
+        self.config, self.settings, self.store_url = config, settings, db_manager
+        self.bus = StreamBus(redis_client or redis.Redis.from_url(config.url), config.topics())
+        self.broker: StreamBroker | None = None
+        self.node: TradingNode | None = None
+        self.inputs = 0
+
+    async def start(self) -> int:
+        """Load the strategies and process the market until the day ends; the inputs processed."""
+        return await asyncio.to_thread(self.run)
+
+    def run(self) -> int:
+        s = self.settings
+        session = open_paper_session(s.strategy_files, s.data, s.day, self.store_url, recover=None, account=s.account,
+                                     capital=s.capital, reconcile_seconds=s.reconcile_seconds,
+                                     make_broker=self._make_broker, **s.extra)  # fmt: skip
+        self.node = node = session.node
+        if session.recovered:
+            log.warning("strategies service resumed its session after %s", node.resume_after or "the start")
+        try:
+            self.inputs = node.run(self._market(session.day), after_input=self._after_input)
+        finally:
+            session.store.close()
+        return self.inputs
+
+    def _make_broker(self, _path: Path, clock: Any, sim_config: Any, _faults: Any) -> StreamBroker:
+        c = self.config
+        self.broker = StreamBroker(self.bus, clock, name=c.broker, origin=c.origin, config=sim_config, settle=c.settle)
+        return self.broker
+
+    def _market(self, day: date) -> Iterator[ChainSnapshot]:
+        """``market.chains`` from its start (the node skips what its checkpoint covers), each
+        snapshot once and in time order per symbol, until ``day``'s SessionEnd."""
+        assert self.broker is not None and self.node is not None
+        keys = {self.bus.topics.key("market.chains"): "0-0"}
+        if self.config.ticks:
+            keys[self.bus.topics.key("market.ticks")] = "$"
+        last: dict[str, datetime] = {}
+        while True:
+            rows = self.bus.client.xread(keys, count=500, block=1000)
+            for key, entries in rows or ():
+                k = key.decode()
+                for entry_id, fields in entries:
+                    keys[k] = entry_id.decode()
+                    msg = m.decode(fields[FIELD])
+                    if isinstance(msg, m.Chain):
+                        if msg.symbol in last and msg.ts <= last[msg.symbol]:
+                            continue  # a restarted feed's repeat
+                        last[msg.symbol] = msg.ts
+                        self.broker.market_ids[(msg.symbol, msg.ts)] = keys[k]
+                        yield msg.snapshot()
+                    elif isinstance(msg, m.Tick | m.Bar):
+                        self.node.kernel.on_market_event(msg.event())
+                    elif isinstance(msg, m.SessionEnd) and msg.day == day:
+                        return
+
+    def _after_input(self, node: TradingNode) -> None:
+        ts = node.clock.now()
+        pf = node.kernel.portfolio
+        self.bus.publish_many("pnl.snapshots", [
+            m.PnlSnapshot(ts, name, s.net, s.realized, s.unrealized, s.charges)
+            for name in pf.strategies() for s in [pf.summary(name)]
+        ])  # fmt: skip
