@@ -51,7 +51,6 @@ class BookKeys:
         self.statuses = t.state_key("book:orders")  # hash client_id -> StatusMsg
         self.positions = t.state_key("book:positions")  # msgpack [(strategy, contract, qty)]
         self.trades = t.state_key("book:trades")  # msgpack [EventMsg]
-        self.market = t.state_key("book:market")  # hash symbol -> the last market.chains entry executed on
 
 
 class StreamBroker:

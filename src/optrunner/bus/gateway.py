@@ -23,7 +23,7 @@ import msgspec
 
 from optrunner.bus import messages as m
 from optrunner.bus.broker import BookKeys
-from optrunner.bus.streams import Delivery, GroupConsumer, Outcome, StreamBus
+from optrunner.bus.streams import Delivery, GroupConsumer, MarketMarks, Outcome, StreamBus
 from optrunner.core.clock import SimClock
 from optrunner.core.types import OrderState
 from optrunner.execution.brokers.base import BrokerEvent, BrokerEventKind, RejectReason
@@ -46,16 +46,14 @@ class Gateway:
         self.consumer = GroupConsumer(bus, ["signals.validated"], GROUP, consumer, dedupe=command_key)
         self.commands = 0
         self._carry: list[BrokerEvent] = []  # answers of the warm-up, handed out with the next command
-        self._market: dict[str, str] = {}
+        self.marks = MarketMarks(bus, GROUP)
         self.warm_up()
 
     def warm_up(self) -> None:
         """After a restart: show the broker again the last snapshot it executed on per symbol.
         Its book is durable but its current market is not; without this a resting order's
         next request would meet an empty chain. A snapshot seen already executes nothing."""
-        marks = {k.decode(): v.decode() for k, v in self.bus.client.hgetall(self.books.market).items()}
-        chains = [c for c in (self.bus.entry("market.chains", i) for i in marks.values()) if isinstance(c, m.Chain)]
-        for chain in sorted(chains, key=lambda c: c.ts):
+        for chain in self.marks.load():
             snap = chain.snapshot()
             if snap.ts > self._now():
                 self.clock.advance(snap.ts)
@@ -97,7 +95,7 @@ class Gateway:
                 raise LookupError(f"market.chains entry {cmd.market_id} ({cmd.symbol} {cmd.ts}) is gone (trimmed?)")
             self.broker.on_snapshot(chain.snapshot())
             events = self.broker.events()
-            self._market[cmd.symbol] = cmd.market_id
+            self.marks.note(cmd.symbol, cmd.market_id)
         elif isinstance(cmd, m.SessionClose):
             self.broker.end_of_day(cmd.day)
             events = self.broker.events()
@@ -136,14 +134,12 @@ class Gateway:
                 statuses[cid] = m.encode(m.StatusMsg.of(st))
         positions = msgspec.msgpack.encode([(p.strategy, p.contract.id, p.quantity) for p in self.broker.positions()])
         trades = msgspec.msgpack.encode([m.EventMsg.of(e) for e in self.broker.trades()])
-        market, self._market = self._market, {}
 
         def write(pipe: Any) -> None:
             if statuses:
                 pipe.hset(self.books.statuses, mapping=statuses)
             pipe.set(self.books.positions, positions)
             pipe.set(self.books.trades, trades)
-            if market:
-                pipe.hset(self.books.market, mapping=market)
+            self.marks.write(pipe)
 
         return write

@@ -22,7 +22,7 @@ from typing import Any
 
 from optrunner.bus import messages as m
 from optrunner.bus.gateway import command_key
-from optrunner.bus.streams import FIELD, Delivery, GroupConsumer, Outcome, StreamBus
+from optrunner.bus.streams import FIELD, Delivery, GroupConsumer, MarketMarks, Outcome, StreamBus
 from optrunner.core.clock import SimClock
 from optrunner.core.orders import Fill, Order, OrderIntent
 from optrunner.core.timeutil import to_ist
@@ -44,8 +44,16 @@ class _Orders:
     """The working orders the gate let through, as the view's ``om`` reads them."""
 
     def __init__(self) -> None:
+        self.known: dict[str, Order] = {}  # every order seen (validated here, or submitted by the gateway)
         self.working: dict[str, Order] = {}
+        self.finished: set[str] = set()
         self.filled: set[str] = set()  # client ids with a first fill (brokerage once per order)
+
+    def add(self, order: Order) -> None:
+        if order.client_id not in self.known:
+            self.known[order.client_id] = order
+            if order.client_id not in self.finished:
+                self.working[order.client_id] = order
 
     def open_orders(self, strategy: str | None = None) -> list[Order]:
         return [o for o in self.working.values() if strategy is None or o.strategy == strategy]
@@ -74,6 +82,7 @@ class AccountBook:
         self.last_exit: dict[OptionContract, datetime] = {}
         self.day_start_net: dict[str, float] = {}
         self.day: date | None = None
+        self.executions: set[str] = set()  # exec ids booked (each once)
 
     def at(self, ts: datetime) -> None:
         try:
@@ -95,7 +104,11 @@ class AccountBook:
 
     def answer(self, ev: m.EventMsg) -> None:
         kind = BrokerEventKind(ev.kind)
-        order = self.om.working.get(ev.client_id)
+        if ev.exec_id:  # a restarted gateway answers again with its whole trade book
+            if ev.exec_id in self.executions:
+                return
+            self.executions.add(ev.exec_id)
+        order = self.om.known.get(ev.client_id)
         if kind is BrokerEventKind.SETTLEMENT and ev.contract and ev.side:
             contract, side = OptionContract.from_id(ev.contract), Side(ev.side)
             exchange = get_index(contract.underlying).exchange
@@ -112,9 +125,13 @@ class AccountBook:
             order.filled_qty += ev.quantity
             if order.filled_qty >= order.quantity:
                 order.state = OrderState.FILLED
-                del self.om.working[ev.client_id]
+                self._finish(ev.client_id)
         elif kind in _TERMINAL:
-            self.om.working.pop(ev.client_id, None)
+            self._finish(ev.client_id)
+
+    def _finish(self, client_id: str) -> None:
+        self.om.working.pop(client_id, None)
+        self.om.finished.add(client_id)
 
     def _book(self, fill: Fill) -> None:
         key = (fill.strategy, fill.contract)
@@ -145,25 +162,32 @@ class RiskGate:
         self.book = AccountBook(capital, charges)
         self.view = KernelView(self.book)  # type: ignore[arg-type]
         self.consumer = GroupConsumer(bus, ["signals.raw"], GROUP, consumer, dedupe=command_key)
-        self._answers_key = bus.topics.key("orders.updates")
-        self._answers_from = "0-0"  # the whole retained day: the book is rebuilt on a restart
+        # the whole retained day, so the book is rebuilt on a restart: each order (submitted)
+        # before its answers (the gateway commits both in one transaction, submitted first)
+        self._cursors = {bus.topics.key("orders.submitted"): "0-0", bus.topics.key("orders.updates"): "0-0"}
         self.checked = 0
+        self.marks = MarketMarks(bus, GROUP)
+        for chain in self.marks.load():  # after a restart: the market the last checks saw
+            self.book.market(chain.snapshot())
 
     def run_once(self, block_ms: int | None = 100) -> int:
         return self.consumer.run_once(self.handle, block_ms=block_ms)
 
     def catch_up(self) -> None:
         """Apply every answer published since the last call (fills, rejects, cancels)."""
-        while True:
-            rows = self.bus.client.xread({self._answers_key: self._answers_from}, count=1000)
-            if not rows:
-                return
-            for entry_id, fields in rows[0][1]:
-                self._answers_from = entry_id.decode()
-                msg = m.decode(fields[FIELD])
-                if isinstance(msg, m.Answer):
-                    for ev in msg.events:
-                        self.book.answer(ev)
+        for key in self._cursors:
+            while True:
+                rows = self.bus.client.xread({key: self._cursors[key]}, count=1000)
+                if not rows:
+                    break
+                for entry_id, fields in rows[0][1]:
+                    self._cursors[key] = entry_id.decode()
+                    msg = m.decode(fields[FIELD])
+                    if isinstance(msg, m.Submitted):
+                        self.book.om.add(msg.order.order())
+                    elif isinstance(msg, m.Answer):
+                        for ev in msg.events:
+                            self.book.answer(ev)
 
     def handle(self, d: Delivery) -> Outcome:
         cmd = d.msg
@@ -177,17 +201,19 @@ class RiskGate:
                 raise LookupError(f"market.chains entry {cmd.market_id} ({cmd.symbol} {cmd.ts}) is gone (trimmed?)")
             self.book.market(chain.snapshot())
             self.engine.account.update(self.book.portfolio.day_pnl, cmd.ts)
+            self.marks.note(cmd.symbol, cmd.market_id)
+            return Outcome([("signals.validated", cmd)], apply=self.marks.write)
         elif isinstance(cmd, m.Submit):
             order = cmd.order.order()
             intent = OrderIntent(order.strategy, order.tag, order.contract, order.side, order.quantity,
                                  order.order_type, order.limit_price, order.trigger_price, order.product,
                                  leg=order.leg, client_id=order.client_id)  # fmt: skip
-            if self.book.om.working.get(order.client_id) is None and order.client_id not in self.book.om.filled:
+            if order.client_id not in self.book.om.known:  # a re-sent order is the gateway's to dedupe
                 decision = self.engine.check(intent, self.view)
                 self.checked += 1
                 if not decision.ok:
                     log.warning("risk refused %s (%s): %s %s", order.client_id, order.strategy, decision.code, decision.message)
                     return Outcome([("signals.rejected", m.Rejected(cmd.origin, cmd.seq, cmd.ts, order.client_id,
                                                                      order.strategy, decision.code, decision.message))])  # fmt: skip
-                self.book.om.working[order.client_id] = order
+                self.book.om.add(order)
         return Outcome([("signals.validated", cmd)])

@@ -274,3 +274,29 @@ class GroupConsumer:
 
     def run_once(self, handler: Handler, *, count: int = 500, block_ms: int | None = 100) -> int:
         return self.handle(self.poll(count, block_ms), handler)
+
+
+class MarketMarks:
+    """The last ``market.chains`` entry a consumer group acted on, per symbol, kept in Redis
+    with its acknowledgements: what a restarted member shows itself again (a service's
+    durable state does not include the current market)."""
+
+    def __init__(self, bus: StreamBus, group: str) -> None:
+        self.bus = bus
+        self.key = bus.topics.state_key(f"{group}:market")
+        self.pending: dict[str, str] = {}
+
+    def note(self, symbol: str, entry_id: str) -> None:
+        self.pending[symbol] = entry_id
+
+    def write(self, pipe: Any) -> None:
+        """Add the noted marks to a transaction (a handler's ``Outcome.apply``)."""
+        if self.pending:
+            pipe.hset(self.key, mapping=self.pending)
+            self.pending = {}
+
+    def load(self) -> list[Any]:
+        """The marked chains (``messages.Chain``), oldest first; trimmed ones are left out."""
+        ids = [v.decode() for v in self.bus.client.hvals(self.key)]
+        chains = [c for c in (self.bus.entry("market.chains", i) for i in ids) if c is not None]
+        return sorted(chains, key=lambda c: c.ts)  # type: ignore[attr-defined]
