@@ -40,6 +40,7 @@ from optrunner.instruments.contracts import OptionContract
 
 log = logging.getLogger(__name__)
 
+POLL_SECONDS = 0.001  # without settle, how often events() looks for answers
 DEFAULT_SETTLE_TIMEOUT = 600.0  # a stopped gateway stalls the replay; it is logged meanwhile
 
 
@@ -77,13 +78,23 @@ class StreamBroker:
             last = self.client.xrevrange(key, count=1)
             self._keys[key] = last[0][0].decode() if last else "0-0"
         self.sent = 0
+        self._polled = 0.0
+        self._outbox: list[m.Command] = []  # one input's requests go out in one round trip
+        self.fed = False  # True: the owner's input loop reads the answer streams and ingest()s them
 
     # --- requests --------------------------------------------------------------------------
 
     def _send(self, cmd_type: type[m.Command], **fields: Any) -> None:
         self._seq += 1
-        self.bus.publish("signals.raw", cmd_type(origin=self.origin, seq=self._seq, **fields))
+        self._outbox.append(cmd_type(origin=self.origin, seq=self._seq, **fields))
         self.sent += 1
+
+    def flush(self) -> None:
+        """Publish the buffered requests (pipelined). The kernel drains the broker after every
+        input, and events() flushes first, so a request waits at most until its input ends."""
+        if self._outbox:
+            out, self._outbox = self._outbox, []
+            self.bus.publish_many("signals.raw", out)
 
     def submit(self, order: Order) -> None:
         self._send(m.Submit, ts=self.clock.now(), order=m.OrderMsg.of(order))
@@ -106,6 +117,16 @@ class StreamBroker:
     # --- answers ---------------------------------------------------------------------------
 
     def events(self) -> list[BrokerEvent]:
+        self.flush()
+        if self._next > self._seq:  # every request answered: nothing can come (a tick costs no round trip)
+            return []
+        if not self.settle and self.fed:
+            return self._hand_out()
+        if not self.settle:  # live: look at most every POLL_SECONDS (the kernel drains after every input)
+            now = time.monotonic()
+            if now - self._polled < POLL_SECONDS:
+                return []
+            self._polled = now
         deadline = time.monotonic() + self.settle_timeout
         warned = False
         while True:
@@ -116,6 +137,9 @@ class StreamBroker:
                 warned = True
                 log.error("no answer from the %s gateway for %d request(s) in %.0fs (is it running?); still waiting",
                           self.name, self._seq - self._next + 1, self.settle_timeout)  # fmt: skip
+        return self._hand_out()
+
+    def _hand_out(self) -> list[BrokerEvent]:
         out: list[BrokerEvent] = []
         while self._next in self._answers:
             out.extend(self._answers.pop(self._next))
@@ -125,21 +149,29 @@ class StreamBroker:
     def _settled(self) -> bool:
         return all(s in self._answers for s in range(self._next, self._seq + 1))
 
+    @property
+    def answer_cursors(self) -> dict[str, str]:
+        """The answer streams and where this broker has read them to (for a shared XREAD)."""
+        return dict(self._keys)
+
     def _read(self, block_ms: int | None) -> None:
         rows = self.client.xread(self._keys, count=1000, block=block_ms)
         for key, entries in rows or ():
-            k = key.decode()
-            for entry_id, fields in entries:
-                self._keys[k] = entry_id.decode()
-                msg = m.decode(fields[FIELD])
-                if getattr(msg, "origin", None) != self.origin:
-                    continue
-                if isinstance(msg, m.Answer):
-                    self._answers[msg.seq] = [e.event() for e in msg.events]
-                elif isinstance(msg, m.Rejected):
-                    self._answers[msg.seq] = [BrokerEvent(BrokerEventKind.REJECT, msg.client_id, msg.ts,
-                                                          reject_reason=RejectReason.BROKER,
-                                                          reason=f"RISK {msg.code}: {msg.reason}")]  # fmt: skip
+            self.ingest(key.decode(), entries)
+
+    def ingest(self, k: str, entries: list[Any]) -> None:
+        """Take answers read from stream ``k`` (by :meth:`_read` or the owner's input loop)."""
+        for entry_id, fields in entries:
+            self._keys[k] = entry_id.decode()
+            msg = m.decode(fields[FIELD])
+            if getattr(msg, "origin", None) != self.origin:
+                continue
+            if isinstance(msg, m.Answer):
+                self._answers[msg.seq] = [e.event() for e in msg.events]
+            elif isinstance(msg, m.Rejected):
+                self._answers[msg.seq] = [BrokerEvent(BrokerEventKind.REJECT, msg.client_id, msg.ts,
+                                                      reject_reason=RejectReason.BROKER,
+                                                      reason=f"RISK {msg.code}: {msg.reason}")]  # fmt: skip
 
     # --- the gateway's books ----------------------------------------------------------------
 

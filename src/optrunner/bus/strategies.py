@@ -42,7 +42,7 @@ class BusConfig:
     broker: str = "paper"
     origin: str = "strategies"  # this process's name in its commands
     settle: bool = True  # wait for each request's answer before the next input (replays)
-    ticks: bool = False  # also consume market.ticks (a live tick feed)
+    ticks: bool = False  # also consume market.ticks and market.bars (a live feed)
 
     def topics(self) -> Topics:
         return Topics(self.broker, self.namespace)
@@ -73,6 +73,9 @@ class StrategyRunnerService:
         self.broker: StreamBroker | None = None
         self.node: TradingNode | None = None
         self.inputs = 0
+        self.ticks = 0  # ticks and bars routed from market.ticks / market.bars
+        self.ticks_from = "$"  # where market.ticks is read from: new entries (a live feed)
+        self.stopping = False  # set from another thread: stop after the entries in hand
 
     async def start(self) -> int:
         """Load the strategies and process the market until the day ends; the inputs processed."""
@@ -103,25 +106,38 @@ class StrategyRunnerService:
         assert self.broker is not None and self.node is not None
         keys = {self.bus.topics.key("market.chains"): "0-0"}
         if self.config.ticks:
-            keys[self.bus.topics.key("market.ticks")] = "$"
+            keys[self.bus.topics.key("market.ticks")] = self.ticks_from
+            keys[self.bus.topics.key("market.bars")] = self.ticks_from
         last: dict[str, datetime] = {}
-        while True:
-            rows = self.bus.client.xread(keys, count=500, block=1000)
+        kernel, broker = self.node.kernel, self.broker
+        broker.fed = not self.config.settle  # live: answers come in the same XREAD as the market
+        while not self.stopping:
+            cursors = keys if not broker.fed else {**keys, **broker.answer_cursors}
+            rows = self.bus.client.xread(cursors, count=500, block=1000)
+            answered = False
             for key, entries in rows or ():
                 k = key.decode()
+                if k not in keys:
+                    broker.ingest(k, entries)
+                    answered = True
+                    continue
                 for entry_id, fields in entries:
                     keys[k] = entry_id.decode()
                     msg = m.decode(fields[FIELD])
-                    if isinstance(msg, m.Chain):
+                    if isinstance(msg, m.Chain):  # yielded: node.run processes it (checkpointed)
                         if msg.symbol in last and msg.ts <= last[msg.symbol]:
                             continue  # a restarted feed's repeat
                         last[msg.symbol] = msg.ts
                         self.broker.market_ids[(msg.symbol, msg.ts)] = keys[k]
                         yield msg.snapshot()
                     elif isinstance(msg, m.Tick | m.Bar):
-                        self.node.kernel.on_market_event(msg.event())
+                        kernel.on_market_event(msg.event())
+                        self.ticks += 1
                     elif isinstance(msg, m.SessionEnd) and msg.day == day:
                         return
+            if answered:  # answers on a quiet market: to the order manager (and strategies) now
+                with kernel.lock:
+                    kernel.om.drain()
 
     def _after_input(self, node: TradingNode) -> None:
         ts = node.clock.now()
