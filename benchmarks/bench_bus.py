@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from optrunner.bus import messages as m
+from optrunner.bus import topics
 from optrunner.bus.broker import StreamBroker
 from optrunner.bus.strategies import BusConfig, StrategiesSettings, StrategyRunnerService
 from optrunner.bus.streams import StreamBus, connect
@@ -129,6 +130,7 @@ def fresh_bus(url: str) -> StreamBus:
 
 
 def throughput(url: str, n_ticks: int, n_strategies: int, every: int = 1000) -> tuple[float, int]:
+    topics.DEFAULT_RETENTION["market.ticks"] = max(topics.DEFAULT_RETENTION["market.ticks"], 2 * n_ticks)  # keep them all
     bus = fresh_bus(url)
     try:
         bus.publish_many("market.ticks", ticks(n_ticks))
