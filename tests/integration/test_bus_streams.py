@@ -146,3 +146,16 @@ def test_streams_are_bounded_by_approximate_maxlen(bus: StreamBus, monkeypatch) 
     bus.publish_many("market.ticks", [tick(i % 50) for i in range(5000)])
     n = bus.client.xlen(bus.topics.key("market.ticks"))
     assert 1000 <= n < 5000 // 2
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["gateway", "--broker", "kite", "--broker-state", "x.json"], "--broker kite: only the paper broker has a gateway so far"),
+    (["gateway", "--broker-state", "x.json", "--redis", "redis://127.0.0.1:1/0"], "Redis at redis://127.0.0.1:1/0 does not answer"),
+    (["feed", "--data", ".", "--date", "16-11-2026", "--symbol", "NIFTY"], "--date '16-11-2026' is not a date like 2026-11-16"),
+])  # fmt: skip
+def test_service_commands_refuse_bad_input_with_one_line(args, message, tmp_path, monkeypatch) -> None:
+    from test_cli_errors import cli, one_line
+
+    monkeypatch.chdir(tmp_path)
+    result = cli("service", *args)
+    assert result.exit_code == 2 and message in one_line(result)

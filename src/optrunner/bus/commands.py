@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -58,6 +59,16 @@ class _Stop:
 
     def _ask(self, *_: Any) -> None:
         self.asked = True
+
+
+def _serve(step: Any, consumer: Any) -> None:
+    """Run ``step`` until SIGTERM/SIGINT; drop week-old dedupe keys once an hour."""
+    stop, pruned = _Stop(), 0.0
+    while not stop.asked:
+        step()
+        if time.monotonic() - pruned > 3600:
+            pruned = time.monotonic()
+            consumer.forget_old_keys()
 
 
 def _setup_logging() -> None:
@@ -125,9 +136,7 @@ def risk_command(
     gate = RiskGate(_bus(redis_url, namespace, broker), RiskEngine(settings.risk), settings.capital, configs=cfgs,
                     consumer=name, charges=settings.charge_schedule())  # fmt: skip
     gate.engine.kill_switch.apply_env()
-    stop = _Stop()
-    while not stop.asked:
-        gate.run_once()
+    _serve(gate.run_once, gate.consumer)
 
 
 @service_app.command("gateway", epilog=examples("optrunner service gateway --broker paper --broker-state paper.json"))
@@ -149,9 +158,7 @@ def gateway_command(
     clock = SimClock()
     gateway = Gateway(_bus(redis_url, namespace, broker), PaperBroker(broker_state, clock, settings.sim_config()),
                       clock, consumer=name)  # fmt: skip
-    stop = _Stop()
-    while not stop.asked:
-        gateway.run_once()
+    _serve(gateway.run_once, gateway.consumer)
 
 
 __all__ = ["service_app"]
