@@ -215,7 +215,7 @@ class GroupConsumer:
         Returns how many were handled (duplicates and dead letters included)."""
         keys = [self.dedupe(d.msg) if (self.dedupe and d.msg is not None) else None for d in deliveries]
         known = dict(zip([k for k in keys if k], self.seen([k for k in keys if k]), strict=True))
-        for d, key in zip(deliveries, keys, strict=True):
+        for i, (d, key) in enumerate(zip(deliveries, keys, strict=True)):
             if key is not None and known.get(key):
                 self.duplicates += 1
                 self.client.xack(self.bus.topics.key(d.topic), self.group, d.entry_id)
@@ -226,8 +226,8 @@ class GroupConsumer:
                 outcome = handler(d) or Outcome()
             except Exception as exc:
                 self._failed(d, exc)
-                self._own_pending = True  # retried at the next poll
-                return deliveries.index(d) + 1
+                self._own_pending = True  # retried (it and those after it, in order) at the next poll
+                return i + 1
             self.commit(d, outcome, key if outcome.dedupe_key is None else outcome.dedupe_key)
             if key is not None:
                 known[key] = True
