@@ -14,6 +14,7 @@ import typer
 from optrunner.api import commands as api_commands
 from optrunner.backtest import commands as backtest_commands
 from optrunner.backtest import report as backtest_report
+from optrunner.bus import commands as bus_commands
 from optrunner.clikit import examples, new_app
 from optrunner.config import commands as config_commands
 from optrunner.core.errors import EXIT_LABELS
@@ -72,3 +73,4 @@ feed_app.command(
 )(feed_server.serve_command)
 app.add_typer(feed_app, name="feed")
 app.add_typer(broker_commands.broker_app, name="broker")
+app.add_typer(bus_commands.service_app, name="service")

@@ -21,10 +21,12 @@ from typing import Any
 from optrunner.core.clock import Clock, SimClock
 from optrunner.core.events import (
     AlertEvent,
+    BarEvent,
     ChainEvent,
     FillEvent,
     OrderUpdateEvent,
     StaleDataEvent,
+    TickEvent,
 )
 from optrunner.core.orders import Basket, ChargeBreakdown, Fill, Intent, Order, OrderIntent
 from optrunner.core.timeutil import IST, SESSION_CLOSE, to_ist
@@ -321,6 +323,14 @@ class Kernel(KernelTime):
                 for event in derived.on_snapshot(snapshot):  # closed bars, then ticks
                     self.runner.dispatch(event)
             self.runner.dispatch(ChainEvent(snapshot))
+            self._after_input()
+
+    def on_market_event(self, event: TickEvent | BarEvent) -> None:
+        """A tick or a closed bar that came on its own (a live tick feed, the services' bus),
+        not derived from a chain snapshot: to its subscribers, like any other input."""
+        with self._lock:
+            self._input_seq += 1
+            self.runner.dispatch(event)
             self._after_input()
 
     def on_stale(self, event: StaleDataEvent) -> None:

@@ -134,7 +134,7 @@ def open_paper_session(
     keep_checkpoints: int = DEFAULT_KEEP_CHECKPOINTS,
     reconcile_seconds: float = DEFAULT_RECONCILE_SECONDS,
     strategy_configs: list[Any] | None = None,
-    make_broker: Callable[[SimClock], Any] | None = None,
+    make_broker: Callable[[Path, SimClock, Any, FaultInjector | None], Any] | None = None,
 ) -> PaperSession:
     """Check everything the user gave (one ``error:`` line per mistake), then build the node:
     a fresh session, or — ``recover`` True, or None and the store already holds one — the
@@ -171,10 +171,8 @@ def open_paper_session(
                         "run without --recover to start one")  # fmt: skip
     clock = SimClock()
     injector = FaultInjector(fault_config, fault_seed) if fault_config is not None else None
-    if make_broker is not None:
-        broker = make_broker(clock)
-    else:
-        broker = PaperBroker(broker_path, clock, settings.sim_config(), injector)  # a resumed book carries its RNG state
+    make_broker = make_broker or PaperBroker  # the services pass a StreamBroker (optrunner.bus.broker)
+    broker = make_broker(broker_path, clock, settings.sim_config(), injector)  # a resumed book carries its RNG state
     make = TradingNode.recover if recover else TradingNode
     node = make(cfgs, store, broker, clock, capital=settings.capital, risk=settings.risk,
                 charges=settings.charge_schedule(),

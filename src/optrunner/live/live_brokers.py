@@ -177,13 +177,15 @@ LIVE_FEEDS: dict[str, Callable[[list[str]], tuple[Any, Iterator[Any]]]] = {"kite
 LIVE_BROKERS: dict[str, Callable[[Any, Path], Any]] = {"kite": _kite, "dhan": _dhan, "shoonya": _shoonya}
 
 
-def live_broker_factory(name: str, tag_file: Path) -> Callable[[Any], Any]:
-    """``clock -> broker`` for ``open_paper_session(make_broker=...)``; checks the name now."""
+def live_broker_factory(name: str, tag_file: Path) -> Callable[..., Any]:
+    """``(path, clock, sim_config, faults) -> broker`` for ``open_paper_session(make_broker=...)``
+    (the paper broker's signature; a live broker keeps its own state, so only the clock is used);
+    checks the name now."""
     key = name.lower()
     if key not in LIVE_BROKERS:
         raise UserError(f"--broker {name!r}: live trading supports {', '.join(sorted(LIVE_BROKERS))}")
     install_log_redaction()
-    return lambda clock: LIVE_BROKERS[key](clock, tag_file)
+    return lambda _path, clock, _sim, _faults: LIVE_BROKERS[key](clock, tag_file)
 
 
 def attach(broker: Any, node: Any) -> None:

@@ -1,0 +1,145 @@
+"""The order gateway: validated commands -> one broker, answers -> ``{broker}.orders.*``.
+
+It applies each command once (dedupe on ``origin:seq``) and in order, on the broker clock
+the sender's kernel was at, and publishes in one transaction with the acknowledgement: the
+command's ``Answer`` (every broker event it caused), each execution on ``orders.fills``, a
+new order on ``orders.submitted``, and the broker's books (order statuses, positions,
+trades) for ``StreamBroker.order_status`` and reconciliation.
+
+After a crash a command may come again (it was not acknowledged). The broker's book is
+durable (the paper broker writes it on every change), so an order it already holds is not
+sent twice: the gateway answers again from the book instead (its status and executions,
+which the order manager applies once each by exec id). Events the crash cut off are
+answered the same way: a redelivered command's answer carries the whole trade book.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from optrunner.bus import messages as m
+from optrunner.bus.broker import BookKeys
+from optrunner.bus.streams import Delivery, GroupConsumer, MarketMarks, Outcome, StreamBus
+from optrunner.core.clock import SimClock
+from optrunner.core.types import OrderState
+from optrunner.execution.brokers.base import BrokerEvent, BrokerEventKind, RejectReason
+
+log = logging.getLogger(__name__)
+GROUP = "gateway"
+_EXECUTIONS = (BrokerEventKind.FILL, BrokerEventKind.SETTLEMENT)
+
+
+def command_key(msg: Any) -> str | None:
+    return f"{msg.origin}:{msg.seq}" if isinstance(msg, m.Command) else None
+
+
+class Gateway:
+    """Executes ``{broker}.signals.validated`` on ``broker`` (paper: a :class:`PaperBroker`)."""
+
+    def __init__(self, bus: StreamBus, broker: Any, clock: SimClock, *, consumer: str = "gateway-1") -> None:
+        self.bus, self.broker, self.clock = bus, broker, clock
+        self.books = BookKeys(bus)
+        self.consumer = GroupConsumer(bus, ["signals.validated"], GROUP, consumer, dedupe=command_key)
+        self.commands = 0
+        self._carry: list[BrokerEvent] = []  # answers of the warm-up, handed out with the next command
+        self.marks = MarketMarks(bus, GROUP)
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """After a restart: show the broker again the last snapshot it executed on per symbol.
+        Its book is durable but its current market is not; without this a resting order's
+        next request would meet an empty chain. A snapshot seen already executes nothing."""
+        for chain in self.marks.load():
+            snap = chain.snapshot()
+            if snap.ts > self._now():
+                self.clock.advance(snap.ts)
+            self.broker.on_snapshot(snap)
+        self._carry = self.broker.events()
+
+    def run_once(self, block_ms: int | None = 100) -> int:
+        return self.consumer.run_once(self.handle, block_ms=block_ms)
+
+    def handle(self, d: Delivery) -> Outcome:
+        cmd = d.msg
+        if not isinstance(cmd, m.Command):
+            raise TypeError(f"the gateway executes commands, not {type(cmd).__name__}")
+        ts = m.ist(getattr(cmd, "ts", None))
+        if ts is not None and ts > self._now():
+            self.clock.advance(ts)
+        out = Outcome()
+        touched: set[str] = set()
+        events: list[BrokerEvent]
+        if isinstance(cmd, m.Submit):
+            cid = cmd.order.client_id
+            touched.add(cid)
+            if self.broker.order_status(cid) is None:
+                self.broker.submit(cmd.order.order())
+                out.publish.append(("orders.submitted", m.Submitted(cmd.ts, cmd.order)))
+                events = self.broker.events()
+            else:  # sent before a crash (or re-sent by a restarted kernel): answer from the book
+                log.warning("order %s is already at the broker: answered from its book, not sent again", cid)
+                events = self.broker.events() + self._from_book(cid)
+        elif isinstance(cmd, m.Cancel):
+            self.broker.cancel(cmd.client_id)
+            events = self.broker.events()
+        elif isinstance(cmd, m.Modify):
+            self.broker.modify(cmd.client_id, cmd.limit_price)
+            events = self.broker.events()
+        elif isinstance(cmd, m.MarketAt):
+            chain = self.bus.entry("market.chains", cmd.market_id)
+            if not isinstance(chain, m.Chain):
+                raise LookupError(f"market.chains entry {cmd.market_id} ({cmd.symbol} {cmd.ts}) is gone (trimmed?)")
+            self.broker.on_snapshot(chain.snapshot())
+            events = self.broker.events()
+            self.marks.note(cmd.symbol, cmd.market_id)
+        elif isinstance(cmd, m.SessionClose):
+            self.broker.end_of_day(cmd.day)
+            events = self.broker.events()
+        else:
+            raise TypeError(f"unknown command {type(cmd).__name__}")
+        if self._carry:
+            events, self._carry = self._carry + events, []
+        if d.redelivered:  # the first attempt's answers may be lost with the crash
+            seen = {e.exec_id for e in events if e.exec_id}
+            events += [e for e in self.broker.trades() if e.exec_id not in seen]
+        touched.update(e.client_id for e in events if e.client_id)
+        out.publish.append(("orders.updates", m.Answer(cmd.origin, cmd.seq, [m.EventMsg.of(e) for e in events])))
+        out.publish.extend(("orders.fills", m.FillMsg(m.EventMsg.of(e))) for e in events if e.kind in _EXECUTIONS)
+        out.apply = self._books_writer(touched)
+        self.commands += 1
+        return out
+
+    def _now(self) -> datetime:
+        try:
+            return self.clock.now()
+        except RuntimeError:  # before the first command
+            return datetime.min.replace(tzinfo=UTC)
+
+    def _from_book(self, client_id: str) -> list[BrokerEvent]:
+        st = self.broker.order_status(client_id)
+        if st.state is OrderState.REJECTED:
+            return [BrokerEvent(BrokerEventKind.REJECT, client_id, self.clock.now(), reject_reason=RejectReason.BROKER, reason=st.reason)]
+        ack = BrokerEvent(BrokerEventKind.ACK, client_id, self.clock.now(), st.broker_id)
+        return [ack, *st.fills]
+
+    def _books_writer(self, touched: set[str]) -> Any:
+        statuses = {}
+        for cid in touched:
+            st = self.broker.order_status(cid)
+            if st is not None:
+                statuses[cid] = m.encode(m.StatusMsg.of(st))
+        positions = msgspec.msgpack.encode([(p.strategy, p.contract.id, p.quantity) for p in self.broker.positions()])
+        trades = msgspec.msgpack.encode([m.EventMsg.of(e) for e in self.broker.trades()])
+
+        def write(pipe: Any) -> None:
+            if statuses:
+                pipe.hset(self.books.statuses, mapping=statuses)
+            pipe.set(self.books.positions, positions)
+            pipe.set(self.books.trades, trades)
+            self.marks.write(pipe)
+
+        return write

@@ -1,0 +1,188 @@
+"""The strategies service (seed 004's ``StrategyRunnerService``): market topics in, signals out.
+
+It is ``optrunner run``'s trading node — the same kernel, runner, strategies, pre-trade
+checks, order manager and store (journal, checkpoints, crash recovery) — with two parts
+swapped: its input is ``market.chains`` (and, with ``ticks``, ``market.ticks``) instead of
+a catalog, and its broker is a :class:`StreamBroker`, whose requests are the signals on
+``{broker}.signals.raw``. Routing an input to the strategies that want it is the runner's
+dict lookup (instrument -> strategies): a tick costs the same with 1 or 1,000 strategies
+that do not want it. A restarted service resumes its session from its store and skips the
+inputs its last checkpoint covers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from optrunner.bus import messages as m
+from optrunner.bus.broker import StreamBroker
+from optrunner.bus.streams import FIELD, StreamBus
+from optrunner.bus.topics import Topics
+from optrunner.data.snapshot import ChainSnapshot
+from optrunner.live.commands import open_paper_session
+from optrunner.live.node import DEFAULT_RECONCILE_SECONDS, TradingNode
+
+log = logging.getLogger(__name__)
+SWITCH_INTERVAL = 0.0005  # seconds; CPython's default 5 ms would add up to 5 ms to a tick's latency
+
+
+@dataclass
+class BusConfig:
+    """Where the bus is and how this process uses it (seed 004's ``config``)."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    namespace: str = "optrunner"
+    broker: str = "paper"
+    origin: str = "strategies"  # this process's name in its commands
+    settle: bool = True  # wait for each request's answer before the next input (replays)
+    ticks: bool = False  # also consume market.ticks and market.bars (a live feed)
+
+    def topics(self) -> Topics:
+        return Topics(self.broker, self.namespace)
+
+
+@dataclass
+class StrategiesSettings:
+    """What the node trades (seed 004's ``settings``): the strategy files and the account."""
+
+    strategy_files: list[Path]
+    data: Path  # the catalog the replayed day comes from (checked to hold the day)
+    day: str
+    account: Path | None = None
+    capital: Any = None
+    reconcile_seconds: float = DEFAULT_RECONCILE_SECONDS
+    extra: dict[str, Any] = field(default_factory=dict)  # more open_paper_session options
+
+
+class StrategyRunnerService:
+    """``StrategyRunnerService(config, settings, redis_client, db_manager)``; ``await start()``
+    runs until the replayed day's ``SessionEnd`` (forever on a live feed). ``db_manager``:
+    the store URL (SQLite or PostgreSQL) that holds the session."""
+
+    def __init__(self, config: BusConfig, settings: StrategiesSettings, redis_client: redis.Redis | None,
+                 db_manager: str) -> None:  # fmt: skip
+        self.config, self.settings, self.store_url = config, settings, db_manager
+        self.bus = StreamBus(redis_client or redis.Redis.from_url(config.url), config.topics())
+        self.broker: StreamBroker | None = None
+        self.node: TradingNode | None = None
+        self.inputs = 0
+        self.ticks = 0  # ticks and bars routed from market.ticks / market.bars
+        self.ticks_from = "$"  # where market.ticks is read from: new entries (a live feed)
+        self.stopping = False  # set from another thread: stop after the entries in hand
+
+    async def start(self) -> int:
+        """Load the strategies and process the market until the day ends; the inputs processed."""
+        return await asyncio.to_thread(self.run)
+
+    def run(self) -> int:
+        s = self.settings
+        session = open_paper_session(s.strategy_files, s.data, s.day, self.store_url, recover=None, account=s.account,
+                                     capital=s.capital, reconcile_seconds=s.reconcile_seconds,
+                                     make_broker=self._make_broker, **s.extra)  # fmt: skip
+        self.node = node = session.node
+        if session.recovered:
+            log.warning("strategies service resumed its session after %s", node.resume_after or "the start")
+        try:
+            self.inputs = node.run(self._market(session.day), after_input=self._after_input)
+        finally:
+            session.store.close()
+        return self.inputs
+
+    def _make_broker(self, _path: Path, clock: Any, sim_config: Any, _faults: Any) -> StreamBroker:
+        c = self.config
+        self.broker = StreamBroker(self.bus, clock, name=c.broker, origin=c.origin, config=sim_config, settle=c.settle)
+        return self.broker
+
+    def _market(self, day: date) -> Iterator[ChainSnapshot]:
+        """``market.chains`` from its start (the node skips what its checkpoint covers), each
+        snapshot once and in time order per symbol, until ``day``'s SessionEnd."""
+        assert self.broker is not None and self.node is not None
+        keys = {self.bus.topics.key("market.chains"): "0-0"}
+        if self.config.ticks:
+            keys[self.bus.topics.key("market.ticks")] = self.ticks_from
+            keys[self.bus.topics.key("market.bars")] = self.ticks_from
+        last: dict[str, datetime] = {}
+        kernel, broker = self.node.kernel, self.broker
+        broker.fed = not self.config.settle  # live: answers come in the same XREAD as the market
+        cursors = keys if not broker.fed else {**keys, **broker.answer_cursors}
+        for rows in self._prefetched(cursors):
+            answered = False
+            for key, entries in rows or ():
+                k = key.decode()
+                if k not in keys:
+                    broker.ingest(k, entries)
+                    answered = True
+                    continue
+                for entry_id, fields in entries:
+                    keys[k] = entry_id.decode()
+                    msg = m.decode(fields[FIELD])
+                    if isinstance(msg, m.Chain):  # yielded: node.run processes it (checkpointed)
+                        if msg.symbol in last and msg.ts <= last[msg.symbol]:
+                            continue  # a restarted feed's repeat
+                        last[msg.symbol] = msg.ts
+                        self.broker.market_ids[(msg.symbol, msg.ts)] = keys[k]
+                        yield msg.snapshot()
+                    elif isinstance(msg, m.Tick | m.Bar):
+                        kernel.on_market_event(msg.event())
+                        self.ticks += 1
+                    elif isinstance(msg, m.SessionEnd) and msg.day == day:
+                        return
+            if answered:  # answers on a quiet market: to the order manager (and strategies) now
+                with kernel.lock:
+                    kernel.om.drain()
+
+    def _prefetched(self, cursors: dict[str, str], count: int = 500) -> Iterator[Any]:
+        """XREAD replies in order, the next one read by a thread while this one is processed
+        (the socket wait releases the GIL), so Redis's latency overlaps the routing work."""
+        replies: queue.Queue[Any] = queue.Queue(maxsize=4)
+        client = self.bus.client
+
+        def read() -> None:
+            try:
+                while not self.stopping:
+                    rows = client.xread(cursors, count=count, block=200)
+                    for key, entries in rows or ():
+                        cursors[key.decode()] = entries[-1][0].decode()
+                    if rows:
+                        replies.put(rows)
+            except Exception as exc:  # handed to the consumer, which raises it
+                replies.put(exc)
+            replies.put(None)
+
+        if sys.getswitchinterval() > SWITCH_INTERVAL:  # a woken reader waits for the GIL at most this long
+            sys.setswitchinterval(SWITCH_INTERVAL)
+        reader = threading.Thread(target=read, name="bus-reader", daemon=True)
+        reader.start()
+        try:
+            while True:
+                rows = replies.get()
+                if rows is None:
+                    return
+                if isinstance(rows, Exception):
+                    raise rows
+                yield rows
+        finally:
+            self.stopping = True
+            while reader.is_alive():  # unblock a full queue so the reader can stop
+                with contextlib.suppress(queue.Empty):
+                    replies.get(timeout=0.05)
+
+    def _after_input(self, node: TradingNode) -> None:
+        ts = node.clock.now()
+        pf = node.kernel.portfolio
+        self.bus.publish_many("pnl.snapshots", [
+            m.PnlSnapshot(ts, name, s.net, s.realized, s.unrealized, s.charges)
+            for name in pf.strategies() for s in [pf.summary(name)]
+        ])  # fmt: skip
