@@ -268,6 +268,7 @@ BACKTEST_EXAMPLES = examples(
 SWEEP_EXAMPLES = examples(
     "optrunner sweep my_strangle.json --data data/q1 --grid entry.target_ce_delta=0.2,0.25,0.3",
     "optrunner sweep my_strangle.json --data data/q1 --slippage 1t --grid adjustment.delta_drift_trigger=0.3,0.5 --metric net_pnl",
+    "optrunner sweep my_strangle.json --data /shared/q1 --grid entry.target_ce_delta=0.2,0.25 --dask tcp://scheduler:8786",
 )
 
 
@@ -329,10 +330,17 @@ def sweep_command(
     slippage: SlippageOpt = None,
     latency: LatencyOpt = None,
     risk_free: RiskFreeOpt = None,
+    dask: Annotated[str | None, typer.Option("--dask", help="Run on Dask distributed: a scheduler address "
+                                             "(tcp://host:8786; workers read --data at the same path) or local[:N] "
+                                             "for a local cluster of N processes (docs/sweeps.md).", show_default=False)] = None,
 ) -> None:
-    """Backtest every combination of a parameter grid in a process pool; write sweep.csv ranked by a metric."""
+    """Backtest every combination of a parameter grid in a process pool (or on Dask); write sweep.csv ranked by a metric."""
     try:
         axes = parse_grid(grid)
+        if dask is not None:
+            from optrunner.backtest.sweep_dask import parse_address
+
+            parse_address(dask)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if metric not in REPORTED:
@@ -352,12 +360,12 @@ def sweep_command(
         total *= len(a.values)
     with Status("sweep", total, console=console, unit="runs") as status:
         try:
-            rows = sweep(job, axes, workers=workers, metric=metric, on_result=lambda _r: status.advance())
+            rows = sweep(job, axes, workers=workers, metric=metric, on_result=lambda _r: status.advance(), dask=dask)
         except ValueError as exc:
             raise UserError(str(exc)) from None
     path = write_csv(rows, axes, out)
     record.update({"data": str(data), "from": start, "to": end, "strategy_files": files,
-                   "grid": {a.path: list(a.values) for a in axes}, "metric": metric})  # fmt: skip
+                   "grid": {a.path: list(a.values) for a in axes}, "metric": metric, "dask": dask})  # fmt: skip
     write_text_atomic(out / "settings.json", json.dumps(record, indent=2) + "\n")
     t = Table("rank", *(a.path for a in axes), metric, "net P&L", "trades", title=f"Top runs by {metric}")
     for r in rows[:10]:

@@ -1,6 +1,6 @@
 """Parameter sweeps: every combination of a grid over one strategy file, ranked by a metric.
 
-Runs fan out over a local process pool. Each run streams its days from the catalog, a day
+Runs fan out over a local process pool, or a Dask cluster (``dask=``, sweep_dask.py). Each run streams its days from the catalog, a day
 read ahead in the background, exactly as a single backtest does: a worker holds one day, not
 the range (holding a year took ~10 GB per worker), and reading overlaps the simulation, so a
 run costs about what one backtest costs. Each combination is validated like a hand-written
@@ -158,9 +158,12 @@ def run_combination(
 
 def sweep(
     job: SweepJob, axes: Sequence[GridAxis], *, workers: int | None = None, metric: str = "sharpe",
-    on_result: Callable[[dict[str, Any]], None] | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None, dask: str | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """Run every combination; rows ranked by ``metric`` (failed runs last)."""
+    """Run every combination; rows ranked by ``metric`` (failed runs last).
+
+    ``dask``: a Dask scheduler address (``tcp://host:8786``) or ``local[:N]`` runs the same
+    combinations on Dask distributed instead of the local pool (sweep_dask.py)."""
     if metric not in REPORTED:
         raise ValueError(f"--metric {metric!r}: choose one of {', '.join(REPORTED)}")
     doc, issues = read_document(job.config_path)
@@ -171,6 +174,10 @@ def sweep(
         raise ValueError(f"{job.config_path} is not valid: " + "; ".join(str(i) for i in issues))
     symbols = [base.market_config.symbol]
     combos = combinations(axes)
+    if dask is not None:
+        from optrunner.backtest.sweep_dask import run_on_dask
+
+        return rank(run_on_dask(dask, job, symbols, combos, doc, workers=workers, on_result=on_result), metric)
     workers = max(1, min(workers or os.cpu_count() or 1, len(combos)))
     rows: list[dict[str, Any]] = []
     if workers == 1:

@@ -1,0 +1,97 @@
+"""Sweeps on a Dask distributed cluster: the same runs as the local pool, on many machines.
+
+``--dask tcp://scheduler:8786`` connects to a running cluster; ``--dask local`` or
+``local:N`` starts a ``LocalCluster`` of N single-threaded worker processes on this machine
+(N defaults to ``--workers`` or the CPU count). Each task runs one grid combination with
+exactly the code a local pool worker runs (``sweep.run_combination``), so the results are
+identical; the ranking happens here, after the last result.
+
+Workers read the catalog themselves, from ``job.data``: that path must name the same
+catalog on every worker (a shared filesystem — NFS, a bind mount — or a copy at the same
+path). Nothing but the job, the document and the parameters travel over the network.
+Dask is an optional extra (``pip install optrunner[dask]``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from optrunner.backtest import sweep as sweep_mod
+
+LOCAL = "local"
+
+
+def parse_address(text: str) -> tuple[str, int | None]:
+    """``local`` / ``local:N`` -> ("local", N or None); ``tcp://host:port`` (or any Dask
+    scheduler address with a scheme) -> (address, None). Anything else is a ValueError."""
+    text = text.strip()
+    if text == LOCAL or text.startswith(LOCAL + ":"):
+        count = text[len(LOCAL) + 1 :]
+        if not count:
+            return LOCAL, None
+        if not count.isdigit() or int(count) < 1:
+            raise ValueError(f"--dask {text!r}: write local:N with N a number of workers >= 1 (e.g. local:2)")
+        return LOCAL, int(count)
+    if "://" not in text or not text.split("://", 1)[1]:
+        raise ValueError(f"--dask {text!r}: give a scheduler address like tcp://scheduler:8786, or local[:N]")
+    return text, None
+
+
+def _client(address: str, workers: int | None) -> tuple[Any, Any]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ValueError("--dask needs Dask distributed: pip install 'optrunner[dask]'") from None
+    where, count = parse_address(address)
+    if where == LOCAL:
+        n = count or workers or os.cpu_count() or 1
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        return Client(cluster), cluster
+    try:
+        return Client(where, timeout="5s"), None
+    except OSError as exc:
+        raise ValueError(f"--dask {address}: cannot reach the scheduler ({exc})") from None
+
+
+def _dask_task(index: int, params: dict[str, Any], doc: dict[str, Any], job: sweep_mod.SweepJob,
+               symbols: list[str]) -> dict[str, Any]:  # fmt: skip
+    """One combination on a Dask worker: the worker is set up once per job (the pool's
+    initializer: the catalog checked, the charges table loaded), then the same run."""
+    if sweep_mod._WORKER.get("job") != job:
+        sweep_mod._init_worker(job, symbols)
+    return sweep_mod._run_one(index, params, doc)
+
+
+def run_on_dask(
+    address: str,
+    job: sweep_mod.SweepJob,
+    symbols: list[str],
+    combos: Sequence[dict[str, Any]],
+    doc: dict[str, Any],
+    *,
+    workers: int | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Every combination as a Dask task; the unranked rows, in completion order."""
+    from distributed import as_completed
+
+    client, cluster = _client(address, workers)
+    rows: list[dict[str, Any]] = []
+    tag = uuid.uuid4().hex[:12]  # task keys unique on a cluster shared by several sweeps
+    try:
+        futures = [
+            client.submit(_dask_task, i, params, doc, job, symbols, pure=False, key=f"optrunner-sweep-{tag}-{i}")
+            for i, params in enumerate(combos, 1)
+        ]  # fmt: skip
+        for fut in as_completed(futures):
+            rows.append(fut.result())
+            if on_result:
+                on_result(rows[-1])
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return rows
