@@ -26,7 +26,14 @@ from optrunner.backtest.commands import AccountOpt, CapitalOpt, HaltPolicy, Late
 from optrunner.backtest.engine import merged_snapshots
 from optrunner.clikit import examples
 from optrunner.core.errors import UserError
-from optrunner.live.commands import open_paper_session, print_positions
+from optrunner.live.commands import (
+    OnChangeOpt,
+    OnChangePolicy,
+    StrategiesOpt,
+    StrategySource,
+    open_paper_session,
+    print_positions,
+)
 from optrunner.live.service import TradingService
 
 console = Console()
@@ -34,6 +41,8 @@ SERVE_EXAMPLES = examples(
     "optrunner serve --config-dir examples/configs --data data/demo --date 2026-10-05 --pace-ms 200",
     "OPTRUNNER_API_TOKEN=... optrunner serve --config-dir my_strategies --data data/q1 --date 2026-01-05 "
     "--store sqlite:///paper.sqlite --port 8080",
+    "optrunner serve --strategies db --data data/q1 --date 2026-01-05 --store postgresql+psycopg://me@127.0.0.1:5432/paper "
+    "--broker-state paper.json",
 )
 DEFAULT_STORE = "sqlite:///optrunner-serve.sqlite"
 
@@ -77,9 +86,9 @@ def _server_class() -> Any:
 
 
 def serve_command(
-    config_dir: Annotated[Path, typer.Option("--config-dir", help="Folder of strategy files (one account).")],
     data: Annotated[Path, typer.Option("--data", help="Catalog folder to replay.")],
     day: Annotated[str, typer.Option("--date", help="The trading day to replay, YYYY-MM-DD.")],
+    config_dir: Annotated[Path | None, typer.Option("--config-dir", help="Folder of strategy files (one account); not with --strategies db.", show_default=False)] = None,
     store_text: Annotated[str, typer.Option("--store", help="Store URL; a store holding this session resumes it.")] = DEFAULT_STORE,
     broker_state: Annotated[Path | None, typer.Option("--broker-state", help="Paper broker book (default: next to a SQLite store).", show_default=False)] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default: the API trades).")] = "127.0.0.1",
@@ -91,17 +100,24 @@ def serve_command(
     slippage: SlippageOpt = None,
     latency: LatencyOpt = None,
     on_halt: Annotated[HaltPolicy | None, typer.Option("--on-halt", help="What a halted strategy does with its positions.", show_default=False)] = None,
+    strategies: StrategiesOpt = StrategySource.files,
+    on_change: OnChangeOpt = OnChangePolicy.drain,
 ) -> None:
     """Run a paper session with the REST + WebSocket API, /metrics and an emergency stop (docs/service.md)."""
     import uvicorn
 
-    if not config_dir.is_dir():
-        raise UserError(f"--config-dir {config_dir} is not a folder of strategy files")
+    if strategies is StrategySource.files:
+        if config_dir is None:
+            raise UserError("give --config-dir FOLDER of strategy files, or --strategies db to take them from --store")
+        if not config_dir.is_dir():
+            raise UserError(f"--config-dir {config_dir} is not a folder of strategy files")
+    elif config_dir is not None:
+        raise UserError("--strategies db takes the strategies from --store's table: leave out --config-dir")
     _free(host, port)
     token, source = load_token(token_file or default_token_file())
-    session = open_paper_session([config_dir], data, day, store_text, broker_state=broker_state, recover=None,
-                                 account=account, capital=capital, slippage=slippage, latency=latency,
-                                 on_halt=on_halt)  # fmt: skip
+    session = open_paper_session([config_dir] if config_dir else [], data, day, store_text, broker_state=broker_state,
+                                 recover=None, account=account, capital=capital, slippage=slippage, latency=latency,
+                                 on_halt=on_halt, strategies=strategies.value, on_change=on_change.value)  # fmt: skip
     node = session.node
     snapshots = merged_snapshots(session.catalog, session.symbols, session.day, session.day)
     service = TradingService(node, snapshots, pace_ms=pace_ms, quality=session.catalog.quality,
@@ -118,6 +134,10 @@ def serve_command(
     redact = RedactTokens()
     for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).addFilter(redact)
-    _server_class()(config).run()
+    try:
+        _server_class()(config).run()
+    finally:
+        if session.table is not None:
+            session.table.watcher.stop()
     print_positions(node)
     console.print(f"stopped ({service.state}); the store holds the session: start again to resume it")

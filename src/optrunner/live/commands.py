@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -58,7 +59,26 @@ RUN_EXAMPLES = examples(
     "optrunner run my_strangle.json --data data/demo --date 2026-10-05 --store sqlite:///paper.sqlite",
     "optrunner run my_strangle.json --data data/demo --date 2026-10-05 --store sqlite:///paper.sqlite --recover",
     "optrunner run my_strangle.json --data data/demo --date 2026-10-05 --store postgresql+psycopg://me@127.0.0.1:5432/paper --broker-state paper.json",
+    "optrunner run --strategies db --data data/demo --date 2026-10-05 --store postgresql+psycopg://me@127.0.0.1:5432/paper --broker-state paper.json",
 )
+STRATEGIES_HELP = ("files: the strategy files given; db: the active rows of --store's strategy_configurations "
+                   "table, changes picked up while running (docs/strategies-db.md).")
+ON_CHANGE_HELP = ("--strategies db: a changed or removed strategy that holds positions is drained (exits only, "
+                  "swapped when flat) or kept running as it is until flat.")
+
+
+class StrategySource(StrEnum):
+    files = "files"
+    db = "db"
+
+
+class OnChangePolicy(StrEnum):
+    drain = "drain"
+    keep = "keep"
+
+
+StrategiesOpt = Annotated[StrategySource, typer.Option("--strategies", help=STRATEGIES_HELP)]
+OnChangeOpt = Annotated[OnChangePolicy, typer.Option("--on-change", help=ON_CHANGE_HELP)]
 
 
 def store_url(text: str) -> Any:
@@ -113,6 +133,13 @@ class PaperSession:
     day: date
     injector: FaultInjector | None
     recovered: bool
+    table: Any = None  # --strategies db: the StrategyTableSync following strategy_configurations
+
+    def close(self) -> None:
+        """Stop following the strategy table (if any) and close the store."""
+        if self.table is not None:
+            self.table.watcher.stop()
+        self.store.close()
 
 
 def open_paper_session(
@@ -132,20 +159,62 @@ def open_paper_session(
     durable: bool = False,
     keep_checkpoints: int = DEFAULT_KEEP_CHECKPOINTS,
     reconcile_seconds: float = DEFAULT_RECONCILE_SECONDS,
+    strategies: str = "files",
+    on_change: str = "drain",
 ) -> PaperSession:
     """Check everything the user gave (one ``error:`` line per mistake), then build the node:
     a fresh session, or — ``recover`` True, or None and the store already holds one — the
-    session in the store resumed. The effective settings are journaled."""
+    session in the store resumed. The effective settings are journaled.
+
+    ``strategies="db"``: the strategies are the active rows of the store's
+    ``strategy_configurations`` (``configs`` must be empty), followed while the session runs
+    and swapped between inputs (strategy_db/, docs/strategies-db.md; ``on_change`` drain|keep)."""
     fault_config, fault_seed = faults_option(faults)  # a bad option is reported before anything runs
     settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency)
     settings, record = with_halt_policy(settings, record, on_halt)
-    cfgs, files = load_configs(configs)
+    watcher = None
+    if strategies == "db":
+        if configs:
+            raise UserError("--strategies db takes the strategies from --store's table: give no strategy files")
+        from optrunner.strategy_db.session import config_symbol, open_strategy_table
+
+        store_url(store_text)
+        watcher, cfgs = open_strategy_table(store_text)
+        files = [f"strategy_configurations:{c.name}" for c in cfgs]
+        symbols = sorted({config_symbol(c) for c in cfgs})
+    elif strategies == "files":
+        if not configs:
+            raise UserError("give strategy files or folders, or --strategies db to take them from --store")
+        cfgs, files = load_configs(configs)
+        symbols = sorted({c.market_config.symbol for c in cfgs})
+    else:
+        raise UserError(f"--strategies {strategies!r}: choose files or db")
     try:
         d = date.fromisoformat(day)
     except ValueError:
         raise UserError(f"--date {day!r} is not a date like 2026-11-16") from None
-    catalog = open_catalog(data, cfgs, files)
-    symbols = sorted({c.market_config.symbol for c in cfgs})
+    try:
+        return _open_session(cfgs, files, symbols, data, d, day, store_text, broker_state, recover, settings,
+                             record, fault_config, fault_seed, faults, durable, keep_checkpoints,
+                             reconcile_seconds, watcher, on_change)  # fmt: skip
+    except BaseException:
+        if watcher is not None:
+            watcher.store.close()
+        raise
+
+
+def _open_session(cfgs: list[Any], files: list[str], symbols: list[str], data: Path, d: date, day: str,
+                  store_text: str, broker_state: Path | None, recover: bool | None, settings: Any,
+                  record: dict[str, Any], fault_config: Any, fault_seed: Any, faults: str | None,
+                  durable: bool, keep_checkpoints: int, reconcile_seconds: float, watcher: Any,
+                  on_change: str) -> PaperSession:  # fmt: skip
+    if watcher is None:
+        catalog = open_catalog(data, cfgs, files)
+    else:
+        catalog = Catalog(data)
+        absent = [s for s in symbols if s not in catalog.symbols()]
+        if absent:
+            raise UserError(f"{data} has no {', '.join(absent)} chains, which strategies in the table trade")
     missing = [s for s in symbols if d not in catalog.dates(s)]
     if missing:
         raise UserError(f"{data} has no {', '.join(missing)} data on {d}; pick a day it holds (optrunner data info --data {data})")
@@ -169,10 +238,17 @@ def open_paper_session(
     make = TradingNode.recover if recover else TradingNode
     node = make(cfgs, store, broker, clock, capital=settings.capital, risk=settings.risk,
                 charges=settings.charge_schedule(), freeze_inclusive=broker.config.freeze_inclusive,
-                reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints)  # fmt: skip
+                reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints,
+                skip_broken=watcher is not None)  # fmt: skip
     record.update({"data": str(data), "date": day, "strategy_files": files, "recover": recover, "faults": faults})
+    table = None
+    if watcher is not None:
+        from optrunner.strategy_db.session import follow_table
+
+        record.update({"strategies": "db", "on_change": on_change})
+        table = follow_table(node, watcher, on_change)
     store.append(SETTINGS, record, datetime.now(UTC))  # each session's effective settings, journaled
-    return PaperSession(node, catalog, store, symbols, d, injector, bool(recover))
+    return PaperSession(node, catalog, store, symbols, d, injector, bool(recover), table)
 
 
 def _clock_text(node: TradingNode) -> str:
@@ -208,7 +284,6 @@ def print_positions(node: TradingNode) -> None:
 
 
 def run_command(
-    configs: Annotated[list[Path], typer.Argument(help="Strategy files or folders of them (one account).", show_default=False)],
     data: Annotated[Path, typer.Option("--data", help="Catalog folder to replay.")],
     day: Annotated[str, typer.Option("--date", help="The trading day to replay, YYYY-MM-DD.")],
     store_text: Annotated[str, typer.Option("--store", help="Store URL: sqlite:///file.sqlite or postgresql+psycopg://...")],
@@ -225,12 +300,16 @@ def run_command(
                                           "(synchronous=FULL), so it survives an OS crash or power cut; slower.")] = False,
     keep_checkpoints: Annotated[int, typer.Option("--keep-checkpoints", min=2, help="Keep only the newest N checkpoints in the store.")] = DEFAULT_KEEP_CHECKPOINTS,
     reconcile_seconds: Annotated[float, typer.Option("--reconcile-seconds", min=1.0, help="Reconcile positions and orders with the broker this often.")] = DEFAULT_RECONCILE_SECONDS,
+    configs: Annotated[list[Path] | None, typer.Argument(help="Strategy files or folders of them (one account); none with --strategies db.", show_default=False)] = None,
+    strategies: StrategiesOpt = StrategySource.files,
+    on_change: OnChangeOpt = OnChangePolicy.drain,
 ) -> None:
     """Paper-trade a catalog day through the live node: journaled, checkpointed, resumable with --recover."""
     session = open_paper_session(
-        configs, data, day, store_text, broker_state=broker_state, recover=recover, account=account,
+        configs or [], data, day, store_text, broker_state=broker_state, recover=recover, account=account,
         capital=capital, slippage=slippage, latency=latency, faults=faults, on_halt=on_halt, durable=durable,
-        keep_checkpoints=keep_checkpoints, reconcile_seconds=reconcile_seconds,
+        keep_checkpoints=keep_checkpoints, reconcile_seconds=reconcile_seconds, strategies=strategies.value,
+        on_change=on_change.value,
     )  # fmt: skip
     node, catalog, store, injector = session.node, session.catalog, session.store, session.injector
     symbols, d = session.symbols, session.day
@@ -260,7 +339,7 @@ def run_command(
     violations = [str(v) for v in check_invariants(k)]
     print_safety(dict(sorted(injector.injected.items())) if injector else {}, k.reconciler.differences, violations)
     store.append(INVARIANTS, {"violations": violations}, datetime.now(UTC))  # on the record, like the session
-    store.close()
+    session.close()
     if failed is not None:
         raise UserError(f"{failed}; the session stopped at {_clock_text(node)} — "
                         "replace the file and resume with --recover")  # fmt: skip

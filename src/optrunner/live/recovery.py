@@ -147,7 +147,8 @@ def restore_kernel(k: Kernel, state: dict[str, Any]) -> None:
     # checkpoint) waits for the next input, as in the session that never stopped
     k.session_open = False
     for name, reason in state["halted_strategies"].items():
-        k.runner.halt(name, f"halted before the restart: {reason}")
+        if name in k.runner.strategies():  # (one no longer configured is not loaded at all)
+            k.runner.halt(name, f"halted before the restart: {reason}")
 
 
 def _change_to_dict(c: SwitchChange) -> dict[str, Any]:
