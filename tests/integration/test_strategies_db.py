@@ -225,3 +225,22 @@ def test_postgres_session_picks_up_table_changes_by_notify(tmp_path, catalog, po
                          {"n": schema})  # fmt: skip
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def test_run_with_strategies_db_trades_the_table_and_explains_an_empty_one(tmp_path, catalog):
+    url = f"sqlite:///{tmp_path / 'paper.sqlite'}"
+    base = ["run", "--strategies", "db", "--data", str(catalog), "--date", DAY.isoformat(), "--store", url]
+    runner = CliRunner()
+    empty = runner.invoke(app, base)
+    assert empty.exit_code == 2 and "optrunner strategies import" in empty.output
+    both = runner.invoke(app, [*base, str(tmp_path / "a.json")])
+    assert both.exit_code == 2 and "give no strategy files" in both.output
+    (tmp_path / "a.json").write_text(json.dumps(doc("A")))
+    assert cli("import", str(tmp_path / "a.json"), "--store", url).exit_code == 0
+    ok = runner.invoke(app, base)
+    assert ok.exit_code == 0, ok.output
+    with Store(url) as store:
+        orders = store.load_orders()
+        settings = [e.payload for e in store.journal() if e.kind == "settings"]
+    assert orders and {o.strategy for o in orders} == {"A"}
+    assert settings[-1]["strategies"] == "db" and settings[-1]["strategy_files"] == ["strategy_configurations:A"]

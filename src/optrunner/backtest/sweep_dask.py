@@ -14,6 +14,7 @@ Dask is an optional extra (``pip install optrunner[dask]``).
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -47,8 +48,18 @@ def _client(address: str, workers: int | None) -> tuple[Any, Any]:
         raise ValueError("--dask needs Dask distributed: pip install 'optrunner[dask]'") from None
     where, count = parse_address(address)
     if where == LOCAL:
+        import dask
+
         n = count or workers or os.cpu_count() or 1
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        # our own workers run like the local pool's: no statistical profiler (it samples the
+        # running task's stack every 10 ms, pure overhead for runs of seconds to minutes), no
+        # one-thread caps on Arrow's Parquet reader (Dask sets OMP_NUM_THREADS=1 by default);
+        # shutdown chatter silenced
+        settings = {"distributed.worker.profile.enabled": False,
+                    "distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": 65536}}  # fmt: skip
+        with dask.config.set(settings):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=logging.CRITICAL)  # fmt: skip
         return Client(cluster), cluster
     try:
         return Client(where, timeout="5s"), None
