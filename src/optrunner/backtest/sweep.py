@@ -166,30 +166,46 @@ def sweep(
     combinations on Dask distributed instead of the local pool (sweep_dask.py)."""
     if metric not in REPORTED:
         raise ValueError(f"--metric {metric!r}: choose one of {', '.join(REPORTED)}")
+    doc, symbols = sweep_document(job)
+    rows = run_combinations(job, symbols, combinations(axes), doc, workers=workers, on_result=on_result, dask=dask)
+    return rank(rows, metric)
+
+
+def sweep_document(job: SweepJob) -> tuple[dict[str, Any], list[str]]:
+    """The strategy document a sweep varies, checked valid, and the symbols it trades."""
     doc, issues = read_document(job.config_path)
     if issues:
         raise ValueError(f"{job.config_path}: " + "; ".join(str(i) for i in issues))
     base, issues = validate_config(doc, job.config_path.parent)
     if base is None:
         raise ValueError(f"{job.config_path} is not valid: " + "; ".join(str(i) for i in issues))
-    symbols = [base.market_config.symbol]
-    combos = combinations(axes)
+    return doc, [base.market_config.symbol]
+
+
+def run_combinations(
+    job: SweepJob, symbols: list[str], combos: Sequence[dict[str, Any]], doc: dict[str, Any], *,
+    workers: int | None = None, on_result: Callable[[dict[str, Any]], None] | None = None,
+    dask: str | None = None, first: int = 1,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One row per combination (numbered from ``first``), unranked, in completion order: on the
+    local pool, in this process (one worker) or on Dask."""
+    combos = list(combos)
     if dask is not None:
         from optrunner.backtest.sweep_dask import run_on_dask
 
-        return rank(run_on_dask(dask, job, symbols, combos, doc, workers=workers, on_result=on_result), metric)
+        return run_on_dask(dask, job, symbols, combos, doc, workers=workers, on_result=on_result, first=first)
     workers = max(1, min(workers or os.cpu_count() or 1, len(combos)))
     rows: list[dict[str, Any]] = []
     if workers == 1:
         _init_worker(job, symbols)
-        for i, params in enumerate(combos, 1):
+        for i, params in enumerate(combos, first):
             rows.append(_run_one(i, params, doc))
             if on_result:
                 on_result(rows[-1])
     else:
         pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job, symbols, True))
         try:
-            futures = [pool.submit(_run_one, i, params, doc) for i, params in enumerate(combos, 1)]
+            futures = [pool.submit(_run_one, i, params, doc) for i, params in enumerate(combos, first)]
             for fut in as_completed(futures):
                 rows.append(fut.result())
                 if on_result:
@@ -200,7 +216,7 @@ def sweep(
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown()
-    return rank(rows, metric)
+    return rows
 
 
 def rank(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:

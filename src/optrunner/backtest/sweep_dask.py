@@ -85,6 +85,7 @@ def run_on_dask(
     *,
     workers: int | None = None,
     on_result: Callable[[dict[str, Any]], None] | None = None,
+    first: int = 1,
 ) -> list[dict[str, Any]]:
     """Every combination as a Dask task; the unranked rows, in completion order."""
     from distributed import as_completed
@@ -95,7 +96,7 @@ def run_on_dask(
     try:
         futures = [
             client.submit(_dask_task, i, params, doc, job, symbols, pure=False, key=f"optrunner-sweep-{tag}-{i}")
-            for i, params in enumerate(combos, 1)
+            for i, params in enumerate(combos, first)
         ]  # fmt: skip
         for fut in as_completed(futures):
             rows.append(fut.result())
