@@ -7,16 +7,19 @@ returns.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from optrunner.store.codec import from_db_time, json_text, utc
 from optrunner.store.records import StrategyConfiguration
 from optrunner.store.schema import StrategyConfigurationRow
 
+log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "optrunner_strategies"
 
 
@@ -27,17 +30,25 @@ def install_notify_trigger(engine: Engine) -> bool:
     poll); idempotent, so ``create_schema`` runs it every time."""
     if engine.dialect.name != "postgresql":
         return False
-    with engine.begin() as conn:
-        conn.execute(text(f"""
-            CREATE OR REPLACE FUNCTION optrunner_strategies_notify() RETURNS trigger AS $$
-            BEGIN
-                PERFORM pg_notify('{NOTIFY_CHANNEL}', TG_OP || ':' || COALESCE(NEW.id, OLD.id));
-                RETURN NULL;
-            END $$ LANGUAGE plpgsql"""))
-        conn.execute(text("""
-            CREATE OR REPLACE TRIGGER optrunner_strategies_notify
-            AFTER INSERT OR UPDATE OR DELETE ON strategy_configurations
-            FOR EACH ROW EXECUTE FUNCTION optrunner_strategies_notify()"""))
+    exists = text("SELECT 1 FROM pg_trigger WHERE tgname = 'optrunner_strategies_notify' "
+                  "AND tgrelid = to_regclass('strategy_configurations')")  # fmt: skip
+    try:
+        with engine.begin() as conn:
+            if conn.execute(exists).first() is not None:
+                return True
+            conn.execute(text(f"""
+                CREATE OR REPLACE FUNCTION optrunner_strategies_notify() RETURNS trigger AS $$
+                BEGIN
+                    PERFORM pg_notify('{NOTIFY_CHANNEL}', TG_OP || ':' || COALESCE(NEW.id, OLD.id));
+                    RETURN NULL;
+                END $$ LANGUAGE plpgsql"""))
+            conn.execute(text("""
+                CREATE OR REPLACE TRIGGER optrunner_strategies_notify
+                AFTER INSERT OR UPDATE OR DELETE ON strategy_configurations
+                FOR EACH ROW EXECUTE FUNCTION optrunner_strategies_notify()"""))
+    except DBAPIError as exc:  # e.g. two stores creating it at once: runners still re-read every 30 s
+        log.warning("strategy_configurations NOTIFY trigger not installed: %s", str(exc.orig).strip().splitlines()[0])
+        return False
     return True
 
 
