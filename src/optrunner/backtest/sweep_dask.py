@@ -67,13 +67,13 @@ def _client(address: str, workers: int | None) -> tuple[Any, Any]:
         raise ValueError(f"--dask {address}: cannot reach the scheduler ({exc})") from None
 
 
-def _dask_task(index: int, params: dict[str, Any], doc: dict[str, Any], job: sweep_mod.SweepJob,
-               symbols: list[str]) -> dict[str, Any]:  # fmt: skip
-    """One combination on a Dask worker: the worker is set up once per job (the pool's
-    initializer: the catalog checked, the charges table loaded), then the same run."""
+def _dask_task(first: int, combos: list[dict[str, Any]], doc: dict[str, Any], job: sweep_mod.SweepJob,
+               symbols: list[str]) -> list[dict[str, Any]]:  # fmt: skip
+    """A group of combinations on a Dask worker: the worker is set up once per job (the pool's
+    initializer: the catalog checked, the charges table loaded), then the same runs."""
     if sweep_mod._WORKER.get("job") != job:
         sweep_mod._init_worker(job, symbols)
-    return sweep_mod._run_one(index, params, doc)
+    return sweep_mod._run_group(first, combos, doc)
 
 
 def run_on_dask(
@@ -86,22 +86,26 @@ def run_on_dask(
     workers: int | None = None,
     on_result: Callable[[dict[str, Any]], None] | None = None,
     first: int = 1,
+    share: int = sweep_mod.SHARE,
 ) -> list[dict[str, Any]]:
-    """Every combination as a Dask task; the unranked rows, in completion order."""
+    """Every group of combinations (``sweep.groups``) as a Dask task; the unranked rows, in
+    completion order."""
     from distributed import as_completed
 
     client, cluster = _client(address, workers)
+    n = len(client.scheduler_info().get("workers", {})) or workers or 1
     rows: list[dict[str, Any]] = []
     tag = uuid.uuid4().hex[:12]  # task keys unique on a cluster shared by several sweeps
     try:
         futures = [
-            client.submit(_dask_task, i, params, doc, job, symbols, pure=False, key=f"optrunner-sweep-{tag}-{i}")
-            for i, params in enumerate(combos, first)
+            client.submit(_dask_task, i, group, doc, job, symbols, pure=False, key=f"optrunner-sweep-{tag}-{i}")
+            for i, group in sweep_mod.groups(list(combos), n, share, first)
         ]  # fmt: skip
         for fut in as_completed(futures):
-            rows.append(fut.result())
-            if on_result:
-                on_result(rows[-1])
+            for row in fut.result():
+                rows.append(row)
+                if on_result:
+                    on_result(row)
     finally:
         client.close()
         if cluster is not None:
