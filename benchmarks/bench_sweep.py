@@ -2,16 +2,15 @@
 time, cost per run against one backtest, and peak memory per worker.
 
     .venv/bin/python benchmarks/bench_sweep.py [--data data/bench_year] [--runs 8] [--workers 2]
-                                               [--repeats 3] [--shared-pass]
+                                               [--repeats 3]
 
 Targets (issue 16): <= 1 GB peak RSS per worker on the year; per-run cost <= 1.3x a single
 backtest (run cost = wall x workers / runs). The single backtest is timed in-process on the
 same data, once per repeat, and each sweep's ratio uses the median. Worker RSS is sampled
 from every child process every 0.2 s (psutil); the Dask wall includes starting and closing
 its LocalCluster (processes=True, one thread per worker). Both sweeps must rank the same
-rows. With --shared-pass it also measures the alternative the issue asks about: K parameter
-sets in one process, fed from a single pass over the data (one read of each day for K
-kernels) against K separate backtests; this is an experiment kept here, not a product path.
+rows. Sweeps run up to 4 parameter sets per task on one pass over the data
+(engine.run_backtests); the third variant, one run per task (share=1), shows what that saves.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import psutil
 
@@ -30,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_backtest import CONFIG, ROOT, ensure_year
 
 from optrunner.backtest.engine import BacktestSpec, run_backtest
-from optrunner.backtest.sweep import REPORTED, SweepJob, parse_grid, sweep
+from optrunner.backtest.sweep import REPORTED, SHARE, SweepJob, parse_grid, sweep
 from optrunner.config import load_config_file
 from optrunner.execution.brokers.simulated import SimConfig
 
@@ -49,57 +47,16 @@ def sample_children(stop: threading.Event, peaks: dict[int, float]) -> None:
         time.sleep(0.2)
 
 
-def timed_sweep(job: SweepJob, grid: str, workers: int, dask: str | None) -> tuple[float, list[float], list[dict]]:
+def timed_sweep(job: SweepJob, grid: str, workers: int, dask: str | None, share: int) -> tuple[float, list[float], list[dict]]:
     stop, peaks = threading.Event(), {}
     sampler = threading.Thread(target=sample_children, args=(stop, peaks), daemon=True)
     sampler.start()
     t = time.perf_counter()
-    rows = sweep(job, parse_grid([grid]), workers=workers, dask=dask)
+    rows = sweep(job, parse_grid([grid]), workers=workers, dask=dask, share=share)
     wall = time.perf_counter() - t
     stop.set()
     sampler.join()
     return wall, sorted(peaks.values(), reverse=True)[:workers], rows
-
-
-def shared_pass(data: Path, values: list[float]) -> tuple[float, list[float]]:
-    """K kernels (one per value) fed from one pass over the catalog, in this process."""
-    from optrunner.backtest.engine import _close_day, build_summary, merged_snapshots
-    from optrunner.backtest.recorder import Recorder
-    from optrunner.core.clock import SimClock
-    from optrunner.core.timeutil import to_ist
-    from optrunner.data.catalog import Catalog
-    from optrunner.execution.brokers.simulated import SimulatedExchange
-    from optrunner.kernel import Kernel
-    from optrunner.risk import RiskEngine
-    from optrunner.strategies.registry import create_strategy
-
-    base = load_config_file(CONFIG)
-    t = time.perf_counter()
-    runs: list[tuple[Any, ...]] = []
-    for v in values:
-        cfg = base.model_copy(update={"adjustment": base.adjustment.model_copy(update={"delta_drift_trigger": v})})
-        spec = BacktestSpec([cfg], data)
-        clock = SimClock()
-        kernel = Kernel(SimulatedExchange(clock, spec.sim), clock, capital=spec.capital, risk=RiskEngine(spec.risk),
-                        freeze_inclusive=spec.sim.freeze_inclusive, log_alerts=False)  # fmt: skip
-        rec = Recorder(spec.capital, kernel.portfolio)
-        kernel.observe(rec.on_event)
-        kernel.add_strategy(create_strategy(cfg), cfg)
-        runs.append((spec, clock, kernel, rec))
-    day = None
-    for snap in merged_snapshots(Catalog(data), [base.market_config.symbol], None, None):
-        d = to_ist(snap.ts).date()
-        for _spec, _clock, kernel, rec in runs:
-            if day is not None and d != day:
-                _close_day(kernel, rec, day, None)
-            kernel.on_chain(snap)
-            pf = kernel.portfolio
-            rec.on_mark(snap.ts, pf.equity, pf.realized + pf.unrealized, pf.charges)
-        day = d
-    for _spec, _clock, kernel, rec in runs:
-        _close_day(kernel, rec, day, None)
-    pnls = [build_summary(spec, kernel, rec)["net_pnl"] for spec, _c, kernel, rec in runs]
-    return time.perf_counter() - t, pnls
 
 
 def main() -> None:
@@ -108,53 +65,43 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--shared-pass", type=int, default=0, metavar="K",
-                    help="also time K parameter sets sharing one pass over the data (e.g. 4)")  # fmt: skip
     args = ap.parse_args()
     ensure_year(args.data)
     values = [round(0.2 + 0.05 * i, 2) for i in range(args.runs)]
     grid = f"{AXIS}={','.join(map(str, values))}"
     job = SweepJob(CONFIG, args.data, None, None, 1_000_000.0, SimConfig(), 0.0)
     singles: list[float] = []
-    results: dict[str, list[tuple[float, list[float]]]] = {"local pool": [], "dask LocalCluster": []}
+    variants = (("local pool", None, SHARE), ("dask LocalCluster", f"local:{args.workers}", SHARE),
+                ("pool, 1 run per task", None, 1))  # fmt: skip
+    results: dict[str, list[tuple[float, list[float]]]] = {label: [] for label, _, _ in variants}
     reference: list[tuple] | None = None
-    pool_pnl: dict[float, float] = {}
     for rep in range(1, args.repeats + 1):
         t = time.perf_counter()
         run_backtest(BacktestSpec([load_config_file(CONFIG)], args.data))
         singles.append(time.perf_counter() - t)
-        for label, dask in (("local pool", None), ("dask LocalCluster", f"local:{args.workers}")):
-            wall, peaks, rows = timed_sweep(job, grid, args.workers, dask)
+        for label, dask, share in variants:
+            wall, peaks, rows = timed_sweep(job, grid, args.workers, dask, share)
             failed = [r for r in rows if r["error"]]
             if failed:
                 raise SystemExit(f"{label}: {len(failed)} runs failed: {failed[0]['error']}")
             ranked = [(r["rank"], r["run"], *(r[k] for k in REPORTED)) for r in rows]
             if reference is None:
                 reference = ranked
-                pool_pnl = {r[AXIS]: r["net_pnl"] for r in rows}
             elif ranked != reference:
                 raise SystemExit(f"{label}: the rows differ from the first sweep's")
             results[label].append((wall, peaks))
-            print(f"repeat {rep}: {label:<18} {wall:7.2f} s, worker peak RSS "
+            print(f"repeat {rep}: {label:<21} {wall:7.2f} s, worker peak RSS "
                   f"{', '.join(f'{p:,.0f}' for p in peaks)} MB; single backtest {singles[-1]:.2f} s", flush=True)  # fmt: skip
     single = statistics.median(singles)
     print(f"\nsingle backtest of the year (median of {len(singles)}): {single:.2f} s")
-    print(f"{args.runs} runs on {args.workers} workers, identical ranked rows on both; medians of {args.repeats}:")
+    print(f"{args.runs} runs on {args.workers} workers, identical ranked rows on all; medians of {args.repeats}:")
     for label, reps in results.items():
         wall = statistics.median(w for w, _ in reps)
         per_run = wall * args.workers / args.runs
         worst = max(max(p, default=0.0) for _, p in reps)
-        print(f"  {label:<18} wall {wall:7.2f} s  per-run {per_run:5.2f} s = {per_run / single:.2f}x a single "
+        print(f"  {label:<21} wall {wall:7.2f} s  per-run {per_run:5.2f} s = {per_run / single:.2f}x a single "
               f"backtest (target <= 1.3x: {'met' if per_run / single <= 1.3 else 'MISSED'})  "
               f"peak RSS per worker {worst:,.0f} MB (target <= 1024: {'met' if worst <= 1024 else 'MISSED'})")  # fmt: skip
-    if args.shared_pass:
-        k = args.shared_pass
-        wall, pnls = shared_pass(args.data, values[:k])
-        rss = psutil.Process().memory_info().rss / 2**20
-        print(f"\nshared pass: {k} parameter sets on one read of the year in one process: {wall:.2f} s = "
-              f"{wall / k:.2f} s per set = {wall / k / single:.2f}x a single backtest (RSS now {rss:,.0f} MB); "
-              f"same net P&L as the sweep's runs: {all(abs(p - pool_pnl[v]) < 1e-6 for p, v in zip(pnls, values, strict=False))}")  # fmt: skip
-
 
 if __name__ == "__main__":
     main()
