@@ -2,8 +2,8 @@
 
 ``--dask tcp://scheduler:8786`` connects to a running cluster; ``--dask local`` or
 ``local:N`` starts a ``LocalCluster`` of N single-threaded worker processes on this machine
-(N defaults to ``--workers`` or the CPU count). Each task runs one grid combination with
-exactly the code a local pool worker runs (``sweep.run_combination``), so the results are
+(N defaults to ``--workers`` or the CPU count). Each task runs a group of combinations with
+exactly the code a local pool worker runs (``sweep.run_group``), so the results are
 identical; the ranking happens here, after the last result.
 
 Workers read the catalog themselves, from ``job.data``: that path must name the same
