@@ -48,7 +48,8 @@ class DrivenService:
         from optrunner.live.commands import open_paper_session
         from optrunner.live.service import TradingService
 
-        s = open_paper_session([configs], catalog, DAY.isoformat(), f"sqlite:///{tmp / 'store.sqlite'}",
+        files = [] if session.get("strategies") == "db" else [configs]
+        s = open_paper_session(files, catalog, DAY.isoformat(), f"sqlite:///{tmp / 'store.sqlite'}",
                                **session)  # type: ignore[arg-type]
         self.session = s
         self.snaps = iter(merged_snapshots(s.catalog, s.symbols, s.day, s.day))

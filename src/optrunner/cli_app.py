@@ -22,6 +22,7 @@ from optrunner.data import commands as data_commands
 from optrunner.live import broker_commands, feed_server
 from optrunner.live import commands as live_commands
 from optrunner.market import commands as market_commands
+from optrunner.strategy_db.commands import strategies_app
 
 _CODES = " · ".join(f"{code} {what}" for code, what in EXIT_LABELS.items())
 
@@ -64,6 +65,7 @@ app.command("validate", epilog=examples("optrunner validate examples/configs", "
 )
 app.command("schema", epilog=examples("optrunner schema --out strategy.schema.json"))(config_commands.schema)
 app.add_typer(data_commands.data_app, name="data")
+app.add_typer(strategies_app, name="strategies")
 app.command("chain", epilog=data_commands.CHAIN_EXAMPLES)(data_commands.chain_command)
 app.command("find-option", epilog=market_commands.FIND_EXAMPLES)(market_commands.find_option_command)
 

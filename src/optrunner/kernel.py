@@ -172,6 +172,26 @@ class Kernel(KernelTime):
     def add_strategy(self, strategy: Strategy, config: Any = None, market: Any = None) -> None:
         self.runner.register(strategy.name, strategy, market=market, config=config)
 
+    def remove_strategy(self, name: str) -> None:
+        """Unregister ``name`` and forget its per-strategy settings (a hot swap, runner_reload.py);
+        its booked positions and orders stay on the record."""
+        with self._lock:
+            self.runner.unregister(name)
+            self.policies.pop(name, None)
+            self.sizers.pop(name, None)
+            self.risk.limits.pop(name, None)
+            self.risk.draining.discard(name)
+
+    def set_draining(self, name: str, draining: bool) -> None:
+        """Entries of ``name`` refused by risk (STRATEGY_DRAINING: the strategy hears it), exits run."""
+        (self.risk.draining.add if draining else self.risk.draining.discard)(name)
+
+    def strategy_is_flat(self, name: str) -> bool:
+        """No open position and no working order of ``name``: a drained strategy may go."""
+        if any(p.strategy == name for p in self.portfolio.positions()):
+            return False
+        return not any(o.strategy == name and not o.state.is_terminal for o in self.om.orders())
+
     @property
     def strategies(self) -> dict[str, Strategy]:
         """Each registered strategy by name (the invariant checks ask what each means to hold)."""

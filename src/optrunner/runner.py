@@ -105,6 +105,8 @@ class StrategyRunner(RunnerLoop, RunnerReporting):
         self.intents_blocked = 0
         self._routes = build_routes({})
         self._hold_entries = False
+        # name -> the config it changes to (None: removed) once it is flat (runner_reload.py)
+        self.pending_changes: dict[str, Any] = {}
         self._dispatchers: dict[type, Callable[[Any], DispatchResult]] = {
             ChainEvent: self._dispatch_chain,
             TickEvent: self._dispatch_tick,
@@ -132,6 +134,9 @@ class StrategyRunner(RunnerLoop, RunnerReporting):
         # ticks and bars) takes the live adapters' chains, stale data and timers; the
         # runner's loop hands them over instead of dispatching them directly.
         self._bot_takes_market = callable(getattr(bot, "on_chain", None))
+        # a bot that refuses a draining strategy's entries itself (the kernel's risk: the
+        # strategy hears the refusal); for any other bot the runner drops them
+        self._bot_drains = callable(getattr(bot, "set_draining", None))
         attach = getattr(bot, "attach_runner", None)
         if callable(attach):
             attach(self)
@@ -367,11 +372,11 @@ class StrategyRunner(RunnerLoop, RunnerReporting):
     def _forward(self, out: DispatchResult, ts: datetime) -> None:
         """Intents to the bot; a bot failure is counted and alerted, never blamed on the strategy."""
         for name, intents in out:
-            if self._hold_entries:
+            slot = self._slots[name]
+            if self._hold_entries or (slot.draining and not self._bot_drains):
                 intents = self._exits_only(intents)
                 if not intents:
                     continue
-            slot = self._slots[name]
             try:
                 self._send_intents(name, slot.strategy, slot.market, intents)
             except Exception as exc:
@@ -420,6 +425,18 @@ class StrategyRunner(RunnerLoop, RunnerReporting):
             ts or self.clock.now(), "critical", f"strategy:{name}", f"{name} halted: {reason}"
         )
         self._publish_alert(alert, slot)
+
+    def set_draining(self, name: str, draining: bool = True) -> None:
+        """Drain ``name``: it keeps its events and its exits run, its entries are refused (by the
+        bot when it can, else dropped here) — until it is flat and removed (runner_reload.py)."""
+        with self._lock:
+            slot = self._slots[name]
+            slot.draining = draining
+            mark = getattr(self._bot, "set_draining", None)
+            if callable(mark):
+                mark(name, draining)
+        if draining:
+            slot.logger.warning("%s draining: exits only until it is flat", name)
 
     def resume(self, name: str) -> None:
         """Deliver events to a halted strategy again (its consecutive-error count restarts)."""

@@ -57,6 +57,7 @@ class RunnerReporting:
             "total_strategies": len(slots),
             "strategy_names": [s.name for s in slots],
             "halted": [s.name for s in slots if s.halted],
+            "draining": [s.name for s in slots if s.draining],
             "poll_interval": self.poll_interval,
             "markets": {
                 ":".join(map(str, k)): m.stats()

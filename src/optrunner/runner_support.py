@@ -70,7 +70,7 @@ class StrategySlot:
     """
 
     __slots__ = (
-        "collects_metrics", "commands", "config", "consecutive_errors", "ema_ns", "errors", "eval_counts", "events", "file_handler",
+        "collects_metrics", "commands", "config", "consecutive_errors", "draining", "ema_ns", "errors", "eval_counts", "events", "file_handler",
         "halt_reason", "halted", "last_error", "logger", "market", "max_ns", "name", "next_timer",
         "slow", "strategy", "subs", "timer_interval", "total_ns", "webhook",
     )  # fmt: skip
@@ -112,6 +112,7 @@ class StrategySlot:
         # strategy_evaluation_duration_ms histogram, whose sum is total_ns
         self.eval_counts = [0] * (len(NS_BOUNDS) + 1)
         self.halted = False
+        self.draining = False  # exits only until flat (runner_reload.py)
         self.halt_reason = self.last_error = ""
         self.next_timer: datetime | None = None
 
@@ -298,20 +299,33 @@ def load_strategy_files(
     return results
 
 
+def row_config(row: Any, base_dir: Path | None = None) -> Any:
+    """The config a ``strategy_configurations`` row means (raises ConfigError for a bad one).
+
+    A row's ``parameters`` may hold a whole strategy file (it has ``market_config``): it means
+    exactly what the file would, validated the same way (relative paths from ``base_dir``,
+    default the working folder). Otherwise the row is seed 004's composition shape
+    (``strategy_type``, ``instruments``, processor ``parameters``)."""
+    from optrunner.config import ConfigError, validate_config
+    from optrunner.strategies.composition import ExecutorConfig
+
+    name = row.id
+    if isinstance(row.parameters, dict) and "market_config" in row.parameters:
+        config, issues = validate_config({**row.parameters, "name": name}, base_dir or Path.cwd())
+        if issues:
+            raise ConfigError(f"strategy_configurations[{name}]", issues)
+        return config
+    return ExecutorConfig(name=name, strategy=row.strategy_type,
+                          instruments=tuple(row.instruments), parameters=dict(row.parameters))  # fmt: skip
+
+
 def load_strategy_rows(
     runner: StrategyRunner, rows: Iterable[Any], strategy_factory: Callable[[Any], Any] | None
 ) -> dict[str, bool]:
     """``StrategyRunner.load_strategies_from_store``: each active ``strategy_configurations`` row
-    as a strategy, ``{id: loaded}``.
-
-    A row's ``parameters`` may hold a whole strategy file (it has ``market_config``): it means
-    exactly what the file would, validated the same way. Otherwise the row is seed 004's
-    composition shape (``strategy_type``, ``instruments``, processor ``parameters``). A row that
-    fails — an invalid document, a model that will not load — is reported False and logged;
-    the others load (seed 004: a broken ML model is skipped, not fatal).
-    """
-    from optrunner.config import ConfigError, validate_config
-    from optrunner.strategies.composition import ExecutorConfig
+    as a strategy (``row_config``), ``{id: loaded}``. A row that fails — an invalid document, a
+    model that will not load — is reported False and logged; the others load (seed 004: a
+    broken ML model is skipped, not fatal)."""
     from optrunner.strategies.registry import create_strategy
 
     factory = strategy_factory or create_strategy
@@ -321,13 +335,7 @@ def load_strategy_rows(
             continue
         name = row.id
         try:
-            if isinstance(row.parameters, dict) and "market_config" in row.parameters:
-                config, issues = validate_config({**row.parameters, "name": name}, Path.cwd())
-                if issues:
-                    raise ConfigError(f"strategy_configurations[{name}]", issues)
-            else:
-                config = ExecutorConfig(name=name, strategy=row.strategy_type,
-                                        instruments=tuple(row.instruments), parameters=dict(row.parameters))  # fmt: skip
+            config = row_config(row)
             reload = name in runner.get_status()["strategy_names"]
             if reload and runner.running:
                 raise ValueError("it is running — stop the runner, then reload")

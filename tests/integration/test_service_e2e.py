@@ -229,7 +229,7 @@ def test_serve_runs_and_reloads_the_store_table(tmp_path) -> None:
     port = free_port()
     base = [sys.executable, "-m", "optrunner.cli", "serve", "--data", str(catalog), "--date", DAY.isoformat(),
             "--store", store_url, "--port", str(port), "--pace-ms", "20"]  # fmt: skip
-    proc = subprocess.Popen([*base, "--strategies-from-store"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen([*base, "--strategies", "db"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env=env)  # fmt: skip
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:

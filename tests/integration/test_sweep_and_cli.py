@@ -59,7 +59,9 @@ def test_sweep_runs_every_combination_ranked_and_streams_its_days(workdir, monke
     assert all(r["error"] == "" for r in rows)
     pnls = [r["net_pnl"] for r in rows]
     assert pnls == sorted(pnls, reverse=True) and [r["rank"] for r in rows] == list(range(1, 7))
-    assert len(reads) == 12  # each of the six runs streams the two days: no worker holds the range
+    # two groups of combinations (4 + 2) each stream the two days once, sharing the pass: no
+    # worker holds the range, and no day is read once per combination
+    assert len(reads) == 4
     # the combinations really differ: a wide trigger adjusts no more often than a tight one
     by = {(r["adjustment.delta_drift_trigger"], r["entry.target_ce_delta"]): r for r in rows}
     assert by[(0.9, 0.3)]["adjustments"] <= by[(0.15, 0.3)]["adjustments"]
@@ -127,3 +129,12 @@ def test_no_data_in_range_says_what_is_available(workdir, tmp_path):
     assert r.exit_code != 0 and "2026-11-16" in r.output
 
 
+
+
+def test_combinations_sharing_one_pass_give_the_rows_of_runs_one_by_one(workdir):
+    job = SweepJob(workdir / "dnss.json", workdir / "catalog", None, None, 1_000_000.0, SimConfig(), 0.0)
+    axes = parse_grid(["adjustment.delta_drift_trigger=0.1,0.2,0.4", "entry.target_ce_delta=0.2,0.3"])
+    alone = sweep(job, axes, workers=1, metric="net_pnl", share=1)
+    shared = sweep(job, axes, workers=1, metric="net_pnl", share=4)
+    assert shared == alone
+    assert len({r["net_pnl"] for r in alone}) > 1  # the kernels of one pass did not share state

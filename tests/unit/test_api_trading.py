@@ -367,7 +367,7 @@ def test_reload_from_the_store_table(case, tmp_path) -> None:
     rows, issues = store_configs(store)
     store.close()
     assert issues == [] and list(rows) == [STRATEGY]
-    d = DrivenService(catalog, configs, tmp_path, strategy_configs=list(rows.values()))
+    d = DrivenService(catalog, configs, tmp_path, strategies="db")
     d.service.strategy_source = "store"
     with TestClient(d.app) as client:
         d.until_open()
@@ -401,11 +401,12 @@ def test_serve_needs_one_strategy_source(case, tmp_path) -> None:
         port = str(sock.getsockname()[1])
     base = ["serve", "--data", str(catalog), "--date", "2026-11-16", "--store", f"sqlite:///{tmp_path / 's.sqlite'}",
             "--port", port, "--token-file", str(tmp_path / "token")]  # fmt: skip
-    for extra in ([], ["--config-dir", str(configs), "--strategies-from-store"]):
-        r = CliRunner().invoke(app, [*base, *extra])
-        assert r.exit_code != 0 and "give --config-dir" in r.output, r.output
-    r = CliRunner().invoke(app, [*base, "--strategies-from-store"])  # an empty table
-    assert r.exit_code != 0 and "no active strategy_configurations rows" in r.output, r.output
+    r = CliRunner().invoke(app, base)
+    assert r.exit_code != 0 and "give --config-dir" in r.output, r.output
+    r = CliRunner().invoke(app, [*base, "--config-dir", str(configs), "--strategies", "db"])
+    assert r.exit_code != 0 and "leave out --config-dir" in r.output, r.output
+    r = CliRunner().invoke(app, [*base, "--strategies", "db"])  # no table yet
+    assert r.exit_code != 0 and "strategy_configurations" in r.output, r.output
 
 
 def test_redact_hides_secret_fields_and_url_passwords() -> None:

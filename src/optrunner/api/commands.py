@@ -39,7 +39,15 @@ from optrunner.backtest.engine import merged_snapshots
 from optrunner.clikit import examples
 from optrunner.config.account import load_account
 from optrunner.core.errors import UserError
-from optrunner.live.commands import open_paper_session, print_positions, store_url
+from optrunner.live.commands import (
+    OnChangeOpt,
+    OnChangePolicy,
+    StrategiesOpt,
+    StrategySource,
+    open_paper_session,
+    print_positions,
+    store_url,
+)
 from optrunner.live.feed_source import FeedSnapshots, check_feed_url
 from optrunner.live.node import DEFAULT_RECONCILE_SECONDS
 from optrunner.live.service import TradingService
@@ -54,6 +62,8 @@ SERVE_EXAMPLES = examples(
     "optrunner serve --live --broker kite --config-dir my_strategies --data data/today --date 2026-12-04",
     "optrunner serve --feed kite --config-dir my_strategies      # paper fills on live Kite data",
     "optrunner serve --feed kite --live --broker kite --config-dir my_strategies",
+    "optrunner serve --strategies db --data data/q1 --date 2026-01-05 --store postgresql+psycopg://me@127.0.0.1:5432/paper "
+    "--broker-state paper.json",
 )
 DEFAULT_STORE = "sqlite:///optrunner-serve.sqlite"
 # No permessage-deflate: compressing every message once per client cost the kernel a third of
@@ -139,30 +149,11 @@ def _demo_session(*, fresh: bool) -> tuple[list[Path], Path, str, str]:
     return [DEMO_CONFIG], DEMO_DATA, DEMO_DAY, f"sqlite:///{DEMO_STORE}"
 
 
-def _store_strategies(store_text: str) -> list[Any]:
-    """The store's active strategy_configurations rows as validated configs; every invalid
-    row reported (by row and JSON path) before anything starts."""
-    from optrunner.live.commands import open_store, store_url
-    from optrunner.live.service_actions import store_configs
-
-    store = open_store(store_text, store_url(store_text), recover=False)
-    try:
-        configs, issues = store_configs(store)
-    finally:
-        store.close()
-    if issues:
-        raise UserError("\n".join(f"{path}: {message}" for path, message in issues))
-    if not configs:
-        raise UserError(f"{store_text} has no active strategy_configurations rows to run")
-    return list(configs.values())
-
-
 
 def serve_command(
     config_dir: Annotated[Path | None, typer.Option("--config-dir", help="Folder of strategy files (one account).", show_default=False)] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Catalog folder to replay (or --feed).", show_default=False)] = None,
     day: Annotated[str | None, typer.Option("--date", help="The trading day to replay from --data, YYYY-MM-DD.", show_default=False)] = None,
-    from_store: Annotated[bool, typer.Option("--strategies-from-store", help="Run the store's active strategy_configurations rows instead of --config-dir (reload re-reads them).")] = False,
     demo: Annotated[bool, typer.Option("--demo", help="The bundled demo: a synthetic NIFTY day replayed at a watchable pace, a fresh store.")] = False,
     store_text: Annotated[str | None, typer.Option("--store", envvar="OPTRUNNER_STORE", help=f"Store URL (or env OPTRUNNER_STORE: keeps a password off the command line); a store holding this session resumes it. [default: {DEFAULT_STORE}]", show_default=False)] = None,
     broker_state: Annotated[Path | None, typer.Option("--broker-state", help="Paper broker book (default: next to a SQLite store).", show_default=False)] = None,
@@ -181,6 +172,8 @@ def serve_command(
     broker: Annotated[str, typer.Option("--broker", help="paper, or with --live: kite, dhan or shoonya.")] = "paper",
     yes: Annotated[bool, typer.Option("--yes", help="With --live: do not ask for confirmation.")] = False,
     feed: Annotated[str | None, typer.Option("--feed", help="Live data instead of --data: ws://HOST:PORT (docs/feed-protocol.md), kite (Kite Ticker chains) or shoonya (Noren WebSocket chains; brokers need today's login).", show_default=False)] = None,
+    strategies: StrategiesOpt = StrategySource.files,
+    on_change: OnChangeOpt = OnChangePolicy.drain,
 ) -> None:
     """Run a paper session with the REST + WebSocket API, /metrics and an emergency stop (docs/service.md)."""
     import uvicorn
@@ -193,10 +186,13 @@ def serve_command(
         store_text = store_text or demo_store
         pace_ms = DEMO_PACE_MS if pace_ms is None else pace_ms
     else:
-        if (config_dir is None) == (not from_store):
-            raise UserError("give --config-dir DIR (your strategy files) or --strategies-from-store, one of them; or --demo for the bundled demo")
-        if config_dir is not None and not config_dir.is_dir():
-            raise UserError(f"--config-dir {config_dir} is not a folder of strategy files")
+        if strategies is StrategySource.files:
+            if config_dir is None:
+                raise UserError("give --config-dir FOLDER of strategy files, or --strategies db to take them from --store; or --demo for the bundled demo")
+            if not config_dir.is_dir():
+                raise UserError(f"--config-dir {config_dir} is not a folder of strategy files")
+        elif config_dir is not None:
+            raise UserError("--strategies db takes the strategies from --store's table: leave out --config-dir")
         configs = [config_dir] if config_dir is not None else []
         if (data is None) == (feed is None):
             raise UserError("give either --data CATALOG --date DAY (replay a day) or --feed ws://HOST:PORT|kite|shoonya (live data)")
@@ -222,11 +218,10 @@ def serve_command(
 
         tags = broker_state or live_tag_file(store_text, broker)
         make_broker, mode, broker_state = live_broker_factory(broker, tags), "live", tags
-    rows = _store_strategies(store_text) if from_store else None
     session = open_paper_session(configs, data, day, store_text, broker_state=broker_state, recover=None,
                                  account=account, capital=capital, slippage=slippage, latency=latency,
-                                 on_halt=on_halt, strategy_configs=rows, make_broker=make_broker,
-                                 reconcile_seconds=reconcile_seconds)  # fmt: skip
+                                 on_halt=on_halt, make_broker=make_broker, reconcile_seconds=reconcile_seconds,
+                                 strategies=strategies.value, on_change=on_change.value)  # fmt: skip
     node = session.node
     if make_broker is not None:
         from optrunner.live.live_brokers import attach, confirm_live
@@ -263,7 +258,7 @@ def serve_command(
         quality, where_from = snapshots.quality, f"the feed {feed}"
     service = TradingService(node, snapshots, pace_ms=pace_ms or 0.0, quality=quality, catalog=session.catalog,
                              on_stop=on_stop.value, mode=mode, broker=broker, config_dir=config_dir, symbols=session.symbols,
-                             strategy_source="store" if from_store else "files")  # fmt: skip
+                             strategy_source="store" if strategies is StrategySource.db else "files")  # fmt: skip
     from optrunner.api.app import create_app
 
     try:
@@ -285,9 +280,13 @@ def serve_command(
     redact = RedactTokens()
     for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).addFilter(redact)
-    _server_class()(config).run()
-    if live_feed is not None:
-        live_feed.stop()
+    try:
+        _server_class()(config).run()
+    finally:
+        if session.table is not None:
+            session.table.watcher.stop()
+        if live_feed is not None:
+            live_feed.stop()
     print_positions(node)
     if service.stop_result is not None:
         r = service.stop_result

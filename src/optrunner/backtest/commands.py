@@ -268,6 +268,7 @@ BACKTEST_EXAMPLES = examples(
 SWEEP_EXAMPLES = examples(
     "optrunner sweep my_strangle.json --data data/q1 --grid entry.target_ce_delta=0.2,0.25,0.3",
     "optrunner sweep my_strangle.json --data data/q1 --slippage 1t --grid adjustment.delta_drift_trigger=0.3,0.5 --metric net_pnl",
+    "optrunner sweep my_strangle.json --data /shared/q1 --grid entry.target_ce_delta=0.2,0.25 --dask tcp://scheduler:8786",
 )
 
 
@@ -329,10 +330,28 @@ def sweep_command(
     slippage: SlippageOpt = None,
     latency: LatencyOpt = None,
     risk_free: RiskFreeOpt = None,
+    dask: Annotated[str | None, typer.Option("--dask", help="Run on Dask distributed: a scheduler address "
+                                             "(tcp://host:8786; workers read --data at the same path) or local[:N] "
+                                             "for a local cluster of N processes (docs/sweeps.md).", show_default=False)] = None,
+    search_kind: Annotated[str | None, typer.Option("--search", help="random or tpe: an Optuna search over the grid's values "
+                                                    "instead of every combination, with a walk-forward out-of-sample check "
+                                                    "(search.csv; docs/sweeps.md).", show_default=False)] = None,
+    trials: Annotated[int, typer.Option("--trials", min=1, help="--search: how many trials (in-sample runs).")] = 20,
+    oos: Annotated[float, typer.Option("--oos", help="--search: the last fraction of the days kept out of sample.")] = 0.3,
+    top: Annotated[int, typer.Option("--top", min=1, help="--search: how many best sets are run out of sample.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="--search: the sampler's seed (same seed, same trials).")] = 0,
 ) -> None:
-    """Backtest every combination of a parameter grid in a process pool; write sweep.csv ranked by a metric."""
+    """Backtest every combination of a parameter grid in a process pool (or on Dask); write sweep.csv ranked by a metric."""
     try:
         axes = parse_grid(grid)
+        if dask is not None:
+            from optrunner.backtest.sweep_dask import parse_address
+
+            parse_address(dask)
+        if search_kind is not None and search_kind not in ("random", "tpe"):
+            raise ValueError(f"--search {search_kind!r}: choose random or tpe")
+        if search_kind is not None and not 0 < oos < 1:
+            raise ValueError(f"--oos {oos}: give a fraction between 0 and 1, e.g. 0.3")
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if metric not in REPORTED:
@@ -347,17 +366,21 @@ def sweep_command(
         raise UserError(f"no {symbol} data in {data} in that range ({symbol}: {_range(catalog.dates(symbol))}); change --from/--to")
     job = SweepJob(config, data, first, last, settings.capital, settings.sim_config(), settings.risk_free_rate,
                    risk=settings.risk, charges=settings.charges)  # fmt: skip
+    if search_kind is not None:
+        _search(job, axes, search_kind, trials, metric, oos, top, workers, dask, seed, out, record,
+                {"data": str(data), "from": start, "to": end, "strategy_files": files})  # fmt: skip
+        return
     total = 1
     for a in axes:
         total *= len(a.values)
     with Status("sweep", total, console=console, unit="runs") as status:
         try:
-            rows = sweep(job, axes, workers=workers, metric=metric, on_result=lambda _r: status.advance())
+            rows = sweep(job, axes, workers=workers, metric=metric, on_result=lambda _r: status.advance(), dask=dask)
         except ValueError as exc:
             raise UserError(str(exc)) from None
     path = write_csv(rows, axes, out)
     record.update({"data": str(data), "from": start, "to": end, "strategy_files": files,
-                   "grid": {a.path: list(a.values) for a in axes}, "metric": metric})  # fmt: skip
+                   "grid": {a.path: list(a.values) for a in axes}, "metric": metric, "dask": dask})  # fmt: skip
     write_text_atomic(out / "settings.json", json.dumps(record, indent=2) + "\n")
     t = Table("rank", *(a.path for a in axes), metric, "net P&L", "trades", title=f"Top runs by {metric}")
     for r in rows[:10]:
@@ -370,6 +393,36 @@ def sweep_command(
     console.print(f"{len(rows)} runs ({len(failed)} failed) → [bold]{path}[/]")
     if rows and len(failed) == len(rows):
         raise RunFailed(f"every one of the {len(rows)} sweep runs failed (errors above and in {path})")
+
+
+def _search(job: SweepJob, axes: list[Any], kind: str, trials: int, metric: str, oos: float, top: int,
+            workers: int | None, dask: str | None, seed: int, out: Path, record: dict[str, Any],
+            extra: dict[str, Any]) -> None:  # fmt: skip
+    """``sweep --search``: the Optuna search, search.csv and a table of in- vs out-of-sample."""
+    from optrunner.backtest.search import search, write_search_csv
+
+    with Status("search", trials, console=console, unit="runs") as status:
+        try:
+            result = search(job, axes, search=kind, trials=trials, metric=metric, oos_fraction=oos, top=top,
+                            workers=workers, dask=dask, seed=seed, on_result=lambda _r: status.advance())  # fmt: skip
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    path = write_search_csv(result, out)
+    (a, b), (c, d) = result.in_sample, result.out_of_sample
+    record.update({**extra, "grid": {x.path: list(x.values) for x in axes}, "metric": metric, "dask": dask,
+                   "search": kind, "trials": trials, "seed": seed, "in_sample": [str(a), str(b)],
+                   "out_of_sample": [str(c), str(d)]})  # fmt: skip
+    write_text_atomic(out / "settings.json", json.dumps(record, indent=2) + "\n")
+    t = Table("rank", *(x.path for x in axes), f"{metric} in", f"{metric} out", "net P&L in", "net P&L out",
+              title=f"{kind} search, {trials} trials: in-sample {a} – {b}, out-of-sample {c} – {d}")  # fmt: skip
+    for r in [r for r in result.rows if r.get(f"oos_{metric}") is not None or r.get("oos_net_pnl") is not None][:top]:
+        t.add_row(str(r["rank"]), *(str(r[x.path]) for x in axes), _fmt(r.get(f"is_{metric}")),
+                  _fmt(r.get(f"oos_{metric}")), _fmt(r.get("is_net_pnl"), "rs"), _fmt(r.get("oos_net_pnl"), "rs"))  # fmt: skip
+    console.print(t)
+    failed = [r for r in result.rows if r.get("error")]
+    console.print(f"{len(result.rows)} distinct parameter sets ({len(failed)} failed) → [bold]{path}[/]")
+    if result.rows and len(failed) == len(result.rows):
+        raise RunFailed(f"every one of the {len(result.rows)} searched parameter sets failed (errors in {path})")
 
 
 DEMO_START, DEMO_END = date(2026, 10, 1), date(2026, 10, 30)

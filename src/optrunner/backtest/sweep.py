@@ -1,6 +1,6 @@
 """Parameter sweeps: every combination of a grid over one strategy file, ranked by a metric.
 
-Runs fan out over a local process pool. Each run streams its days from the catalog, a day
+Runs fan out over a local process pool, or a Dask cluster (``dask=``, sweep_dask.py). Each run streams its days from the catalog, a day
 read ahead in the background, exactly as a single backtest does: a worker holds one day, not
 the range (holding a year took ~10 GB per worker), and reading overlaps the simulation, so a
 run costs about what one backtest costs. Each combination is validated like a hand-written
@@ -13,6 +13,7 @@ import copy
 import csv
 import io
 import itertools
+import math
 import os
 import re
 import signal
@@ -23,13 +24,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from optrunner.backtest.engine import BacktestSpec, run_backtest
+from optrunner.backtest.engine import BacktestSpec, run_backtest, run_backtests
 from optrunner.backtest.outputs import write_text_atomic
 from optrunner.config import read_document, validate_config
 from optrunner.data.catalog import Catalog
 from optrunner.execution.brokers.simulated import SimConfig
 from optrunner.risk import RiskSettings
 
+SHARE = 4  # combinations per task sharing one pass over the data (memory grows with it)
 # Metrics where smaller is better; everything else is ranked high-to-low.
 ASCENDING = {"max_drawdown", "max_drawdown_pct"}
 REPORTED = (
@@ -161,31 +163,73 @@ def _charges(job: SweepJob) -> Any:
     return ChargeSchedule.load(c.file, broker=c.broker, gst_on_ipft=c.gst_on_ipft)
 
 
-def _run_one(index: int, params: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+def _run_group(first: int, combos: list[dict[str, Any]], doc: dict[str, Any]) -> list[dict[str, Any]]:
     if "error" in _WORKER:
-        return {"run": index, **params, "error": _WORKER["error"]}
+        return [{"run": i, **params, "error": _WORKER["error"]} for i, params in enumerate(combos, first)]
     job: SweepJob = _WORKER["job"]
-    return run_combination(index, params, doc, job, _WORKER.get("charges"))
+    return run_group(first, combos, doc, job, _WORKER.get("charges"))
+
+
+def _prepare(index: int, params: dict[str, Any], doc: dict[str, Any], job: SweepJob,
+             charges: Any) -> tuple[dict[str, Any], BacktestSpec | None]:  # fmt: skip
+    """The row and the spec of one combination; no spec (and the row's error) when invalid."""
+    row: dict[str, Any] = {"run": index, **params}
+    config, issues = validate_config(apply(doc, params), job.config_path.parent)
+    if config is None:
+        row["error"] = "; ".join(str(i) for i in issues)
+        return row, None
+    spec = BacktestSpec([config], job.data, job.start, job.end, job.capital, job.sim, risk=job.risk,
+                        risk_free=job.risk_free, charges=charges)  # fmt: skip
+    return row, spec
+
+
+def _filled(row: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    row.update({k: summary.get(k) for k in REPORTED})
+    row["error"] = ""
+    return row
 
 
 def run_combination(
     index: int, params: dict[str, Any], doc: dict[str, Any], job: SweepJob, charges: Any = None
 ) -> dict[str, Any]:
-    row: dict[str, Any] = {"run": index, **params}
-    config, issues = validate_config(apply(doc, params), job.config_path.parent)
-    if config is None:
-        row["error"] = "; ".join(str(i) for i in issues)
+    """One combination, alone: its row (metrics, or the error that stopped it)."""
+    row, spec = _prepare(index, params, doc, job, charges)
+    if spec is None:
         return row
-    spec = BacktestSpec([config], job.data, job.start, job.end, job.capital, job.sim, risk=job.risk,
-                        risk_free=job.risk_free, charges=charges)  # fmt: skip
     try:
-        summary = run_backtest(spec).summary
+        return _filled(row, run_backtest(spec).summary)
     except Exception as exc:  # one bad combination must not sink the sweep
         row["error"] = f"{type(exc).__name__}: {exc}"
         return row
-    row.update({k: summary.get(k) for k in REPORTED})
-    row["error"] = ""
-    return row
+
+
+def run_group(
+    first: int, combos: list[dict[str, Any]], doc: dict[str, Any], job: SweepJob, charges: Any = None
+) -> list[dict[str, Any]]:
+    """Several combinations (numbered from ``first``) on one pass over the data
+    (``engine.run_backtests``: ~0.55x the cost of running them one by one). If the shared run
+    fails, each runs alone, so one bad combination only fails itself."""
+    prepared = [(*_prepare(i, params, doc, job, charges), params) for i, params in enumerate(combos, first)]
+    runnable = [(row, spec, params) for row, spec, params in prepared if spec is not None]
+    if len(runnable) == 1:
+        row, _, params = runnable[0]
+        row.update(run_combination(row["run"], params, doc, job, charges))
+    elif runnable:
+        try:
+            results = run_backtests([spec for _, spec, _ in runnable])
+        except Exception:  # find the culprit: each alone
+            return [run_combination(row["run"], params, doc, job, charges) if spec is not None else row
+                    for row, spec, params in prepared]  # fmt: skip
+        for (row, _, _), result in zip(runnable, results, strict=True):
+            _filled(row, result.summary)
+    return [row for row, _, _ in prepared]
+
+
+def groups(combos: Sequence[dict[str, Any]], workers: int, share: int, first: int = 1) -> list[tuple[int, list[dict[str, Any]]]]:
+    """Combinations cut into (first index, group) of at most ``share`` each, and small enough
+    that every worker gets one when there are fewer than ``workers`` x ``share``."""
+    size = max(1, min(share, math.ceil(len(combos) / max(1, workers))))
+    return [(first + i, list(combos[i : i + size])) for i in range(0, len(combos), size)]
 
 
 # --- driver ---------------------------------------------------------------------------------------
@@ -193,43 +237,76 @@ def run_combination(
 
 def sweep(
     job: SweepJob, axes: Sequence[GridAxis], *, workers: int | None = None, metric: str = "sharpe",
-    on_result: Callable[[dict[str, Any]], None] | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None, dask: str | None = None, share: int = SHARE,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """Run every combination; rows ranked by ``metric`` (failed runs last)."""
+    """Run every combination; rows ranked by ``metric`` (failed runs last).
+
+    ``dask``: a Dask scheduler address (``tcp://host:8786``) or ``local[:N]`` runs the same
+    combinations on Dask distributed instead of the local pool (sweep_dask.py)."""
     if metric not in REPORTED:
         raise ValueError(f"--metric {metric!r}: choose one of {', '.join(REPORTED)}")
+    doc, symbols = sweep_document(job)
+    combos = combinations(axes)
+    apply(doc, combos[0])  # a path that does not fit the file fails here, once, not in every worker
+    rows = run_combinations(job, symbols, combos, doc, workers=workers, on_result=on_result, dask=dask,
+                            share=share)  # fmt: skip
+    return rank(rows, metric)
+
+
+def sweep_document(job: SweepJob) -> tuple[dict[str, Any], list[str]]:
+    """The strategy document a sweep varies, checked valid, and the symbols it trades."""
     doc, issues = read_document(job.config_path)
     if issues:
         raise ValueError(f"{job.config_path}: " + "; ".join(str(i) for i in issues))
     base, issues = validate_config(doc, job.config_path.parent)
     if base is None:
         raise ValueError(f"{job.config_path} is not valid: " + "; ".join(str(i) for i in issues))
-    symbols = [base.market_config.symbol]
-    combos = combinations(axes)
-    apply(doc, combos[0])  # a path that does not fit the file fails here, once, not in every worker
+    return doc, [base.market_config.symbol]
+
+
+def run_combinations(
+    job: SweepJob, symbols: list[str], combos: Sequence[dict[str, Any]], doc: dict[str, Any], *,
+    workers: int | None = None, on_result: Callable[[dict[str, Any]], None] | None = None,
+    dask: str | None = None, first: int = 1, share: int = SHARE,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One row per combination (numbered from ``first``), unranked, in completion order: on the
+    local pool, in this process (one worker) or on Dask. Up to ``share`` combinations share one
+    pass over the data in one task (``run_group``; 1: each alone)."""
+    combos = list(combos)
+    if not combos:
+        return []
+    if dask is not None:
+        from optrunner.backtest.sweep_dask import run_on_dask
+
+        return run_on_dask(dask, job, symbols, combos, doc, workers=workers, on_result=on_result, first=first,
+                           share=share)  # fmt: skip
     workers = max(1, min(workers or os.cpu_count() or 1, len(combos)))
+    tasks = groups(combos, workers, share, first)
+    workers = min(workers, len(tasks))
     rows: list[dict[str, Any]] = []
     if workers == 1:
         _init_worker(job, symbols)
-        for i, params in enumerate(combos, 1):
-            rows.append(_run_one(i, params, doc))
-            if on_result:
-                on_result(rows[-1])
+        for start, group in tasks:
+            for row in _run_group(start, group, doc):
+                rows.append(row)
+                if on_result:
+                    on_result(row)
     else:
         pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job, symbols, True))
         try:
-            futures = [pool.submit(_run_one, i, params, doc) for i, params in enumerate(combos, 1)]
+            futures = [pool.submit(_run_group, start, group, doc) for start, group in tasks]
             for fut in as_completed(futures):
-                rows.append(fut.result())
-                if on_result:
-                    on_result(rows[-1])
+                for row in fut.result():
+                    rows.append(row)
+                    if on_result:
+                        on_result(row)
         except BaseException:  # Ctrl-C or a broken pool: stop the workers now, not after their runs
             for process in list(getattr(pool, "_processes", {}).values()):  # no public API before 3.14
                 process.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown()
-    return rank(rows, metric)
+    return rows
 
 
 def rank(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:

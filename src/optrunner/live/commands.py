@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,7 +60,26 @@ RUN_EXAMPLES = examples(
     "optrunner run my_strangle.json --data data/demo --date 2026-10-05 --store sqlite:///paper.sqlite",
     "optrunner run my_strangle.json --data data/demo --date 2026-10-05 --store sqlite:///paper.sqlite --recover",
     "optrunner run my_strangle.json --data data/demo --date 2026-10-05 --store postgresql+psycopg://me@127.0.0.1:5432/paper --broker-state paper.json",
+    "optrunner run --strategies db --data data/demo --date 2026-10-05 --store postgresql+psycopg://me@127.0.0.1:5432/paper --broker-state paper.json",
 )
+STRATEGIES_HELP = ("files: the strategy files given; db: the active rows of --store's strategy_configurations "
+                   "table, changes picked up while running (docs/strategies-db.md).")
+ON_CHANGE_HELP = ("--strategies db: a changed or removed strategy that holds positions is drained (exits only, "
+                  "swapped when flat) or kept running as it is until flat.")
+
+
+class StrategySource(StrEnum):
+    files = "files"
+    db = "db"
+
+
+class OnChangePolicy(StrEnum):
+    drain = "drain"
+    keep = "keep"
+
+
+StrategiesOpt = Annotated[StrategySource, typer.Option("--strategies", help=STRATEGIES_HELP)]
+OnChangeOpt = Annotated[OnChangePolicy, typer.Option("--on-change", help=ON_CHANGE_HELP)]
 
 
 def store_url(text: str) -> Any:
@@ -114,6 +134,13 @@ class PaperSession:
     day: date | None  # None: the feed's days
     injector: FaultInjector | None
     recovered: bool
+    table: Any = None  # --strategies db: the StrategyTableSync following strategy_configurations
+
+    def close(self) -> None:
+        """Stop following the strategy table (if any) and close the store."""
+        if self.table is not None:
+            self.table.watcher.stop()
+        self.store.close()
 
 
 def open_paper_session(
@@ -133,28 +160,71 @@ def open_paper_session(
     durable: bool = False,
     keep_checkpoints: int = DEFAULT_KEEP_CHECKPOINTS,
     reconcile_seconds: float = DEFAULT_RECONCILE_SECONDS,
-    strategy_configs: list[Any] | None = None,
     make_broker: Callable[[Path, SimClock, Any, FaultInjector | None], Any] | None = None,
+    strategies: str = "files",
+    on_change: str = "drain",
 ) -> PaperSession:
     """Check everything the user gave (one ``error:`` line per mistake), then build the node:
     a fresh session, or — ``recover`` True, or None and the store already holds one — the
-    session in the store resumed. The effective settings are journaled. ``make_broker``: a
-    live broker instead of the paper one (``serve --live``; its own state is at the broker).
-    ``data`` None: no catalog (the snapshots come from a live feed; ``day`` defaults to today)."""
+    session in the store resumed. The effective settings are journaled.
+
+    ``make_broker``: another broker than the paper one, built like it (a live broker for
+    ``serve --live``, a StreamBroker for the bus services). ``data`` None: no catalog (the
+    snapshots come from a live feed; ``day`` defaults to today). ``strategies="db"``: the
+    strategies are the active rows of the store's ``strategy_configurations`` (``configs`` must
+    be empty), followed while the session runs and swapped between inputs (strategy_db/,
+    docs/strategies-db.md; ``on_change`` drain|keep)."""
     fault_config, fault_seed = faults_option(faults)  # a bad option is reported before anything runs
     settings, record = account_settings(account, capital=capital, slippage=slippage, latency=latency)
     settings, record = with_halt_policy(settings, record, on_halt)
-    # strategy_configs: validated already (serve --strategies-from-store); else the files in configs
-    cfgs, files = (list(strategy_configs), []) if strategy_configs is not None else load_configs(configs)
+    watcher = None
+    if strategies == "db":
+        if configs:
+            raise UserError("--strategies db takes the strategies from --store's table: give no strategy files")
+        from optrunner.strategy_db.session import config_symbol, open_strategy_table
+
+        store_url(store_text)
+        watcher, cfgs = open_strategy_table(store_text)
+        files = [f"strategy_configurations:{c.name}" for c in cfgs]
+        symbols = sorted({config_symbol(c) for c in cfgs})
+    elif strategies == "files":
+        if not configs:
+            raise UserError("give strategy files or folders, or --strategies db to take them from --store")
+        cfgs, files = load_configs(configs)
+        symbols = sorted({c.market_config.symbol for c in cfgs})
+    else:
+        raise UserError(f"--strategies {strategies!r}: choose files or db")
     try:
         d = date.fromisoformat(day) if day is not None else to_ist(datetime.now(UTC)).date()
     except ValueError:
         raise UserError(f"--date {day!r} is not a date like 2026-11-16") from None
-    catalog = open_catalog(data, cfgs, files) if data is not None else None
-    symbols = sorted({c.market_config.symbol for c in cfgs})
-    missing = [s for s in symbols if catalog is not None and d not in catalog.dates(s)]
-    if missing:
-        raise UserError(f"{data} has no {', '.join(missing)} data on {d}; pick a day it holds (optrunner data info --data {data})")
+    try:
+        return _open_session(cfgs, files, symbols, data, d, store_text, broker_state, recover, settings,
+                             record, fault_config, fault_seed, faults, durable, keep_checkpoints,
+                             reconcile_seconds, watcher, on_change, make_broker)  # fmt: skip
+    except BaseException:
+        if watcher is not None:
+            watcher.store.close()
+        raise
+
+
+def _open_session(cfgs: list[Any], files: list[str], symbols: list[str], data: Path | None, d: date,
+                  store_text: str, broker_state: Path | None, recover: bool | None, settings: Any,
+                  record: dict[str, Any], fault_config: Any, fault_seed: Any, faults: str | None,
+                  durable: bool, keep_checkpoints: int, reconcile_seconds: float, watcher: Any,
+                  on_change: str, make_broker: Any) -> PaperSession:  # fmt: skip
+    catalog: Catalog | None = None
+    if data is not None:
+        if watcher is None:
+            catalog = open_catalog(data, cfgs, files)
+        else:
+            catalog = Catalog(data)
+            absent = [s for s in symbols if s not in catalog.symbols()]
+            if absent:
+                raise UserError(f"{data} has no {', '.join(absent)} chains, which strategies in the table trade")
+        missing = [s for s in symbols if d not in catalog.dates(s)]
+        if missing:
+            raise UserError(f"{data} has no {', '.join(missing)} data on {d}; pick a day it holds (optrunner data info --data {data})")
     url = store_url(store_text)
     broker_path = broker_state or default_broker_state(url)
     store = open_store(store_text, url, recover=bool(recover), durable=durable)
@@ -177,10 +247,18 @@ def open_paper_session(
     node = make(cfgs, store, broker, clock, capital=settings.capital, risk=settings.risk,
                 charges=settings.charge_schedule(),
                 freeze_inclusive=getattr(getattr(broker, "config", None), "freeze_inclusive", False),
-                reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints)  # fmt: skip
-    record.update({"data": str(data) if data is not None else "live feed", "date": d.isoformat(), "strategy_files": files, "recover": recover, "faults": faults})
+                reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints,
+                skip_broken=watcher is not None)  # fmt: skip
+    record.update({"data": str(data) if data is not None else "live feed", "date": d.isoformat(),
+                   "strategy_files": files, "recover": recover, "faults": faults})  # fmt: skip
+    table = None
+    if watcher is not None:
+        from optrunner.strategy_db.session import follow_table
+
+        record.update({"strategies": "db", "on_change": on_change})
+        table = follow_table(node, watcher, on_change)
     store.append(SETTINGS, record, datetime.now(UTC))  # each session's effective settings, journaled
-    return PaperSession(node, catalog, store, symbols, d, injector, bool(recover))
+    return PaperSession(node, catalog, store, symbols, d, injector, bool(recover), table)
 
 
 def _clock_text(node: TradingNode) -> str:
@@ -216,7 +294,6 @@ def print_positions(node: TradingNode) -> None:
 
 
 def run_command(
-    configs: Annotated[list[Path], typer.Argument(help="Strategy files or folders of them (one account).", show_default=False)],
     data: Annotated[Path, typer.Option("--data", help="Catalog folder to replay.")],
     day: Annotated[str, typer.Option("--date", help="The trading day to replay, YYYY-MM-DD.")],
     store_text: Annotated[str, typer.Option("--store", help="Store URL: sqlite:///file.sqlite or postgresql+psycopg://...")],
@@ -233,12 +310,16 @@ def run_command(
                                           "(synchronous=FULL), so it survives an OS crash or power cut; slower.")] = False,
     keep_checkpoints: Annotated[int, typer.Option("--keep-checkpoints", min=2, help="Keep only the newest N checkpoints in the store.")] = DEFAULT_KEEP_CHECKPOINTS,
     reconcile_seconds: Annotated[float, typer.Option("--reconcile-seconds", min=1.0, help="Reconcile positions and orders with the broker this often.")] = DEFAULT_RECONCILE_SECONDS,
+    configs: Annotated[list[Path] | None, typer.Argument(help="Strategy files or folders of them (one account); none with --strategies db.", show_default=False)] = None,
+    strategies: StrategiesOpt = StrategySource.files,
+    on_change: OnChangeOpt = OnChangePolicy.drain,
 ) -> None:
     """Paper-trade a catalog day through the live node: journaled, checkpointed, resumable with --recover."""
     session = open_paper_session(
-        configs, data, day, store_text, broker_state=broker_state, recover=recover, account=account,
+        configs or [], data, day, store_text, broker_state=broker_state, recover=recover, account=account,
         capital=capital, slippage=slippage, latency=latency, faults=faults, on_halt=on_halt, durable=durable,
-        keep_checkpoints=keep_checkpoints, reconcile_seconds=reconcile_seconds,
+        keep_checkpoints=keep_checkpoints, reconcile_seconds=reconcile_seconds, strategies=strategies.value,
+        on_change=on_change.value,
     )  # fmt: skip
     node, catalog, store, injector = session.node, session.catalog, session.store, session.injector
     symbols, d = session.symbols, session.day
@@ -268,7 +349,7 @@ def run_command(
     violations = [str(v) for v in check_invariants(k)]
     print_safety(dict(sorted(injector.injected.items())) if injector else {}, k.reconciler.differences, violations)
     store.append(INVARIANTS, {"violations": violations}, datetime.now(UTC))  # on the record, like the session
-    store.close()
+    session.close()
     if failed is not None:
         raise UserError(f"{failed}; the session stopped at {_clock_text(node)} — "
                         "replace the file and resume with --recover")  # fmt: skip

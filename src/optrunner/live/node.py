@@ -64,8 +64,11 @@ class TradingNode:
         charges: Any = None,
         reconcile_seconds: float | None = DEFAULT_RECONCILE_SECONDS,
         keep_checkpoints: int | None = DEFAULT_KEEP_CHECKPOINTS,
+        skip_broken: bool = False,
     ) -> None:
-        """``configs``: validated strategy configs; ``stored_fills``: the store's fills, when
+        """``configs``: validated strategy configs (``skip_broken``: one whose strategy cannot be
+        built — an ML model that will not load — is logged and left out, seed 004's rule for
+        strategies from the database; otherwise it raises); ``stored_fills``: the store's fills, when
         resuming (see :class:`StoreJournal`); ``reconcile_seconds``: how often the books are
         reconciled with the broker's (None: only at start, restart and each close);
         ``keep_checkpoints``: prune all but the newest N checkpoints (None: keep every one)."""
@@ -82,7 +85,14 @@ class TradingNode:
         self.keep_checkpoints = keep_checkpoints
         self._since_prune = 0
         for config in configs:
-            self.kernel.add_strategy(create_strategy(config), config)
+            try:
+                strategy = create_strategy(config)
+            except Exception as exc:
+                if not skip_broken:
+                    raise
+                log.error("strategy %r skipped: %s: %s", config.name, type(exc).__name__, exc)
+                continue
+            self.kernel.add_strategy(strategy, config)
         self.day: date | None = None  # the session being traded
         self.closed: set[date] = set()  # sessions whose close has been processed
         self.resume_after: datetime | None = None  # inputs at or before this were processed
@@ -90,6 +100,9 @@ class TradingNode:
         self.possibly_sent: list[str] = []  # client ids, after a restart
         self.orphans: list[str] = []
         self._replaying_interrupted = False
+        # called between two inputs, under the kernel lock: a safe point to change the
+        # strategy set (strategy_db/watch.py, --strategies db)
+        self.before_input: list[Callable[[], None]] = []
 
     @property
     def clock(self) -> Clock:
@@ -138,6 +151,8 @@ class TradingNode:
     def process(self, snapshot: ChainSnapshot) -> None:
         """One snapshot through the kernel, then a checkpoint."""
         with self.kernel.lock:  # an input and its checkpoint are one step for other threads
+            for hook in self.before_input:
+                hook()
             d = to_ist(snapshot.ts).date()
             if self.day is not None and d != self.day:
                 self.close_day(self.day)
@@ -191,6 +206,7 @@ class TradingNode:
         charges: Any = None,
         reconcile_seconds: float | None = DEFAULT_RECONCILE_SECONDS,
         keep_checkpoints: int | None = DEFAULT_KEEP_CHECKPOINTS,
+        skip_broken: bool = False,
     ) -> TradingNode:
         """A node resumed from ``store``'s latest checkpoint, reconciled with ``broker``.
 
@@ -202,7 +218,8 @@ class TradingNode:
         entry = latest_checkpoint(store)
         node = cls(configs, store, broker, clock, capital=capital, risk=risk, charges=charges,
                    freeze_inclusive=freeze_inclusive, stored_fills=store.load_fills(),
-                   reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints)  # fmt: skip
+                   reconcile_seconds=reconcile_seconds, keep_checkpoints=keep_checkpoints,
+                   skip_broken=skip_broken)  # fmt: skip
         payload = entry.payload if entry is not None else None
         k = node.kernel
         resent = possibly_sent(store.load_orders(), payload["kernel"]["om"] if payload else None)

@@ -49,6 +49,9 @@ class RiskEngine:
         self.kill_switch = kill_switch or KillSwitch()
         self.account = account or AccountRisk(self.settings.account, self.kill_switch)
         self.limits: dict[str, StrategyLimits] = {}
+        # strategies being drained (changed or removed in strategy_configurations while they
+        # hold positions, runner_reload.py): exits only until they are flat
+        self.draining: set[str] = set()
         self.passed = 0
         self.rejected: Counter[str] = Counter()
 
@@ -81,6 +84,9 @@ class RiskEngine:
             return Decision(False, "KILL_SWITCH_REDUCING", "kill switch allows exits only")
         if view.is_strategy_halted(intent.strategy):
             return Decision(False, "STRATEGY_HALTED", f"strategy {intent.strategy} is halted")
+        if intent.strategy in self.draining:
+            return Decision(False, "STRATEGY_DRAINING", f"strategy {intent.strategy} is being drained "
+                            "(changed or removed in strategy_configurations): exits only until it is flat")
         blocked = self.account.blocks_entries()
         if blocked:
             return Decision(False, "ACCOUNT_LIMIT", blocked)

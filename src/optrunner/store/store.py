@@ -60,7 +60,7 @@ from optrunner.store.schema import (
     StrategyStateRow,
     metadata,
 )
-from optrunner.store.strategy_configs import StrategyConfigurations
+from optrunner.store.strategy_configs import StrategyConfigurations, install_notify_trigger
 
 URL_ENV = "OPTRUNNER_STORE_URL"
 _TERMINAL = [s for s in OrderState if s.is_terminal]
@@ -91,8 +91,10 @@ class Store(StrategyConfigurations):
         return cls(url, batch_size=batch_size)
 
     def create_schema(self) -> None:
-        """Create missing tables (existing ones are left alone; migrations come later)."""
+        """Create missing tables (existing ones are left alone; migrations come later); on
+        PostgreSQL also the trigger that announces strategy configuration changes."""
         metadata.create_all(self.engine)
+        install_notify_trigger(self.engine)
 
     # -- write-ahead buffer -------------------------------------------------------------
 

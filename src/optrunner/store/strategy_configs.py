@@ -7,15 +7,49 @@ returns.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from optrunner.store.codec import from_db_time, json_text, utc
 from optrunner.store.records import StrategyConfiguration
 from optrunner.store.schema import StrategyConfigurationRow
+
+log = logging.getLogger(__name__)
+NOTIFY_CHANNEL = "optrunner_strategies"
+
+
+def install_notify_trigger(engine: Engine) -> bool:
+    """Make every change to ``strategy_configurations`` send ``NOTIFY optrunner_strategies``
+    (payload ``INSERT:id``, ``UPDATE:id`` or ``DELETE:id``), whoever writes the row — our
+    commands, psql, seed 004's scripts. PostgreSQL only (False elsewhere: SQLite runners
+    poll); idempotent, so ``create_schema`` runs it every time."""
+    if engine.dialect.name != "postgresql":
+        return False
+    exists = text("SELECT 1 FROM pg_trigger WHERE tgname = 'optrunner_strategies_notify' "
+                  "AND tgrelid = to_regclass('strategy_configurations')")  # fmt: skip
+    try:
+        with engine.begin() as conn:
+            if conn.execute(exists).first() is not None:
+                return True
+            conn.execute(text(f"""
+                CREATE OR REPLACE FUNCTION optrunner_strategies_notify() RETURNS trigger AS $$
+                BEGIN
+                    PERFORM pg_notify('{NOTIFY_CHANNEL}', TG_OP || ':' || COALESCE(NEW.id, OLD.id));
+                    RETURN NULL;
+                END $$ LANGUAGE plpgsql"""))
+            conn.execute(text("""
+                CREATE OR REPLACE TRIGGER optrunner_strategies_notify
+                AFTER INSERT OR UPDATE OR DELETE ON strategy_configurations
+                FOR EACH ROW EXECUTE FUNCTION optrunner_strategies_notify()"""))
+    except DBAPIError as exc:  # e.g. two stores creating it at once: runners still re-read every 30 s
+        log.warning("strategy_configurations NOTIFY trigger not installed: %s", str(exc.orig).strip().splitlines()[0])
+        return False
+    return True
 
 
 def _config_from_row(row: StrategyConfigurationRow) -> StrategyConfiguration:
@@ -103,6 +137,29 @@ class StrategyConfigurations:
         )
         with Session(self.engine) as session:
             return [_config_from_row(row) for row in session.scalars(query)]
+
+    def all_strategy_configurations(self) -> list[StrategyConfiguration]:
+        """Every row, active or not, by id (``optrunner strategies list``, the change watcher)."""
+        query = select(StrategyConfigurationRow).order_by(StrategyConfigurationRow.id)
+        with Session(self.engine) as session:
+            return [_config_from_row(row) for row in session.scalars(query)]
+
+    def set_strategy_configuration_active(
+        self, id: str, is_active: bool, *, parameters: dict[str, Any] | None = None, ts: datetime | None = None
+    ) -> bool:
+        """Turn a row on or off (``parameters`` replaces its document in the same write, e.g. to
+        keep a file's ``enabled`` in step); False if there is no row with that id."""
+        now = utc(ts, f"strategy configuration {id!r} ts") if ts is not None else datetime.now(UTC)
+        with Session(self.engine) as session, session.begin():
+            row = session.get(StrategyConfigurationRow, id)
+            if row is None:
+                return False
+            row.is_active = _checked_flag(is_active, "is_active")
+            if parameters is not None:
+                json_text(parameters, f"strategy configuration {id!r} parameters", dict)
+                row.parameters = parameters
+            row.updated_at = now
+            return True
 
     def delete_strategy_configuration(self, id: str) -> bool:
         """Remove a configuration; False if there was none with that id."""

@@ -1,0 +1,108 @@
+"""``runner_reload.apply_strategy_changes``: a runner's strategies brought to a new set — added,
+replaced, removed — with strategies that hold positions waiting until flat (drained or kept),
+and a replacement that cannot be built leaving the running strategy alone. Real strategies
+(seed 004's composition momentum) on a runner whose bot keeps a book the test controls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from optrunner.runner import StrategyRunner
+from optrunner.runner_reload import apply_strategy_changes, finish_drains
+from optrunner.strategies.composition import ExecutorConfig
+
+CE = "NIFTY:20261117:25000:CE"
+
+
+def cfg(name: str, lookback: int = 5) -> ExecutorConfig:
+    return ExecutorConfig(name=name, strategy="momentum", instruments=(CE,), parameters={"lookback": lookback})
+
+
+class Book:
+    """A bot with books: who holds positions is the test's to say; it records what it hears."""
+
+    def __init__(self) -> None:
+        self.holding: set[str] = set()
+        self.draining: set[str] = set()
+        self.removed: list[str] = []
+        self.runner: StrategyRunner | None = None
+
+    def process_intents(self, strategy: str, intents: Any) -> None:
+        pass
+
+    def strategy_is_flat(self, name: str) -> bool:
+        return name not in self.holding
+
+    def set_draining(self, name: str, draining: bool) -> None:
+        (self.draining.add if draining else self.draining.discard)(name)
+
+    def remove_strategy(self, name: str) -> None:
+        self.removed.append(name)
+        assert self.runner is not None
+        self.runner.unregister(name)
+
+
+def runner_with(*configs: ExecutorConfig) -> tuple[StrategyRunner, Book]:
+    book = Book()
+    runner = StrategyRunner(bot=book)
+    book.runner = runner
+    report = apply_strategy_changes(runner, {c.name: c for c in configs})
+    assert report.added == sorted(c.name for c in configs)
+    return runner, book
+
+
+def test_flat_strategies_are_added_replaced_and_removed_at_once():
+    runner, _book = runner_with(cfg("A"), cfg("B"))
+    old_a = runner.strategies()["A"]
+    report = apply_strategy_changes(runner, {"A": cfg("A", lookback=9), "C": cfg("C")})
+    assert (report.added, report.replaced, report.removed, report.waiting) == (["C"], ["A"], ["B"], [])
+    assert sorted(runner.strategies()) == ["A", "C"] and runner.strategies()["A"] is not old_a
+    assert runner.configs()["A"].parameters == {"lookback": 9}
+    assert not apply_strategy_changes(runner, {"A": cfg("A", lookback=9), "C": cfg("C")}).changed
+
+
+def test_drain_waits_until_flat_then_applies_the_change():
+    runner, book = runner_with(cfg("A"))
+    book.holding.add("A")
+    report = apply_strategy_changes(runner, {})
+    assert report.waiting == ["A"] and not report.removed
+    assert book.draining == {"A"} and runner.get_status()["draining"] == ["A"]
+    assert not finish_drains(runner).changed  # still holding
+    book.holding.clear()
+    assert finish_drains(runner).removed == ["A"]
+    assert runner.strategies() == {} and book.removed == ["A"] and not runner.pending_changes
+
+
+def test_keep_runs_the_old_strategy_unchanged_until_flat():
+    runner, book = runner_with(cfg("A"))
+    book.holding.add("A")
+    report = apply_strategy_changes(runner, {"A": cfg("A", lookback=7)}, on_change="keep")
+    assert report.waiting == ["A"] and book.draining == set() and runner.get_status()["draining"] == []
+    assert runner.configs()["A"].parameters == {"lookback": 5}
+    book.holding.clear()
+    assert finish_drains(runner).replaced == ["A"]
+    assert runner.configs()["A"].parameters == {"lookback": 7}
+
+
+def test_a_change_withdrawn_while_draining_stops_the_drain():
+    runner, book = runner_with(cfg("A"))
+    book.holding.add("A")
+    apply_strategy_changes(runner, {})
+    apply_strategy_changes(runner, {"A": cfg("A")})  # enabled again, as it runs
+    assert book.draining == set() and not runner.pending_changes and "A" in runner.strategies()
+
+
+def test_a_strategy_that_cannot_be_built_is_skipped_and_a_running_one_stays():
+    runner, _book = runner_with(cfg("A"))
+    before = runner.strategies()["A"]
+
+    def factory(config: Any) -> Any:
+        raise RuntimeError("model file not found")
+
+    report = apply_strategy_changes(runner, {"A": cfg("A", lookback=8), "ML": cfg("ML")}, factory=factory)
+    assert set(report.failed) == {"A", "ML"} and "model file not found" in report.failed["ML"]
+    assert runner.strategies() == {"A": before}  # the old A trades on; ML is not added
+    with pytest.raises(ValueError, match="on_change"):
+        apply_strategy_changes(runner, {}, on_change="later")  # type: ignore[arg-type]
