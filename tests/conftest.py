@@ -3,21 +3,13 @@ OPTRUNNER_REQUIRE_SERVICES=1 (set by .ci/run), where they fail instead."""
 
 from __future__ import annotations
 
-import os
 import socket
-from typing import NoReturn
 
 import pytest
 
-REQUIRE_SERVICES = "OPTRUNNER_REQUIRE_SERVICES"
+from required_services import REQUIRE_SERVICES, service_unavailable  # noqa: F401  (fixtures below; re-exported)
+
 POSTGRES_USERS = ("postgres", "root")  # trust auth on 127.0.0.1; which role exists varies
-
-
-def service_unavailable(service: str, reason: str) -> NoReturn:
-    message = f"{service} is unavailable: {reason}"
-    if os.environ.get(REQUIRE_SERVICES) == "1":
-        pytest.fail(f"{message} (and {REQUIRE_SERVICES}=1)", pytrace=False)
-    pytest.skip(f"SKIPPED, SERVICE DOWN — {message}. Start it (see .ci/run) to run this test.")
 
 
 @pytest.fixture(scope="session")

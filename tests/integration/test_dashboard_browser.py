@@ -20,8 +20,8 @@ import time
 import httpx
 import pytest
 
-from conftest import service_unavailable
 from optrunner.store import Store
+from required_services import service_unavailable
 from service_cases import DAY, STRATEGY, TOKEN, make_case
 
 CHROMIUM = "/usr/bin/chromium"

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import service_unavailable
 from optrunner.backtest.engine import BacktestSpec, run_backtest
 from optrunner.backtest.report import SECTIONS, render_report
 from optrunner.config import validate_config
 from optrunner.data.synthetic import generate
+from required_services import service_unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

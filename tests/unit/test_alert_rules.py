@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REQUIRE_SERVICES, service_unavailable
 from optrunner.alerts.model import Alert
 from optrunner.alerts.router import AlertRouter
 from optrunner.alerts.rules import RULES, CountRule, DownRule, QuantileRule, RuleEngine
 from optrunner.alerts.settings import AlertSettings
 from optrunner.core.buckets import MS_BUCKETS, Buckets, quantile
+from required_services import REQUIRE_SERVICES, service_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "deploy" / "prometheus"

@@ -131,7 +131,7 @@ def start_trading(s: TradingService, mode: str, items: Sequence[StartItem] | Non
     if mode.lower() != s.mode.lower():
         if mode.upper() == "LIVE":
             raise Refused(409, "LIVE trading needs a live broker: this service runs the paper broker. Start "
-                               "`optrunner serve --live` with a configured broker (not available yet); "
+                               "`optrunner serve --live --broker kite|dhan|shoonya` after `optrunner broker login`; "
                                "send mode PAPER to trade on paper")  # fmt: skip
         raise Refused(409, f"this service runs {s.mode.upper()}; restart it to trade {mode.upper()}")
     plan = _resolve_start(s, items or ())
