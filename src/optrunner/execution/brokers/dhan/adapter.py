@@ -42,7 +42,7 @@ from optrunner.execution.brokers.dhan.symbols import DhanInstrument, parse_scrip
 from optrunner.execution.brokers.live.adapter import LiveBroker, OrderView, TradeView
 from optrunner.execution.brokers.live.errors import BadAnswer, BrokerRefused, LiveBrokerError
 from optrunner.execution.brokers.live.http import RestClient
-from optrunner.execution.brokers.live.master import InstrumentMasterCache
+from optrunner.execution.brokers.live.master import InstrumentMasterCache, http_download
 from optrunner.execution.brokers.live.relogin import StoreRelogin
 from optrunner.execution.brokers.live.secrets import Secret
 from optrunner.execution.brokers.live.settings import LiveBrokerSettings
@@ -234,14 +234,7 @@ class DhanBroker(StoreRelogin, LiveBroker):
 def load_instruments(settings: LiveBrokerSettings, cache: InstrumentMasterCache | None = None,
                      now: datetime | None = None) -> dict[OptionContract, DhanInstrument]:  # fmt: skip
     """Today's Dhan index options, from the daily cache (downloaded once per IST day)."""
-    url = instruments_url(settings)
-
-    def fetch() -> bytes:
-        r = httpx.get(url, timeout=60.0)
-        r.raise_for_status()
-        return r.content
-
-    cache = cache or InstrumentMasterCache(BROKER, fetch)
+    cache = cache or InstrumentMasterCache(BROKER, http_download(instruments_url(settings)))
     return parse_scrip_master(cache.get(now).decode("utf-8-sig")).instruments
 
 

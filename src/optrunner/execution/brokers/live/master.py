@@ -17,6 +17,19 @@ from optrunner.core.timeutil import IST
 from optrunner.execution.brokers.live.settings import config_home
 
 
+def http_download(url: str, timeout: float = 60.0) -> Callable[[], bytes]:
+    """A ``fetch`` for the cache: GET ``url`` (httpx, imported here: the live extras bring it)."""
+
+    def fetch() -> bytes:
+        import httpx
+
+        r = httpx.get(url, timeout=timeout)
+        r.raise_for_status()
+        return r.content
+
+    return fetch
+
+
 class InstrumentMasterCache:
     def __init__(self, broker: str, fetch: Callable[[], bytes], folder: Path | None = None, *, ext: str = "csv",
                  keep_days: int = 3) -> None:  # fmt: skip

@@ -28,7 +28,7 @@ from optrunner.execution.brokers.base import BrokerPosition
 from optrunner.execution.brokers.live.adapter import LiveBroker, OrderView, TradeView
 from optrunner.execution.brokers.live.errors import BadAnswer, BrokerRefused, LiveBrokerError
 from optrunner.execution.brokers.live.http import RestClient
-from optrunner.execution.brokers.live.master import InstrumentMasterCache
+from optrunner.execution.brokers.live.master import InstrumentMasterCache, http_download
 from optrunner.execution.brokers.live.relogin import StoreRelogin
 from optrunner.execution.brokers.live.secrets import Secret
 from optrunner.execution.brokers.live.settings import LiveBrokerSettings
@@ -216,14 +216,7 @@ class ShoonyaBroker(StoreRelogin, LiveBroker):
 def load_instruments(settings: LiveBrokerSettings, cache: InstrumentMasterCache | None = None,
                      now: datetime | None = None) -> dict[OptionContract, ShoonyaInstrument]:  # fmt: skip
     """Today's NFO index options from ``NFO_symbols.txt.zip`` (downloaded once per IST day)."""
-    url = instruments_url(settings)
-
-    def fetch() -> bytes:
-        r = httpx.get(url, timeout=60.0)
-        r.raise_for_status()
-        return r.content
-
-    cache = cache or InstrumentMasterCache(BROKER, fetch, ext="zip")
+    cache = cache or InstrumentMasterCache(BROKER, http_download(instruments_url(settings)), ext="zip")
     return parse_symbols(unzip_master(cache.get(now))).instruments
 
 
