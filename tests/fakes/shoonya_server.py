@@ -115,7 +115,11 @@ class ShoonyaFake:
 
     def _send_all(self, sockets: list[Any], message: dict[str, Any]) -> None:
         for ws in list(sockets):
-            self._call(ws.send_text(json.dumps(message)))
+            try:
+                self._call(ws.send_text(json.dumps(message)))
+            except Exception:  # the client went away (a test's teardown, a dropped socket): forget it
+                if ws in sockets:
+                    sockets.remove(ws)
 
     def _call(self, coro: Any) -> None:
         if self._loop is None:
