@@ -32,9 +32,9 @@ from kite_cases import EXPIRY, SYM, T0, intent, make_broker, start_fake  # noqa:
 from fakes.kite_server import API_KEY, full_packet, index_packet, ltp_packet, tick_frame  # noqa: E402
 from optrunner.core.clock import SimClock  # noqa: E402
 from optrunner.core.orders import Order  # noqa: E402
-from optrunner.execution.brokers.kite.feed import LiveChain  # noqa: E402
 from optrunner.execution.brokers.kite.symbols import KiteInstruments  # noqa: E402
 from optrunner.execution.brokers.kite.ticks import parse_frame  # noqa: E402
+from optrunner.execution.brokers.live.chain import LiveChain  # noqa: E402
 
 
 def pct(xs: list[float], q: float) -> float:

@@ -86,13 +86,13 @@ def _dhan(tmp: Path, clock: Clock, **env_over: str) -> Rig:
     # a row whose strike column disagrees with its trading symbol: skipped, never half-trusted
     rows.append(rows[0].replace("35001", "35004", 1).replace(f"{STRIKE:.5f}", f"{STRIKE + 100:.5f}"))
     fake = dhan_server.DhanFake(instruments_csv=dhan_server.CSV_HEADER + "\n" + "\n".join(rows) + "\n",
-                                timeout_seconds=1.0)  # fmt: skip
+                                timeout_seconds=3.0)  # fmt: skip
     server = ServerThread(dhan_server.create_app(fake)).start()
 
     def settings():  # type: ignore[no-untyped-def]
         env = {"OPTRUNNER_DHAN_API_ROOT": server.url + "/v2", "OPTRUNNER_DHAN_WS_ROOT": server.ws_url,
                "OPTRUNNER_DHAN_USER_ID": fake.client_id, "OPTRUNNER_DHAN_ACCESS_TOKEN": fake.access_token,
-               "OPTRUNNER_DHAN_TIMEOUT_SECONDS": "0.5"} | env_over  # fmt: skip
+               "OPTRUNNER_DHAN_TIMEOUT_SECONDS": "2.0"} | env_over  # fmt: skip
         return dhan_settings(environ=env, secrets_file=tmp / "none.json")
 
     store = TokenStore(tmp / "tokens")
@@ -112,12 +112,12 @@ def _shoonya(tmp: Path, clock: Clock, **env_over: str) -> Rig:
             for tok, c in (("35001", CALL), ("35002", PUT), ("35003", OLD))]  # fmt: skip
     # a row whose OptionType column says PE while its symbol says C: skipped
     rows.append(rows[0].replace("35001", "35004", 1).replace(",CE,", ",PE,"))
-    fake = shoonya_server.ShoonyaFake(instruments=rows, timeout_seconds=1.0)
+    fake = shoonya_server.ShoonyaFake(instruments=rows, timeout_seconds=3.0)
     server = ServerThread(shoonya_server.create_app(fake)).start()
     env = {"OPTRUNNER_SHOONYA_API_ROOT": server.url, "OPTRUNNER_SHOONYA_WS_ROOT": server.ws_url,
            "OPTRUNNER_SHOONYA_USER_ID": fake.uid, "OPTRUNNER_SHOONYA_API_SECRET": fake.api_secret,
            "OPTRUNNER_SHOONYA_PASSWORD": fake.password, "OPTRUNNER_SHOONYA_TOTP_SECRET": fake.totp_secret,
-           "OPTRUNNER_SHOONYA_VENDOR_CODE": fake.vendor_code, "OPTRUNNER_SHOONYA_TIMEOUT_SECONDS": "0.5"} | env_over
+           "OPTRUNNER_SHOONYA_VENDOR_CODE": fake.vendor_code, "OPTRUNNER_SHOONYA_TIMEOUT_SECONDS": "2.0"} | env_over
     settings = shoonya_settings(environ=env, secrets_file=tmp / "none.json")
     store = TokenStore(tmp / "tokens")
     token = auth.login(settings, store)

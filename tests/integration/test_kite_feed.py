@@ -9,8 +9,9 @@ from collections.abc import Callable
 from kite_cases import CE, EXPIRY, start_fake
 
 from fakes.kite_server import API_KEY, full_packet, index_packet, tick_frame
-from optrunner.execution.brokers.kite.feed import KiteTickerFeed, LiveChain
+from optrunner.execution.brokers.kite.feed import KiteTickerFeed
 from optrunner.execution.brokers.kite.symbols import KiteInstruments
+from optrunner.execution.brokers.live.chain import LiveChain
 
 TOKEN = "fake-access-token-000000000007"
 

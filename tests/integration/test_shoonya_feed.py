@@ -18,7 +18,7 @@ from optrunner.core.clock import LiveClock
 from optrunner.core.orders import Order
 from optrunner.core.types import OrderType, Right, Side, Tag
 from optrunner.execution.brokers.base import BrokerEventKind as K
-from optrunner.execution.brokers.kite.feed import LiveChain
+from optrunner.execution.brokers.live.chain import LiveChain
 from optrunner.execution.brokers.live.tokens import TokenStore
 from optrunner.execution.brokers.shoonya import auth
 from optrunner.execution.brokers.shoonya.adapter import ShoonyaBroker

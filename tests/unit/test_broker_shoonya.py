@@ -40,7 +40,7 @@ def env_for(fake: ShoonyaFake, server: ServerThread, **over: str) -> dict[str, s
     env = {"OPTRUNNER_SHOONYA_API_ROOT": server.url, "OPTRUNNER_SHOONYA_WS_ROOT": server.ws_url,
            "OPTRUNNER_SHOONYA_USER_ID": fake.uid, "OPTRUNNER_SHOONYA_API_SECRET": fake.api_secret,
            "OPTRUNNER_SHOONYA_PASSWORD": fake.password, "OPTRUNNER_SHOONYA_TOTP_SECRET": fake.totp_secret,
-           "OPTRUNNER_SHOONYA_VENDOR_CODE": fake.vendor_code, "OPTRUNNER_SHOONYA_TIMEOUT_SECONDS": "0.5",
+           "OPTRUNNER_SHOONYA_VENDOR_CODE": fake.vendor_code, "OPTRUNNER_SHOONYA_TIMEOUT_SECONDS": "2.0",
            "OPTRUNNER_SHOONYA_INSTRUMENTS_URL": server.url + "/NFO_symbols.txt.zip"}  # fmt: skip
     env.update({f"OPTRUNNER_SHOONYA_{k.upper()}": v for k, v in over.items()})
     return env

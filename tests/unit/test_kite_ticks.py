@@ -18,9 +18,9 @@ from fakes.kite_server import (
     tick_frame,
 )
 from optrunner.core.types import Right
-from optrunner.execution.brokers.kite.feed import LiveChain
 from optrunner.execution.brokers.kite.symbols import KiteInstruments, UnknownInstrument
 from optrunner.execution.brokers.kite.ticks import TickParseError, parse_frame
+from optrunner.execution.brokers.live.chain import LiveChain
 from optrunner.instruments.contracts import OptionContract
 
 EXPIRY = date(2026, 12, 29)

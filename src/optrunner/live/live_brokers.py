@@ -120,7 +120,8 @@ def open_kite_feed(symbols: list[str], *, width: int = 20, every_seconds: float 
                    stale_seconds: float = 5.0) -> tuple[Any, Iterator[Any]]:  # fmt: skip
     """Kite Ticker chains (nearest expiry, ATM +- ``width`` strikes) for ``symbols``:
     (the running feed, its snapshots for a trading node)."""
-    from optrunner.execution.brokers.kite.feed import KiteTickerFeed, LiveChain
+    from optrunner.execution.brokers.kite.feed import KiteTickerFeed
+    from optrunner.execution.brokers.live.chain import LiveChain
 
     settings, tok, instruments = kite_session()
     today = datetime.now(IST).date()
@@ -141,7 +142,7 @@ def open_shoonya_feed(symbols: list[str], *, width: int = 20, every_seconds: flo
     (the running feed, its snapshots for a trading node)."""
     import httpx
 
-    from optrunner.execution.brokers.kite.feed import LiveChain
+    from optrunner.execution.brokers.live.chain import LiveChain
     from optrunner.execution.brokers.shoonya.adapter import load_instruments
     from optrunner.execution.brokers.shoonya.config import account, shoonya_settings
     from optrunner.execution.brokers.shoonya.feed import ChainInstruments, ShoonyaFeed

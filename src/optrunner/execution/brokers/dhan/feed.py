@@ -14,7 +14,7 @@ next ``events()`` instead of waiting for the polling interval
 once, whichever of the push-triggered read and the regular poll sees it first.
 
 Connection, reconnect with a capped backoff and the thread are the Kite ticker's
-(:class:`~optrunner.execution.brokers.kite.feed.KiteTickerFeed`, with no chains).
+(:class:`~optrunner.execution.brokers.live.chainfeed.ChainFeed`, with no chains).
 """
 
 from __future__ import annotations
@@ -24,19 +24,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from optrunner.execution.brokers.kite.feed import KiteTickerFeed
+from optrunner.execution.brokers.live.chainfeed import ChainFeed
 from optrunner.execution.brokers.live.secrets import Secret
 
 log = logging.getLogger(__name__)
 
 
-class DhanOrderUpdates(KiteTickerFeed):
+class DhanOrderUpdates(ChainFeed):
     """The order-update connection in its own thread; ``on_order(data)`` gets each alert's Data."""
+
+    name = "dhan-order-updates"
 
     def __init__(self, ws_root: str, client_id: str, access_token: Secret,
                  on_order: Callable[[dict[str, Any]], None], *, max_backoff: float = 5.0) -> None:  # fmt: skip
-        super().__init__(ws_root, "", "", [], on_order=on_order, max_backoff=max_backoff)
-        self.url = ws_root
+        super().__init__(ws_root, [], on_order=on_order, max_backoff=max_backoff)
         self.client_id, self._token = client_id, access_token
         self.alerts = 0
         self._logged_in: Any = None

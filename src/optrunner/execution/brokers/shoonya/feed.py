@@ -8,9 +8,9 @@ unsubscribes. Touchline carries ``lp`` (last price), ``bp1``/``sp1`` and ``bq1``
 bid/ask and sizes), ``v`` and ``oi``.
 
 The connection, reconnect-with-backoff, resubscribe-everything, staleness and snapshot loop
-are :class:`~optrunner.execution.brokers.kite.feed.KiteTickerFeed`'s (this class overrides
+are :class:`~optrunner.execution.brokers.live.chainfeed.ChainFeed`'s (this class overrides
 only the wire format), and the chain — ATM ± N strikes re-centred as spot moves, greeks from
-our engine — is its :class:`~optrunner.execution.brokers.kite.feed.LiveChain`, fed through a
+our engine — is :class:`~optrunner.execution.brokers.live.chain.LiveChain`, fed through a
 token view of Shoonya's instruments. Order updates go to :meth:`ShoonyaBroker.on_order_update`,
 where the shared skeleton de-duplicates them against the polled order book.
 """
@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from optrunner.execution.brokers.kite.feed import KiteTickerFeed, LiveChain
 from optrunner.execution.brokers.kite.ticks import Ticks
+from optrunner.execution.brokers.live.chain import LiveChain
+from optrunner.execution.brokers.live.chainfeed import ChainFeed
 from optrunner.execution.brokers.live.secrets import Secret
 from optrunner.execution.brokers.shoonya.symbols import ShoonyaInstrument
 from optrunner.instruments.contracts import OptionContract
@@ -46,7 +47,7 @@ class _Token:
     token: int
 
 
-class ChainInstruments:
+class ChainInstruments:  # satisfies live.chain.ChainInstruments
     """The view of Shoonya's instruments that :class:`LiveChain` reads (tokens as ints)."""
 
     def __init__(self, instruments: dict[OptionContract, ShoonyaInstrument]) -> None:
@@ -72,15 +73,17 @@ def token_of(exchange: str, token: str) -> int | None:
     return int(token) if exchange == "NFO" and token.isdigit() else None
 
 
-class ShoonyaFeed(KiteTickerFeed):
+class ShoonyaFeed(ChainFeed):
     """The Noren WebSocket in its own thread (see the module docstring)."""
+
+    name = "shoonya-feed"
 
     def __init__(self, ws_root: str, uid: str, actid: str, session: Secret, chains: list[LiveChain], *,
                  on_order: Callable[[dict[str, Any]], None] | None = None, max_backoff: float = 5.0,
                  stale_seconds: float = 5.0) -> None:  # fmt: skip
-        super().__init__(ws_root, "", "", chains, on_order=on_order, max_backoff=max_backoff,
+        # the documented endpoint ends in a slash (settings strip it)
+        super().__init__(ws_root.rstrip("/") + "/", chains, on_order=on_order, max_backoff=max_backoff,
                          stale_seconds=stale_seconds)  # fmt: skip
-        self.url = ws_root.rstrip("/") + "/"  # the documented endpoint ends in a slash (settings strip it)
         self.uid, self.actid, self._session = uid, actid, session
         self._last: dict[int, dict[str, float]] = {}  # token -> last known touchline fields
         self._logged_in: Any = None  # the websocket the connect message went to
@@ -96,6 +99,9 @@ class ShoonyaFeed(KiteTickerFeed):
             await ws.send(json.dumps({"t": "o", "actid": self.actid}))  # order updates (used once on_order is set)
         if tokens:
             await ws.send(json.dumps({"t": "t", "k": "#".join(key_of(t) for t in sorted(tokens))}))
+
+    async def _send_unsubscribe(self, ws: Any, tokens: set[int]) -> None:
+        await ws.send(json.dumps({"t": "u", "k": "#".join(key_of(t) for t in sorted(tokens))}))
 
     async def _on_message(self, ws: Any, msg: bytes | str) -> None:
         try:
@@ -123,19 +129,9 @@ class ShoonyaFeed(KiteTickerFeed):
                     self.errors += 1
         if "ltp" not in last:
             return  # no price yet: nothing a chain can use
-        self.frames += 1
         ticks = Ticks(np.asarray([tok], np.int64), *(np.asarray([last.get(f, np.nan)]) for f in
                       ("ltp", "volume", "oi", "bid", "ask", "bid_qty", "ask_qty")),
                       np.zeros(1, np.int64), np.asarray([tok < 0]))  # fmt: skip
-        for c in self.chains:
-            c.apply(ticks)
-            add, drop = c.recentre()
-            if drop:
-                await ws.send(json.dumps({"t": "u", "k": "#".join(key_of(t) for t in sorted(drop))}))
-                self.subscribed -= drop
-            if add:
-                await self._send_subscribe(ws, add)
-                self.subscribed |= add
-
+        await self._apply(ws, ticks)
 
 __all__ = ["INDEX_KEYS", "ChainInstruments", "ShoonyaFeed", "key_of", "token_of"]
