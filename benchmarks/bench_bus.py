@@ -66,8 +66,9 @@ def chain(n_strikes: int = 200) -> ChainSnapshot:
     strikes = np.repeat(25000 + 50.0 * (np.arange(n_strikes) - n_strikes // 2), 2)
     n = len(strikes)
     rng = np.random.default_rng(1)
-    cols = {c: rng.uniform(50, 150, n) for c in FLOAT_COLUMNS}
+    cols = {c: rng.uniform(50, 99, n) for c in FLOAT_COLUMNS}  # asks under the signals' limit of 100: they fill
     cols["bid"], cols["ask"], cols["ltp"] = cols["ltp"] - 0.5, cols["ltp"] + 0.5, cols["ltp"]
+    cols["bid_qty"] = cols["ask_qty"] = np.full(n, 1e9)  # deep books: every signal fills at once, none rests
     return ChainSnapshot.from_columns("NIFTY", TS, 25010.0, {
         "strike": strikes, "is_call": np.tile([True, False], n // 2), "expiry": EXPIRY, **cols})  # fmt: skip
 
