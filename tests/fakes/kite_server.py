@@ -127,6 +127,8 @@ class FakeKite:
         self.placed_forms: list[dict[str, str]] = []
         self.delay_seconds = 1.5  # a "timeout" answer comes this late
         self.fill_at_limit = False  # no replayed price for a symbol: a LIMIT order fills at its limit
+        self.postback_url: str | None = None  # the app's registered Postback URL: every update is POSTed there too
+        self.postbacks: list[int] = []  # the status codes the postback URL answered
         self._seq = 0
         self._tid = 0
         self._lock = threading.RLock()
@@ -210,6 +212,14 @@ class FakeKite:
             msgs.append(previous)
         for m in msgs:
             self._broadcast_text(json.dumps({"type": "order", "id": "", "data": m}))
+            if self.postback_url is not None:  # as Kite does: JSON body with its checksum, off the order path
+                threading.Thread(target=self._post_back, args=(m,), daemon=True).start()
+
+    def _post_back(self, order: dict[str, Any]) -> None:
+        import httpx
+
+        body = order | {"checksum": postback_checksum(order, API_SECRET)}
+        self.postbacks.append(httpx.post(self.postback_url or "", json=body, timeout=5).status_code)
 
     # --- REST ----------------------------------------------------------------------------------
 
@@ -489,3 +499,8 @@ async def _send_quietly(ws: Any, data: bytes | str) -> None:
 
 __all__ = ["API_KEY", "API_SECRET", "REQUEST_TOKEN", "FakeKite", "full_packet", "index_packet", "instrument_csv", "ltp_packet",
            "quote_packet", "tick_frame"]
+
+
+def postback_checksum(order: dict[str, Any], api_secret: str) -> str:
+    """Kite's documented postback checksum: SHA-256 of order_id + order_timestamp + api_secret."""
+    return hashlib.sha256((order["order_id"] + order["order_timestamp"] + api_secret).encode()).hexdigest()

@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from optrunner.alerts.router import AlertRouter
-from optrunner.api import dashboard, views, views_trading
+from optrunner.api import dashboard, postbacks, views, views_trading
 from optrunner.api.alerting import alert_watch
 from optrunner.api.auth import bearer, token_matches
 from optrunner.api.hub import Hub
@@ -204,6 +204,7 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
 
     app.include_router(dashboard.router(service, Auth))  # the dashboard at / and its bars
     app.include_router(views_trading.router(service, Auth))  # start, exit-position, spot, reload, risk, config
+    app.include_router(postbacks.router(service, postbacks.kite_api_secret))  # Kite's order updates, by checksum
     views_trading.document_websocket(app)
     app.mount("/static", dashboard.static_files(), name="static")
 
