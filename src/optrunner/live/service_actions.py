@@ -10,6 +10,7 @@ returns, like every operator action (``TradingService._checkpointed``). Refusals
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,10 @@ from optrunner.core.timeutil import to_ist
 from optrunner.instruments import get_index
 from optrunner.live.service import API_SOURCE, TradingService
 from optrunner.risk.kill_switch import TradingState
+from optrunner.runner_reload import ReloadFailed, apply_strategy_changes
 from optrunner.strategies.registry import create_strategy
+
+log = logging.getLogger(__name__)
 
 WEEKLY_ZONES = "weekly_zones"
 SEED_OVERRIDES = ("signal_types", "quantity", "stop_loss_type")
@@ -336,38 +340,31 @@ def _wanted(s: TradingService) -> dict[str, Any]:
 
 def reload_strategies(s: TradingService, reason: str = "reloaded from the API") -> dict[str, Any]:
     """Re-read ``--config-dir`` (or the store's ``strategy_configurations`` rows); if every one
-    is valid, add new strategies, replace changed ones (their positions and state kept) and
-    halt removed ones (the halt path: positions flattened by the halt policy; a removed
-    strategy that is flat is unregistered)."""
+    is valid, buildable and on a replayed index, bring the running set to it through the one
+    hot-swap path (``runner_reload.apply_strategy_changes``, as ``--strategies db`` does): new
+    strategies added, changed ones replaced carrying their state and positions (a change that
+    cannot carry them waits until flat), removed ones drained or kept running per
+    ``--on-change`` until flat, then unregistered (``finish_drains`` at each input)."""
     wanted = _wanted(s)
     k = s.kernel
 
     def act() -> dict[str, Any]:
-        current = k.runner.configs()
         foreign = sorted(n for n, c in wanted.items() if s.symbols and c.market_config.symbol not in s.symbols)
         if foreign:
             raise Refused(422, f"{', '.join(foreign)}: the service replays {', '.join(s.symbols)} only; "
                                "restart it to trade another index — nothing was changed")  # fmt: skip
-        added = sorted(set(wanted) - set(current))
+        current = k.runner.configs()
+        try:
+            report = apply_strategy_changes(k.runner, wanted, on_change=s.on_change, carry_state=True, atomic=True)
+        except ReloadFailed as exc:
+            raise Refused(422, f"{len(exc.failed)} strateg(ies) cannot be built: nothing was changed",
+                          [(name, why) for name, why in sorted(exc.failed.items())]) from None  # fmt: skip
         removed = sorted(set(current) - set(wanted))
-        changed = sorted(n for n in set(wanted) & set(current)
-                         if wanted[n].model_dump(mode="json") != current[n].model_dump(mode="json"))  # fmt: skip
-        if removed and not _started(s) and any(not _halted(s, n) for n in removed):
-            raise Refused(409, "the session has not had its first input yet: try again in a moment")
-        new_objects = {n: _build(n, wanted[n]) for n in added}
-        replaced = {n: _build_replacement(s, n, wanted[n]) for n in changed}
-        for n in added:
-            k.add_strategy(new_objects[n], wanted[n])
-        for n in changed:
-            k.runner.replace(n, replaced[n], wanted[n])
-        unregistered = []
-        for n in removed:
-            if not _halted(s, n):
-                k.safety.halt(n, f"{API_SOURCE}: removed from the strategy files ({reason})")
-            if not k.portfolio.positions(n) and not k.om.open_orders(n):
-                k.runner.unregister(n)
-                unregistered.append(n)
-        return {"added": added, "replaced": changed, "removed": removed, "unregistered": unregistered,
-                "unchanged": sorted(set(wanted) & set(current) - set(changed))}  # fmt: skip
+        if report.changed:
+            log.warning("strategies reloaded (%s): %s", reason, report.as_dict())
+        return {"added": report.added, "replaced": report.replaced, "removed": removed,
+                "unregistered": report.removed, "waiting": sorted(k.runner.pending_changes),
+                "on_change": s.on_change,
+                "unchanged": sorted(n for n in set(wanted) & set(current) if wanted[n] == current[n])}  # fmt: skip
 
     return s._checkpointed(act)
