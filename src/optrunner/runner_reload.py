@@ -123,15 +123,33 @@ def _try_build(name: str, config: Any, factory: Callable[[Any], Any], failed: di
         return None
 
 
-def _carry(runner: StrategyRunner, name: str, strategy: Any) -> bool:
-    """Give the new build (of the running one's class) its state; False when it refuses it
-    (the new object may then be half restored: build another)."""
+def _kind(config: Any, strategy: Any) -> str:
+    """A config's strategy kind (a file's ``strategy``, a composition row's processor)."""
+    return str(getattr(config, "strategy", None) or type(strategy).__name__)
+
+
+class CannotCarry(Exception):
+    """A new build cannot take over the running strategy: another kind, or it refuses the state."""
+
+
+def build_carrying_state(runner: StrategyRunner, name: str, config: Any,
+                         factory: Callable[[Any], Any] | None = None) -> Any:  # fmt: skip
+    """A new build of ``config`` holding the running ``name``'s state (``get_state`` →
+    ``restore_state``): its open trades go on under the new parameters. Raises what the factory
+    raises when it cannot be built, :class:`CannotCarry` when it is another kind or refuses the
+    state. Also seed 002's ``trading/start`` reconfiguration (live/service_actions.py)."""
+    from optrunner.strategies.registry import create_strategy
+
+    strategy = _build(config, factory or create_strategy)
+    running = runner.strategies()[name]
+    was, kind = _kind(runner.configs()[name], running), _kind(config, strategy)
+    if was != kind or type(strategy) is not type(running):
+        raise CannotCarry(f"{name!r} changes kind ({was} -> {kind})")
     try:
         strategy.restore_state(runner.state_of(name))
     except Exception as exc:
-        log.warning("strategy %r: the new build cannot take the running state (%s: %s)", name, type(exc).__name__, exc)
-        return False
-    return True
+        raise CannotCarry(f"{name!r}: the new build cannot take the running state ({type(exc).__name__}: {exc})") from exc
+    return strategy
 
 
 def _register(runner: StrategyRunner, name: str, config: Any, strategy: Any) -> None:
@@ -167,22 +185,25 @@ def _plan(runner: StrategyRunner, new_set: Mapping[str, Any], factory: Callable[
             else:
                 plan.wait[name] = None
             continue
-        if not (flat or carry_state or atomic):  # built when flat (a model loads once)
+        if carry_state:
+            try:
+                plan.swap[name] = (want, build_carrying_state(runner, name, want, factory), True)
+                continue
+            except CannotCarry as exc:
+                log.warning("strategy %s: replaced with a fresh state once it is flat", exc)
+            except Exception as exc:
+                failed[name] = f"{type(exc).__name__}: {exc}"
+                continue
+        if not (flat or atomic):  # built when flat (a model loads once)
             plan.wait[name] = want
             continue
         strategy = _try_build(name, want, factory, failed)
         if strategy is None:
             continue
-        same_kind = type(strategy) is type(runner.strategies()[name])
-        carried = carry_state and same_kind and _carry(runner, name, strategy)
-        if carry_state and same_kind and not carried:
-            strategy = _try_build(name, want, factory, failed)  # restore_state may have half-run
-            if strategy is None:
-                continue
-        if carried or flat:
-            plan.swap[name] = (want, strategy, carried)
+        if flat:
+            plan.swap[name] = (want, strategy, False)
         else:
-            plan.wait[name] = want  # a trial build: the change itself waits until flat
+            plan.wait[name] = want  # a trial build (atomic): the change itself waits until flat
     return plan
 
 

@@ -23,8 +23,12 @@ from optrunner.core.timeutil import to_ist
 from optrunner.instruments import get_index
 from optrunner.live.service import API_SOURCE, TradingService
 from optrunner.risk.kill_switch import TradingState
-from optrunner.runner_reload import ReloadFailed, apply_strategy_changes
-from optrunner.strategies.registry import create_strategy
+from optrunner.runner_reload import (
+    CannotCarry,
+    ReloadFailed,
+    apply_strategy_changes,
+    build_carrying_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +153,7 @@ def start_trading(s: TradingService, mode: str, items: Sequence[StartItem] | Non
         }  # fmt: skip
         if any(not item.enabled and not _halted(s, name) for name, item in plan) and not _started(s):
             raise Refused(409, "the session has not had its first input yet: try again in a moment")
-        built = {name: _build_replacement(s, name, config) for name, config in replacements.items()}
+        built = {name: _carried(s, name, config) for name, config in replacements.items()}
         switch = k.risk.kill_switch
         before = switch.state
         changed = switch.set(TradingState.ACTIVE, source=API_SOURCE, reason=reason, ts=k.now())
@@ -253,33 +257,15 @@ def exit_position(s: TradingService, *, signal_id: str | None = None, strategy: 
 # --- ours: POST /api/strategies/reload ------------------------------------------------------------
 
 
-def _build(name: str, config: Any) -> Any:
-    """``config``'s strategy object; a config that validates but cannot be built (a model file
-    that will not load, ...) is refused with what went wrong."""
+def _carried(s: TradingService, name: str, config: Any) -> Any:
+    """A new build of ``config`` carrying the running ``name``'s state (its open trades), or the
+    refusal: 422 when it cannot be built, 409 when it cannot take over the running state."""
     try:
-        return create_strategy(config)
+        return build_carrying_state(s.kernel.runner, name, config)
+    except CannotCarry as exc:
+        raise Refused(409, f"{exc}; flatten it first, then try again") from None
     except Exception as exc:
         raise Refused(422, f"{name!r} cannot be built: {type(exc).__name__}: {exc}") from None
-
-
-def _build_replacement(s: TradingService, name: str, config: Any) -> Any:
-    """A new strategy object for ``config`` carrying the running one's state (its open trades);
-    refused when the kind changes while it holds positions or orders, or the state does not fit."""
-    k = s.kernel
-    old_config = k.runner.configs()[name]
-    strategy = _build(name, config)
-    busy = bool(k.portfolio.positions(name) or k.om.open_orders(name))
-    if _kind(config) != _kind(old_config):
-        if busy:
-            raise Refused(409, f"{name!r} changes kind ({_kind(old_config)} -> {_kind(config)}) while it holds "
-                               "positions or working orders: disable it (flatten) first, then reload")  # fmt: skip
-        return strategy
-    try:
-        strategy.restore_state(k.runner.state_of(name))
-    except Exception as exc:  # the new build cannot take the running state: keep the old one
-        raise Refused(409, f"{name!r}: the new config cannot take over the running state "
-                           f"({type(exc).__name__}); flatten it first, then reload") from None  # fmt: skip
-    return strategy
 
 
 def _read_folder(config_dir: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
