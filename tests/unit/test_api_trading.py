@@ -370,6 +370,30 @@ def test_reload_removing_a_strategy_with_positions(case, tmp_path, on_change) ->
         assert not refused and any(o.state.value == "FILLED" for o in entries)
 
 
+def test_a_restart_while_draining_leaves_nothing_unmanaged(case, tmp_path, caplog) -> None:
+    """The drained strategy's file is gone, so a restart does not load it again: what it
+    still holds goes to the halt policy (flattened by default) instead of staying unmanaged."""
+    catalog, configs = case
+    mine = tmp_path / "configs"
+    shutil.copytree(configs, mine)
+    cfg = json.loads((mine / f"{STRATEGY}.json").read_text())
+    d = DrivenService(catalog, mine, tmp_path)
+    with TestClient(d.app) as client:
+        d.until_open()
+        (mine / "OTHER.json").write_text(json.dumps({**cfg, "name": "OTHER"}))
+        (mine / f"{STRATEGY}.json").unlink()
+        assert client.post("/api/strategies/reload", headers=AUTH).json()["waiting"] == [STRATEGY]
+        d.step()
+    d.service.stop()
+    assert d.service.kernel.portfolio.positions(STRATEGY)  # still draining when it stopped
+    again = DrivenService(catalog, mine, tmp_path, recover=None)
+    assert list(again.service.kernel.runner.strategies()) == ["OTHER"]
+    again.step(3)
+    assert not again.service.kernel.portfolio.positions(STRATEGY)
+    assert f"strategy '{STRATEGY}' was draining (removed by a hot reload) before the restart" in caplog.text
+    again.service.stop()
+
+
 def test_reload_from_the_store_table(case, tmp_path) -> None:
     """A service running the store's strategy_configurations rows reloads from them."""
     catalog, configs = case
