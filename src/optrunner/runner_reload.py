@@ -173,6 +173,19 @@ def _plan(runner: StrategyRunner, new_set: Mapping[str, Any], factory: Callable[
         if name in pending:  # already waiting to be flat: only its target moves
             if want is not None and want == current[name]:
                 plan.withdraw.append(name)
+            elif want is not None and (carry_state or atomic):
+                try:  # back, changed: carried at once (the wait ends) or, at least, buildable
+                    strategy = build_carrying_state(runner, name, want, factory) if carry_state else None
+                except CannotCarry:
+                    strategy = None
+                except Exception as exc:
+                    failed[name] = f"{type(exc).__name__}: {exc}"
+                    continue
+                if strategy is not None:
+                    plan.withdraw.append(name)
+                    plan.swap[name] = (want, strategy, True)
+                elif _try_build(name, want, factory, failed) is not None:
+                    plan.retarget[name] = want
             else:
                 plan.retarget[name] = want
             continue
@@ -238,7 +251,8 @@ def apply_strategy_changes(
         for name in plan.withdraw:
             del pending[name]  # back to what runs: nothing to wait for any more
             runner.set_draining(name, False)
-            log.warning("strategy %r: change withdrawn, it runs on as it was", name)
+            if name not in plan.swap:
+                log.warning("strategy %r: change withdrawn, it runs on as it was", name)
         pending.update(plan.retarget)
         for name, (want, strategy, carried) in plan.swap.items():
             _replace(runner, name, want, strategy, carried)

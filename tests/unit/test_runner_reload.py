@@ -127,6 +127,15 @@ def test_carry_state_replaces_a_holding_strategy_at_once_unless_its_kind_changes
     assert runner.state_of("A")["positions"] == {}  # another kind starts afresh
 
 
+def test_carry_state_ends_a_drain_when_the_strategy_comes_back_changed():
+    runner, book = runner_with(cfg("A"))
+    book.holding.add("A")
+    assert apply_strategy_changes(runner, {}, carry_state=True).waiting == ["A"] and book.draining == {"A"}
+    report = apply_strategy_changes(runner, {"A": cfg("A", lookback=6)}, carry_state=True)
+    assert (report.replaced, report.waiting) == (["A"], []) and book.draining == set()
+    assert not runner.pending_changes and runner.configs()["A"].parameters == {"lookback": 6}
+
+
 def test_atomic_changes_nothing_when_one_config_cannot_be_built():
     runner, book = runner_with(cfg("A"), cfg("B"))
     book.holding.add("B")
