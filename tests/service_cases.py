@@ -56,7 +56,8 @@ class DrivenService:
         if s.node.resume_after is not None:  # resumed: skip what the checkpoint covers
             self.snaps = (x for x in self.snaps if x.ts > s.node.resume_after)
         self.service = TradingService(s.node, [], quality=s.catalog.quality, catalog=s.catalog,
-                                      config_dir=configs, symbols=s.symbols)  # fmt: skip
+                                      config_dir=configs, symbols=s.symbols,
+                                      on_change=str(session.get("on_change", "drain")))  # fmt: skip
         self.app = create_app(self.service, TOKEN, start_service=False, positions_every=positions_every)
 
     def step(self, n: int = 1) -> None:

@@ -15,7 +15,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from optrunner.api.models_trading import WS_DATA, WsMessage
-from optrunner.backtest.commands import HaltPolicy
 from optrunner.live.service_actions import _strategy_trades, store_configs
 from optrunner.store import Store
 from optrunner.strategies.weekly_zones import Position
@@ -163,7 +162,8 @@ def test_reload_adds_replaces_and_removes_and_refuses_a_bad_file(driven) -> None
     (configs / "SVC2.json").write_text(json.dumps({**cfg, "name": "SVC2"}))  # new
     r = client.post("/api/strategies/reload", headers=AUTH)
     assert r.status_code == 200, r.text
-    assert r.json() == {"added": ["SVC2"], "replaced": [STRATEGY], "removed": [], "unregistered": [], "unchanged": []}
+    assert r.json() == {"added": ["SVC2"], "replaced": [STRATEGY], "removed": [], "unregistered": [], "waiting": [],
+                        "on_change": "drain", "unchanged": []}  # fmt: skip
     runner = d.service.kernel.runner
     assert runner.configs()[STRATEGY].adjustment.max_adjustments_per_day == 7
     assert runner.state_of(STRATEGY) == state_before  # the new build carries the open trade
@@ -176,7 +176,7 @@ def test_reload_adds_replaces_and_removes_and_refuses_a_bad_file(driven) -> None
     assert r.status_code == 200 and r.json()["removed"] == ["SVC2"] and r.json()["unchanged"] == [STRATEGY]
     d.step(3)
     names = {s["name"]: s for s in client.get("/api/strategies", headers=AUTH).json()}
-    assert "SVC2" not in names or names["SVC2"]["halted"]
+    assert "SVC2" not in names or "SVC2" in d.service.kernel.runner.get_status()["draining"]  # drained until flat
     assert client.post("/api/strategies/reload", headers=AUTH).json()["added"] == []
 
 
@@ -320,40 +320,78 @@ def test_websocket_resumes_from_a_seq(driven) -> None:
         assert ws.receive_json()["type"] == "snapshot"
 
 
-def test_reload_removing_a_strategy_with_positions(case, tmp_path, caplog) -> None:
-    """Flatten policy (default): flattened at once and unregistered. hold_and_alert: kept,
-    halted and holding — and a restart without its file resumes (its positions flagged)."""
+@pytest.mark.parametrize("on_change", ["drain", "keep"])
+def test_reload_removing_a_strategy_with_positions(case, tmp_path, on_change) -> None:
+    """A strategy whose file goes while it holds positions is not cut off. ``drain`` (the
+    default): no new entries (risk refuses them, STRATEGY_DRAINING, and the strategy hears it),
+    its exits still run by its own rules (here its adjustments' closes and its 09:45 time exit),
+    and it is unregistered at the first input once flat. ``keep``: it runs on as it was,
+    entries too, until it is flat; then it goes the same way."""
     catalog, configs = case
-    for policy in HaltPolicy:
-        mine, root = tmp_path / policy.value / "configs", tmp_path / policy.value
-        shutil.copytree(configs, mine)
-        d = DrivenService(catalog, mine, root, on_halt=policy)
-        with TestClient(d.app) as client:
-            d.until_open()
-            cfg = json.loads((mine / f"{STRATEGY}.json").read_text())
-            (mine / "OTHER.json").write_text(json.dumps({**cfg, "name": "OTHER"}))
-            (mine / f"{STRATEGY}.json").unlink()
-            r = client.post("/api/strategies/reload", headers=AUTH)
-            assert r.status_code == 200, r.text
-            assert r.json()["removed"] == [STRATEGY] and r.json()["added"] == ["OTHER"]
-            mine_legs = [p for p in client.get("/integrated/trading/positions", headers=AUTH).json()["positions"]
-                         if p["strategy"] == STRATEGY]  # fmt: skip
-            names = [x["name"] for x in client.get("/api/strategies", headers=AUTH).json()]
-            if policy is HaltPolicy.flatten:
-                assert mine_legs == [] and r.json()["unregistered"] == [STRATEGY] and names == ["OTHER"]
-                d.service.stop()
-                continue
-            assert len(mine_legs) == 2 and r.json()["unregistered"] == [] and STRATEGY in names
-            assert client.get("/integrated/trading/status", headers=AUTH).json()["halted"][STRATEGY]
-            d.step(2)
-        d.service.stop()
-        again = DrivenService(catalog, mine, root, on_halt=policy, recover=None)  # its file is gone
-        assert list(again.service.kernel.runner.strategies()) == ["OTHER"]
-        again.step(2)
-        assert len(again.service.kernel.portfolio.positions(STRATEGY)) == 2  # held, by policy
-        assert STRATEGY in again.service.kernel.safety.held  # the critical alert was raised before the restart
-        assert f"strategy '{STRATEGY}' was halted before the restart and is no longer loaded" in caplog.text
-        again.service.stop()
+    mine = tmp_path / "configs"
+    shutil.copytree(configs, mine)
+    cfg = json.loads((mine / f"{STRATEGY}.json").read_text())
+    cfg["exit"]["exit_time"] = "09:45"  # flat soon after the reload: a short test
+    cfg["adjustment"]["delta_drift_trigger"] = 0.03  # adjusts often: an exit and a new entry each time
+    (mine / f"{STRATEGY}.json").write_text(json.dumps(cfg))
+    d = DrivenService(catalog, mine, tmp_path, on_change=on_change)
+    k = d.service.kernel
+    with TestClient(d.app) as client:
+        d.until_open()
+        (mine / "OTHER.json").write_text(json.dumps({**cfg, "name": "OTHER"}))
+        (mine / f"{STRATEGY}.json").unlink()
+        reloaded_at = k.now()
+        r = client.post("/api/strategies/reload", headers=AUTH)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"added": ["OTHER"], "replaced": [], "removed": [STRATEGY], "unregistered": [],
+                            "waiting": [STRATEGY], "on_change": on_change, "unchanged": []}  # fmt: skip
+        names = [x["name"] for x in client.get("/api/strategies", headers=AUTH).json()]
+        assert sorted(names) == ["OTHER", STRATEGY] and len(k.portfolio.positions(STRATEGY)) == 2
+        assert (STRATEGY in k.runner.get_status()["draining"]) is (on_change == "drain")
+        assert not k.runner.halt_reasons()  # not the halt path: nothing flattened by the reload
+        again = client.post("/api/strategies/reload", headers=AUTH).json()  # nothing new: still waiting
+        assert (again["removed"], again["waiting"], again["unregistered"]) == ([STRATEGY], [STRATEGY], [])
+        for _ in range(60):
+            d.step()
+            if STRATEGY not in k.runner.strategies():
+                break
+        assert STRATEGY not in k.runner.strategies() and not k.portfolio.positions(STRATEGY)
+        assert [x["name"] for x in client.get("/api/strategies", headers=AUTH).json()] == ["OTHER"]
+    d.service.stop()
+    late = [o for o in k.om.orders() if o.strategy == STRATEGY and o.created_ts is not None
+            and o.created_ts > reloaded_at]  # fmt: skip
+    exits = [o for o in late if o.tag.is_exit and o.state.value == "FILLED"]
+    entries = [o for o in late if not o.tag.is_exit]
+    assert exits and entries  # it kept managing its trade: closes, and the entries its adjustments asked for
+    refused = [o for o in entries if o.state.value == "REJECTED" and "STRATEGY_DRAINING" in (o.reason or "")]
+    if on_change == "drain":
+        assert refused == entries, [(o.tag, o.state, o.created_ts, o.reason) for o in entries]  # every entry refused, and heard as a rejected order
+    else:
+        assert not refused and any(o.state.value == "FILLED" for o in entries)
+
+
+def test_a_restart_while_draining_leaves_nothing_unmanaged(case, tmp_path, caplog) -> None:
+    """The drained strategy's file is gone, so a restart does not load it again: what it
+    still holds goes to the halt policy (flattened by default) instead of staying unmanaged."""
+    catalog, configs = case
+    mine = tmp_path / "configs"
+    shutil.copytree(configs, mine)
+    cfg = json.loads((mine / f"{STRATEGY}.json").read_text())
+    d = DrivenService(catalog, mine, tmp_path)
+    with TestClient(d.app) as client:
+        d.until_open()
+        (mine / "OTHER.json").write_text(json.dumps({**cfg, "name": "OTHER"}))
+        (mine / f"{STRATEGY}.json").unlink()
+        assert client.post("/api/strategies/reload", headers=AUTH).json()["waiting"] == [STRATEGY]
+        d.step()
+    d.service.stop()
+    assert d.service.kernel.portfolio.positions(STRATEGY)  # still draining when it stopped
+    again = DrivenService(catalog, mine, tmp_path, recover=None)
+    assert list(again.service.kernel.runner.strategies()) == ["OTHER"]
+    again.step(3)
+    assert not again.service.kernel.portfolio.positions(STRATEGY)
+    assert f"strategy '{STRATEGY}' was draining (removed by a hot reload) before the restart" in caplog.text
+    again.service.stop()
 
 
 def test_reload_from_the_store_table(case, tmp_path) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from optrunner.runner import StrategyRunner
-from optrunner.runner_reload import apply_strategy_changes, finish_drains
+from optrunner.runner_reload import ReloadFailed, apply_strategy_changes, finish_drains
 from optrunner.strategies.composition import ExecutorConfig
+from optrunner.strategies.registry import create_strategy
 
 CE = "NIFTY:20261117:25000:CE"
 
@@ -106,3 +107,46 @@ def test_a_strategy_that_cannot_be_built_is_skipped_and_a_running_one_stays():
     assert runner.strategies() == {"A": before}  # the old A trades on; ML is not added
     with pytest.raises(ValueError, match="on_change"):
         apply_strategy_changes(runner, {}, on_change="later")  # type: ignore[arg-type]
+
+
+def test_carry_state_replaces_a_holding_strategy_at_once_unless_its_kind_changes():
+    """The API's reload: a new build that takes the running state goes on managing the open
+    trade under the new parameters; another kind cannot, so its change waits until flat."""
+    runner, book = runner_with(cfg("A"))
+    runner.strategies()["A"].context.positions[CE] = 65  # an open trade it manages
+    book.holding.add("A")
+    before = runner.state_of("A")
+    report = apply_strategy_changes(runner, {"A": cfg("A", lookback=9)}, carry_state=True)
+    assert (report.replaced, report.waiting) == (["A"], []) and book.removed == []  # in place
+    assert runner.configs()["A"].parameters == {"lookback": 9} and runner.state_of("A") == before
+    other = ExecutorConfig(name="A", strategy="low_frequency_demo", instruments=(CE,))
+    report = apply_strategy_changes(runner, {"A": other}, carry_state=True)
+    assert (report.replaced, report.waiting) == ([], ["A"]) and book.draining == {"A"}
+    book.holding.clear()
+    assert finish_drains(runner).replaced == ["A"] and runner.configs()["A"].strategy == "low_frequency_demo"
+    assert runner.state_of("A")["positions"] == {}  # another kind starts afresh
+
+
+def test_carry_state_ends_a_drain_when_the_strategy_comes_back_changed():
+    runner, book = runner_with(cfg("A"))
+    book.holding.add("A")
+    assert apply_strategy_changes(runner, {}, carry_state=True).waiting == ["A"] and book.draining == {"A"}
+    report = apply_strategy_changes(runner, {"A": cfg("A", lookback=6)}, carry_state=True)
+    assert (report.replaced, report.waiting) == (["A"], []) and book.draining == set()
+    assert not runner.pending_changes and runner.configs()["A"].parameters == {"lookback": 6}
+
+
+def test_atomic_changes_nothing_when_one_config_cannot_be_built():
+    runner, book = runner_with(cfg("A"), cfg("B"))
+    book.holding.add("B")
+
+    def factory(config: Any) -> Any:
+        if config.name == "ML":
+            raise RuntimeError("model file not found")
+        return create_strategy(config)
+
+    with pytest.raises(ReloadFailed, match="model file not found") as err:
+        apply_strategy_changes(runner, {"A": cfg("A", lookback=9), "ML": cfg("ML")}, factory=factory, atomic=True)
+    assert list(err.value.failed) == ["ML"]
+    assert runner.configs()["A"].parameters == {"lookback": 5} and sorted(runner.strategies()) == ["A", "B"]
+    assert not runner.pending_changes and book.draining == set()  # B, holding and not wanted, untouched

@@ -258,7 +258,8 @@ def serve_command(
         quality, where_from = snapshots.quality, f"the feed {feed}"
     service = TradingService(node, snapshots, pace_ms=pace_ms or 0.0, quality=quality, catalog=session.catalog,
                              on_stop=on_stop.value, mode=mode, broker=broker, config_dir=config_dir, symbols=session.symbols,
-                             strategy_source="store" if strategies is StrategySource.db else "files")  # fmt: skip
+                             strategy_source="store" if strategies is StrategySource.db else "files",
+                             on_change=on_change.value)  # fmt: skip
     from optrunner.api.app import create_app
 
     try:

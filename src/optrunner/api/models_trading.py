@@ -108,8 +108,11 @@ class ConfigProblem(Model):
 class ReloadAnswer(Model):
     added: list[str]
     replaced: list[str] = Field(description="Changed files: new build, same positions and state")
-    removed: list[str] = Field(description="Files gone: halted (positions flattened by the halt policy)")
+    removed: list[str] = Field(description="Files (rows) gone: unregistered once flat, drained or kept until then")
     unregistered: list[str] = Field(description="Removed and flat: no longer listed")
+    waiting: list[str] = Field(description="Removed (or changed beyond what a new build can carry) while holding "
+                                           "positions: drained (exits only) or kept running, per on_change, until flat")
+    on_change: str = Field(description="drain | keep (serve --on-change)")
     unchanged: list[str]
 
 

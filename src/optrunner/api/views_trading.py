@@ -187,9 +187,10 @@ def router(service: TradingService, auth: Any) -> APIRouter:
     @r.post("/api/strategies/reload", response_model=ReloadAnswer, tags=["strategies"],
             responses={422: {"model": InvalidConfig}})  # fmt: skip
     def strategies_reload(body: ReasonBody | None = None) -> Any:
-        """Hot reload of --config-dir: all files valid or nothing changes (422 with each
-        problem's JSON path); new strategies added, changed ones replaced keeping their
-        positions and state, removed ones halted (flattened by the halt policy)."""
+        """Hot reload of --config-dir (or the strategy_configurations rows): all valid and
+        buildable or nothing changes (422 with each problem's JSON path); new strategies added,
+        changed ones replaced keeping their positions and state, removed ones holding positions
+        drained (exits only) or kept running per --on-change, and unregistered once flat."""
         try:
             return reload_strategies(service, body.reason if body and body.reason else "reloaded from the API")
         except Refused as exc:

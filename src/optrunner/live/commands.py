@@ -64,8 +64,8 @@ RUN_EXAMPLES = examples(
 )
 STRATEGIES_HELP = ("files: the strategy files given; db: the active rows of --store's strategy_configurations "
                    "table, changes picked up while running (docs/strategies-db.md).")
-ON_CHANGE_HELP = ("--strategies db: a changed or removed strategy that holds positions is drained (exits only, "
-                  "swapped when flat) or kept running as it is until flat.")
+ON_CHANGE_HELP = ("A strategy removed (or changed, with --strategies db) while it holds positions — by the table "
+                  "or by serve's reload — is drained (exits only, swapped when flat) or kept running as it is until flat.")
 
 
 class StrategySource(StrEnum):

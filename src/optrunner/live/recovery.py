@@ -109,6 +109,8 @@ def kernel_state(k: Kernel) -> dict[str, Any]:
             for name, m in k.runner.get_metrics()["strategies"].items()
             if m["halted"]
         },
+        # removed (or changed) by a hot reload, drained or kept until flat (runner_reload.py)
+        "waiting_strategies": sorted(k.runner.pending_changes),
         "day": None if k.day is None else k.day.isoformat(),
         "day_start_net": dict(k.day_start_net),
         "opened": [[s, c.id, ts.isoformat()] for (s, c), ts in k.opened.items()],
@@ -122,7 +124,9 @@ def restore_kernel(k: Kernel, state: dict[str, Any]) -> None:
     """Put ``kernel_state`` output back into a kernel built with the same strategies.
 
     A strategy the runner had halted is halted again, which raises its alert and asks the
-    kernel to flatten it once more (a no-op when its positions are already flat)."""
+    kernel to flatten it once more (a no-op when its positions are already flat). One a hot
+    reload had removed and was draining is not loaded any more: what it still holds goes to
+    the halt policy (flattened, or held with a critical alert), never left unmanaged."""
     k.om.load_state(state["om"])
     k.router.load_state(state["router"])
     k.portfolio = Portfolio.from_state(state["portfolio"])
@@ -156,6 +160,13 @@ def restore_kernel(k: Kernel, state: dict[str, Any]) -> None:
         else:  # its file is gone (a hot reload removed it): what it holds is flattened by policy
             log.warning("strategy %r was halted before the restart and is no longer loaded", name)
             k.safety.request(name, f"halted before the restart, no longer loaded: {reason}")
+    for name in state.get("waiting_strategies", ()):  # checkpoints before issue 16 lack these
+        if name in known or name in state["halted_strategies"]:
+            continue
+        if k.portfolio.positions(name) or k.om.open_orders(name):  # nothing manages them now
+            log.warning("strategy %r was draining (removed by a hot reload) before the restart and is "
+                        "no longer loaded: its positions go to the halt policy", name)  # fmt: skip
+            k.safety.request(name, "removed by a hot reload, still holding at the restart: no longer loaded")
 
 
 def _change_to_dict(c: SwitchChange) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from optrunner.core.events import AlertEvent, FillEvent, OrderUpdateEvent
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.live.node import TradingNode
 from optrunner.risk.kill_switch import TradingState
+from optrunner.runner_reload import ON_CHANGE, finish_drains
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +124,12 @@ class TradingService:
         config_dir: Path | None = None,
         symbols: Sequence[str] = (),
         strategy_source: str = "files",
+        on_change: str = "drain",
     ) -> None:
         if on_stop not in ON_STOP:
             raise ValueError(f"on_stop must be one of {', '.join(ON_STOP)}, got {on_stop!r}")
+        if on_change not in ON_CHANGE:
+            raise ValueError(f"on_change must be one of {', '.join(ON_CHANGE)}, got {on_change!r}")
         self.node = node
         self.kernel = node.kernel
         self.lock = ReaderFirstLock(node.kernel.lock)  # the API's way in (see the class)
@@ -136,6 +140,7 @@ class TradingService:
         self.config_dir = config_dir  # the strategy files a reload re-reads (None: no reload)
         self.symbols = tuple(symbols)  # the indices replayed (a reload cannot add another)
         self.strategy_source = strategy_source  # "files" (config_dir) or "store" (strategy_configurations)
+        self.on_change = on_change  # a reload's removed/changed strategy holding positions: drain | keep
         self.pace = max(0.0, pace_ms) / 1000.0
         self.events: deque[Any] = deque(maxlen=max_events)
         self.started_at = datetime.now(UTC)
@@ -151,6 +156,8 @@ class TradingService:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.kernel.observe(self._observe)
+        # a strategy a reload left draining (or kept) goes once it is flat, between two inputs
+        node.before_input.append(lambda: finish_drains(self.kernel.runner))
 
     # --- the kernel's side -------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ returns, like every operator action (``TradingService._checkpointed``). Refusals
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,14 @@ from optrunner.core.timeutil import to_ist
 from optrunner.instruments import get_index
 from optrunner.live.service import API_SOURCE, TradingService
 from optrunner.risk.kill_switch import TradingState
-from optrunner.strategies.registry import create_strategy
+from optrunner.runner_reload import (
+    CannotCarry,
+    ReloadFailed,
+    apply_strategy_changes,
+    build_carrying_state,
+)
+
+log = logging.getLogger(__name__)
 
 WEEKLY_ZONES = "weekly_zones"
 SEED_OVERRIDES = ("signal_types", "quantity", "stop_loss_type")
@@ -145,7 +153,7 @@ def start_trading(s: TradingService, mode: str, items: Sequence[StartItem] | Non
         }  # fmt: skip
         if any(not item.enabled and not _halted(s, name) for name, item in plan) and not _started(s):
             raise Refused(409, "the session has not had its first input yet: try again in a moment")
-        built = {name: _build_replacement(s, name, config) for name, config in replacements.items()}
+        built = {name: _carried(s, name, config) for name, config in replacements.items()}
         switch = k.risk.kill_switch
         before = switch.state
         changed = switch.set(TradingState.ACTIVE, source=API_SOURCE, reason=reason, ts=k.now())
@@ -249,33 +257,15 @@ def exit_position(s: TradingService, *, signal_id: str | None = None, strategy: 
 # --- ours: POST /api/strategies/reload ------------------------------------------------------------
 
 
-def _build(name: str, config: Any) -> Any:
-    """``config``'s strategy object; a config that validates but cannot be built (a model file
-    that will not load, ...) is refused with what went wrong."""
+def _carried(s: TradingService, name: str, config: Any) -> Any:
+    """A new build of ``config`` carrying the running ``name``'s state (its open trades), or the
+    refusal: 422 when it cannot be built, 409 when it cannot take over the running state."""
     try:
-        return create_strategy(config)
+        return build_carrying_state(s.kernel.runner, name, config)
+    except CannotCarry as exc:
+        raise Refused(409, f"{exc}; flatten it first, then try again") from None
     except Exception as exc:
         raise Refused(422, f"{name!r} cannot be built: {type(exc).__name__}: {exc}") from None
-
-
-def _build_replacement(s: TradingService, name: str, config: Any) -> Any:
-    """A new strategy object for ``config`` carrying the running one's state (its open trades);
-    refused when the kind changes while it holds positions or orders, or the state does not fit."""
-    k = s.kernel
-    old_config = k.runner.configs()[name]
-    strategy = _build(name, config)
-    busy = bool(k.portfolio.positions(name) or k.om.open_orders(name))
-    if _kind(config) != _kind(old_config):
-        if busy:
-            raise Refused(409, f"{name!r} changes kind ({_kind(old_config)} -> {_kind(config)}) while it holds "
-                               "positions or working orders: disable it (flatten) first, then reload")  # fmt: skip
-        return strategy
-    try:
-        strategy.restore_state(k.runner.state_of(name))
-    except Exception as exc:  # the new build cannot take the running state: keep the old one
-        raise Refused(409, f"{name!r}: the new config cannot take over the running state "
-                           f"({type(exc).__name__}); flatten it first, then reload") from None  # fmt: skip
-    return strategy
 
 
 def _read_folder(config_dir: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -336,38 +326,31 @@ def _wanted(s: TradingService) -> dict[str, Any]:
 
 def reload_strategies(s: TradingService, reason: str = "reloaded from the API") -> dict[str, Any]:
     """Re-read ``--config-dir`` (or the store's ``strategy_configurations`` rows); if every one
-    is valid, add new strategies, replace changed ones (their positions and state kept) and
-    halt removed ones (the halt path: positions flattened by the halt policy; a removed
-    strategy that is flat is unregistered)."""
+    is valid, buildable and on a replayed index, bring the running set to it through the one
+    hot-swap path (``runner_reload.apply_strategy_changes``, as ``--strategies db`` does): new
+    strategies added, changed ones replaced carrying their state and positions (a change that
+    cannot carry them waits until flat), removed ones drained or kept running per
+    ``--on-change`` until flat, then unregistered (``finish_drains`` at each input)."""
     wanted = _wanted(s)
     k = s.kernel
 
     def act() -> dict[str, Any]:
-        current = k.runner.configs()
         foreign = sorted(n for n, c in wanted.items() if s.symbols and c.market_config.symbol not in s.symbols)
         if foreign:
             raise Refused(422, f"{', '.join(foreign)}: the service replays {', '.join(s.symbols)} only; "
                                "restart it to trade another index — nothing was changed")  # fmt: skip
-        added = sorted(set(wanted) - set(current))
+        current = k.runner.configs()
+        try:
+            report = apply_strategy_changes(k.runner, wanted, on_change=s.on_change, carry_state=True, atomic=True)
+        except ReloadFailed as exc:
+            raise Refused(422, f"{len(exc.failed)} strateg(ies) cannot be built: nothing was changed",
+                          [(name, why) for name, why in sorted(exc.failed.items())]) from None  # fmt: skip
         removed = sorted(set(current) - set(wanted))
-        changed = sorted(n for n in set(wanted) & set(current)
-                         if wanted[n].model_dump(mode="json") != current[n].model_dump(mode="json"))  # fmt: skip
-        if removed and not _started(s) and any(not _halted(s, n) for n in removed):
-            raise Refused(409, "the session has not had its first input yet: try again in a moment")
-        new_objects = {n: _build(n, wanted[n]) for n in added}
-        replaced = {n: _build_replacement(s, n, wanted[n]) for n in changed}
-        for n in added:
-            k.add_strategy(new_objects[n], wanted[n])
-        for n in changed:
-            k.runner.replace(n, replaced[n], wanted[n])
-        unregistered = []
-        for n in removed:
-            if not _halted(s, n):
-                k.safety.halt(n, f"{API_SOURCE}: removed from the strategy files ({reason})")
-            if not k.portfolio.positions(n) and not k.om.open_orders(n):
-                k.runner.unregister(n)
-                unregistered.append(n)
-        return {"added": added, "replaced": changed, "removed": removed, "unregistered": unregistered,
-                "unchanged": sorted(set(wanted) & set(current) - set(changed))}  # fmt: skip
+        if report.changed:
+            log.warning("strategies reloaded (%s): %s", reason, report.as_dict())
+        return {"added": report.added, "replaced": report.replaced, "removed": removed,
+                "unregistered": report.removed, "waiting": sorted(k.runner.pending_changes),
+                "on_change": s.on_change,
+                "unchanged": sorted(n for n in set(wanted) & set(current) if wanted[n] == current[n])}  # fmt: skip
 
     return s._checkpointed(act)

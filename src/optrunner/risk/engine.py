@@ -86,7 +86,7 @@ class RiskEngine:
             return Decision(False, "STRATEGY_HALTED", f"strategy {intent.strategy} is halted")
         if intent.strategy in self.draining:
             return Decision(False, "STRATEGY_DRAINING", f"strategy {intent.strategy} is being drained "
-                            "(changed or removed in strategy_configurations): exits only until it is flat")
+                            "(removed or changed by a hot reload): exits only until it is flat")
         blocked = self.account.blocks_entries()
         if blocked:
             return Decision(False, "ACCOUNT_LIMIT", blocked)
