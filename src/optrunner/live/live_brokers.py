@@ -195,7 +195,8 @@ def open_breeze_feed(symbols: list[str], *, width: int = 20, every_seconds: floa
     for sym in symbols:
         expiries = instruments.expiries(sym, today)
         if not expiries:
-            raise RunFailed(f"Breeze's security master lists no {sym} options expiring on or after {today}")
+            raise RunFailed(f"Breeze's security master lists no {sym} options expiring on or after {today}"
+                            f" ({instruments.skipped} row(s) skipped as inconsistent)")  # fmt: skip
         try:
             chains.append(LiveChain(sym, expiries[0], instruments, width=width))
         except ValueError as exc:

@@ -36,8 +36,9 @@ def breeze_settings(section: Mapping[str, Any] | None = None, *, environ: Mappin
                     secrets_file: Path | None = None) -> LiveBrokerSettings:  # fmt: skip
     s = load_settings(BROKER, api_root=API_ROOT, ws_root=WS_ROOT, section=section, extras=EXTRAS,
                       environ=environ, secrets_file=secrets_file)  # fmt: skip
-    if s.api_secret is None and s.extra.get("secret_key"):  # Breeze's own name for the API secret
-        s = replace(s, api_secret=Secret(s.extra["secret_key"]))
+    if "secret_key" in s.extra:  # Breeze's own name for the API secret: kept only as a Secret
+        extra = {k: v for k, v in s.extra.items() if k != "secret_key"}
+        s = replace(s, api_secret=s.api_secret or Secret(s.extra["secret_key"]), extra=extra)
     return s
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -33,6 +34,8 @@ from optrunner.execution.brokers.live.master import InstrumentMasterCache, http_
 from optrunner.execution.brokers.live.settings import LiveBrokerSettings
 from optrunner.instruments.contracts import OptionContract
 from optrunner.instruments.symbology import canonical_symbol
+
+log = logging.getLogger(__name__)
 
 #: ICICI stock code (ShortName) -> our index
 STOCK_CODES = {"NIFTY": "NIFTY", "CNXBAN": "BANKNIFTY", "BSESEN": "SENSEX"}
@@ -149,7 +152,11 @@ def load_instruments(settings: LiveBrokerSettings, cache: InstrumentMasterCache 
     refreshes it each morning), expired contracts dropped."""
     cache = cache or InstrumentMasterCache(BROKER, http_download(instruments_url(settings)), ext="zip")
     today = (now or datetime.now(IST)).astimezone(IST).date()
-    return parse_master(cache.get(now), today)
+    inst = parse_master(cache.get(now), today)
+    if inst.skipped:  # a master whose columns disagree: loud, never a guessed contract
+        log.warning("breeze: %d security-master row(s) skipped (stock code and ExchangeCode disagree, "
+                    "or a value does not parse)", inst.skipped)  # fmt: skip
+    return inst
 
 
 __all__ = ["BFO_OFFSET", "INDEX_KEYS", "STOCK_CODES", "BreezeInstrument", "BreezeInstruments", "InstrumentMasterError",
