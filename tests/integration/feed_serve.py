@@ -26,10 +26,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve_on_feed(tmp: Path, feed: str, configs: Path, broker_env: dict[str, str], *, inputs: int = 3,
-                  timeout: float = 60.0, while_running: Callable[[dict[str, Any]], None] | None = None) -> str:  # fmt: skip
-    """Run ``serve --feed feed`` until its node has had ``inputs`` snapshots; assert it was a
-    paper session, call ``while_running(health)``, stop it (exit 0 asserted) and return its output."""
+def serve_on_feed(tmp: Path, feed: str, configs: Path, broker_env: dict[str, str], *extra: str, inputs: int = 3,
+                  expect: tuple[str, str] = ("paper", "paper"), timeout: float = 60.0,
+                  while_running: Callable[[dict[str, Any]], None] | None = None) -> str:  # fmt: skip
+    """Run ``serve --feed feed *extra`` until its node has had ``inputs`` snapshots; assert the
+    session's (mode, broker) is ``expect``, call ``while_running(health)``, stop it (exit 0
+    asserted) and return its output."""
     port = free_port()
     env = os.environ | broker_env | {
         "OPTRUNNER_TOKEN_DIR": str(tmp / "tokens"), "XDG_CONFIG_HOME": str(tmp / "xdg"),
@@ -37,7 +39,7 @@ def serve_on_feed(tmp: Path, feed: str, configs: Path, broker_env: dict[str, str
         "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "optrunner.cli", "serve", "--feed", feed, "--config-dir", str(configs),
-         "--store", f"sqlite:///{tmp / 'p.sqlite'}", "--port", str(port)],
+         "--store", f"sqlite:///{tmp / 'p.sqlite'}", "--port", str(port), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)  # fmt: skip
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
@@ -52,7 +54,7 @@ def serve_on_feed(tmp: Path, feed: str, configs: Path, broker_env: dict[str, str
                     assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
                 time.sleep(0.2)
             assert health is not None and health["feed"]["inputs"] >= inputs, health
-            assert (health["mode"], health["broker"]) == ("paper", "paper")
+            assert (health["mode"], health["broker"]) == expect, health
         if while_running is not None:
             while_running(health)
         proc.send_signal(signal.SIGTERM)
