@@ -30,7 +30,7 @@ import numpy as np
 
 from optrunner.execution.brokers.breeze.symbols import BreezeInstruments
 from optrunner.execution.brokers.kite.ticks import Ticks
-from optrunner.execution.brokers.live.chain import LiveChain
+from optrunner.execution.brokers.live.chain import QUOTE_FIELDS, LiveChain
 from optrunner.execution.brokers.live.chainfeed import ChainFeed
 from optrunner.execution.brokers.live.secrets import Secret
 
@@ -136,9 +136,15 @@ class BreezeFeed(ChainFeed):
         if tok is None or math.isnan(fields["ltp"]):
             self.unknown += tok is None
             return
+        if tok >= 0:  # an option: one row, no re-centring (only spot moves the window)
+            values = tuple(fields.get(f, math.nan) for f in QUOTE_FIELDS)
+            self.frames += 1
+            for c in self.chains:
+                c.apply_quote(tok, values)
+            return
         ticks = Ticks(np.asarray([tok], np.int64), *(np.asarray([fields.get(f, math.nan)]) for f in _ORDER),
-                      np.zeros(1, np.int64), np.asarray([tok < 0]))  # fmt: skip
-        await self._apply(ws, ticks)
+                      np.zeros(1, np.int64), np.asarray([True]))  # fmt: skip
+        await self._apply(ws, ticks)  # spot: the shared path, which re-centres the window
 
 
 __all__ = ["BreezeFeed", "parse_quote"]
