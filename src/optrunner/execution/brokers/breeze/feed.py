@@ -93,7 +93,8 @@ class BreezeFeed(ChainFeed):
             elif isinstance(m, str) and m.startswith("40"):
                 break
             elif isinstance(m, str) and m.startswith("44"):
-                raise ConnectionError(f"Breeze stream refused the session: {m[2:][:200]}")
+                raise ConnectionError(f"Breeze stream refused the session ({m[2:][:200]}): an expired session "
+                                      "needs a new login (optrunner broker login breeze)")  # fmt: skip
 
     async def _emit(self, ws: Any, event: str, tokens: set[int]) -> None:
         keys = [self._key_of[t] for t in sorted(tokens) if t in self._key_of]
