@@ -20,6 +20,7 @@ from optrunner.execution.brokers.breeze.auth import decode_session, signed_heade
 from optrunner.execution.brokers.breeze.config import breeze_settings, login_url
 from optrunner.execution.brokers.breeze.errors import check
 from optrunner.execution.brokers.breeze.symbols import BFO_OFFSET, INDEX_KEYS, parse_master
+from optrunner.execution.brokers.live.chain import LiveChain
 from optrunner.execution.brokers.live.errors import (
     BadAnswer,
     BrokerRefused,
@@ -101,4 +102,20 @@ def test_bfo_sensex_rows_are_keyed_apart_from_nfo() -> None:
     assert (sensex.exchange, sensex.token, sensex.stream_key) == ("BFO", 842701 + BFO_OFFSET, "8.1!842701")
     keys = inst.stream_keys()
     assert keys[bank.token] != keys[sensex.token]
-    assert keys[inst.index_token["BANKNIFTY"]] == INDEX_KEYS["BANKNIFTY"] == "4.1!NIFTY BANK"
+    assert keys[inst.index_token["BANKNIFTY"]] == INDEX_KEYS["BANKNIFTY"] == "4.1!NIFTY BANK"  # no NSE file: known key
+    assert "SENSEX" not in inst.index_token  # no BSE row names it: no guessed key
+    with pytest.raises(ValueError, match="no index row for SENSEX"):
+        LiveChain("SENSEX", EXPIRY, inst)
+
+
+def test_index_keys_come_from_the_cash_masters() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("FONSEScripMaster.txt", FONSE_HEADER + "\n" + master_row(1, "NIFTY", EXPIRY, 25000.0, "CE", 65) + "\n")
+        z.writestr("NSEScripMaster.txt", '"Token", "ShortName", "Series", "CompanyName"\n'
+                   '"2885","RELIND","EQ","RELIANCE INDUSTRIES"\n"NIFTY 50","NIFTY","0","NIFTY 50"\n'
+                   '"NIFTY BANK","CNXBAN","0","NIFTY BANK"\n')  # fmt: skip
+        z.writestr("BSEScripMaster.txt", '"Token","ShortName","Series","CompanyName"\n"999901","BSESEN","0","SENSEX"\n')
+    inst = parse_master(buf.getvalue(), date(2026, 12, 1))
+    assert inst.index_keys == {"NIFTY": "4.1!NIFTY 50", "BANKNIFTY": "4.1!NIFTY BANK", "SENSEX": "1.1!999901"}
+    assert inst.stream_keys()[inst.index_token["SENSEX"]] == "1.1!999901"

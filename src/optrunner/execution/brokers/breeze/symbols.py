@@ -13,7 +13,11 @@ row is skipped and counted. Expired contracts (before ``as_of``) are dropped; a 
 in the master is refused by :meth:`BreezeInstruments.require`.
 
 Stream keys are ``<exchange>.<kind>!<token>``: ``4.1!`` NSE/NFO quotes, ``8.1!`` BFO quotes
-(the SDK's rate-refresh code), ``4.1!NIFTY 50`` the NIFTY index. A chain keys rows by int, so
+(the SDK's rate-refresh code), ``1.1!`` BSE. An index's key is its token in the cash master
+(``NSEScripMaster.txt`` row ``"NIFTY 50","NIFTY",...`` -> ``4.1!NIFTY 50``, as the SDK builds
+it), with NIFTY and BANKNIFTY falling back to their known keys when the zip has no NSE file;
+SENSEX has no fallback (its BSE token is not verified): without a BSE row naming it, a SENSEX
+chain is refused rather than subscribed to a guessed key. A chain keys rows by int, so
 NFO tokens are themselves, BFO tokens are offset by :data:`BFO_OFFSET` (the two exchanges'
 tokens may collide) and indices get negative ids.
 """
@@ -39,10 +43,13 @@ log = logging.getLogger(__name__)
 
 #: ICICI stock code (ShortName) -> our index
 STOCK_CODES = {"NIFTY": "NIFTY", "CNXBAN": "BANKNIFTY", "BSESEN": "SENSEX"}
-#: the index quote of each underlying. NIFTY's is in the SDK's README; BANKNIFTY's is the
-#: NSE master's token for NIFTY BANK; SENSEX's BSE index key is UNVERIFIED.
-INDEX_KEYS = {"NIFTY": "4.1!NIFTY 50", "BANKNIFTY": "4.1!NIFTY BANK", "SENSEX": "1.1!SENSEX"}
-SPOT_IDS = {und: -(i + 1) for i, und in enumerate(INDEX_KEYS)}
+#: index quotes used when the cash master does not list them: NIFTY's is in the SDK's README,
+#: BANKNIFTY's is the NSE master's token for NIFTY BANK
+INDEX_KEYS = {"NIFTY": "4.1!NIFTY 50", "BANKNIFTY": "4.1!NIFTY BANK"}
+#: cash master file -> (stream prefix, ShortName -> our index) for the index rows
+CASH_INDEX_CODES = {"NSESCRIPMASTER.TXT": ("4.1!", {"NIFTY": "NIFTY", "CNXBAN": "BANKNIFTY"}),
+                    "BSESCRIPMASTER.TXT": ("1.1!", {"BSESEN": "SENSEX", "SENSEX": "SENSEX"})}  # fmt: skip
+SPOT_IDS = {und: -(i + 1) for i, und in enumerate(("NIFTY", "BANKNIFTY", "SENSEX"))}
 BFO_OFFSET = 1 << 40
 #: file in the zip -> (exchange, stream prefix)
 SEGMENTS = {"FONSESCRIPMASTER.TXT": ("NFO", "4.1!"), "FOBSESCRIPMASTER.TXT": ("BFO", "8.1!")}
@@ -69,7 +76,11 @@ class BreezeInstruments:
 
     by_contract: dict[OptionContract, BreezeInstrument]
     skipped: int = 0
-    index_token: dict[str, int] = field(default_factory=lambda: dict(SPOT_IDS))
+    index_keys: dict[str, str] = field(default_factory=lambda: dict(INDEX_KEYS))  # index -> stream key
+
+    @property
+    def index_token(self) -> dict[str, int]:
+        return {u: SPOT_IDS[u] for u in self.index_keys}
 
     def strikes(self, underlying: str, expiry: date) -> list[float]:
         return sorted({c.strike for c in self.by_contract if c.underlying == underlying and c.expiry == expiry})
@@ -88,7 +99,7 @@ class BreezeInstruments:
     def stream_keys(self) -> dict[int, str]:
         """Chain id -> stream key, for every contract and index."""
         out = {i.token: i.stream_key for i in self.by_contract.values()}
-        out.update({SPOT_IDS[u]: k for u, k in INDEX_KEYS.items()})
+        out.update({SPOT_IDS[u]: k for u, k in self.index_keys.items()})
         return out
 
 
@@ -98,7 +109,7 @@ def _files(data: bytes) -> dict[str, str]:
             out = {}
             for name in z.namelist():
                 key = name.rsplit("/", 1)[-1].upper()
-                if key in SEGMENTS:
+                if key in SEGMENTS or key in CASH_INDEX_CODES:
                     out[key] = z.read(name).decode("utf-8-sig", errors="replace")
     except zipfile.BadZipFile as exc:
         raise InstrumentMasterError(f"Breeze's security master is not a valid zip: {exc}") from None
@@ -116,11 +127,27 @@ def _rows(text: str, name: str) -> csv.DictReader[str]:
     return reader
 
 
+def _index_keys(text: str, prefix: str, codes: dict[str, str]) -> dict[str, str]:
+    """Stream keys of the index rows of a cash master (``Token`` is e.g. ``NIFTY 50``)."""
+    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
+    header = [h.strip().strip('"') for h in next(reader, [])]
+    if "Token" not in header or "ShortName" not in header:
+        return {}
+    t, c = header.index("Token"), header.index("ShortName")
+    return {codes[row[c].strip()]: prefix + row[t].strip() for row in reader
+            if len(row) > max(t, c) and row[c].strip() in codes and row[t].strip()}  # fmt: skip
+
+
 def parse_master(data: bytes, as_of: date | None) -> BreezeInstruments:
     """Index options in the zip ``data`` expiring on or after ``as_of`` (all when None)."""
     out: dict[OptionContract, BreezeInstrument] = {}
     skipped = 0
-    for name, text in _files(data).items():
+    files = _files(data)
+    index_keys = dict(INDEX_KEYS)
+    for name, (prefix, codes) in CASH_INDEX_CODES.items():
+        if name in files:
+            index_keys.update(_index_keys(files.pop(name), prefix, codes))
+    for name, text in files.items():
         exchange, prefix = SEGMENTS[name]
         for row in _rows(text, name):
             code = (row.get("ShortName") or "").strip()
@@ -143,7 +170,7 @@ def parse_master(data: bytes, as_of: date | None) -> BreezeInstruments:
                 continue
             chain_id = tok + (BFO_OFFSET if exchange == "BFO" else 0)
             out[contract] = BreezeInstrument(exchange, chain_id, f"{prefix}{tok}", code, lot, contract)
-    return BreezeInstruments(out, skipped)
+    return BreezeInstruments(out, skipped, index_keys)
 
 
 def load_instruments(settings: LiveBrokerSettings, cache: InstrumentMasterCache | None = None,
@@ -159,5 +186,5 @@ def load_instruments(settings: LiveBrokerSettings, cache: InstrumentMasterCache 
     return inst
 
 
-__all__ = ["BFO_OFFSET", "INDEX_KEYS", "STOCK_CODES", "BreezeInstrument", "BreezeInstruments", "InstrumentMasterError",
+__all__ = ["BFO_OFFSET", "CASH_INDEX_CODES", "INDEX_KEYS", "STOCK_CODES", "BreezeInstrument", "BreezeInstruments", "InstrumentMasterError",
            "load_instruments", "parse_master"]  # fmt: skip
