@@ -179,7 +179,7 @@ def feed(served, tmp_path: Path) -> Iterator[tuple[BreezeFake, LiveChain, Breeze
     f.stop()
 
 
-def test_quote_stream_builds_the_chain_recentres_and_reconnects(feed) -> None:  # type: ignore[no-untyped-def]
+def test_quote_stream_builds_the_chain_recentres_and_reconnects(feed, caplog) -> None:  # type: ignore[no-untyped-def]
     fake, chain, f = feed
     assert wait(lambda: SPOT in fake.subscribed and len(fake.subscribed) == 1 + 14)  # ATM 25500 +- 3 strikes
     assert fake.auths[0] == {"user": fake.user_id, "token": fake.session_key}
@@ -200,6 +200,10 @@ def test_quote_stream_builds_the_chain_recentres_and_reconnects(feed) -> None:  
     assert wait(lambda: 25350.0 not in set(chain.strike) and 25850.0 in set(chain.strike))
     assert wait(lambda: len(fake.subscribed) == 15 and f"4.1!{token_of(25850.0, 'PE')}" in fake.subscribed)
     assert fake.leaves and f"4.1!{token_of(25350.0, 'CE')}" in fake.leaves[-1]
+    for ws in list(fake._sockets):  # a payload of another shape: ignored, counted, logged once
+        fake._call(ws.send_text('42["stock",["4.1!40021",1.0,2.0]]'), ws)
+    assert wait(lambda: f.errors == 1)
+    assert "a stock event of 3 fields" in caplog.text
     fake.drop_connections()
     assert wait(lambda: f.connects == 2 and fake.connects == 2 and len(fake.subscribed) == 15)  # resubscribed
     assert wait(lambda: f.stale(), 2.0)

@@ -75,6 +75,7 @@ class BreezeFeed(ChainFeed):
         self._joined: Any = None  # the websocket the namespace connect went to
         self.pongs = 0
         self.unknown = 0  # quotes for keys no chain asked for
+        self._odd_sizes: set[int] = set()
 
     async def _handshake(self, ws: Any, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):  # a server that never answers is a dropped connection
@@ -131,6 +132,10 @@ class BreezeFeed(ChainFeed):
         quote = parse_quote(event[1])
         if quote is None:
             self.errors += 1
+            size = len(event[1]) if isinstance(event[1], list) else -1
+            if size not in self._odd_sizes:  # once per shape: a changed layout must be seen, not flood the log
+                self._odd_sizes.add(size)
+                log.warning("breeze feed: a stock event of %d fields (quotes have 21 or 23) was ignored", size)
             return
         key, fields = quote
         tok = self._id_of.get(key)
