@@ -85,4 +85,4 @@ def test_shoonya_login_with_totp_key_or_typed_code(servers, tmp_path: Path) -> N
 
 def test_unknown_broker_is_a_clear_error(tmp_path: Path) -> None:
     r = run(tmp_path, {}, "login", "zerodha-pro")
-    assert r.exit_code == 2 and "no login flow for broker 'zerodha-pro'; one of: dhan, kite, shoonya" in r.output
+    assert r.exit_code == 2 and "no login flow for broker 'zerodha-pro'; one of: breeze, dhan, kite, shoonya" in r.output

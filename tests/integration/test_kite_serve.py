@@ -130,6 +130,7 @@ def test_serve_live_refuses_an_expired_session(tmp_path: Path) -> None:
 def test_serve_paper_on_live_kite_data(tmp_path: Path) -> None:
     import threading
 
+    from feed_serve import serve_on_feed
     from kite_cases import CONTRACTS
 
     from fakes.kite_server import full_packet, index_packet, tick_frame
@@ -146,37 +147,13 @@ def test_serve_paper_on_live_kite_data(tmp_path: Path) -> None:
             pk += [full_packet(t, 50.0, 49.5, 50.5, oi=100) for t in sorted(fake.subscribed - {256265})]
             fake.send_ticks(tick_frame(pk))
 
-    threading.Thread(target=ticker, daemon=True).start()
-    port = free_port()
-    env_extra = ("--feed", "kite")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "optrunner.cli", "serve", *env_extra, "--config-dir", str(configs), "--store",
-         f"sqlite:///{tmp_path / 'p.sqlite'}", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=os.environ | settings_env(fake, tmp_path) | {"OPTRUNNER_TOKEN_DIR": str(tmp_path / "tokens"),
-             "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "OPTRUNNER_API_TOKEN": API_TOKEN,
-             "PYTHONPATH": str(ROOT / "src")})  # fmt: skip
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            end = time.monotonic() + 60
-            health = None
-            while time.monotonic() < end:
-                try:
-                    health = http.get("/api/health").json()
-                    if health["feed"]["inputs"] >= 3:
-                        break
-                except httpx.TransportError:
-                    assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                time.sleep(0.2)
-            assert health is not None and health["feed"]["inputs"] >= 3, health
-            assert (health["mode"], health["broker"]) == ("paper", "paper")
+    def check(_health: object) -> None:
         assert len(fake.subscribed) == 1 + 2 * 41 and set(fake.modes.values()) == {"full"}  # ATM +- 20 strikes
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=20)
-        assert proc.returncode == 0, out
-        assert ACCESS not in out
+
+    threading.Thread(target=ticker, daemon=True).start()
+    try:
+        out = serve_on_feed(tmp_path, "kite", configs, settings_env(fake, tmp_path), while_running=check)
     finally:
         stop.set()
-        if proc.poll() is None:
-            proc.kill()
         fake.stop()
+    assert ACCESS not in out

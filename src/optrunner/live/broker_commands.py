@@ -30,10 +30,12 @@ LOGIN_EXAMPLES = examples(
     "optrunner broker login dhan            # OPTRUNNER_DHAN_USER_ID + OPTRUNNER_DHAN_ACCESS_TOKEN",
     "optrunner broker login shoonya         # TOTP from OPTRUNNER_SHOONYA_TOTP_SECRET",
     "optrunner broker login shoonya --otp 123456",
+    "optrunner broker login breeze --session-token <API_Session from the ICICI login page>",
 )
 
 
-def _kite_login(port: int, request_token: str | None, browser: bool, timeout: float, otp: str | None) -> Any:
+def _kite_login(port: int, request_token: str | None, browser: bool, timeout: float, otp: str | None,
+                session_token: str | None) -> Any:
     from optrunner.execution.brokers.kite.auth import RedirectListener, login, login_url
     from optrunner.execution.brokers.kite.config import kite_settings
 
@@ -51,7 +53,8 @@ def _kite_login(port: int, request_token: str | None, browser: bool, timeout: fl
     return login(settings, store, listener=listener, timeout=timeout)
 
 
-def _dhan_login(port: int, request_token: str | None, browser: bool, timeout: float, otp: str | None) -> Any:
+def _dhan_login(port: int, request_token: str | None, browser: bool, timeout: float, otp: str | None,
+                session_token: str | None) -> Any:
     """Dhan: the access token generated on web.dhan.co, checked against /v2/profile."""
     from optrunner.execution.brokers.dhan import auth
     from optrunner.execution.brokers.dhan.config import dhan_settings
@@ -59,7 +62,8 @@ def _dhan_login(port: int, request_token: str | None, browser: bool, timeout: fl
     return auth.login(dhan_settings(), TokenStore())
 
 
-def _shoonya_login(port: int, request_token: str | None, browser: bool, timeout: float, otp: str | None) -> Any:
+def _shoonya_login(port: int, request_token: str | None, browser: bool, timeout: float, otp: str | None,
+                   session_token: str | None) -> Any:
     """Shoonya: QuickAuth with the password hash and a TOTP (pyotp, or --otp typed)."""
     from optrunner.execution.brokers.shoonya import auth
     from optrunner.execution.brokers.shoonya.config import shoonya_settings
@@ -69,31 +73,42 @@ def _shoonya_login(port: int, request_token: str | None, browser: bool, timeout:
     return auth.login(shoonya_settings(), TokenStore(), otp=otp)
 
 
-#: broker -> its login flow (port, request token, open a browser, timeout, typed TOTP) -> the stored session
-LOGINS: dict[str, Callable[[int, str | None, bool, float, str | None], Any]] = {
-    "kite": _kite_login, "dhan": _dhan_login, "shoonya": _shoonya_login,
+def _breeze_login(port: int, request_token: str | None, browser: bool, timeout: float, otp: str | None,
+                  session_token: str | None) -> Any:
+    """Breeze (data only): the API_Session the ICICI login page shows, exchanged at /customerdetails."""
+    from optrunner.execution.brokers.breeze import auth
+    from optrunner.execution.brokers.breeze.config import breeze_settings
+
+    return auth.login(breeze_settings(), TokenStore(), api_session=session_token)
+
+
+#: broker -> its login flow (port, request token, open a browser, timeout, typed TOTP, session
+#: token) -> the stored session
+LOGINS: dict[str, Callable[[int, str | None, bool, float, str | None, str | None], Any]] = {
+    "kite": _kite_login, "dhan": _dhan_login, "shoonya": _shoonya_login, "breeze": _breeze_login,
 }  # fmt: skip
 #: which of the login options each flow reads (the others are refused, not silently ignored)
-_OPTIONS = {"kite": {"request_token"}, "dhan": set(), "shoonya": {"otp"}}
+_OPTIONS = {"kite": {"request_token"}, "dhan": set(), "shoonya": {"otp"}, "breeze": {"session_token"}}
 
 
 @broker_app.command("login", epilog=LOGIN_EXAMPLES)
 def login_command(
-    broker: Annotated[str, typer.Argument(help="The broker: kite, dhan or shoonya.")],
+    broker: Annotated[str, typer.Argument(help="The broker: kite, dhan, shoonya or breeze.")],
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Local port for the login redirect.")] = 5599,
     request_token: Annotated[str | None, typer.Option("--request-token", help="Skip the listener: a request token you copied from the redirect URL.", show_default=False)] = None,
     browser: Annotated[bool, typer.Option("--browser/--no-browser", help="Open the login page in a browser.")] = True,
     timeout: Annotated[float, typer.Option("--timeout", min=1.0, help="Seconds to wait for the redirect.")] = 300.0,
     otp: Annotated[str | None, typer.Option("--otp", help="Shoonya: the 6-digit code, instead of a configured TOTP key.", show_default=False)] = None,
+    session_token: Annotated[str | None, typer.Option("--session-token", help="Breeze: the day's API_Session shown after logging in at api.icicidirect.com/apiuser/login.", show_default=False)] = None,
 ) -> None:
     """Log in for the day; the session token is stored (mode 0600) with its expiry."""
     key = broker.strip().lower()
     if key not in LOGINS:
         raise UserError(f"no login flow for broker {broker!r}; one of: {', '.join(sorted(LOGINS))}")
-    given = {n for n, v in (("request_token", request_token), ("otp", otp)) if v is not None}
+    given = {n for n, v in (("request_token", request_token), ("otp", otp), ("session_token", session_token)) if v is not None}
     if given - _OPTIONS[key]:
         raise UserError(f"--{sorted(given - _OPTIONS[key])[0].replace('_', '-')} does not apply to {key}")
-    token = LOGINS[key](port, request_token, browser, timeout, otp)
+    token = LOGINS[key](port, request_token, browser, timeout, otp, session_token)
     console.print(f"{key}: logged in{f' as {token.user_id}' if token.user_id else ''}; the session expires "
                   f"{token.expires_at.astimezone(IST):%Y-%m-%d %H:%M} IST (stored in {TokenStore().path(key)})")  # fmt: skip
 

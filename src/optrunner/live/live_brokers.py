@@ -4,8 +4,9 @@ Checks before anything trades, each one ``error:`` line: the broker is known, it
 credentials are set, today's session token exists and has not expired (a token that
 expires before today's close is warned about), the instrument master loads; then the
 user confirms that real orders will be sent (``--yes`` skips the question; without a
-terminal it is required). Brokers register a factory in ``LIVE_BROKERS``. ``open_kite_feed``
-gives live Kite chains for ``serve --feed kite`` (paper or live orders on live data).
+terminal it is required). Brokers register a factory in ``LIVE_BROKERS``. ``LIVE_FEEDS``
+opens a broker's live chains for ``serve --feed kite|shoonya|breeze`` (paper or live orders
+on live data; Breeze is data only).
 """
 
 from __future__ import annotations
@@ -170,9 +171,45 @@ def open_shoonya_feed(symbols: list[str], *, width: int = 20, every_seconds: flo
     return feed, feed.snapshots(every_seconds)
 
 
+def open_breeze_feed(symbols: list[str], *, width: int = 20, every_seconds: float = 1.0,
+                     stale_seconds: float = 5.0) -> tuple[Any, Iterator[Any]]:  # fmt: skip
+    """Breeze (ICICI Direct) socket.io quote chains (nearest expiry, ATM +- ``width`` strikes)
+    for ``symbols``: (the running feed, its snapshots). Market data only: orders stay paper
+    (or go to another broker with --live --broker)."""
+    import httpx
+
+    from optrunner.execution.brokers.breeze.config import breeze_settings
+    from optrunner.execution.brokers.breeze.feed import BreezeFeed
+    from optrunner.execution.brokers.breeze.symbols import InstrumentMasterError, load_instruments
+    from optrunner.execution.brokers.live.chain import LiveChain
+
+    settings = breeze_settings()
+    settings.require("api_key")
+    tok = check_token("breeze")
+    try:
+        instruments = load_instruments(settings)
+    except (httpx.HTTPError, InstrumentMasterError) as exc:
+        raise RunFailed(f"cannot load Breeze's security master: {exc}") from None
+    today = datetime.now(IST).date()
+    chains = []
+    for sym in symbols:
+        expiries = instruments.expiries(sym, today)
+        if not expiries:
+            raise RunFailed(f"Breeze's security master lists no {sym} options expiring on or after {today}"
+                            f" ({instruments.skipped} row(s) skipped as inconsistent)")  # fmt: skip
+        try:
+            chains.append(LiveChain(sym, expiries[0], instruments, width=width))
+        except ValueError as exc:
+            raise RunFailed(f"--feed breeze: {exc}") from None
+    feed = BreezeFeed(settings.ws_root, tok.user_id, tok.access_token, instruments, chains,
+                      stale_seconds=stale_seconds).start()  # fmt: skip
+    return feed, feed.snapshots(every_seconds)
+
+
 #: --feed name -> (symbols -> (running feed, snapshots))
-LIVE_FEEDS: dict[str, Callable[[list[str]], tuple[Any, Iterator[Any]]]] = {"kite": open_kite_feed,
-                                                                          "shoonya": open_shoonya_feed}
+LIVE_FEEDS: dict[str, Callable[[list[str]], tuple[Any, Iterator[Any]]]] = {
+    "kite": open_kite_feed, "shoonya": open_shoonya_feed, "breeze": open_breeze_feed,
+}  # fmt: skip
 
 
 LIVE_BROKERS: dict[str, Callable[[Any, Path], Any]] = {"kite": _kite, "dhan": _dhan, "shoonya": _shoonya}
@@ -198,4 +235,5 @@ def attach(broker: Any, node: Any) -> None:
         broker.resume_orders(node.kernel.om.open_orders())
 
 
-__all__ = ["LIVE_BROKERS", "LIVE_FEEDS", "attach", "check_token", "confirm_live", "kite_session", "live_broker_factory", "open_kite_feed", "open_shoonya_feed"]
+__all__ = ["LIVE_BROKERS", "LIVE_FEEDS", "attach", "check_token", "confirm_live", "kite_session", "live_broker_factory", "open_breeze_feed", "open_kite_feed",
+           "open_shoonya_feed"]

@@ -22,6 +22,7 @@ from optrunner.execution.brokers.kite.ticks import Ticks
 from optrunner.greeks.chain import chain_greeks
 
 _COLS = ("ltp", "bid", "ask", "oi", "volume", "bid_qty", "ask_qty")  # LiveChain's quote block, in this order
+QUOTE_FIELDS = _COLS
 
 
 class ChainInstruments(Protocol):
@@ -128,6 +129,21 @@ class LiveChain:
             q[:, rows] = np.where(np.isnan(v), q[:, rows], v)  # a field the packet lacks keeps its value
             self.last_tick = now
 
+    def apply_quote(self, token: int, values: tuple[float, ...]) -> bool:
+        """One option's quote, ``values`` in ``_COLS`` order (NaN: keep the last value); True
+        when the token is in the window. For feeds that push one instrument per message
+        (Breeze): :meth:`apply`'s NumPy calls cost ~60 us on a one-row frame, this ~2 us."""
+        with self._lock:
+            row = self._token_row.get(token)
+            if row is None:
+                return False
+            q = self._q
+            for i, v in enumerate(values):
+                if v == v:
+                    q[i, row] = v
+            self.last_tick = time.monotonic()
+        return True
+
     def snapshot(self, ts: datetime | None = None) -> ChainSnapshot | None:
         """The chain now, greeks from our engine (black76 on parity forwards); None before spot."""
         with self._lock:
@@ -147,4 +163,4 @@ class LiveChain:
         return time.monotonic() - self.last_tick if self.last_tick else float("inf")
 
 
-__all__ = ["ChainInstruments", "LiveChain"]
+__all__ = ["QUOTE_FIELDS", "ChainInstruments", "LiveChain"]
