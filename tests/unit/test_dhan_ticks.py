@@ -108,3 +108,13 @@ def test_subscription_messages_batch_and_split_modes() -> None:
     assert all(len(m["InstrumentList"]) <= BATCH for m in msgs)
     assert [m["RequestCode"] for m in requests(tokens, subscribe=False)] == [16, 22, 22, 22]
     assert split_token(token("BSE_FNO", 812345)) == ("BSE_FNO", "812345")
+
+
+@pytest.mark.parametrize("packet", [P.ticker(P.IDX_I, 25, 52000.35), P.full(P.NSE_FNO, 35001, 99.95, 99.9, 100.0, oi=7),
+                                    P.full(P.BSE_FNO, 9, 5.05, 0.0, 5.1, bid_qty=0, ask_qty=20, volume=3)])  # fmt: skip
+def test_one_packet_fast_path_equals_the_numpy_path(packet: bytes) -> None:
+    single, double = parse_frame(packet).ticks, parse_frame(packet + packet).ticks  # struct vs structured view
+    for f in ("token", "ltp", "volume", "oi", "bid", "ask", "bid_qty", "ask_qty", "ts", "is_index"):
+        a, b = getattr(single, f), getattr(double, f)
+        assert a.dtype == b.dtype and len(a) == 1, f
+        np.testing.assert_array_equal(a, b[:1], err_msg=f)

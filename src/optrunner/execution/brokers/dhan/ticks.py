@@ -17,9 +17,11 @@ contracts needs columns, in our feed thread, against a fake. The layout
 * prices are rupees as float32 (rounded here to paise, undoing float32's 25000.05 ->
   25000.05078).
 
-A WebSocket message may carry several packets back to back. A message of one kind (the
-common case: full packets of a chain) is read as one structured NumPy view, no copy, no
-Python loop; a mixed one is walked once for offsets and each kind gathered as a group. A
+A WebSocket message may carry several packets back to back. A message of one packet (how
+Dhan's own SDK reads the feed) is unpacked with one ``struct`` call — NumPy's per-call cost
+would be most of the work; a message of one kind (full packets of a chain) is read as one
+structured NumPy view, no copy, no Python loop; a mixed one is walked once for offsets and
+each kind gathered as a group. A
 packet that is cut short or of an unknown kind is rejected and counted (``Parsed.bad``);
 the packets before it are kept, and parsing never raises on feed input.
 
@@ -30,6 +32,7 @@ meets a BSE one with the same id.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,6 +140,30 @@ def _walk(frame: bytes) -> tuple[dict[int, list[int]], int]:
     return groups, 0
 
 
+#: one ticker / full packet with ``struct`` (a full one up to its best depth level)
+_TICKER1 = struct.Struct("<BHBIfI")
+_FULL1 = struct.Struct("<BHBIfHIfIIIIII4fIIHHff")
+
+
+def _cents(x: float) -> float:
+    return round(x * 100) / 100  # as np.round(x, 2): rint(x * 100) / 100
+
+
+def _one(code: int, frame: bytes) -> Ticks:
+    """A message of exactly one ticker or full packet, without NumPy's per-call overhead."""
+    nan = float("nan")
+    if code == TICKER:
+        _, _, seg, sid, ltp, ltt = _TICKER1.unpack_from(frame)
+        vol = oi = bid = ask = bq = aq = nan
+    else:
+        (_, _, seg, sid, ltp, _, ltt, _, volume, _, _, open_interest, *_, bqi, aqi, _, _, bp, ap) = _FULL1.unpack_from(frame)
+        vol, oi, bq, aq = float(volume), float(open_interest), float(bqi), float(aqi)
+        bid, ask = (_cents(bp) if bqi > 0 else nan), (_cents(ap) if aqi > 0 else nan)
+    v = np.array([_cents(ltp), vol, oi, bid, ask, bq, aq])  # one array, its columns as 1-row views
+    i = np.array([seg << 32 | sid, ltt], np.int64)
+    return Ticks(i[:1], v[:1], v[1:2], v[2:3], v[3:4], v[4:5], v[5:6], v[6:], i[1:], np.array([seg == 0]))
+
+
 def parse_frame(frame: bytes) -> Parsed:
     """Every packet of one binary WebSocket message (see the module docstring)."""
     n = len(frame)
@@ -144,6 +171,8 @@ def parse_frame(frame: bytes) -> Parsed:
         return Parsed(_empty())
     code = frame[0]
     size = SIZES.get(code)
+    if n == size and code in (TICKER, FULL):
+        return Parsed(_one(code, frame), packets=1)
     if size is not None and n % size == 0:  # fast path: one kind throughout, read in place
         k = n // size
         if k == 1 or bytes(np.frombuffer(frame, np.uint8)[::size]) == bytes([code]) * k:
