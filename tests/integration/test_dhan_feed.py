@@ -1,13 +1,14 @@
 """Dhan's Live Market Feed against the fake Dhan: the index in ticker mode and ATM ± N options in
 full mode, a chain with each strike's bid/ask/ltp right, re-centring (unsubscribe + subscribe),
 reconnect + resubscribe after a dropped socket and after a disconnect packet, malformed packets
-counted without losing the connection, staleness, and a refused token."""
+counted without losing the connection, staleness, and a refused token until a new login."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from optrunner.execution.brokers.dhan.marketfeed import ChainInstruments, DhanMa
 from optrunner.execution.brokers.dhan.symbols import parse_scrip_master
 from optrunner.execution.brokers.live.chain import LiveChain
 from optrunner.execution.brokers.live.secrets import Secret
+from optrunner.execution.brokers.live.tokens import SessionToken, TokenStore
 from optrunner.instruments.contracts import OptionContract
 
 EXPIRY = LiveClock().now().date() + timedelta(days=9)
@@ -124,15 +126,19 @@ def test_malformed_packets_are_counted_and_the_feed_lives_on(setup) -> None:  # 
     assert wait(lambda: not feed.stale())
 
 
-def test_a_refused_token_is_a_disconnect_never_a_chain() -> None:
+def test_a_refused_token_is_a_disconnect_until_a_new_login(tmp_path: Path) -> None:
     fake = DhanFake(instruments_csv=CSV_HEADER + "\n" + "\n".join(rows()) + "\n")
     inst = parse_scrip_master(fake.instruments_csv).instruments
+    store = TokenStore(tmp_path / "tokens")
     with ServerThread(create_app(fake)) as server:
         chain = LiveChain("NIFTY", EXPIRY, ChainInstruments(inst), width=3)
         feed = DhanMarketFeed(server.ws_url + "/", fake.client_id, Secret("not-the-token-0123456789"), [chain],
-                              max_backoff=0.2).start()  # fmt: skip
+                              max_backoff=0.2, token_store=store).start()  # fmt: skip
         try:
             assert wait(lambda: 808 in feed.disconnects and feed.errors >= 1)
             assert fake.feed_subscribed == {} and chain.snapshot() is None
+            store.save(SessionToken("dhan", Secret(fake.access_token), datetime.now(UTC) + timedelta(hours=1),
+                                    fake.client_id))  # fmt: skip  (optrunner broker login dhan, meanwhile)
+            assert wait(lambda: fake.feed_subscribed == {SPOT: 15})  # the next reconnection used the new token
         finally:
             feed.stop()

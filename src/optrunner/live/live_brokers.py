@@ -197,7 +197,7 @@ def open_dhan_feed(symbols: list[str], *, width: int = 20, every_seconds: float 
         raise RunFailed(f"cannot load Dhan's scrip master: {exc}") from None
     chains = nearest_chains("Dhan", symbols, instruments, ChainInstruments(instruments), width)
     feed = DhanMarketFeed(settings.ws_root, settings.user_id, tok.access_token, chains,
-                          stale_seconds=stale_seconds).start()  # fmt: skip
+                          stale_seconds=stale_seconds, token_store=TokenStore()).start()  # fmt: skip
     return feed, feed.snapshots(every_seconds)
 
 

@@ -12,7 +12,8 @@ Options are subscribed in *full* mode, the only one with best bid/ask (depth lev
 index has no depth, so its spot comes in *ticker* mode (``IDX_I``: NIFTY 13, BANKNIFTY 25).
 A disconnect packet (code 50, with a reason such as 805 "too many connections" or 807
 "token expired") closes the socket; the shared thread reconnects with backoff and
-resubscribes everything. Rejected packets are counted (``bad_packets``), never raised.
+resubscribes everything, with the token of the latest login when a token store is given.
+Rejected packets are counted (``bad_packets``), never raised.
 
 The connection, reconnect-with-backoff, staleness and snapshot loop are
 :class:`~optrunner.execution.brokers.live.chainfeed.ChainFeed`'s and the chain is
@@ -29,11 +30,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from optrunner.core.errors import UserError
 from optrunner.execution.brokers.dhan.symbols import DhanInstrument
 from optrunner.execution.brokers.dhan.ticks import REASONS, parse_frame, split_token, token
 from optrunner.execution.brokers.live.chain import LiveChain, TokenView
 from optrunner.execution.brokers.live.chainfeed import ChainFeed
 from optrunner.execution.brokers.live.secrets import Secret
+from optrunner.execution.brokers.live.tokens import TokenStore
 from optrunner.instruments.contracts import OptionContract
 
 log = logging.getLogger(__name__)
@@ -72,9 +75,10 @@ class DhanMarketFeed(ChainFeed):
 
     def __init__(self, ws_root: str, client_id: str, access_token: Secret, chains: list[LiveChain], *,
                  on_order: Callable[[dict[str, Any]], None] | None = None, max_backoff: float = 5.0,
-                 stale_seconds: float = 5.0) -> None:  # fmt: skip
+                 stale_seconds: float = 5.0, token_store: TokenStore | None = None) -> None:  # fmt: skip
         super().__init__(ws_root, chains, on_order=on_order, max_backoff=max_backoff, stale_seconds=stale_seconds)
         self.client_id, self._token = client_id, access_token
+        self.token_store = token_store  # re-read at each (re)connection: a new login reaches the feed
         self.bad_packets = 0
         self.packets = 0
         self.disconnects: list[int] = []  # reason codes of the disconnect packets received
@@ -83,9 +87,24 @@ class DhanMarketFeed(ChainFeed):
         """After a re-login: the next (re)connection uses the new token."""
         self._token = access_token
 
+    def _fresh_token(self) -> None:
+        """The stored session's token when it is valid and new (an expired token, 807, would
+        otherwise be retried all day after ``optrunner broker login dhan``)."""
+        if self.token_store is None:
+            return
+        try:
+            tok = self.token_store.load("dhan")
+        except UserError as exc:
+            log.warning("dhan feed: %s", exc)
+            return
+        if tok is not None and tok.valid() and tok.access_token != self._token:
+            log.info("dhan feed: using the session stored by the last login")
+            self._token = tok.access_token
+
     async def _connect(self) -> Any:
         import websockets
 
+        self._fresh_token()
         query = urlencode({"version": 2, "token": self._token.value, "clientId": self.client_id, "authType": 2})
         sep = "&" if "?" in self.url else "?"
         return websockets.connect(f"{self.url}{sep}{query}", max_size=2**22, open_timeout=5)
