@@ -22,7 +22,9 @@ Dhan's own SDK reads the feed) is unpacked with one ``struct`` call — NumPy's 
 would be most of the work; a message of one kind (full packets of a chain) is read as one
 structured NumPy view, no copy, no Python loop; a mixed one is walked once for offsets and
 each kind gathered as a group. A
-packet that is cut short or of an unknown kind is rejected and counted (``Parsed.bad``);
+packet's size is its kind's documented size (the header's length field is read only to step
+over a kind we do not know, as the SDK never reads it). A packet that is cut short or of an
+unknown kind is rejected and counted (``Parsed.bad``);
 the packets before it are kept, and parsing never raises on feed input.
 
 Chains key rows by one int per instrument: ``segment << 32 | security_id`` (see
