@@ -71,7 +71,7 @@ class DhanFake:
     _loop: Any = None
     ws_logins: list[dict[str, Any]] = field(default_factory=list)
     # the Live Market Feed (the same socket path, told apart by its ?version=2&token=... query)
-    feed_subscribed: dict[tuple[str, str], int] = field(default_factory=dict)  # (segment, id) -> request code
+    _feed_subs: dict[int, dict[tuple[str, str], int]] = field(default_factory=dict)  # per open socket
     feed_requests: list[dict[str, Any]] = field(default_factory=list)
     feed_connects: int = 0
     _feed_sockets: list[Any] = field(default_factory=list)
@@ -128,10 +128,18 @@ class DhanFake:
         return len(self._feed_sockets)
 
     def drop_feed(self) -> None:
-        """Close every feed connection (a network drop); subscriptions die with them, as at Dhan."""
+        """Close every feed connection (a network drop)."""
         for ws in list(self._feed_sockets):
             asyncio.run_coroutine_threadsafe(ws.close(code=1011), self._loop).result(timeout=5)
-        self.feed_subscribed.clear()
+
+    @property
+    def feed_subscribed(self) -> dict[tuple[str, str], int]:
+        """(segment, security id) -> request code over the open feed connections (a subscription
+        dies with its connection, as at Dhan)."""
+        out: dict[tuple[str, str], int] = {}
+        for subs in list(self._feed_subs.values()):
+            out.update(subs)
+        return out
 
     # --- the book ---------------------------------------------------------------------------
 
@@ -343,6 +351,7 @@ def create_app(fake: DhanFake) -> FastAPI:
             return
         fake.feed_connects += 1
         fake._feed_sockets.append(ws)
+        subs = fake._feed_subs.setdefault(id(ws), {})
         try:
             while True:
                 m = json.loads(await ws.receive_text())
@@ -355,12 +364,13 @@ def create_app(fake: DhanFake) -> FastAPI:
                 for it in items:
                     key = (str(it["ExchangeSegment"]), str(it["SecurityId"]))
                     if code in (15, 17, 21):
-                        fake.feed_subscribed[key] = code
+                        subs[key] = code
                     elif code in (16, 18, 22):
-                        fake.feed_subscribed.pop(key, None)
+                        subs.pop(key, None)
         except (WebSocketDisconnect, RuntimeError, ValueError, KeyError):
             pass
         finally:
+            fake._feed_subs.pop(id(ws), None)
             if ws in fake._feed_sockets:
                 fake._feed_sockets.remove(ws)
 

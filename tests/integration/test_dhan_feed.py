@@ -63,6 +63,11 @@ def push_chain(fake: DhanFake, spot: float) -> None:
     fake.push_feed(frame)
 
 
+def one_socket_with(fake: DhanFake, n: int) -> bool:
+    """The old connection is gone and the new one has subscribed ``n`` instruments."""
+    return len(fake._feed_subs) == 1 and len(fake.feed_subscribed) == n
+
+
 @pytest.fixture
 def setup() -> Iterator[tuple[DhanFake, LiveChain, DhanMarketFeed, dict[OptionContract, int]]]:
     fake = DhanFake(instruments_csv=CSV_HEADER + "\n" + "\n".join(rows()) + "\n")
@@ -95,18 +100,19 @@ def test_chain_from_full_packets_recentres_and_reconnects(setup) -> None:  # typ
             assert (q["bid_qty"], q["ask_qty"], q["oi"]) == (750, 600, 1000 + sids[c])
     n_req = len(fake.feed_requests)
     push_chain(fake, 25710.0)  # 4 strikes up: the window moves to 25550..25850
-    assert wait(lambda: 25850.0 in set(chain.strike) and len(fake.feed_subscribed) == 15)
+    new = ("NSE_FNO", str(sids[OptionContract("NIFTY", EXPIRY, 25850.0, Right.PE)]))
+    old = ("NSE_FNO", str(sids[OptionContract("NIFTY", EXPIRY, 25350.0, Right.CE)]))
+    assert wait(lambda: new in fake.feed_subscribed and old not in fake.feed_subscribed)
+    assert len(fake.feed_subscribed) == 15 and 25850.0 in set(chain.strike)
     moved = fake.feed_requests[n_req:]
     assert {m["RequestCode"] for m in moved} == {21, 22}  # unsubscribed the old strikes, subscribed the new
     assert all(m["InstrumentList"][0]["ExchangeSegment"] == "NSE_FNO" for m in moved)
-    assert ("NSE_FNO", str(sids[OptionContract("NIFTY", EXPIRY, 25850.0, Right.PE)])) in fake.feed_subscribed
 
     fake.drop_feed()  # the network drops: reconnect, resubscribe the index and the window
-    assert wait(lambda: feed.connects == 2 and len(fake.feed_subscribed) == 15)
-    assert fake.feed_connects == 2
+    assert wait(lambda: feed.connects == fake.feed_connects == 2 and one_socket_with(fake, 15))
 
     fake.push_feed(P.disconnect(805))  # Dhan says goodbye: the feed reconnects all the same
-    assert wait(lambda: feed.connects == 3 and len(fake.feed_subscribed) == 15)
+    assert wait(lambda: feed.connects == fake.feed_connects == 3 and one_socket_with(fake, 15))
     assert feed.disconnects == [805]
 
 
@@ -114,8 +120,7 @@ def test_malformed_packets_are_counted_and_the_feed_lives_on(setup) -> None:  # 
     fake, chain, feed, _ = setup
     assert wait(lambda: SPOT in fake.feed_subscribed)
     fake.push_feed(P.ticker(P.IDX_I, 13, 25490.0) + P.full(P.NSE_FNO, 40001, 1.0, 0.95, 1.05)[:70])
-    assert wait(lambda: feed.bad_packets == 1)
-    assert chain.spot == 25490.0  # the good packet before the cut one was kept
+    assert wait(lambda: feed.bad_packets == 1 and chain.spot == 25490.0)  # the packet before the cut one kept
     fake.feed_requests.clear()
     fake.push_feed(bytes([77, 3, 0]))  # garbage: one bad packet, nothing else
     fake.push_feed(P.oi(P.IDX_I, 13, 5))  # no price: spot stays
