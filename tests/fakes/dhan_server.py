@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import struct
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -69,6 +70,11 @@ class DhanFake:
     _sockets: list[Any] = field(default_factory=list)
     _loop: Any = None
     ws_logins: list[dict[str, Any]] = field(default_factory=list)
+    # the Live Market Feed (the same socket path, told apart by its ?version=2&token=... query)
+    _feed_subs: dict[int, dict[tuple[str, str], int]] = field(default_factory=dict)  # per open socket
+    feed_requests: list[dict[str, Any]] = field(default_factory=list)
+    feed_connects: int = 0
+    _feed_sockets: list[Any] = field(default_factory=list)
 
     # --- scripting --------------------------------------------------------------------------
 
@@ -114,6 +120,26 @@ class DhanFake:
         message = json.dumps({"Type": "order_alert", "Data": data})
         for ws in list(self._sockets):
             asyncio.run_coroutine_threadsafe(ws.send_text(message), self._loop).result(timeout=5)
+
+    def push_feed(self, data: bytes) -> int:
+        """One binary message (packets from ``fakes.dhan_packets``) to every feed connection."""
+        for ws in list(self._feed_sockets):
+            asyncio.run_coroutine_threadsafe(ws.send_bytes(data), self._loop).result(timeout=5)
+        return len(self._feed_sockets)
+
+    def drop_feed(self) -> None:
+        """Close every feed connection (a network drop)."""
+        for ws in list(self._feed_sockets):
+            asyncio.run_coroutine_threadsafe(ws.close(code=1011), self._loop).result(timeout=5)
+
+    @property
+    def feed_subscribed(self) -> dict[tuple[str, str], int]:
+        """(segment, security id) -> request code over the open feed connections (a subscription
+        dies with its connection, as at Dhan)."""
+        out: dict[tuple[str, str], int] = {}
+        for subs in list(self._feed_subs.values()):
+            out.update(subs)
+        return out
 
     # --- the book ---------------------------------------------------------------------------
 
@@ -317,10 +343,43 @@ def create_app(fake: DhanFake) -> FastAPI:
             "blockedPayoutAmount": 0.0, "withdrawableBalance": 500000.0,
         })  # fmt: skip  (sic: "availabelBalance" is Dhan's spelling)
 
+    async def market_feed(ws: WebSocket) -> None:
+        q = ws.query_params
+        if q.get("token") != fake.access_token or q.get("clientId") != fake.client_id or q.get("authType") != "2":
+            await ws.send_bytes(struct.pack("<BHBIH", 50, 10, 0, 0, 808))  # authentication failed
+            await ws.close(code=1008)
+            return
+        fake.feed_connects += 1
+        fake._feed_sockets.append(ws)
+        subs = fake._feed_subs.setdefault(id(ws), {})
+        try:
+            while True:
+                m = json.loads(await ws.receive_text())
+                fake.feed_requests.append(m)
+                code = int(m["RequestCode"])
+                items = m["InstrumentList"]
+                if len(items) > 100 or int(m["InstrumentCount"]) != len(items):
+                    await ws.send_bytes(struct.pack("<BHBIH", 50, 10, 0, 0, 804))  # too many instruments
+                    continue
+                for it in items:
+                    key = (str(it["ExchangeSegment"]), str(it["SecurityId"]))
+                    if code in (15, 17, 21):
+                        subs[key] = code
+                    elif code in (16, 18, 22):
+                        subs.pop(key, None)
+        except (WebSocketDisconnect, RuntimeError, ValueError, KeyError):
+            pass
+        finally:
+            fake._feed_subs.pop(id(ws), None)
+            if ws in fake._feed_sockets:
+                fake._feed_sockets.remove(ws)
+
     @app.websocket("/")
     async def order_updates(ws: WebSocket) -> None:
         await ws.accept()
         fake._loop = asyncio.get_running_loop()
+        if ws.query_params.get("version") == "2":
+            return await market_feed(ws)
         try:
             login = json.loads(await ws.receive_text())
             fake.ws_logins.append(login)

@@ -10,8 +10,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def market(push: Callable[[], None], every: float = 0.1) -> Iterator[None]:
+    """``push()`` every ``every`` seconds in a daemon thread while the block runs (a fake's quotes)."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            push()
+
+    threading.Thread(target=loop, daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()
 
 
 def serve_on_feed(tmp: Path, feed: str, configs: Path, broker_env: dict[str, str], *extra: str, inputs: int = 3,

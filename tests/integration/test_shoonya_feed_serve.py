@@ -4,12 +4,12 @@ strikes of the nearest expiry and trades on the chains it builds (paper fills)."
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from feed_serve import serve_on_feed
+from feed_serve import market, serve_on_feed
 
 from fakes.server_thread import ServerThread
 from fakes.shoonya_server import ShoonyaFake, create_app, symbol_row
@@ -32,25 +32,19 @@ def test_serve_paper_on_live_shoonya_data(tmp_path: Path) -> None:
     fake.tokens.add(KEY)
     TokenStore(tmp_path / "tokens").save(SessionToken("shoonya", Secret(KEY), datetime.now(UTC) + timedelta(hours=20),
                                                       fake.uid, extra={"actid": fake.uid}))  # fmt: skip
-    stop = threading.Event()
-    with ServerThread(create_app(fake)) as server:
 
-        def market() -> None:  # spot and every subscribed option, ten times a second
-            while not stop.wait(0.1):
-                fake.push_quote(SPOT, lp="25010.00")
-                for key in sorted(fake.subscribed - {SPOT}):
-                    fake.push_quote(key, lp="50.00", bp1="49.50", sp1="50.50", bq1="650", sq1="650", oi="100")
+    def push() -> None:  # spot and every subscribed option
+        fake.push_quote(SPOT, lp="25010.00")
+        for key in sorted(fake.subscribed - {SPOT}):
+            fake.push_quote(key, lp="50.00", bp1="49.50", sp1="50.50", bq1="650", sq1="650", oi="100")
 
-        def check(_health: object) -> None:
-            assert len(fake.subscribed) == 1 + 2 * 41  # the index and ATM +- 20 strikes, CE and PE
-            assert fake.ws_connects == 1 and len(fake._order_sockets) == 1
+    def running(health: dict[str, Any]) -> None:
+        assert len(fake.subscribed) == 1 + 2 * 41  # the index and ATM +- 20 strikes, CE and PE
+        assert fake.ws_connects == 1 and len(fake._order_sockets) == 1
 
-        threading.Thread(target=market, daemon=True).start()
+    with ServerThread(create_app(fake)) as server, market(push):
         env = {"OPTRUNNER_SHOONYA_API_ROOT": server.url, "OPTRUNNER_SHOONYA_WS_ROOT": server.ws_url + "/NorenWSTP/",
                "OPTRUNNER_SHOONYA_USER_ID": fake.uid,
                "OPTRUNNER_SHOONYA_INSTRUMENTS_URL": server.url + "/NFO_symbols.txt.zip"}  # fmt: skip
-        try:
-            out = serve_on_feed(tmp_path, "shoonya", configs, env, while_running=check)
-        finally:
-            stop.set()
+        out = serve_on_feed(tmp_path, "shoonya", configs, env, while_running=running)
     assert KEY not in out

@@ -74,7 +74,7 @@ UVICORN_SETTINGS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_d
                                     "timeout_graceful_shutdown": 2}  # fmt: skip
 
 
-BROKER_FEEDS = ("kite", "shoonya", "breeze")  # --feed names served by a broker's own market data
+BROKER_FEEDS = ("kite", "shoonya", "dhan", "breeze")  # --feed names served by a broker's own market data
 
 
 def live_tag_file(store_text: str, broker: str) -> Path:
@@ -172,7 +172,7 @@ def serve_command(
     live: Annotated[bool, typer.Option("--live", help="Send real orders to --broker (needs today's login: optrunner broker login).")] = False,
     broker: Annotated[str, typer.Option("--broker", help="paper, or with --live: kite, dhan or shoonya.")] = "paper",
     yes: Annotated[bool, typer.Option("--yes", help="With --live: do not ask for confirmation.")] = False,
-    feed: Annotated[str | None, typer.Option("--feed", help="Live data instead of --data: ws://HOST:PORT (docs/feed-protocol.md), kite (Kite Ticker chains), shoonya (Noren WebSocket chains) or breeze (ICICI Breeze socket.io quotes, data only); brokers need today's login.", show_default=False)] = None,
+    feed: Annotated[str | None, typer.Option("--feed", help="Live data instead of --data: ws://HOST:PORT (docs/feed-protocol.md), kite (Kite Ticker chains), shoonya (Noren WebSocket chains), dhan (Dhan Live Market Feed chains) or breeze (ICICI Breeze socket.io quotes, data only); brokers need today's login.", show_default=False)] = None,
     strategies: StrategiesOpt = StrategySource.files,
     on_change: OnChangeOpt = OnChangePolicy.drain,
 ) -> None:
@@ -196,7 +196,7 @@ def serve_command(
             raise UserError("--strategies db takes the strategies from --store's table: leave out --config-dir")
         configs = [config_dir] if config_dir is not None else []
         if (data is None) == (feed is None):
-            raise UserError("give either --data CATALOG --date DAY (replay a day) or --feed ws://HOST:PORT|kite|shoonya|breeze (live data)")
+            raise UserError("give either --data CATALOG --date DAY (replay a day) or --feed ws://HOST:PORT|kite|shoonya|dhan|breeze (live data)")
         if data is not None and day is None:
             raise UserError("--data needs --date DAY: the trading day to replay")
         if feed is not None:
@@ -246,7 +246,9 @@ def serve_command(
         except UserError:
             session.store.close()
             raise
-        hook_name = {"kite": "on_order_message", "shoonya": "on_order_update"}.get(feed)  # breeze: data only
+        # Kite and Shoonya push order updates on the market socket; Dhan's come on the broker's own one,
+        # Breeze is data only
+        hook_name = {"kite": "on_order_message", "shoonya": "on_order_update"}.get(feed)
         hook = getattr(node.kernel.broker, hook_name, None) if hook_name else None
         if hook is not None and broker == feed:
             live_feed.on_order = hook

@@ -5,8 +5,8 @@ credentials are set, today's session token exists and has not expired (a token t
 expires before today's close is warned about), the instrument master loads; then the
 user confirms that real orders will be sent (``--yes`` skips the question; without a
 terminal it is required). Brokers register a factory in ``LIVE_BROKERS``. ``LIVE_FEEDS``
-opens a broker's live chains for ``serve --feed kite|shoonya|breeze`` (paper or live orders
-on live data; Breeze is data only).
+opens a broker's live chains for ``serve --feed kite|shoonya|dhan|breeze`` (paper or live
+orders on live data; Breeze is data only).
 """
 
 from __future__ import annotations
@@ -137,13 +137,30 @@ def open_kite_feed(symbols: list[str], *, width: int = 20, every_seconds: float 
     return feed, feed.snapshots(every_seconds)
 
 
+def nearest_chains(broker: str, symbols: list[str], contracts: Any, view: Any, width: int) -> list[Any]:
+    """One :class:`LiveChain` per symbol on its nearest expiry (today or later) — for brokers
+    whose instruments are a dict of contracts read through a token ``view``."""
+    from optrunner.execution.brokers.live.chain import LiveChain
+
+    today = datetime.now(IST).date()
+    chains = []
+    for sym in symbols:
+        expiries = sorted({c.expiry for c in contracts if c.underlying == sym and c.expiry >= today})
+        if not expiries:
+            raise RunFailed(f"{broker}'s instruments list no {sym} options expiring on or after {today}")
+        try:
+            chains.append(LiveChain(sym, expiries[0], view, width=width))
+        except ValueError as exc:
+            raise RunFailed(f"--feed {broker.lower()}: {exc}") from None
+    return chains
+
+
 def open_shoonya_feed(symbols: list[str], *, width: int = 20, every_seconds: float = 1.0,
                       stale_seconds: float = 5.0) -> tuple[Any, Iterator[Any]]:  # fmt: skip
     """Noren WebSocket touchline chains (nearest expiry, ATM +- ``width`` strikes) for ``symbols``:
     (the running feed, its snapshots for a trading node)."""
     import httpx
 
-    from optrunner.execution.brokers.live.chain import LiveChain
     from optrunner.execution.brokers.shoonya.adapter import load_instruments
     from optrunner.execution.brokers.shoonya.config import account, shoonya_settings
     from optrunner.execution.brokers.shoonya.feed import ChainInstruments, ShoonyaFeed
@@ -155,19 +172,32 @@ def open_shoonya_feed(symbols: list[str], *, width: int = 20, every_seconds: flo
         instruments = load_instruments(settings)
     except (httpx.HTTPError, ValueError) as exc:
         raise RunFailed(f"cannot load Shoonya's NFO symbols: {exc}") from None
-    view = ChainInstruments(instruments)
-    today = datetime.now(IST).date()
-    chains = []
-    for sym in symbols:
-        expiries = sorted({c.expiry for c in instruments if c.underlying == sym and c.expiry >= today})
-        if not expiries:
-            raise RunFailed(f"Shoonya's NFO symbols list no {sym} options expiring on or after {today}")
-        try:
-            chains.append(LiveChain(sym, expiries[0], view, width=width))  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise RunFailed(f"--feed shoonya: {exc}") from None
+    chains = nearest_chains("Shoonya", symbols, instruments, ChainInstruments(instruments), width)
     feed = ShoonyaFeed(settings.ws_root, settings.user_id, tok.extra.get("actid") or account(settings),
                        tok.access_token, chains, stale_seconds=stale_seconds).start()  # fmt: skip
+    return feed, feed.snapshots(every_seconds)
+
+
+def open_dhan_feed(symbols: list[str], *, width: int = 20, every_seconds: float = 1.0,
+                   stale_seconds: float = 5.0) -> tuple[Any, Iterator[Any]]:  # fmt: skip
+    """Dhan Live Market Feed chains (nearest expiry, ATM +- ``width`` strikes, full packets) for
+    ``symbols``: (the running feed, its snapshots for a trading node)."""
+    import httpx
+
+    from optrunner.execution.brokers.dhan.adapter import load_instruments
+    from optrunner.execution.brokers.dhan.config import dhan_settings
+    from optrunner.execution.brokers.dhan.marketfeed import ChainInstruments, DhanMarketFeed
+
+    settings = dhan_settings()
+    settings.require("user_id")
+    tok = check_token("dhan")
+    try:
+        instruments = load_instruments(settings)
+    except (httpx.HTTPError, ValueError) as exc:
+        raise RunFailed(f"cannot load Dhan's scrip master: {exc}") from None
+    chains = nearest_chains("Dhan", symbols, instruments, ChainInstruments(instruments), width)
+    feed = DhanMarketFeed(settings.ws_root, settings.user_id, tok.access_token, chains,
+                          stale_seconds=stale_seconds, token_store=TokenStore()).start()  # fmt: skip
     return feed, feed.snapshots(every_seconds)
 
 
@@ -208,7 +238,7 @@ def open_breeze_feed(symbols: list[str], *, width: int = 20, every_seconds: floa
 
 #: --feed name -> (symbols -> (running feed, snapshots))
 LIVE_FEEDS: dict[str, Callable[[list[str]], tuple[Any, Iterator[Any]]]] = {
-    "kite": open_kite_feed, "shoonya": open_shoonya_feed, "breeze": open_breeze_feed,
+    "kite": open_kite_feed, "shoonya": open_shoonya_feed, "dhan": open_dhan_feed, "breeze": open_breeze_feed,
 }  # fmt: skip
 
 
@@ -235,5 +265,5 @@ def attach(broker: Any, node: Any) -> None:
         broker.resume_orders(node.kernel.om.open_orders())
 
 
-__all__ = ["LIVE_BROKERS", "LIVE_FEEDS", "attach", "check_token", "confirm_live", "kite_session", "live_broker_factory", "open_breeze_feed", "open_kite_feed",
-           "open_shoonya_feed"]
+__all__ = ["LIVE_BROKERS", "LIVE_FEEDS", "attach", "check_token", "confirm_live", "kite_session", "live_broker_factory",
+           "nearest_chains", "open_breeze_feed", "open_dhan_feed", "open_kite_feed", "open_shoonya_feed"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -32,6 +33,24 @@ class ChainInstruments(Protocol):
     index_token: dict[str, int]
 
     def strikes(self, underlying: str, expiry: date) -> list[float]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    token: int
+
+
+class TokenView:  # satisfies ChainInstruments
+    """A broker's instruments as a chain reads them, for brokers whose master has no int token
+    of its own shape (Shoonya's strings, Dhan's segment + security id): the broker's feed
+    says which int stands for each contract and each underlying's index."""
+
+    def __init__(self, tokens: dict[Any, int], index_token: dict[str, int]) -> None:
+        self.by_contract = {c: _Token(int(t)) for c, t in tokens.items()}
+        self.index_token = dict(index_token)
+
+    def strikes(self, underlying: str, expiry: date) -> list[float]:
+        return sorted({c.strike for c in self.by_contract if c.underlying == underlying and c.expiry == expiry})
 
 
 class LiveChain:
@@ -114,6 +133,7 @@ class LiveChain:
         with self._lock:
             now = time.monotonic()
             spot = t.ltp[t.token == self.spot_token]
+            spot = spot[~np.isnan(spot)]  # a packet without a price (OI only) says nothing of spot
             if len(spot):
                 self.spot, self.spot_ts, self.last_tick = float(spot[-1]), now, now
             if not len(self.tokens):
@@ -163,4 +183,4 @@ class LiveChain:
         return time.monotonic() - self.last_tick if self.last_tick else float("inf")
 
 
-__all__ = ["QUOTE_FIELDS", "ChainInstruments", "LiveChain"]
+__all__ = ["QUOTE_FIELDS", "ChainInstruments", "LiveChain", "TokenView"]

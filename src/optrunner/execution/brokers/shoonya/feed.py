@@ -20,14 +20,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import numpy as np
 
 from optrunner.execution.brokers.kite.ticks import Ticks
-from optrunner.execution.brokers.live.chain import LiveChain
+from optrunner.execution.brokers.live.chain import LiveChain, TokenView
 from optrunner.execution.brokers.live.chainfeed import ChainFeed
 from optrunner.execution.brokers.live.secrets import Secret
 from optrunner.execution.brokers.shoonya.symbols import ShoonyaInstrument
@@ -42,20 +40,11 @@ SPOT_IDS = {und: -(i + 1) for i, und in enumerate(INDEX_KEYS)}
 _FIELDS = {"lp": "ltp", "bp1": "bid", "sp1": "ask", "bq1": "bid_qty", "sq1": "ask_qty", "v": "volume", "oi": "oi"}
 
 
-@dataclass(frozen=True, slots=True)
-class _Token:
-    token: int
-
-
-class ChainInstruments:  # satisfies live.chain.ChainInstruments
+class ChainInstruments(TokenView):
     """The view of Shoonya's instruments that :class:`LiveChain` reads (tokens as ints)."""
 
     def __init__(self, instruments: dict[OptionContract, ShoonyaInstrument]) -> None:
-        self.by_contract = {c: _Token(int(i.token)) for c, i in instruments.items() if i.token.isdigit()}
-        self.index_token = dict(SPOT_IDS)
-
-    def strikes(self, underlying: str, expiry: date) -> list[float]:
-        return sorted({c.strike for c in self.by_contract if c.underlying == underlying and c.expiry == expiry})
+        super().__init__({c: int(i.token) for c, i in instruments.items() if i.token.isdigit()}, SPOT_IDS)
 
 
 def key_of(token: int) -> str:
