@@ -6,14 +6,13 @@ orders". Breeze is data only: nothing but quotes is asked of it."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from feed_serve import serve_on_feed
+from feed_serve import market, serve_on_feed
 
 from fakes.breeze_server import BreezeFake, create_app, master_row
 from fakes.server_thread import ServerThread
@@ -39,22 +38,16 @@ def breeze_market(tmp: Path) -> Iterator[tuple[BreezeFake, dict[str, str]]]:
     fake = BreezeFake(master_rows=rows)
     TokenStore(tmp / "tokens").save(SessionToken("breeze", Secret(fake.session_key),
                                                  datetime.now(UTC) + timedelta(hours=20), fake.user_id))  # fmt: skip
-    stop = threading.Event()
 
-    def market() -> None:
-        while not stop.wait(0.1):
-            fake.push_quote(SPOT, 25010.0)
-            for key in sorted(fake.subscribed - {SPOT}):
-                fake.push_quote(key, 50.0, bid=49.5, bid_qty=650, ask=50.5, ask_qty=650, oi=100, volume=1000)
+    def push() -> None:
+        fake.push_quote(SPOT, 25010.0)
+        for key in sorted(fake.subscribed - {SPOT}):
+            fake.push_quote(key, 50.0, bid=49.5, bid_qty=650, ask=50.5, ask_qty=650, oi=100, volume=1000)
 
-    with ServerThread(create_app(fake)) as server:
-        threading.Thread(target=market, daemon=True).start()
-        try:
-            yield fake, {"OPTRUNNER_BREEZE_API_ROOT": server.url, "OPTRUNNER_BREEZE_WS_ROOT": server.ws_url,
-                         "OPTRUNNER_BREEZE_API_KEY": fake.api_key,
-                         "OPTRUNNER_BREEZE_INSTRUMENTS_URL": server.url + "/SecurityMaster.zip"}  # fmt: skip
-        finally:
-            stop.set()
+    with ServerThread(create_app(fake)) as server, market(push):
+        yield fake, {"OPTRUNNER_BREEZE_API_ROOT": server.url, "OPTRUNNER_BREEZE_WS_ROOT": server.ws_url,
+                     "OPTRUNNER_BREEZE_API_KEY": fake.api_key,
+                     "OPTRUNNER_BREEZE_INSTRUMENTS_URL": server.url + "/SecurityMaster.zip"}  # fmt: skip
 
 
 def joined_the_window(fake: BreezeFake) -> None:
