@@ -9,9 +9,8 @@ from __future__ import annotations
 import io
 import logging
 import stat
-import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from optrunner.execution.brokers.live.master import InstrumentMasterCache
 from optrunner.execution.brokers.live.secrets import Secret, install_log_redaction
 from optrunner.execution.brokers.live.tokens import SessionToken, TokenStore
 from optrunner.instruments.contracts import OptionContract
+from waiting import wait
 
 TODAY = datetime.now(IST).date()
 EXPIRY = TODAY + timedelta(days=9)
@@ -45,14 +45,6 @@ STRIKES = [25000.0 + 50 * i for i in range(21)]
 SPOT = "4.1!NIFTY 50"
 API_SESSION = "53125831"
 
-
-def wait(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def token_of(strike: float, right: str) -> int:

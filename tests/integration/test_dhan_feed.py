@@ -5,8 +5,7 @@ counted without losing the connection, staleness, and a refused token until a ne
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,20 +22,13 @@ from optrunner.execution.brokers.live.chain import LiveChain
 from optrunner.execution.brokers.live.secrets import Secret
 from optrunner.execution.brokers.live.tokens import SessionToken, TokenStore
 from optrunner.instruments.contracts import OptionContract
+from waiting import wait
 
 EXPIRY = LiveClock().now().date() + timedelta(days=9)
 STRIKES = [25000.0 + 50 * i for i in range(21)]
 SPOT = ("IDX_I", "13")
 SEG = {"IDX_I": P.IDX_I, "NSE_FNO": P.NSE_FNO}
 
-
-def wait(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def rows() -> list[str]:

@@ -3,26 +3,16 @@ moves, survive a dropped connection (reconnect + resubscribe), and report stalen
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from kite_cases import CE, EXPIRY, start_fake
 
 from fakes.kite_server import API_KEY, full_packet, index_packet, tick_frame
 from optrunner.execution.brokers.kite.feed import KiteTickerFeed
 from optrunner.execution.brokers.kite.symbols import KiteInstruments
 from optrunner.execution.brokers.live.chain import LiveChain
+from waiting import wait
 
 TOKEN = "fake-access-token-000000000007"
 
-
-def wait(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 def test_feed_subscribes_recentres_reconnects_and_goes_stale() -> None:

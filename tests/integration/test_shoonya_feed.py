@@ -5,8 +5,7 @@ ATM ± N strikes, re-centring, reconnect + resubscribe, staleness, and pushed or
 from __future__ import annotations
 
 import copy
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,19 +25,12 @@ from optrunner.execution.brokers.shoonya.config import shoonya_settings
 from optrunner.execution.brokers.shoonya.feed import ChainInstruments, ShoonyaFeed
 from optrunner.execution.brokers.shoonya.symbols import parse_symbols
 from optrunner.instruments.contracts import OptionContract
+from waiting import wait
 
 EXPIRY = LiveClock().now().date() + timedelta(days=9)
 STRIKES = [25000.0 + 50 * i for i in range(21)]
 SPOT = "NSE|26000"
 
-
-def wait(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture
