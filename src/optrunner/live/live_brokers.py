@@ -211,7 +211,6 @@ def open_breeze_feed(symbols: list[str], *, width: int = 20, every_seconds: floa
     from optrunner.execution.brokers.breeze.config import breeze_settings
     from optrunner.execution.brokers.breeze.feed import BreezeFeed
     from optrunner.execution.brokers.breeze.symbols import InstrumentMasterError, load_instruments
-    from optrunner.execution.brokers.live.chain import LiveChain
 
     settings = breeze_settings()
     settings.require("api_key")
@@ -220,17 +219,7 @@ def open_breeze_feed(symbols: list[str], *, width: int = 20, every_seconds: floa
         instruments = load_instruments(settings)
     except (httpx.HTTPError, InstrumentMasterError) as exc:
         raise RunFailed(f"cannot load Breeze's security master: {exc}") from None
-    today = datetime.now(IST).date()
-    chains = []
-    for sym in symbols:
-        expiries = instruments.expiries(sym, today)
-        if not expiries:
-            raise RunFailed(f"Breeze's security master lists no {sym} options expiring on or after {today}"
-                            f" ({instruments.skipped} row(s) skipped as inconsistent)")  # fmt: skip
-        try:
-            chains.append(LiveChain(sym, expiries[0], instruments, width=width))
-        except ValueError as exc:
-            raise RunFailed(f"--feed breeze: {exc}") from None
+    chains = nearest_chains("Breeze", symbols, instruments.by_contract, instruments, width)
     feed = BreezeFeed(settings.ws_root, tok.user_id, tok.access_token, instruments, chains,
                       stale_seconds=stale_seconds).start()  # fmt: skip
     return feed, feed.snapshots(every_seconds)
