@@ -139,26 +139,45 @@ def risk_command(
     _serve(gate.run_once, gate.consumer)
 
 
-@service_app.command("gateway", epilog=examples("optrunner service gateway --broker paper --broker-state paper.json"))
+@service_app.command("gateway", epilog=examples(
+    "optrunner service gateway --broker paper --broker-state paper.json",
+    "optrunner service gateway --broker kite --broker-state kite-tags.txt   # after: optrunner broker login kite"))
 def gateway_command(
-    broker_state: Annotated[Path, typer.Option("--broker-state", help="The paper broker's durable book (JSON).")],
+    broker_state: Annotated[Path, typer.Option("--broker-state", help=(
+        "paper: the broker's durable book (JSON). kite/dhan/shoonya: the tag file (client id <-> "
+        "broker tag, appended before each order leaves) — keep it across restarts."))],
     account: AccountOpt = None,
     name: Annotated[str, typer.Option("--name", help="Consumer name in the gateway group.")] = "gateway-1",
     redis_url: RedisOpt = DEFAULT_REDIS, namespace: NamespaceOpt = "optrunner", broker: BrokerOpt = "paper",
 ) -> None:  # fmt: skip
-    """Execute {broker}.signals.validated on the broker; answers on {broker}.orders.*."""
+    """Execute {broker}.signals.validated on the broker; answers on {broker}.orders.*.
+
+    paper: the simulated exchange. kite, dhan, shoonya: real orders, with today's session
+    from `optrunner broker login NAME` (refused when missing or expired)."""
     from optrunner.bus.gateway import Gateway
     from optrunner.core.clock import SimClock
-    from optrunner.live.paper_broker import PaperBroker
 
-    if broker != "paper":
-        raise UserError(f"--broker {broker}: only the paper broker has a gateway so far")
     _setup_logging()
-    settings, _ = account_settings(account)
     clock = SimClock()
-    gateway = Gateway(_bus(redis_url, namespace, broker), PaperBroker(broker_state, clock, settings.sim_config()),
+    gateway = Gateway(_bus(redis_url, namespace, broker), open_gateway_broker(broker, broker_state, clock, account),
                       clock, consumer=name)  # fmt: skip
     _serve(gateway.run_once, gateway.consumer)
 
 
-__all__ = ["service_app"]
+def open_gateway_broker(broker: str, state: Path, clock: Any, account: Path | None = None) -> Any:
+    """The broker a gateway executes on: the paper broker on its durable book, or a live
+    adapter (the same checks as ``serve --live``: credentials, a valid session, the
+    instrument master) whose tag file is ``state``."""
+    if broker == "paper":
+        from optrunner.live.paper_broker import PaperBroker
+
+        settings, _ = account_settings(account)
+        return PaperBroker(state, clock, settings.sim_config())
+    from optrunner.live.live_brokers import LIVE_BROKERS, live_broker_factory
+
+    if broker not in LIVE_BROKERS:
+        raise UserError(f"--broker {broker!r}: a gateway runs one of paper, {', '.join(sorted(LIVE_BROKERS))}")
+    return live_broker_factory(broker, state)(None, clock, None, None)
+
+
+__all__ = ["open_gateway_broker", "service_app"]
