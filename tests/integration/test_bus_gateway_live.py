@@ -58,7 +58,8 @@ class KiteGateway:
 
     def env(self) -> dict[str, str]:
         return os.environ | settings_env(self.fake, self.tmp) | {
-            "OPTRUNNER_TOKEN_DIR": str(self.tmp / "tokens"), "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
+            "OPTRUNNER_TOKEN_DIR": str(self.tmp / "tokens"), "XDG_CONFIG_HOME": str(self.tmp / "xdg"),
+            "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
 
     def start(self) -> subprocess.Popen:
         self.proc = subprocess.Popen(

@@ -10,6 +10,11 @@ signals go to ``paper.signals.raw`` and ``kite`` ones' to ``kite.signals.raw`` â
 checked by that broker's risk service and executed by its gateway. Market moves and the
 session close go to every broker (the paper gateway executes on them; a live one answers
 what its broker said since). Answers are collected from every broker, in broker order.
+
+Reconciliation: a live broker's positions are per account; they are attributed to the one
+strategy trading on it. Several strategies on one live account in a process that also trades
+elsewhere cannot be told apart there, and are reported as differences: run them in their own
+strategies service (``--broker kite``), whose reconciliation compares per contract.
 """
 
 from __future__ import annotations
@@ -125,7 +130,17 @@ class RoutingBroker:
         return [o for b in self.brokers.values() for o in b.orders()]
 
     def positions(self) -> list[BrokerPosition]:
-        return [p for b in self.brokers.values() for p in b.positions()]
+        """Every broker's positions. A live broker keeps one book per account (no strategy):
+        when one strategy alone trades on it, its positions are that strategy's, so the
+        kernel's reconciliation compares like with like."""
+        out = []
+        for name, b in self.brokers.items():
+            users = [s for s, n in self.routes.items() if n == name]
+            for p in b.positions():
+                if not p.strategy and len(users) == 1:
+                    p = BrokerPosition(users[0], p.contract, p.quantity)
+                out.append(p)
+        return out
 
     def trades(self) -> list[BrokerEvent]:
         return sorted((e for b in self.brokers.values() for e in b.trades()), key=lambda e: (e.ts, e.exec_id))

@@ -4,7 +4,8 @@ It is ``optrunner run``'s trading node — the same kernel, runner, strategies, 
 checks, order manager and store (journal, checkpoints, crash recovery) — with two parts
 swapped: its input is ``market.chains`` (and, with ``ticks``, ``market.ticks``) instead of
 a catalog, and its broker is a :class:`StreamBroker`, whose requests are the signals on
-``{broker}.signals.raw``. Routing an input to the strategies that want it is the runner's
+``{broker}.signals.raw`` — each strategy's own broker's (``execution.broker``, bus/routing.py).
+Routing an input to the strategies that want it is the runner's
 dict lookup (instrument -> strategies): a tick costs the same with 1 or 1,000 strategies
 that do not want it. A restarted service resumes its session from its store and skips the
 inputs its last checkpoint covers.
@@ -26,8 +27,10 @@ from typing import Any
 
 import redis
 
+from optrunner.backtest.commands import load_configs
 from optrunner.bus import messages as m
 from optrunner.bus.broker import StreamBroker
+from optrunner.bus.routing import RoutingBroker, strategy_brokers
 from optrunner.bus.streams import FIELD, StreamBus
 from optrunner.bus.topics import Topics
 from optrunner.data.snapshot import ChainSnapshot
@@ -75,7 +78,9 @@ class StrategyRunnerService:
                  db_manager: str) -> None:  # fmt: skip
         self.config, self.settings, self.store_url = config, settings, db_manager
         self.bus = StreamBus(redis_client or redis.Redis.from_url(config.url), config.topics())
-        self.broker: StreamBroker | None = None
+        self.broker: StreamBroker | RoutingBroker | None = None
+        self.routes: dict[str, str] = {}  # strategy -> broker (execution.broker; else config.broker)
+        self._buses = {config.broker: self.bus}
         self.node: TradingNode | None = None
         self.inputs = 0
         self.ticks = 0  # ticks and bars routed from market.ticks / market.bars
@@ -100,10 +105,27 @@ class StrategyRunnerService:
             session.store.close()
         return self.inputs
 
-    def _make_broker(self, _path: Path, clock: Any, sim_config: Any, _faults: Any) -> StreamBroker:
+    def _make_broker(self, _path: Path, clock: Any, sim_config: Any, _faults: Any) -> StreamBroker | RoutingBroker:
+        """One StreamBroker when every strategy trades on ``config.broker``; else a
+        RoutingBroker over one per broker the strategies name (bus/routing.py)."""
         c = self.config
-        self.broker = StreamBroker(self.bus, clock, name=c.broker, origin=c.origin, config=sim_config, settle=c.settle)
+        cfgs, _ = load_configs(self.settings.strategy_files)
+        self.routes = strategy_brokers(cfgs, c.broker)
+        names = sorted(set(self.routes.values()) or {c.broker})
+        if names == [c.broker]:
+            self.broker = StreamBroker(self.bus, clock, name=c.broker, origin=c.origin, config=sim_config, settle=c.settle)
+            return self.broker
+        log.warning("strategies trade on %s: %s", ", ".join(names),
+                    ", ".join(f"{s} -> {b}" for s, b in sorted(self.routes.items())))  # fmt: skip
+        brokers = {n: StreamBroker(self._bus_of(n), clock, name=n, origin=c.origin, config=sim_config, settle=c.settle)
+                   for n in names}  # fmt: skip
+        self.broker = RoutingBroker(brokers, self.routes, c.broker if c.broker in brokers else names[0])
         return self.broker
+
+    def _bus_of(self, broker: str) -> StreamBus:
+        if broker not in self._buses:
+            self._buses[broker] = StreamBus(self.bus.client, Topics(broker, self.config.namespace))
+        return self._buses[broker]
 
     def _market(self, day: date) -> Iterator[ChainSnapshot]:
         """``market.chains`` from its start (the node skips what its checkpoint covers), each
@@ -182,7 +204,10 @@ class StrategyRunnerService:
     def _after_input(self, node: TradingNode) -> None:
         ts = node.clock.now()
         pf = node.kernel.portfolio
-        self.bus.publish_many("pnl.snapshots", [
-            m.PnlSnapshot(ts, name, s.net, s.realized, s.unrealized, s.charges)
-            for name in pf.strategies() for s in [pf.summary(name)]
-        ])  # fmt: skip
+        by_broker: dict[str, list[m.PnlSnapshot]] = {}
+        for name in pf.strategies():
+            s = pf.summary(name)
+            by_broker.setdefault(self.routes.get(name, self.config.broker), []).append(
+                m.PnlSnapshot(ts, name, s.net, s.realized, s.unrealized, s.charges))
+        for broker, snaps in by_broker.items():  # each strategy's P&L on its broker's topic
+            self._bus_of(broker).publish_many("pnl.snapshots", snaps)
