@@ -100,7 +100,8 @@ def feed_command(
     "optrunner service strategies my_strangle.json --data data/demo --date 2026-10-05 --store sqlite:///s.sqlite"))
 def strategies_command(
     configs: FilesArg, data: DataOpt, day: DateOpt,
-    store: Annotated[str, typer.Option("--store", help="Store URL of the session (resumed when it holds one).")],
+    store: Annotated[str, typer.Option("--store", envvar="OPTRUNNER_STORE", help=(
+        "Store URL of the session (resumed when it holds one); or env OPTRUNNER_STORE (keeps a password off the command line)."))],
     account: AccountOpt = None, capital: CapitalOpt = None,
     ticks: Annotated[bool, typer.Option("--ticks", help="Also consume market.ticks (a live tick feed).")] = False,
     no_settle: Annotated[bool, typer.Option("--no-settle", help="Do not wait for answers before the next input (live).")] = False,
