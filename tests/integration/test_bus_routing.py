@@ -1,8 +1,10 @@
 """One broker per strategy through the real Redis: one strategies service runs two strategies,
-SVC on paper (the default) and SVK with ``execution.broker: kite``; each one's signals go to
-its own broker's topics, through that broker's risk service and gateway (paper and Kite at
-once), and every order reaches the right broker: SVK's at the fake Kite (the real SDK),
-SVC's at the paper gateway, none at the other."""
+SVC on paper (the default) and SVK on Kite — named in its file (``execution.broker: kite``) or,
+from the ``strategy_configurations`` table (``--strategies db``), by its row's
+``zerodha_trading_enabled`` (seed 004); each one's signals go to its own broker's topics,
+through that broker's risk service and gateway (paper and Kite at once), and every order
+reaches the right broker: SVK's at the fake Kite (the real SDK), SVC's at the paper gateway,
+none at the other."""
 
 from __future__ import annotations
 
@@ -36,11 +38,27 @@ ACCESS = "fake-access-token-000000000888"
 KITE_STRATEGY = "SVK"
 
 
-def test_two_strategies_one_on_paper_one_on_kite_each_order_reaches_its_broker(tmp_path: Path, redis_url: str) -> None:
+def import_rows(store: str, configs: Path) -> None:
+    """SVC as a plain row, SVK as a row with zerodha_trading_enabled (its file names no broker)."""
+    from optrunner.live.commands import open_store, store_url
+    from optrunner.strategy_db.rows import write_document
+
+    st = open_store(store, store_url(store), recover=False)
+    try:
+        for name, zerodha in ((STRATEGY, False), (KITE_STRATEGY, True)):
+            doc = json.loads((configs / f"{name}.json").read_text())
+            write_document(st, doc, configs, where=name, zerodha_trading_enabled=zerodha)
+    finally:
+        st.close()
+
+
+@pytest.mark.parametrize("source", ["files", "db"])
+def test_two_strategies_one_on_paper_one_on_kite_each_order_reaches_its_broker(tmp_path: Path, redis_url: str,
+                                                                               source: str) -> None:  # fmt: skip
     catalog, configs = make_case(tmp_path)
     doc = json.loads((configs / f"{STRATEGY}.json").read_text())
-    (configs / f"{KITE_STRATEGY}.json").write_text(json.dumps({**doc, "name": KITE_STRATEGY,
-                                                                "execution": {"broker": "kite"}}))  # fmt: skip
+    kite_doc = {**doc, "name": KITE_STRATEGY} | ({"execution": {"broker": "kite"}} if source == "files" else {})
+    (configs / f"{KITE_STRATEGY}.json").write_text(json.dumps(kite_doc))
     fake = FakeKite(instrument_csv(day_contracts(catalog))).start()
     fake.fill_at_limit = True
     fake.issue_token(ACCESS)
@@ -67,7 +85,10 @@ def test_two_strategies_one_on_paper_one_on_kite_each_order_reaches_its_broker(t
         feed = start("feed", "--data", str(catalog), "--date", DAY.isoformat(), "--symbol", "NIFTY")
         out = feed.communicate(timeout=120)[0]
         assert feed.returncode == 0, out
-        strat = start("strategies", *files, "--data", str(catalog), "--date", DAY.isoformat(), "--store", store,
+        if source == "db":
+            import_rows(store, configs)
+        chosen = files if source == "files" else ["--strategies", "db"]
+        strat = start("strategies", *chosen, "--data", str(catalog), "--date", DAY.isoformat(), "--store", store,
                       "--capital", "50000000")  # fmt: skip
         out = strat.communicate(timeout=300)[0]
         assert strat.returncode == 0 and "processed" in out, out[-3000:]

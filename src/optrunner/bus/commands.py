@@ -99,16 +99,21 @@ def feed_command(
 @service_app.command("strategies", epilog=examples(
     "optrunner service strategies my_strangle.json --data data/demo --date 2026-10-05 --store sqlite:///s.sqlite"))
 def strategies_command(
-    configs: FilesArg, data: DataOpt, day: DateOpt,
+    data: DataOpt, day: DateOpt,
     store: Annotated[str, typer.Option("--store", envvar="OPTRUNNER_STORE", help=(
         "Store URL of the session (resumed when it holds one); or env OPTRUNNER_STORE (keeps a password off the command line)."))],
+    configs: Annotated[list[Path] | None, typer.Argument(help="Strategy files or folders (none with --strategies db).")] = None,
     account: AccountOpt = None, capital: CapitalOpt = None,
     ticks: Annotated[bool, typer.Option("--ticks", help="Also consume market.ticks (a live tick feed).")] = False,
     no_settle: Annotated[bool, typer.Option("--no-settle", help="Do not wait for answers before the next input (live).")] = False,
     name: Annotated[str, typer.Option("--name", help="This process's name in its commands.")] = "strategies",
+    source: Annotated[str, typer.Option("--strategies", help=(
+        "files: the strategy files given; db: the active rows of --store's strategy_configurations, "
+        "followed while it runs (zerodha_trading_enabled rows trade on kite)."))] = "files",
     redis_url: RedisOpt = DEFAULT_REDIS, namespace: NamespaceOpt = "optrunner", broker: BrokerOpt = "paper",
 ) -> None:  # fmt: skip
-    """Run strategies on the market topics; their orders go to {broker}.signals.raw."""
+    """Run strategies on the market topics; each one's orders go to its broker's signals.raw
+    (execution.broker; else --broker)."""
     import asyncio
 
     from optrunner.bus.strategies import BusConfig, StrategiesSettings, StrategyRunnerService
@@ -116,7 +121,9 @@ def strategies_command(
     _setup_logging()
     bus = _bus(redis_url, namespace, broker)
     config = BusConfig(redis_url, namespace, broker, name, settle=not no_settle, ticks=ticks)
-    service = StrategyRunnerService(config, StrategiesSettings(configs, data, day, account, capital), bus.client, store)
+    settings = StrategiesSettings(configs or [], data, day, account, capital,
+                                  extra={"strategies": source} if source != "files" else {})  # fmt: skip
+    service = StrategyRunnerService(config, settings, bus.client, store)
     n = asyncio.run(service.start())
     typer.echo(f"processed {n} snapshot(s)")
 

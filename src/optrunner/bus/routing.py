@@ -19,7 +19,7 @@ strategies service (``--broker kite``), whose reconciliation compares per contra
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -45,11 +45,18 @@ def strategy_brokers(configs: Iterable[Any], default: str = "paper") -> dict[str
 class RoutingBroker:
     """The ``Broker`` protocol over several :class:`StreamBroker` (see the module docstring)."""
 
-    def __init__(self, brokers: Mapping[str, StreamBroker], routes: Mapping[str, str], default: str) -> None:
+    def __init__(self, brokers: Mapping[str, StreamBroker], routes: Mapping[str, str], default: str, *,
+                 resolve: Callable[[str], str | None] | None = None,
+                 make: Callable[[str], StreamBroker] | None = None) -> None:  # fmt: skip
+        """``routes``: strategy -> broker at the start. ``resolve``: asked first at each new
+        order (strategies swapped in or changed in the table while the session runs; None: not
+        known there); ``make``: a StreamBroker for a broker first named that way."""
         if default not in brokers:
             raise ValueError(f"the default broker {default!r} is not among {sorted(brokers)}")
         self.brokers = dict(brokers)
-        self.routes, self.default = dict(routes), default
+        self.routes = routes if isinstance(routes, dict) else dict(routes)  # shared: the owner sees resolved routes
+        self.default = default
+        self.resolve, self.make = resolve, make
         self.name = "+".join(self.brokers)
         self.config = self.brokers[default].config
         self.market_ids: dict[tuple[str, datetime], str] = {}
@@ -60,8 +67,22 @@ class RoutingBroker:
 
     # --- routing ---------------------------------------------------------------------------
 
+    def route(self, strategy: str) -> str:
+        """The broker ``strategy``'s new orders go to (created on first use when ``make`` allows)."""
+        name = self.resolve(strategy) if self.resolve is not None else None
+        if name is not None:
+            self.routes[strategy] = name  # the latest word (a row swapped to another broker)
+        name = name or self.routes.get(strategy) or self.default
+        if name not in self.brokers:
+            if self.make is None:
+                raise ValueError(f"strategy {strategy!r} trades on {name!r}, which this process does not route to")
+            b = self.brokers[name] = self.make(name)
+            b.market_ids = self.market_ids
+            self._key_owner.update((k, name) for k in b.answer_cursors)
+        return name
+
     def broker_for(self, strategy: str) -> StreamBroker:
-        return self.brokers[self.routes.get(strategy, self.default)]
+        return self.brokers[self.route(strategy)]
 
     def _of(self, client_id: str) -> StreamBroker:
         """The broker an order was sent to; after a restart, the one whose book holds it."""
@@ -74,7 +95,7 @@ class RoutingBroker:
     # --- requests ----------------------------------------------------------------------------
 
     def submit(self, order: Order) -> None:
-        self._owner[order.client_id] = self.routes.get(order.strategy, self.default)
+        self._owner[order.client_id] = self.route(order.strategy)
         self.brokers[self._owner[order.client_id]].submit(order)
 
     def cancel(self, client_id: str) -> None:

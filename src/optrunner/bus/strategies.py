@@ -30,7 +30,7 @@ import redis
 from optrunner.backtest.commands import load_configs
 from optrunner.bus import messages as m
 from optrunner.bus.broker import StreamBroker
-from optrunner.bus.routing import RoutingBroker, strategy_brokers
+from optrunner.bus.routing import RoutingBroker, strategy_broker, strategy_brokers
 from optrunner.bus.streams import FIELD, StreamBus
 from optrunner.bus.topics import Topics
 from optrunner.data.snapshot import ChainSnapshot
@@ -109,18 +109,36 @@ class StrategyRunnerService:
         """One StreamBroker when every strategy trades on ``config.broker``; else a
         RoutingBroker over one per broker the strategies name (bus/routing.py)."""
         c = self.config
-        cfgs, _ = load_configs(self.settings.strategy_files)
+        from_table = self.settings.extra.get("strategies") == "db"
+        cfgs = self._table_configs() if from_table else load_configs(self.settings.strategy_files)[0]
         self.routes = strategy_brokers(cfgs, c.broker)
         names = sorted(set(self.routes.values()) or {c.broker})
-        if names == [c.broker]:
-            self.broker = StreamBroker(self.bus, clock, name=c.broker, origin=c.origin, config=sim_config, settle=c.settle)
+
+        def make(name: str) -> StreamBroker:
+            return StreamBroker(self._bus_of(name), clock, name=name, origin=c.origin, config=sim_config, settle=c.settle)
+
+        if names == [c.broker] and not from_table:
+            self.broker = make(c.broker)
             return self.broker
         log.warning("strategies trade on %s: %s", ", ".join(names),
                     ", ".join(f"{s} -> {b}" for s, b in sorted(self.routes.items())))  # fmt: skip
-        brokers = {n: StreamBroker(self._bus_of(n), clock, name=n, origin=c.origin, config=sim_config, settle=c.settle)
-                   for n in names}  # fmt: skip
-        self.broker = RoutingBroker(brokers, self.routes, c.broker if c.broker in brokers else names[0])
+        # from the table, a row swapped in later (or moved to another broker) is routed by its config then
+        resolve = self._resolve if from_table else None
+        self.broker = RoutingBroker({n: make(n) for n in names}, self.routes, c.broker if c.broker in names else names[0],
+                                    resolve=resolve, make=make if from_table else None)  # fmt: skip
         return self.broker
+
+    def _table_configs(self) -> list[Any]:
+        """The active rows' configs now (the session reads them again itself and follows them)."""
+        from optrunner.strategy_db.session import open_strategy_table
+
+        watcher, cfgs = open_strategy_table(self.store_url)
+        watcher.store.close()
+        return cfgs
+
+    def _resolve(self, strategy: str) -> str | None:
+        config = self.node.kernel.runner.configs().get(strategy) if self.node is not None else None
+        return None if config is None else strategy_broker(config, self.config.broker)
 
     def _bus_of(self, broker: str) -> StreamBus:
         if broker not in self._buses:
