@@ -97,7 +97,8 @@ def feed_command(
 
 
 @service_app.command("strategies", epilog=examples(
-    "optrunner service strategies my_strangle.json --data data/demo --date 2026-10-05 --store sqlite:///s.sqlite"))
+    "optrunner service strategies my_strangle.json --data data/demo --date 2026-10-05 --store sqlite:///s.sqlite",
+    "optrunner service strategies --strategies db --data data/demo --date 2026-10-05 --store postgresql+psycopg://me@127.0.0.1:5432/paper"))
 def strategies_command(
     data: DataOpt, day: DateOpt,
     store: Annotated[str, typer.Option("--store", envvar="OPTRUNNER_STORE", help=(
