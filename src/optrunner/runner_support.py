@@ -305,18 +305,23 @@ def row_config(row: Any, base_dir: Path | None = None) -> Any:
     A row's ``parameters`` may hold a whole strategy file (it has ``market_config``): it means
     exactly what the file would, validated the same way (relative paths from ``base_dir``,
     default the working folder). Otherwise the row is seed 004's composition shape
-    (``strategy_type``, ``instruments``, processor ``parameters``)."""
+    (``strategy_type``, ``instruments``, processor ``parameters``). ``zerodha_trading_enabled``
+    routes it to Kite (``execution.broker``), else it keeps its own broker (paper by default)."""
     from optrunner.config import ConfigError, validate_config
     from optrunner.strategies.composition import ExecutorConfig
 
     name = row.id
+    zerodha = bool(getattr(row, "zerodha_trading_enabled", False))  # seed 004: one broker per strategy
     if isinstance(row.parameters, dict) and "market_config" in row.parameters:
-        config, issues = validate_config({**row.parameters, "name": name}, base_dir or Path.cwd())
+        doc = {**row.parameters, "name": name}
+        if zerodha:
+            doc["execution"] = {**(doc.get("execution") or {}), "broker": "kite"}
+        config, issues = validate_config(doc, base_dir or Path.cwd())
         if issues:
             raise ConfigError(f"strategy_configurations[{name}]", issues)
         return config
-    return ExecutorConfig(name=name, strategy=row.strategy_type,
-                          instruments=tuple(row.instruments), parameters=dict(row.parameters))  # fmt: skip
+    return ExecutorConfig(name=name, strategy=row.strategy_type, instruments=tuple(row.instruments),
+                          parameters=dict(row.parameters), **({"broker": "kite"} if zerodha else {}))  # fmt: skip
 
 
 def load_strategy_rows(

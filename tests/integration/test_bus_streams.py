@@ -149,7 +149,7 @@ def test_streams_are_bounded_by_approximate_maxlen(bus: StreamBus, monkeypatch) 
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["gateway", "--broker", "kite", "--broker-state", "x.json"], "--broker kite: only the paper broker has a gateway so far"),
+    (["gateway", "--broker", "fyers", "--broker-state", "x.json"], "--broker 'fyers': a gateway runs one of paper, dhan, kite, shoonya"),
     (["gateway", "--broker-state", "x.json", "--redis", "redis://127.0.0.1:1/0"], "Redis at redis://127.0.0.1:1/0 does not answer"),
     (["feed", "--data", ".", "--date", "16-11-2026", "--symbol", "NIFTY"], "--date '16-11-2026' is not a date like 2026-11-16"),
 ])  # fmt: skip

@@ -62,7 +62,8 @@ def test_dockerfile_essentials() -> None:
 def test_compose_file_essentials() -> None:
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"app", "postgres", "redis", "prometheus"}
+    default = {n for n, v in services.items() if not v.get("profiles")}
+    assert default == {"app", "postgres", "redis", "prometheus"}  # `docker compose up`: the single process
     app = services["app"]
     assert app["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
     assert (DEPLOY / app["build"]["context"] / app["build"]["dockerfile"]).is_file()
@@ -80,6 +81,34 @@ def test_compose_file_essentials() -> None:
     assert "--config.file=/etc/prometheus/prometheus.yml" in prom["command"]
     for service in services.values():  # every published port on loopback
         assert all(p.startswith("127.0.0.1:") for p in service.get("ports", []))
+
+
+def test_compose_scale_out_services_and_live_gateways() -> None:
+    """The four services (profile services) and, per live broker, a risk service and a gateway
+    (profile live = Kite; dhan, shoonya) run the light entry point with the right broker."""
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    services = compose["services"]
+    profile = {n: tuple(v.get("profiles", ())) for n, v in services.items()}
+    assert {n for n, p in profile.items() if p == ("services",)} == {"feed", "strategies", "risk", "gateway"}
+    for name, prof, broker in (("kite", "live", "kite"), ("dhan", "dhan", "dhan"), ("shoonya", "shoonya", "shoonya")):
+        for kind in ("risk", "gateway"):
+            svc = services[f"{kind}-{name}"]
+            assert profile[f"{kind}-{name}"] == (prof,)
+            cmd = svc["command"]
+            assert cmd[0] == kind and cmd[cmd.index("--broker") + 1] == broker and "--name" in cmd
+        gw = services[f"gateway-{name}"]
+        assert gw["env_file"] == ["brokers.env"] and gw["environment"]["OPTRUNNER_TOKEN_DIR"] == "/tokens"
+        assert "tokens:/tokens" in gw["volumes"] and "state:/var/lib/optrunner" in gw["volumes"]
+        assert gw["command"][gw["command"].index("--broker-state") + 1].startswith("/var/lib/optrunner/")
+    assert services["gateway"]["command"][:3] == ["gateway", "--broker", "paper"]
+    for name, svc in services.items():
+        if svc.get("profiles"):
+            assert svc["entrypoint"] == ["python", "-m", "optrunner.bus"] and svc["stop_signal"] == "SIGTERM"
+            assert svc["depends_on"]["redis"]["condition"] == "service_healthy"
+            assert svc["command"][svc["command"].index("--redis") + 1] == "redis://redis:6379/0", name
+            assert "KEY" not in str(svc) and "SECRET" not in str(svc)  # broker secrets stay in brokers.env
+    assert "@postgres:5432/" in services["strategies"]["environment"]["OPTRUNNER_STORE"]
+    assert "deploy/brokers.env" in (ROOT / ".gitignore").read_text().splitlines()
 
 
 def test_prometheus_scrapes_the_app() -> None:

@@ -97,17 +97,24 @@ def feed_command(
 
 
 @service_app.command("strategies", epilog=examples(
-    "optrunner service strategies my_strangle.json --data data/demo --date 2026-10-05 --store sqlite:///s.sqlite"))
+    "optrunner service strategies my_strangle.json --data data/demo --date 2026-10-05 --store sqlite:///s.sqlite",
+    "optrunner service strategies --strategies db --data data/demo --date 2026-10-05 --store postgresql+psycopg://me@127.0.0.1:5432/paper"))
 def strategies_command(
-    configs: FilesArg, data: DataOpt, day: DateOpt,
-    store: Annotated[str, typer.Option("--store", help="Store URL of the session (resumed when it holds one).")],
+    data: DataOpt, day: DateOpt,
+    store: Annotated[str, typer.Option("--store", envvar="OPTRUNNER_STORE", help=(
+        "Store URL of the session (resumed when it holds one); or env OPTRUNNER_STORE (keeps a password off the command line)."))],
+    configs: Annotated[list[Path] | None, typer.Argument(help="Strategy files or folders (none with --strategies db).")] = None,
     account: AccountOpt = None, capital: CapitalOpt = None,
     ticks: Annotated[bool, typer.Option("--ticks", help="Also consume market.ticks (a live tick feed).")] = False,
     no_settle: Annotated[bool, typer.Option("--no-settle", help="Do not wait for answers before the next input (live).")] = False,
     name: Annotated[str, typer.Option("--name", help="This process's name in its commands.")] = "strategies",
+    source: Annotated[str, typer.Option("--strategies", help=(
+        "files: the strategy files given; db: the active rows of --store's strategy_configurations, "
+        "followed while it runs (zerodha_trading_enabled rows trade on kite)."))] = "files",
     redis_url: RedisOpt = DEFAULT_REDIS, namespace: NamespaceOpt = "optrunner", broker: BrokerOpt = "paper",
 ) -> None:  # fmt: skip
-    """Run strategies on the market topics; their orders go to {broker}.signals.raw."""
+    """Run strategies on the market topics; each one's orders go to its broker's signals.raw
+    (execution.broker; else --broker)."""
     import asyncio
 
     from optrunner.bus.strategies import BusConfig, StrategiesSettings, StrategyRunnerService
@@ -115,7 +122,9 @@ def strategies_command(
     _setup_logging()
     bus = _bus(redis_url, namespace, broker)
     config = BusConfig(redis_url, namespace, broker, name, settle=not no_settle, ticks=ticks)
-    service = StrategyRunnerService(config, StrategiesSettings(configs, data, day, account, capital), bus.client, store)
+    settings = StrategiesSettings(configs or [], data, day, account, capital,
+                                  extra={"strategies": source} if source != "files" else {})  # fmt: skip
+    service = StrategyRunnerService(config, settings, bus.client, store)
     n = asyncio.run(service.start())
     typer.echo(f"processed {n} snapshot(s)")
 
@@ -139,26 +148,45 @@ def risk_command(
     _serve(gate.run_once, gate.consumer)
 
 
-@service_app.command("gateway", epilog=examples("optrunner service gateway --broker paper --broker-state paper.json"))
+@service_app.command("gateway", epilog=examples(
+    "optrunner service gateway --broker paper --broker-state paper.json",
+    "optrunner service gateway --broker kite --broker-state kite-tags.txt   # after: optrunner broker login kite"))
 def gateway_command(
-    broker_state: Annotated[Path, typer.Option("--broker-state", help="The paper broker's durable book (JSON).")],
+    broker_state: Annotated[Path, typer.Option("--broker-state", help=(
+        "paper: the broker's durable book (JSON). kite/dhan/shoonya: the tag file (client id <-> "
+        "broker tag, appended before each order leaves) — keep it across restarts."))],
     account: AccountOpt = None,
     name: Annotated[str, typer.Option("--name", help="Consumer name in the gateway group.")] = "gateway-1",
     redis_url: RedisOpt = DEFAULT_REDIS, namespace: NamespaceOpt = "optrunner", broker: BrokerOpt = "paper",
 ) -> None:  # fmt: skip
-    """Execute {broker}.signals.validated on the broker; answers on {broker}.orders.*."""
+    """Execute {broker}.signals.validated on the broker; answers on {broker}.orders.*.
+
+    paper: the simulated exchange. kite, dhan, shoonya: real orders, with today's session
+    from `optrunner broker login NAME` (refused when missing or expired)."""
     from optrunner.bus.gateway import Gateway
     from optrunner.core.clock import SimClock
-    from optrunner.live.paper_broker import PaperBroker
 
-    if broker != "paper":
-        raise UserError(f"--broker {broker}: only the paper broker has a gateway so far")
     _setup_logging()
-    settings, _ = account_settings(account)
     clock = SimClock()
-    gateway = Gateway(_bus(redis_url, namespace, broker), PaperBroker(broker_state, clock, settings.sim_config()),
+    gateway = Gateway(_bus(redis_url, namespace, broker), open_gateway_broker(broker, broker_state, clock, account),
                       clock, consumer=name)  # fmt: skip
     _serve(gateway.run_once, gateway.consumer)
 
 
-__all__ = ["service_app"]
+def open_gateway_broker(broker: str, state: Path, clock: Any, account: Path | None = None) -> Any:
+    """The broker a gateway executes on: the paper broker on its durable book, or a live
+    adapter (the same checks as ``serve --live``: credentials, a valid session, the
+    instrument master) whose tag file is ``state``."""
+    if broker == "paper":
+        from optrunner.live.paper_broker import PaperBroker
+
+        settings, _ = account_settings(account)
+        return PaperBroker(state, clock, settings.sim_config())
+    from optrunner.live.live_brokers import LIVE_BROKERS, live_broker_factory
+
+    if broker not in LIVE_BROKERS:
+        raise UserError(f"--broker {broker!r}: a gateway runs one of paper, {', '.join(sorted(LIVE_BROKERS))}")
+    return live_broker_factory(broker, state)(None, clock, None, None)
+
+
+__all__ = ["open_gateway_broker", "service_app"]

@@ -7,10 +7,16 @@ new order on ``orders.submitted``, and the broker's books (order statuses, posit
 trades) for ``StreamBroker.order_status`` and reconciliation.
 
 After a crash a command may come again (it was not acknowledged). The broker's book is
-durable (the paper broker writes it on every change), so an order it already holds is not
-sent twice: the gateway answers again from the book instead (its status and executions,
-which the order manager applies once each by exec id). Events the crash cut off are
-answered the same way: a redelivered command's answer carries the whole trade book.
+durable (the paper broker writes it on every change; a live broker *is* the book, and its
+adapter finds an order by the tag our client id was sent under), so an order it already
+holds is not sent twice: the gateway answers again from the book instead (its status and
+executions, which the order manager applies once each by exec id). Events the crash cut off
+are answered the same way: a redelivered command's answer carries the whole trade book.
+
+A live broker (Kite, Dhan, Shoonya) executes on its own market: "the market moved" commands
+only ask it for what it said since (their answers carry its fills of resting orders), and it
+is not shown snapshots. Its books are read over HTTP, so they are copied to Redis only after
+a command that changed something, not after every command.
 """
 
 from __future__ import annotations
@@ -47,13 +53,15 @@ class Gateway:
         self.commands = 0
         self._carry: list[BrokerEvent] = []  # answers of the warm-up, handed out with the next command
         self.marks = MarketMarks(bus, GROUP)
+        self.market_driven = hasattr(broker, "on_snapshot")  # paper; a live broker has its own market
+        self._books_written = False
         self.warm_up()
 
     def warm_up(self) -> None:
         """After a restart: show the broker again the last snapshot it executed on per symbol.
         Its book is durable but its current market is not; without this a resting order's
         next request would meet an empty chain. A snapshot seen already executes nothing."""
-        for chain in self.marks.load():
+        for chain in self.marks.load() if self.market_driven else ():
             snap = chain.snapshot()
             if snap.ts > self._now():
                 self.clock.advance(snap.ts)
@@ -90,14 +98,16 @@ class Gateway:
             self.broker.modify(cmd.client_id, cmd.limit_price)
             events = self.broker.events()
         elif isinstance(cmd, m.MarketAt):
-            chain = self.bus.entry("market.chains", cmd.market_id)
-            if not isinstance(chain, m.Chain):
-                raise LookupError(f"market.chains entry {cmd.market_id} ({cmd.symbol} {cmd.ts}) is gone (trimmed?)")
-            self.broker.on_snapshot(chain.snapshot())
+            if self.market_driven:
+                chain = self.bus.entry("market.chains", cmd.market_id)
+                if not isinstance(chain, m.Chain):
+                    raise LookupError(f"market.chains entry {cmd.market_id} ({cmd.symbol} {cmd.ts}) is gone (trimmed?)")
+                self.broker.on_snapshot(chain.snapshot())
+                self.marks.note(cmd.symbol, cmd.market_id)
             events = self.broker.events()
-            self.marks.note(cmd.symbol, cmd.market_id)
         elif isinstance(cmd, m.SessionClose):
-            self.broker.end_of_day(cmd.day)
+            if hasattr(self.broker, "end_of_day"):  # a live broker's session is closed by the exchange
+                self.broker.end_of_day(cmd.day)
             events = self.broker.events()
         else:
             raise TypeError(f"unknown command {type(cmd).__name__}")
@@ -109,7 +119,7 @@ class Gateway:
         touched.update(e.client_id for e in events if e.client_id)
         out.publish.append(("orders.updates", m.Answer(cmd.origin, cmd.seq, [m.EventMsg.of(e) for e in events])))
         out.publish.extend(("orders.fills", m.FillMsg(m.EventMsg.of(e))) for e in events if e.kind in _EXECUTIONS)
-        out.apply = self._books_writer(touched)
+        out.apply = self._books_writer(touched, changed=bool(events) or d.redelivered)
         self.commands += 1
         return out
 
@@ -126,20 +136,27 @@ class Gateway:
         ack = BrokerEvent(BrokerEventKind.ACK, client_id, self.clock.now(), st.broker_id)
         return [ack, *st.fills]
 
-    def _books_writer(self, touched: set[str]) -> Any:
+    def _books_writer(self, touched: set[str], *, changed: bool) -> Any:
+        """The books as they are after this command. Paper: every time (a local read); a live
+        broker: only when the command changed something (each read is an HTTP request)."""
         statuses = {}
         for cid in touched:
             st = self.broker.order_status(cid)
             if st is not None:
                 statuses[cid] = m.encode(m.StatusMsg.of(st))
-        positions = msgspec.msgpack.encode([(p.strategy, p.contract.id, p.quantity) for p in self.broker.positions()])
-        trades = msgspec.msgpack.encode([m.EventMsg.of(e) for e in self.broker.trades()])
+        refresh = self.market_driven or changed or not self._books_written
+        positions = trades = b""
+        if refresh:
+            positions = msgspec.msgpack.encode([(p.strategy, p.contract.id, p.quantity) for p in self.broker.positions()])
+            trades = msgspec.msgpack.encode([m.EventMsg.of(e) for e in self.broker.trades()])
+            self._books_written = True
 
         def write(pipe: Any) -> None:
             if statuses:
                 pipe.hset(self.books.statuses, mapping=statuses)
-            pipe.set(self.books.positions, positions)
-            pipe.set(self.books.trades, trades)
+            if refresh:
+                pipe.set(self.books.positions, positions)
+                pipe.set(self.books.trades, trades)
             self.marks.write(pipe)
 
         return write

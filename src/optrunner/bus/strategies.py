@@ -4,7 +4,8 @@ It is ``optrunner run``'s trading node — the same kernel, runner, strategies, 
 checks, order manager and store (journal, checkpoints, crash recovery) — with two parts
 swapped: its input is ``market.chains`` (and, with ``ticks``, ``market.ticks``) instead of
 a catalog, and its broker is a :class:`StreamBroker`, whose requests are the signals on
-``{broker}.signals.raw``. Routing an input to the strategies that want it is the runner's
+``{broker}.signals.raw`` — each strategy's own broker's (``execution.broker``, bus/routing.py).
+Routing an input to the strategies that want it is the runner's
 dict lookup (instrument -> strategies): a tick costs the same with 1 or 1,000 strategies
 that do not want it. A restarted service resumes its session from its store and skips the
 inputs its last checkpoint covers.
@@ -26,8 +27,10 @@ from typing import Any
 
 import redis
 
+from optrunner.backtest.commands import load_configs
 from optrunner.bus import messages as m
 from optrunner.bus.broker import StreamBroker
+from optrunner.bus.routing import RoutingBroker, strategy_broker, strategy_brokers
 from optrunner.bus.streams import FIELD, StreamBus
 from optrunner.bus.topics import Topics
 from optrunner.data.snapshot import ChainSnapshot
@@ -75,7 +78,9 @@ class StrategyRunnerService:
                  db_manager: str) -> None:  # fmt: skip
         self.config, self.settings, self.store_url = config, settings, db_manager
         self.bus = StreamBus(redis_client or redis.Redis.from_url(config.url), config.topics())
-        self.broker: StreamBroker | None = None
+        self.broker: StreamBroker | RoutingBroker | None = None
+        self.routes: dict[str, str] = {}  # strategy -> broker (execution.broker; else config.broker)
+        self._buses = {config.broker: self.bus}
         self.node: TradingNode | None = None
         self.inputs = 0
         self.ticks = 0  # ticks and bars routed from market.ticks / market.bars
@@ -100,10 +105,45 @@ class StrategyRunnerService:
             session.store.close()
         return self.inputs
 
-    def _make_broker(self, _path: Path, clock: Any, sim_config: Any, _faults: Any) -> StreamBroker:
+    def _make_broker(self, _path: Path, clock: Any, sim_config: Any, _faults: Any) -> StreamBroker | RoutingBroker:
+        """One StreamBroker when every strategy trades on ``config.broker``; else a
+        RoutingBroker over one per broker the strategies name (bus/routing.py)."""
         c = self.config
-        self.broker = StreamBroker(self.bus, clock, name=c.broker, origin=c.origin, config=sim_config, settle=c.settle)
+        from_table = self.settings.extra.get("strategies") == "db"
+        cfgs = self._table_configs() if from_table else load_configs(self.settings.strategy_files)[0]
+        self.routes = strategy_brokers(cfgs, c.broker)
+        names = sorted(set(self.routes.values()) or {c.broker})
+
+        def make(name: str) -> StreamBroker:
+            return StreamBroker(self._bus_of(name), clock, name=name, origin=c.origin, config=sim_config, settle=c.settle)
+
+        if names == [c.broker] and not from_table:
+            self.broker = make(c.broker)
+            return self.broker
+        log.warning("strategies trade on %s: %s", ", ".join(names),
+                    ", ".join(f"{s} -> {b}" for s, b in sorted(self.routes.items())))  # fmt: skip
+        # from the table, a row swapped in later (or moved to another broker) is routed by its config then
+        resolve = self._resolve if from_table else None
+        self.broker = RoutingBroker({n: make(n) for n in names}, self.routes, c.broker if c.broker in names else names[0],
+                                    resolve=resolve, make=make if from_table else None)  # fmt: skip
         return self.broker
+
+    def _table_configs(self) -> list[Any]:
+        """The active rows' configs now (the session reads them again itself and follows them)."""
+        from optrunner.strategy_db.session import open_strategy_table
+
+        watcher, cfgs = open_strategy_table(self.store_url)
+        watcher.store.close()
+        return cfgs
+
+    def _resolve(self, strategy: str) -> str | None:
+        config = self.node.kernel.runner.configs().get(strategy) if self.node is not None else None
+        return None if config is None else strategy_broker(config, self.config.broker)
+
+    def _bus_of(self, broker: str) -> StreamBus:
+        if broker not in self._buses:
+            self._buses[broker] = StreamBus(self.bus.client, Topics(broker, self.config.namespace))
+        return self._buses[broker]
 
     def _market(self, day: date) -> Iterator[ChainSnapshot]:
         """``market.chains`` from its start (the node skips what its checkpoint covers), each
@@ -182,7 +222,10 @@ class StrategyRunnerService:
     def _after_input(self, node: TradingNode) -> None:
         ts = node.clock.now()
         pf = node.kernel.portfolio
-        self.bus.publish_many("pnl.snapshots", [
-            m.PnlSnapshot(ts, name, s.net, s.realized, s.unrealized, s.charges)
-            for name in pf.strategies() for s in [pf.summary(name)]
-        ])  # fmt: skip
+        by_broker: dict[str, list[m.PnlSnapshot]] = {}
+        for name in pf.strategies():
+            s = pf.summary(name)
+            by_broker.setdefault(self.routes.get(name, self.config.broker), []).append(
+                m.PnlSnapshot(ts, name, s.net, s.realized, s.unrealized, s.charges))
+        for broker, snaps in by_broker.items():  # each strategy's P&L on its broker's topic
+            self._bus_of(broker).publish_many("pnl.snapshots", snaps)

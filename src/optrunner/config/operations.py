@@ -32,6 +32,10 @@ ORDER_TYPE_ALIASES = {
     "SL_M": OrderType.SL_M.value,
 }
 OPTION_PRODUCTS = (Product.NRML.value, Product.MIS.value)
+#: Where a strategy's orders go (one broker per strategy, seed 004): the scale-out services
+#: publish its signals on ``{broker}.signals.raw``, which that broker's gateway executes.
+BROKERS = ("paper", "kite", "dhan", "shoonya")
+BROKER_ALIASES = {"zerodha": "kite"}
 
 
 class ExecutionConfig(ConfigModel):
@@ -84,6 +88,14 @@ class ExecutionConfig(ConfigModel):
     retry_backoff_seconds: PositiveNumber = Field(
         5,
         description="Wait before the first retry; doubled for each further one (capped at 5 minutes).",
+    )
+    broker: Annotated[str, one_of(BROKERS, aliases=BROKER_ALIASES), WithJsonSchema({"enum": [*BROKERS, *BROKER_ALIASES]})] = Field(
+        "paper",
+        description=(
+            "Which broker trades this strategy when it runs as a service (`optrunner service strategies`): "
+            "its signals go to `{broker}.signals.raw` and that broker's gateway. paper (simulated) by "
+            "default; zerodha is kite. A single process (`run`, `serve`) has one broker for all strategies."
+        ),
     )
 
 

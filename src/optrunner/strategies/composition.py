@@ -20,12 +20,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from optrunner.config.base import ConfigModel
+from optrunner.config.base import ConfigModel, one_of
 from optrunner.config.kinds import COMPOSITION_KINDS, OptionIds
+from optrunner.config.operations import BROKER_ALIASES, BROKERS
 from optrunner.core.events import TickEvent
 from optrunner.core.orders import Fill, Order, OrderIntent
 from optrunner.core.types import OrderState, OrderType, Product, Side, Tag
@@ -79,6 +80,9 @@ class ExecutorConfig(ConfigModel):
         OrderType.MARKET, description="MARKET, or LIMIT at the signal's price."
     )
     product: Product = Product.NRML
+    broker: Annotated[str, one_of(BROKERS, aliases=BROKER_ALIASES)] = Field(
+        "paper", description="Which broker's gateway trades it as a service (a seed 004 row: zerodha_trading_enabled -> kite)."
+    )
     retry_backoff_seconds: float = Field(
         5.0, gt=0, description="After a refused order, no new one for that option for this long (doubling)."
     )
