@@ -19,7 +19,7 @@ import numpy as np
 
 from optrunner.data.snapshot import ChainSnapshot, contract_keys
 from optrunner.execution.brokers.kite.ticks import Ticks
-from optrunner.greeks.chain import chain_greeks
+from optrunner.greeks.live import OUT_COLUMNS, LiveGreeks
 
 _COLS = ("ltp", "bid", "ask", "oi", "volume", "bid_qty", "ask_qty")  # LiveChain's quote block, in this order
 
@@ -80,6 +80,8 @@ class LiveChain:
                     self._q[:, r] = old_q[:, old[t]]
         for i, name in enumerate(_COLS):
             setattr(self, name, self._q[i])
+        # greeks warm-started from the window's last snapshot; a new window starts cold
+        self._greeks = LiveGreeks(self.expiry, self.strike, self.is_call)
 
     def _by_key(self) -> dict[tuple[float, bool], Any]:
         if not hasattr(self, "_key_cache"):
@@ -129,18 +131,22 @@ class LiveChain:
             self.last_tick = now
 
     def snapshot(self, ts: datetime | None = None) -> ChainSnapshot | None:
-        """The chain now, greeks from our engine (black76 on parity forwards); None before spot."""
+        """The chain now, greeks from our engine (black76 on parity forwards); None before spot.
+
+        The greeks are ``chain_greeks(snapshot)``'s, computed by the window's
+        :class:`~optrunner.greeks.live.LiveGreeks` (warm-started from the last snapshot).
+        """
+        ts = ts or datetime.now(UTC)
         with self._lock:
             if self.spot != self.spot or not len(self.tokens):
                 return None
-            nan = np.full(len(self.tokens), np.nan)
-            snap = ChainSnapshot(
-                self.underlying, ts or datetime.now(UTC), self.spot, self._expiry_col, self.strike, self.is_call,
-                self.bid.copy(), self.ask.copy(), self.ltp.copy(), self.bid_qty.copy(), self.ask_qty.copy(),
-                self.volume.copy(), self.oi.copy(), nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy(),
-                key=self._key,
-            )  # fmt: skip
-        return chain_greeks(snap) if self.greeks else snap
+            bid, ask, ltp = self.bid.copy(), self.ask.copy(), self.ltp.copy()
+            extra = (self.bid_qty.copy(), self.ask_qty.copy(), self.volume.copy(), self.oi.copy())
+            spot, strike, is_call, expiry, key, greeks = (self.spot, self.strike, self.is_call, self._expiry_col,
+                                                          self._key, self._greeks)  # fmt: skip
+        # outside the chain's lock: the feed thread keeps applying ticks meanwhile
+        g = greeks.update(bid, ask, ltp, ts) if self.greeks else np.full((len(OUT_COLUMNS), len(strike)), np.nan)
+        return ChainSnapshot(self.underlying, ts, spot, expiry, strike, is_call, bid, ask, ltp, *extra, *g, key=key)
 
     def age(self) -> float:
         """Seconds since the last tick (inf before any)."""
