@@ -34,14 +34,22 @@ from numba import njit
 from optrunner.core.timeutil import IST, SESSION_CLOSE
 from optrunner.greeks import kernels
 from optrunner.greeks.chain import DEFAULT_RATE
-from optrunner.greeks.kernels import JIT, NAN, _greeks, _implied_vol, solvable
+from optrunner.greeks.kernels import (
+    JIT,
+    NAN,
+    THETA_PER_DAY,
+    VEGA_PER_POINT,
+    _greeks,
+    _implied_vol,
+    solvable,
+)
 from optrunner.instruments.calendar import MINUTES_PER_YEAR
 
 PARITY_STRIKES = 3  # parity_forward's default n: the forward chain_greeks uses
 # rows of LiveGreeks' output block, in this order
 OUT_COLUMNS = ("future", "iv", "delta", "gamma", "theta", "vega")
-# rows of the per-row state: the inputs of the last solve, and its total vol (iv sqrt T)
-_PRICE, _FORWARD, _YEARS, _TOTAL_VOL = range(4)
+# rows of the per-row state: the inputs of the last solve (its results are the output block)
+_PRICE, _FORWARD, _YEARS = range(3)
 
 
 def _kernels_digest() -> int:
@@ -84,6 +92,24 @@ def _build(kernels_digest: int):  # returns a numba dispatcher
     the pickled closure values: anything else captured here would defeat the cache)."""
 
     @njit(**JIT)
+    def warm_start(
+        p: float, f: float, t: float, sqrt_t: float, last: np.ndarray, out: np.ndarray
+    ) -> float:
+        """Total vol to start the row's solve from: the last IV moved to first order by the
+        changes in price, forward and T since (``dp = vega dsigma + delta dF + gamma dF^2 / 2 +
+        dV/dT dT``, from the last greeks), so one Halley step finishes even after the market moved.
+        NaN (a cold start) without a last solve, or when the prediction is no better than a
+        guess (more than a factor of 2 from the last IV: deep wings with a vanishing vega)."""
+        iv, delta, gamma, theta, vega = out[1], out[2], out[3], out[4], out[5]
+        if not (iv > 0.0 and vega > 0.0):
+            return NAN
+        df = f - last[_FORWARD]
+        dv_dt = -theta / THETA_PER_DAY  # theta is -dV/dT per calendar day
+        moved = (p - last[_PRICE]) - (delta + 0.5 * gamma * df) * df - dv_dt * (t - last[_YEARS])
+        guess = iv + moved * VEGA_PER_POINT / vega
+        return guess * sqrt_t if 0.5 * iv < guess < 2.0 * iv else NAN
+
+    @njit(**JIT)
     def update(quotes: np.ndarray, strike: np.ndarray, call: np.ndarray, pairs: np.ndarray,
                t: float, r: float, state: np.ndarray, out: np.ndarray) -> int:  # fmt: skip
         """Refresh ``out`` (OUT_COLUMNS x rows) from ``quotes`` (bid, ask, ltp rows) at T = ``t``;
@@ -107,13 +133,21 @@ def _build(kernels_digest: int):  # returns a numba dispatcher
             if solvable(p, f, k, t, r, 0.0, c):
                 w = 1.0 if c != 0.0 else -1.0
                 log_fk = math.log(f / k)
-                iv = _implied_vol(p, f, k, df, w, log_fk, sqrt_t, state[_TOTAL_VOL, i])
+                iv = _implied_vol(
+                    p,
+                    f,
+                    k,
+                    df,
+                    w,
+                    log_fk,
+                    sqrt_t,
+                    warm_start(p, f, t, sqrt_t, state[:, i], out[:, i]),
+                )
                 if iv == iv:
                     delta, gamma, vega, theta, _ = _greeks(
                         f, k, t, r, 0.0, iv, w, df, sqrt_t, log_fk, False
                     )
             state[_PRICE, i], state[_FORWARD, i], state[_YEARS, i] = p, f, t
-            state[_TOTAL_VOL, i] = iv * sqrt_t  # NaN when unsolved: the next solve starts cold
             out[1, i], out[2, i], out[3, i], out[4, i], out[5, i] = iv, delta, gamma, theta, vega
         return solved
 
@@ -153,7 +187,7 @@ class LiveGreeks:
         )
         self._close = datetime.combine(expiry, SESSION_CLOSE, IST).timestamp()
         n = len(self.strike)
-        self._state = np.full((4, n), np.nan)
+        self._state = np.full((3, n), np.nan)
         self._out = np.full((len(OUT_COLUMNS), n), np.nan)
         self._quotes = np.empty((3, n))
         self._lock = threading.Lock()
