@@ -87,27 +87,37 @@ def parity(price: np.ndarray, strike: np.ndarray, pairs: np.ndarray, growth: flo
     return (lo[m // 2 - 1] + lo[m // 2]) / 2.0
 
 
+@njit(**JIT)
+def warm_start(
+    p: float,
+    f: float,
+    t: float,
+    sqrt_t: float,
+    last: np.ndarray,
+    out: np.ndarray,
+    per_day: float,
+    per_point: float,
+) -> float:
+    """Total vol to start the row's solve from: the last IV moved to first order by the
+    changes in price, forward and T since (``dp = vega dsigma + delta dF + gamma dF^2 / 2 +
+    dV/dT dT``, from the last greeks), so one Halley step finishes even after the market moved.
+    NaN (a cold start) without a last solve, or when the prediction is no better than a
+    guess (more than a factor of 2 from the last IV: deep wings with a vanishing vega).
+    ``per_day`` and ``per_point`` are the greeks' units (kernels.py's, passed by the caller
+    whose cache is keyed on that file)."""
+    iv, delta, gamma, theta, vega = out[1], out[2], out[3], out[4], out[5]
+    if not (iv > 0.0 and vega > 0.0):
+        return NAN
+    df = f - last[_FORWARD]
+    dv_dt = -theta / per_day  # theta is -dV/dT per calendar day
+    moved = (p - last[_PRICE]) - (delta + 0.5 * gamma * df) * df - dv_dt * (t - last[_YEARS])
+    guess = iv + moved * per_point / vega
+    return guess * sqrt_t if 0.5 * iv < guess < 2.0 * iv else NAN
+
+
 def _build(kernels_digest: int):  # returns a numba dispatcher
     """The update kernel, in a closure over ``kernels_digest`` only (numba keys its cache on
     the pickled closure values: anything else captured here would defeat the cache)."""
-
-    @njit(**JIT)
-    def warm_start(
-        p: float, f: float, t: float, sqrt_t: float, last: np.ndarray, out: np.ndarray
-    ) -> float:
-        """Total vol to start the row's solve from: the last IV moved to first order by the
-        changes in price, forward and T since (``dp = vega dsigma + delta dF + gamma dF^2 / 2 +
-        dV/dT dT``, from the last greeks), so one Halley step finishes even after the market moved.
-        NaN (a cold start) without a last solve, or when the prediction is no better than a
-        guess (more than a factor of 2 from the last IV: deep wings with a vanishing vega)."""
-        iv, delta, gamma, theta, vega = out[1], out[2], out[3], out[4], out[5]
-        if not (iv > 0.0 and vega > 0.0):
-            return NAN
-        df = f - last[_FORWARD]
-        dv_dt = -theta / THETA_PER_DAY  # theta is -dV/dT per calendar day
-        moved = (p - last[_PRICE]) - (delta + 0.5 * gamma * df) * df - dv_dt * (t - last[_YEARS])
-        guess = iv + moved * VEGA_PER_POINT / vega
-        return guess * sqrt_t if 0.5 * iv < guess < 2.0 * iv else NAN
 
     @njit(**JIT)
     def update(quotes: np.ndarray, strike: np.ndarray, call: np.ndarray, pairs: np.ndarray,
@@ -141,7 +151,9 @@ def _build(kernels_digest: int):  # returns a numba dispatcher
                     w,
                     log_fk,
                     sqrt_t,
-                    warm_start(p, f, t, sqrt_t, state[:, i], out[:, i]),
+                    warm_start(
+                        p, f, t, sqrt_t, state[:, i], out[:, i], THETA_PER_DAY, VEGA_PER_POINT
+                    ),
                 )
                 if iv == iv:
                     delta, gamma, vega, theta, _ = _greeks(
