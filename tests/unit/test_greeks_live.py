@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from fakes.kite_server import full_packet, index_packet, instrument_csv, tick_frame
+from fakes.kite_server import full_packet, index_packet, instrument_csv, ltp_packet, tick_frame
 from optrunner.core.timeutil import IST, SESSION_CLOSE
 from optrunner.core.types import Right
 from optrunner.data.snapshot import ChainSnapshot
@@ -210,3 +210,27 @@ def test_live_chain_snapshot_greeks_equal_chain_greeks() -> None:
             for name in ("bid", "ask", "ltp", "oi", "strike", "key"):
                 np.testing.assert_array_equal(getattr(snap, name), getattr(plain, name))
             assert snap.ts == ts and snap.spot == spot and len(snap) == 42
+
+
+def test_live_chain_apply_keeps_fields_a_packet_lacks_and_takes_packets_in_order() -> None:
+    contracts = [
+        OptionContract("NIFTY", EXPIRY, float(k), r) for k in STRIKES for r in (Right.CE, Right.PE)
+    ]
+    chain = LiveChain(
+        "NIFTY", EXPIRY, KiteInstruments.from_csv(instrument_csv(contracts), None), width=2
+    )
+    chain.apply(parse_frame(tick_frame([index_packet(256265, 24000.0)])))
+    chain.recentre()
+    tok, other = int(chain.tokens[0]), int(chain.tokens[1])
+    chain.apply(
+        parse_frame(
+            tick_frame([full_packet(tok, 100.0, 99.5, 100.5, oi=7), ltp_packet(999_999_999, 5.0)])
+        )
+    )
+    chain.apply(parse_frame(tick_frame([ltp_packet(tok, 101.0), full_packet(other, 50.0, 49.0, 51.0),
+                                        full_packet(other, 52.0, 51.0, 53.0)])))  # fmt: skip
+    snap = chain.snapshot(T0)
+    assert snap is not None
+    assert (snap.ltp[0], snap.bid[0], snap.ask[0], snap.oi[0]) == (101.0, 99.5, 100.5, 7.0)
+    assert (snap.ltp[1], snap.bid[1], snap.ask[1]) == (52.0, 51.0, 53.0)  # the later packet wins
+    assert np.isnan(snap.ltp[2:]).all()
