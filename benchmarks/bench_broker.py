@@ -19,6 +19,7 @@ Numbers on a shared 2-core machine are noisy: medians of repeats are what to com
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -211,11 +212,12 @@ def main() -> None:
     args = ap.parse_args()
     if args.only_chain:
         for k, v in {**bench_chain(), **bench_updates()}.items():
-            print(f"{k:28s} {v:14,.3f}")
+            print(f"{k:32s} {v:14,.3f}")
+        print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         return
     results = {**bench_ticks(), **bench_chain(), **bench_updates(), **bench_orders(args.orders)}
     for k, v in results.items():
-        print(f"{k:28s} {v:14,.3f}")
+        print(f"{k:32s} {v:14,.3f}")
     print(f"\ntargets: overhead p99 <= 1 ms: {results['overhead_p99_ms']:.3f} ms; ticks >= 500k/s: "
           f"{results['ticks_per_s_full200'] / 1e3:,.0f}k/s; chain update <= 100 us: apply {results['apply_all_ticks_us']:.1f} us, "
           f"snapshot+greeks {results['snapshot_with_greeks_us']:.1f} us; per update (frame of 20 ticks + snapshot "
