@@ -234,3 +234,21 @@ def test_live_chain_apply_keeps_fields_a_packet_lacks_and_takes_packets_in_order
     assert (snap.ltp[0], snap.bid[0], snap.ask[0], snap.oi[0]) == (101.0, 99.5, 100.5, 7.0)
     assert (snap.ltp[1], snap.bid[1], snap.ask[1]) == (52.0, 51.0, 53.0)  # the later packet wins
     assert np.isnan(snap.ltp[2:]).all()
+
+
+def test_a_moved_window_takes_over_the_rows_it_keeps() -> None:
+    rng = np.random.default_rng(4)
+    g = LiveGreeks(EXPIRY, STRIKE, IS_CALL)
+    bid, ask, ltp = quotes(24000.0, g.years(T0), rng)
+    g.update(bid, ask, ltp, T0)
+    keep = np.flatnonzero(STRIKE >= 22500.0)  # the window moved up: the lowest 10 strikes dropped
+    moved = LiveGreeks(EXPIRY, STRIKE[keep], IS_CALL[keep])
+    moved.take_over(g, np.arange(len(keep)), keep)
+    first = moved.update(bid[keep], ask[keep], ltp[keep], T0)
+    assert moved.solved == 0  # nothing changed for the rows it kept: served from the old window
+    assert_agrees(first, cold(bid[keep], ask[keep], ltp[keep], T0, STRIKE[keep], IS_CALL[keep]))
+    ts = T0 + timedelta(seconds=1)
+    out = moved.update(bid[keep], ask[keep], ltp[keep], ts)
+    assert_agrees(out, cold(bid[keep], ask[keep], ltp[keep], ts, STRIKE[keep], IS_CALL[keep]))
+    with pytest.raises(ValueError, match="another expiry, rate or contract"):
+        moved.take_over(g, np.arange(3), np.arange(3))  # rows 0..2 are other strikes there

@@ -210,6 +210,20 @@ class LiveGreeks:
         epoch = (ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)).timestamp()
         return max((self._close - epoch) / 60.0, 0.0) / MINUTES_PER_YEAR
 
+    def take_over(self, other: LiveGreeks, rows: np.ndarray, other_rows: np.ndarray) -> None:
+        """Start ``rows`` from ``other``'s ``other_rows`` (the same contracts in a window that
+        moved), so a re-centred chain's first update is warm for the rows it kept."""
+        if (
+            (other.expiry, other.r) != (self.expiry, self.r)
+            or not np.array_equal(self.strike[rows], other.strike[other_rows])
+            or not np.array_equal(self._call[rows], other._call[other_rows])
+        ):
+            raise ValueError("LiveGreeks.take_over: rows of another expiry, rate or contract")
+        with other._lock:
+            state, out = other._state[:, other_rows], other._out[:, other_rows]
+        with self._lock:
+            self._state[:, rows], self._out[:, rows] = state, out
+
     def update(self, bid: np.ndarray, ask: np.ndarray, ltp: np.ndarray, ts: datetime) -> np.ndarray:
         """A new ``(len(OUT_COLUMNS), rows)`` array: future, iv, delta, gamma, theta, vega."""
         t = self.years(ts)

@@ -95,14 +95,17 @@ class LiveChain:
         self._token_row = {int(t): r for r, t in enumerate(self.tokens)}
         # one (columns x rows) block, so a frame updates every column in a few NumPy calls
         self._q = np.full((len(_COLS), n), np.nan)
-        if old_q is not None:
-            for t, r in self._token_row.items():
-                if t in old:
-                    self._q[:, r] = old_q[:, old[t]]
+        kept = [(r, old[t]) for t, r in self._token_row.items() if t in old]
+        new_rows, old_rows = (np.asarray(x, np.int64) for x in zip(*kept, strict=True)) if kept else (None, None)
+        if old_q is not None and new_rows is not None:
+            self._q[:, new_rows] = old_q[:, old_rows]
         for i, name in enumerate(_COLS):
             setattr(self, name, self._q[i])
-        # greeks warm-started from the window's last snapshot; a new window starts cold
+        # greeks warm-started from the last snapshot; rows the window keeps keep their start
+        before: LiveGreeks | None = getattr(self, "_greeks", None)
         self._greeks = LiveGreeks(self.expiry, self.strike, self.is_call)
+        if before is not None and new_rows is not None:
+            self._greeks.take_over(before, new_rows, old_rows)
 
     def _by_key(self) -> dict[tuple[float, bool], Any]:
         if not hasattr(self, "_key_cache"):
