@@ -175,8 +175,8 @@ class LiveGreeks:
     Holds each row's last inputs and solution; :meth:`update` takes the rows' bid, ask and
     ltp and returns a fresh ``OUT_COLUMNS`` block equal to what ``chain_greeks`` (black76,
     mid prices) writes for the same snapshot. Several threads may call it: the state is
-    updated under a lock. A window that moves gets a new LiveGreeks (its first update is
-    cold, later ones warm).
+    updated under a lock. A window that moves gets a new LiveGreeks, which
+    :meth:`take_over` s the rows both windows share: only new rows start cold.
     """
 
     def __init__(
