@@ -27,6 +27,7 @@ import hashlib
 import math
 import threading
 from datetime import UTC, date, datetime
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -115,7 +116,7 @@ def warm_start(
     return guess * sqrt_t if 0.5 * iv < guess < 2.0 * iv else NAN
 
 
-def _build(kernels_digest: int):  # returns a numba dispatcher
+def _build(kernels_digest: int) -> Any:  # a numba dispatcher
     """The update kernel, in a closure over ``kernels_digest`` only (numba keys its cache on
     the pickled closure values: anything else captured here would defeat the cache)."""
 
