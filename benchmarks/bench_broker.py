@@ -155,14 +155,19 @@ def bench_updates(updates: int = 400) -> dict[str, float]:
     ``chain_greeks`` from scratch (what snapshot() did before). Interleaved, each update timed
     alone; the forward takes a random walk and the clock 250 ms per frame, so every row's T
     (and most rows' forward) changes every update: nothing is served from an unchanged row.
-    Frames of 20 ticks (rows near the money) and of every row.
+    Frames of 20 ticks (rows near the money) and of every row, priced by Black-76 on a fixed
+    smile, on the 0.05 tick, with a random 1-3 tick spread (so mids jitter as real ones do);
+    ``all_bump``: every row priced intrinsic + a bump + 1 (the older model: not
+    arbitrage-consistent, so every wing's IV jumps every frame, the solver's worst case).
     """
     from datetime import UTC, datetime, timedelta
 
     from kite_cases import CONTRACTS
 
     from fakes.kite_server import instrument_csv
+    from optrunner.greeks import black76_price
     from optrunner.greeks.chain import chain_greeks
+    from optrunner.instruments import time_to_expiry
 
     inst = KiteInstruments.from_csv(instrument_csv(CONTRACTS), None, {"NIFTY"})
     warm, cold = (LiveChain("NIFTY", EXPIRY, inst, width=40, recentre_steps=100) for _ in range(2))
@@ -174,19 +179,27 @@ def bench_updates(updates: int = 400) -> dict[str, float]:
     strike, is_call, tokens = warm.strike, warm.is_call, warm.tokens
     fwd, ts = 24000.0, datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
     out: dict[str, float] = {}
-    for name, width in (("20", 20), ("all", len(tokens))):
+    for name, width in (("20", 20), ("all", len(tokens)), ("all_bump", len(tokens))):
         w_us: list[float] = []
         c_us: list[float] = []
         w_cpu: list[float] = []  # this thread's CPU time: what the update costs when the machine is busy
         for i in range(updates + 20):
             fwd += rng.normal(0.0, 3.0)
             ts += timedelta(milliseconds=250)
-            px = np.maximum(np.where(is_call, fwd - strike, strike - fwd), 0) + 60 * np.exp(-((strike - fwd) / 500) ** 2) + 1
+            if name == "all_bump":
+                px = np.maximum(np.where(is_call, fwd - strike, strike - fwd), 0) + 60 * np.exp(-((strike - fwd) / 500) ** 2) + 1
+                bid, ask = np.round(px, 1) - 0.5, np.round(px, 1) + 0.5
+            else:
+                m = np.log(strike / fwd)
+                px = black76_price(fwd, strike, time_to_expiry(ts, EXPIRY), 0.055, 0.12 + 0.5 * m * m - 0.1 * m, is_call)
+                tick = np.maximum(np.round(px / 0.05), 1.0)
+                bid = 0.05 * (tick - rng.integers(0, 2, len(px)))
+                ask = 0.05 * (tick + rng.integers(1, 3, len(px)))
             atm = int(np.abs(strike - fwd).argmin())
             rows = np.arange(len(tokens)) if width == len(tokens) else (
                 np.r_[atm - 5: atm + 5, atm - 5 + len(tokens) // 2: atm + 5 + len(tokens) // 2] % len(tokens))
-            frame = parse_frame(tick_frame([full_packet(int(tokens[r]), round(px[r], 1), round(px[r], 1) - 0.5,
-                                                        round(px[r], 1) + 0.5) for r in rows]))
+            frame = parse_frame(tick_frame([full_packet(int(tokens[r]), 0.5 * (bid[r] + ask[r]), bid[r], ask[r])
+                                            for r in rows]))  # fmt: skip
             c0, t0 = time.thread_time_ns(), time.perf_counter()
             warm.apply(frame)
             warm.snapshot(ts)

@@ -103,7 +103,7 @@ def test_random_quote_streams_match_the_cold_engine() -> None:
     assert min(solved) == 0 and max(solved) == len(STRIKE)  # unchanged inputs are skipped
 
 
-def test_warm_start_takes_one_step_and_skips_unchanged_rows() -> None:
+def test_rows_with_unchanged_inputs_are_skipped_the_rest_solved() -> None:
     rng = np.random.default_rng(3)
     g = LiveGreeks(EXPIRY, STRIKE, IS_CALL)
     bid, ask, ltp = quotes(24000.0, g.years(T0), rng)
