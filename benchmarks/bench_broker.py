@@ -6,9 +6,12 @@
    ``requests`` session posting the same form and headers, interleaved) is shown for scale;
 2. Kite Ticker binary parsing: frames of 200 full-mode packets, and mixed frames [>= 500k ticks/s];
 3. chain update from ticks for 80 strikes (160 rows): applying one frame, and a full
-   ``snapshot()`` with greeks from our engine [<= 100 us per update].
+   ``snapshot()`` with greeks from our engine; then per update on a moving market (a frame of
+   ticks applied + a snapshot with greeks, median and p99), the live path (warm-started
+   :class:`~optrunner.greeks.live.LiveGreeks`) beside the cold ``chain_greeks`` one it
+   replaced [<= 100 us per update].
 
-    PYTHONPATH=src:tests .venv/bin/python benchmarks/bench_broker.py [--orders 400]
+    PYTHONPATH=src:tests .venv/bin/python benchmarks/bench_broker.py [--orders 400] [--only-chain]
 
 Numbers on a shared 2-core machine are noisy: medians of repeats are what to compare.
 """
@@ -16,6 +19,7 @@ Numbers on a shared 2-core machine are noisy: medians of repeats are what to com
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -143,16 +147,95 @@ def _snap(chain: LiveChain, greeks: bool) -> None:
     chain.snapshot()
 
 
+def bench_updates(updates: int = 400) -> dict[str, float]:
+    """Per-update cost on a moving market: apply one frame of ticks, then a snapshot with greeks.
+
+    ``warm``: ``LiveChain.snapshot()`` (LiveGreeks: warm-started IVs, one compiled call);
+    ``cold``: the same frame into a second chain, its snapshot without greeks, then
+    ``chain_greeks`` from scratch (what snapshot() did before). Interleaved, each update timed
+    alone; the forward takes a random walk and the clock 250 ms per frame, so every row's T
+    (and most rows' forward) changes every update: nothing is served from an unchanged row.
+    Frames of 20 ticks (rows near the money) and of every row, priced by Black-76 on a fixed
+    smile, on the 0.05 tick, with a random 1-3 tick spread (so mids jitter as real ones do);
+    ``all_bump``: every row priced intrinsic + a bump + 1 (the older model: not
+    arbitrage-consistent, so every wing's IV jumps every frame, the solver's worst case).
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from kite_cases import CONTRACTS
+
+    from fakes.kite_server import instrument_csv
+    from optrunner.greeks import black76_price
+    from optrunner.greeks.chain import chain_greeks
+    from optrunner.instruments import time_to_expiry
+
+    inst = KiteInstruments.from_csv(instrument_csv(CONTRACTS), None, {"NIFTY"})
+    warm, cold = (LiveChain("NIFTY", EXPIRY, inst, width=40, recentre_steps=100) for _ in range(2))
+    for c in (warm, cold):
+        c.apply(parse_frame(tick_frame([index_packet(256265, 24000.0)])))
+        c.recentre()
+    cold.greeks = False
+    rng = np.random.default_rng(15)
+    strike, is_call, tokens = warm.strike, warm.is_call, warm.tokens
+    fwd, ts = 24000.0, datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
+    out: dict[str, float] = {}
+    for name, width in (("20", 20), ("all", len(tokens)), ("all_bump", len(tokens))):
+        w_us: list[float] = []
+        c_us: list[float] = []
+        w_cpu: list[float] = []  # this thread's CPU time: what the update costs when the machine is busy
+        for i in range(updates + 20):
+            fwd += rng.normal(0.0, 3.0)
+            ts += timedelta(milliseconds=250)
+            if name == "all_bump":
+                px = np.maximum(np.where(is_call, fwd - strike, strike - fwd), 0) + 60 * np.exp(-((strike - fwd) / 500) ** 2) + 1
+                bid, ask = np.round(px, 1) - 0.5, np.round(px, 1) + 0.5
+            else:
+                m = np.log(strike / fwd)
+                px = black76_price(fwd, strike, time_to_expiry(ts, EXPIRY), 0.055, 0.12 + 0.5 * m * m - 0.1 * m, is_call)
+                tick = np.maximum(np.round(px / 0.05), 1.0)
+                bid = 0.05 * (tick - rng.integers(0, 2, len(px)))
+                ask = 0.05 * (tick + rng.integers(1, 3, len(px)))
+            atm = int(np.abs(strike - fwd).argmin())
+            rows = np.arange(len(tokens)) if width == len(tokens) else (
+                np.r_[atm - 5: atm + 5, atm - 5 + len(tokens) // 2: atm + 5 + len(tokens) // 2] % len(tokens))
+            frame = parse_frame(tick_frame([full_packet(int(tokens[r]), 0.5 * (bid[r] + ask[r]), bid[r], ask[r])
+                                            for r in rows]))  # fmt: skip
+            c0, t0 = time.thread_time_ns(), time.perf_counter()
+            warm.apply(frame)
+            warm.snapshot(ts)
+            t1, c1 = time.perf_counter(), time.thread_time_ns()
+            cold.apply(frame)
+            chain_greeks(cold.snapshot(ts))  # type: ignore[arg-type]
+            t2 = time.perf_counter()
+            if i >= 20:  # warm-up: first solves, caches
+                w_us.append((t1 - t0) * 1e6)
+                c_us.append((t2 - t1) * 1e6)
+                w_cpu.append((c1 - c0) / 1e3)
+        out |= {f"update_{name}_warm_p50_us": pct(w_us, 50), f"update_{name}_warm_p99_us": pct(w_us, 99),
+                f"update_{name}_warm_cpu_p50_us": pct(w_cpu, 50), f"update_{name}_warm_cpu_p99_us": pct(w_cpu, 99),
+                f"update_{name}_cold_p50_us": pct(c_us, 50), f"update_{name}_cold_p99_us": pct(c_us, 99),
+                f"update_{name}_cold_over_warm": pct(c_us, 50) / pct(w_us, 50)}  # fmt: skip
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=400)
+    ap.add_argument("--only-chain", action="store_true", help="just the chain numbers (3.)")
     args = ap.parse_args()
-    results = {**bench_ticks(), **bench_chain(), **bench_orders(args.orders)}
+    if args.only_chain:
+        for k, v in {**bench_chain(), **bench_updates()}.items():
+            print(f"{k:32s} {v:14,.3f}")
+        print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        return
+    results = {**bench_ticks(), **bench_chain(), **bench_updates(), **bench_orders(args.orders)}
     for k, v in results.items():
-        print(f"{k:28s} {v:14,.3f}")
+        print(f"{k:32s} {v:14,.3f}")
     print(f"\ntargets: overhead p99 <= 1 ms: {results['overhead_p99_ms']:.3f} ms; ticks >= 500k/s: "
           f"{results['ticks_per_s_full200'] / 1e3:,.0f}k/s; chain update <= 100 us: apply {results['apply_all_ticks_us']:.1f} us, "
-          f"snapshot+greeks {results['snapshot_with_greeks_us']:.1f} us")  # fmt: skip
+          f"snapshot+greeks {results['snapshot_with_greeks_us']:.1f} us; per update (frame of 20 ticks + snapshot "
+          f"with greeks) p50 {results['update_20_warm_p50_us']:.1f} us, p99 {results['update_20_warm_p99_us']:.1f} us "
+          f"({results['update_20_cold_over_warm']:.1f}x faster than cold chain_greeks)")  # fmt: skip
 
 
 if __name__ == "__main__":

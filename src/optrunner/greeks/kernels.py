@@ -255,8 +255,12 @@ def initial_vol(beta: float, log_beta: float, x: float, ex: float) -> float:
 
 
 @njit(**JIT)
-def normalised_vol(beta: float, x: float) -> float:
+def normalised_vol(beta: float, x: float, v0: float) -> float:
     """Total vol ``v`` with ``b(x, v) = beta`` for ``x <= 0``; NaN unless ``0 < beta < e^{x/2}``.
+
+    Starts from ``v0`` when it is a positive finite guess (a live chain's last solve for the
+    row: one step then finishes), else from :func:`initial_vol`. Either way the same
+    bracketed iteration and stopping rule decide, so a bad guess costs steps, not accuracy.
 
     Halley's method on ``ln b(v) - ln beta``: deep OTM ``b ~ exp(-x^2/2v^2)``, where Newton
     on ``b`` crawls and on ``ln b`` does not; the residual is the relative price error.
@@ -272,7 +276,7 @@ def normalised_vol(beta: float, x: float) -> float:
         return NAN
     inv_ex = 1.0 / ex
     log_beta = math.log(beta)
-    v = initial_vol(beta, log_beta, x, ex)
+    v = v0 if 0.0 < v0 < INF else initial_vol(beta, log_beta, x, ex)
     lo, hi, prev_step = 0.0, INF, INF
     for _ in range(MAX_ITER):
         inv_v = 1.0 / v
@@ -308,15 +312,16 @@ def normalised_vol(beta: float, x: float) -> float:
 
 @njit(**JIT)
 def _implied_vol(
-    p: float, f: float, k: float, df: float, w: float, log_fk: float, sqrt_t: float
+    p: float, f: float, k: float, df: float, w: float, log_fk: float, sqrt_t: float, v0: float
 ) -> float:
-    """IV from pieces the caller already has; NaN at or beyond the no-information bounds."""
+    """IV from pieces the caller already has (``v0``: a total-vol guess or NaN, see
+    :func:`normalised_vol`); NaN at or beyond the no-information bounds."""
     intrinsic = max(w * (f - k), 0.0)
     upper = f if w > 0.0 else k
     if p <= df * intrinsic or p >= df * upper or not f < INF:
         return NAN
     beta = (p / df - intrinsic) / math.sqrt(f * k)
-    return normalised_vol(beta, -abs(log_fk)) / sqrt_t
+    return normalised_vol(beta, -abs(log_fk), v0) / sqrt_t
 
 
 @njit(**JIT)
@@ -339,7 +344,7 @@ def implied_vol_row(
     b = r - q if spot else 0.0
     w = 1.0 if c != 0.0 else -1.0
     f = u * math.exp(b * t)
-    return _implied_vol(p, f, k, math.exp(-r * t), w, math.log(u / k) + b * t, math.sqrt(t))
+    return _implied_vol(p, f, k, math.exp(-r * t), w, math.log(u / k) + b * t, math.sqrt(t), NAN)
 
 
 # --- array loops ------------------------------------------------------------------------
@@ -402,7 +407,7 @@ def _chain_rows(
             b = rr - qq if spot else 0.0
             w = 1.0 if cc != 0.0 else -1.0
             df, sqrt_t, log_uk = math.exp(-rr * tt), math.sqrt(tt), math.log(uu / kk)
-            iv = _implied_vol(pp, uu * math.exp(b * tt), kk, df, w, log_uk + b * tt, sqrt_t)
+            iv = _implied_vol(pp, uu * math.exp(b * tt), kk, df, w, log_uk + b * tt, sqrt_t, NAN)
             if iv == iv:
                 delta, gamma, vega, theta, _ = _greeks(
                     uu, kk, tt, rr, b, iv, w, df, sqrt_t, log_uk, spot

@@ -17,13 +17,34 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import numpy as np
+from numba import njit
 
 from optrunner.data.snapshot import ChainSnapshot, contract_keys
 from optrunner.execution.brokers.kite.ticks import Ticks
-from optrunner.greeks.chain import chain_greeks
+from optrunner.greeks.live import OUT_COLUMNS, LiveGreeks
 
 _COLS = ("ltp", "bid", "ask", "oi", "volume", "bid_qty", "ask_qty")  # LiveChain's quote block, in this order
 QUOTE_FIELDS = _COLS
+
+
+@njit(cache=True, nogil=True)
+def _apply_ticks(q: np.ndarray, sorted_tokens: np.ndarray, order: np.ndarray, token: np.ndarray,
+                 *fields: np.ndarray) -> int:  # fmt: skip
+    """Write each tick's fields (in ``_COLS`` order) into its row of ``q``, in packet order; a
+    NaN field (the packet's mode lacks it) keeps the row's value. Returns the ticks taken.
+    Compiled: a frame is a handful of packets, and a dozen NumPy calls cost more than the work."""
+    hits = 0
+    for i in range(token.size):
+        pos = np.searchsorted(sorted_tokens, token[i])
+        if pos == sorted_tokens.size or sorted_tokens[pos] != token[i]:
+            continue
+        row = order[pos]
+        for j in range(len(fields)):
+            v = fields[j][i]
+            if v == v:
+                q[j, row] = v
+        hits += 1
+    return hits
 
 
 class ChainInstruments(Protocol):
@@ -94,12 +115,17 @@ class LiveChain:
         self._token_row = {int(t): r for r, t in enumerate(self.tokens)}
         # one (columns x rows) block, so a frame updates every column in a few NumPy calls
         self._q = np.full((len(_COLS), n), np.nan)
-        if old_q is not None:
-            for t, r in self._token_row.items():
-                if t in old:
-                    self._q[:, r] = old_q[:, old[t]]
+        kept = [(r, old[t]) for t, r in self._token_row.items() if t in old]
+        new_rows, old_rows = (np.asarray(x, np.int64) for x in zip(*kept, strict=True)) if kept else (None, None)
+        if old_q is not None and new_rows is not None:
+            self._q[:, new_rows] = old_q[:, old_rows]
         for i, name in enumerate(_COLS):
             setattr(self, name, self._q[i])
+        # greeks warm-started from the last snapshot; rows the window keeps keep their start
+        before: LiveGreeks | None = getattr(self, "_greeks", None)
+        self._greeks = LiveGreeks(self.expiry, self.strike, self.is_call)
+        if before is not None and new_rows is not None:
+            self._greeks.take_over(before, new_rows, old_rows)
 
     def _by_key(self) -> dict[tuple[float, bool], Any]:
         if not hasattr(self, "_key_cache"):
@@ -138,16 +164,9 @@ class LiveChain:
                 self.spot, self.spot_ts, self.last_tick = float(spot[-1]), now, now
             if not len(self.tokens):
                 return
-            pos = np.searchsorted(self._sorted_tokens, t.token)
-            pos[pos >= len(self._sorted_tokens)] = 0
-            hit = self._sorted_tokens[pos] == t.token
-            if not hit.any():
-                return
-            rows = self._order[pos[hit]]
-            v = np.stack([t.ltp, t.bid, t.ask, t.oi, t.volume, t.bid_qty, t.ask_qty])[:, hit]
-            q = self._q
-            q[:, rows] = np.where(np.isnan(v), q[:, rows], v)  # a field the packet lacks keeps its value
-            self.last_tick = now
+            if _apply_ticks(self._q, self._sorted_tokens, self._order, t.token, t.ltp, t.bid, t.ask, t.oi,
+                            t.volume, t.bid_qty, t.ask_qty):  # fmt: skip
+                self.last_tick = now
 
     def apply_quote(self, token: int, values: tuple[float, ...]) -> bool:
         """One option's quote, ``values`` in ``_COLS`` order (NaN: keep the last value); True
@@ -165,18 +184,22 @@ class LiveChain:
         return True
 
     def snapshot(self, ts: datetime | None = None) -> ChainSnapshot | None:
-        """The chain now, greeks from our engine (black76 on parity forwards); None before spot."""
+        """The chain now, greeks from our engine (black76 on parity forwards); None before spot.
+
+        The greeks are ``chain_greeks(snapshot)``'s, computed by the window's
+        :class:`~optrunner.greeks.live.LiveGreeks` (warm-started from the last snapshot).
+        """
+        ts = ts or datetime.now(UTC)
         with self._lock:
             if self.spot != self.spot or not len(self.tokens):
                 return None
-            nan = np.full(len(self.tokens), np.nan)
-            snap = ChainSnapshot(
-                self.underlying, ts or datetime.now(UTC), self.spot, self._expiry_col, self.strike, self.is_call,
-                self.bid.copy(), self.ask.copy(), self.ltp.copy(), self.bid_qty.copy(), self.ask_qty.copy(),
-                self.volume.copy(), self.oi.copy(), nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy(),
-                key=self._key,
-            )  # fmt: skip
-        return chain_greeks(snap) if self.greeks else snap
+            bid, ask, ltp = self.bid.copy(), self.ask.copy(), self.ltp.copy()
+            extra = (self.bid_qty.copy(), self.ask_qty.copy(), self.volume.copy(), self.oi.copy())
+            spot, strike, is_call, expiry, key, greeks = (self.spot, self.strike, self.is_call, self._expiry_col,
+                                                          self._key, self._greeks)  # fmt: skip
+        # outside the chain's lock: the feed thread keeps applying ticks meanwhile
+        g = greeks.update(bid, ask, ltp, ts) if self.greeks else np.full((len(OUT_COLUMNS), len(strike)), np.nan)
+        return ChainSnapshot(self.underlying, ts, spot, expiry, strike, is_call, bid, ask, ltp, *extra, *g, key=key)
 
     def age(self) -> float:
         """Seconds since the last tick (inf before any)."""
