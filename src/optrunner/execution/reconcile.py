@@ -37,6 +37,7 @@ from optrunner.instruments.contracts import OptionContract
 log = logging.getLogger(__name__)
 
 Key = tuple[str, OptionContract]
+ACCOUNT_DIFFERS = "the venue's account position differs from the sum of the strategies'"
 AlertFn = Callable[[datetime, str, str, str], None]  # (ts, level, source, message)
 
 
@@ -97,6 +98,7 @@ class Reconciler:
         self.runs = 0
         self.record: Callable[[Difference], None] | None = None
         self.wanted: str | None = None  # why a reconciliation is wanted at the end of the input
+        self._account_seen: dict[str, tuple[int, int]] = {}  # contract id -> (book, venue) reported
         self._seq = 0
         self._warned = False
 
@@ -126,35 +128,135 @@ class Reconciler:
             return []
         self.runs += 1
         self.last_run = now
+        try:
+            trades = k.broker.trades()
+        except Exception as exc:
+            self._unreadable(now, when, "trade book", exc)
+            return []
+        poll = getattr(k.broker, "poll", None)
+        if callable(poll):  # a live venue: its order updates first (read after the trade book, so a
+            poll()  # fill in it is one the updates could show; only what they still miss is "lost")
         k.om.drain()
-        adopted = k.om.adopt_trades(k.broker.trades())
+        before = self._book()
+        adopted = k.om.adopt_trades(trades)
         if adopted:
-            self.adopted_trades += len(adopted)
-            self._alert(now, "warning", "reconcile", f"{when}: {len(adopted)} execution(s) read from the trade book")
-            k.om.drain()
+            k.om.drain()  # their fills reach the portfolio
+            self._lost_fills(now, when, adopted, before)
+        try:
+            venue_positions = k.broker.positions()
+            venue_orders = k.broker.orders()
+        except Exception as exc:
+            self._unreadable(now, when, "positions or order book", exc)
+            return []
         found: list[Difference] = []
-        book = {(p.strategy, p.contract): p.quantity for p in k.portfolio.positions()}
-        venue = {(p.strategy, p.contract): p.quantity for p in k.broker.positions() if p.quantity}
+        halt: dict[str, None] = {}  # strategies to halt, in order
+        book = self._book()
+        seen, self._account_seen = self._account_seen, {}  # a difference that went away is reported anew
+        unders = set(self._underlyings().values())  # an account may hold underlyings no strategy trades
+        venue = {(p.strategy, p.contract): p.quantity for p in venue_positions
+                 if p.quantity and (not unders or p.contract.underlying in unders)}  # fmt: skip
         for (strategy, contract), b, v in position_differences(book, venue):
             if strategy:
                 self._adopt(strategy, contract, b, v, now)
-                detail = f"position adopted from the venue: {b:+d} -> {v:+d}"
-            else:
-                detail = "the venue's account position differs from the sum of the strategies'"
-            found.append(self._note(now, when, strategy, contract.id, b, v, detail))
+                found.append(self._note(now, when, strategy, contract.id, b, v,
+                                        f"position adopted from the venue: {b:+d} -> {v:+d}"))  # fmt: skip
+                halt[strategy] = None
+                continue
+            self._account_seen[contract.id] = (b, v)
+            if seen.get(contract.id) == (b, v):
+                continue  # reported (and its strategies halted) already: not every interval again
+            names = self.affected(contract)
+            found.append(self._note(now, when, "", contract.id, b, v, ACCOUNT_DIFFERS, halted=names))
+            halt.update(dict.fromkeys(names))
         known = k.om.get
-        for st in k.broker.orders():
+        for st in venue_orders:
             if known(st.client_id) is None and st.client_id not in self.flagged_orders:
                 self.flagged_orders.add(st.client_id)
-                found.append(self._note(now, when, st.strategy, "", 0, st.filled_qty,
-                                        f"venue order {st.client_id} ({st.state}) unknown to the book"))  # fmt: skip
-        strategies = {d.strategy for d in found if d.strategy}
-        if not strategies and any(not d.strategy for d in found):  # no owner: every holder of the contract
-            strategies = {p.strategy for p in k.portfolio.positions()}
-        for name in sorted(strategies):
+                contract = st.contract
+                names = self.affected(contract) if contract is not None and not st.strategy else []
+                found.append(self._note(now, when, st.strategy, contract.id if contract else "", 0, st.filled_qty,
+                                        f"venue order {st.client_id} ({st.state}) unknown to the book",
+                                        halted=names))  # fmt: skip
+                halt.update(dict.fromkeys([st.strategy] if st.strategy else names))
+        if not halt and any(not d.strategy for d in found) and not self.scoped:
+            halt.update(dict.fromkeys(p.strategy for p in k.portfolio.positions()))  # no owner: every holder
+        for name in halt:
             k.safety.halt(name, f"reconciliation ({when}): book differs from the venue")
         self.wanted = None  # the halts above need no reconciliation of their own
         return found
+
+    def affected(self, contract: OptionContract) -> list[str]:
+        """Whose strategy an account-level difference in ``contract`` concerns: the strategies
+        holding it; else those trading its underlying (a position opened by hand in a contract
+        they may trade next); else none (reported, nobody's to halt)."""
+        k = self._k
+        holders = sorted({p.strategy for p in k.portfolio.positions() if p.contract == contract and p.quantity})
+        if holders:
+            return holders
+        return sorted(n for n, u in self._underlyings().items() if u == contract.underlying)
+
+    @property
+    def scoped(self) -> bool:
+        """True when the strategies' underlyings are known (differences are then attributed)."""
+        return bool(self._underlyings())
+
+    def adopt_positions(self, assignments: list[tuple[str, OptionContract, int, float]], when: str = "start (adopted)") -> list[Difference]:
+        """``--adopt``: book the venue's positions deliberately — ``(strategy, contract, signed
+        units to add, price)`` each — recorded (journaled by the node) and alerted, no halt."""
+        now = self._k.clock.now()
+        found = []
+        for strategy, contract, delta, price in assignments:
+            pos = self._k.portfolio.position(strategy, contract)
+            b = 0 if pos is None else pos.quantity
+            self._adopt(strategy, contract, b, b + delta, now, price=price)
+            found.append(self._note(now, when, strategy, contract.id, b, b + delta,
+                                    f"adopted from the venue at {price:g} (--adopt)", level="warning"))  # fmt: skip
+        return found
+
+    def _book(self) -> dict[Key, int]:
+        return {(p.strategy, p.contract): p.quantity for p in self._k.portfolio.positions()}
+
+    def _underlyings(self) -> dict[str, str]:
+        """strategy -> the underlying it trades (from its config; none for a bare kernel)."""
+        out = {}
+        for name, cfg in self._k.runner.configs().items():
+            symbol = getattr(getattr(cfg, "market_config", None), "symbol", None)
+            if isinstance(symbol, str):
+                out[name] = symbol
+        return out
+
+    def _lost_fills(self, now: datetime, when: str, exec_ids: list[str], before: dict[Key, int]) -> None:
+        """Executions only the trade book showed were applied: alerted per position they moved.
+        A live venue (``halt_on_lost_fills``) also halts the strategy — its order updates missed
+        a fill, and it may have acted as if unfilled (re-priced, resent) meanwhile."""
+        after = self._book()
+        self.adopted_trades += len(exec_ids)
+        moved = [(key, before.get(key, 0), after.get(key, 0)) for key in after.keys() | before.keys()
+                 if before.get(key, 0) != after.get(key, 0)]  # fmt: skip
+        moved.sort(key=lambda t: (t[0][0], t[0][1].id))
+        if not getattr(self._k.broker, "halt_on_lost_fills", False):
+            parts = "; ".join(f"{s} {c.id}: book {b:+d}, venue {v:+d}" for (s, c), b, v in moved)
+            self._alert(now, "warning", "reconcile", f"{when}: {len(exec_ids)} execution(s) read from the trade book ({parts})")
+            return
+        for (strategy, contract), b, v in moved:
+            self._note(now, when, strategy, contract.id, b, v, "fill missed by the order updates, read from the trade book")
+        for strategy in sorted({s for (s, _), _, _ in moved}):
+            self._k.safety.halt(strategy, f"reconciliation ({when}): a fill was missed")
+
+    def _unreadable(self, now: datetime, when: str, what: str, exc: Exception) -> None:
+        """The venue's books could not be read. A transient failure (timeout, 5xx, 429) is
+        retried at the next input; anything else — an answer that does not parse — fails
+        closed: every strategy is halted, since nobody can tell whose book is wrong."""
+        if getattr(exc, "transient", False):
+            self.wanted = self.wanted or when
+            self._alert(now, "warning", "reconcile", f"{when}: the venue's {what} could not be read ({exc}); retrying")
+            return
+        self._alert(now, "critical", "reconcile",
+                    f"{when}: the venue's {what} did not parse ({type(exc).__name__}: {exc}): every strategy halted")  # fmt: skip
+        names = set(self._k.runner.strategies()) | {p.strategy for p in self._k.portfolio.positions()}
+        for name in sorted(names | {o.strategy for o in self._k.om.open_orders()}):
+            self._k.safety.halt(name, f"reconciliation ({when}): the venue's books are unreadable")
+        self.wanted = None
 
     def note_settlement(self, fill: Fill) -> None:
         """Count a booked settlement (the invariants explain positions by fills + settlements)."""
@@ -192,11 +294,12 @@ class Reconciler:
         self.adjusted[key] = self.adjusted.get(key, 0) + delta
 
     def _note(self, ts: datetime, when: str, strategy: str, contract: str, book: int, venue: int,
-              detail: str) -> Difference:  # fmt: skip
+              detail: str, *, halted: list[str] | None = None, level: str = "critical") -> Difference:  # fmt: skip
         d = Difference(ts, when, strategy, contract, book, venue, detail)
         self.differences.append(d)
         where = f"{strategy or 'account'} {contract}".strip()
-        self._alert(ts, "critical", "reconcile", f"{when}: {where}: book {book:+d}, venue {venue:+d}: {detail}")
+        who = f" (halted: {', '.join(halted)})" if halted else ""
+        self._alert(ts, level, "reconcile", f"{when}: {where}: book {book:+d}, venue {venue:+d}: {detail}{who}")
         if self.record is not None:
             self.record(d)
         return d

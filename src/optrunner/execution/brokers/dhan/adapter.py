@@ -39,6 +39,7 @@ from optrunner.execution.brokers.dhan.config import (
 from optrunner.execution.brokers.dhan.errors import error_text, refine
 from optrunner.execution.brokers.dhan.feed import DhanOrderUpdates, alert_ids
 from optrunner.execution.brokers.dhan.symbols import DhanInstrument, parse_scrip_master
+from optrunner.execution.brokers.live import fields
 from optrunner.execution.brokers.live.adapter import LiveBroker, OrderView, TradeView
 from optrunner.execution.brokers.live.errors import BadAnswer, BrokerRefused, LiveBrokerError
 from optrunner.execution.brokers.live.http import RestClient
@@ -171,7 +172,8 @@ class DhanBroker(StoreRelogin, LiveBroker):
             contract = self._by_security.get(str(row.get("securityId"))) or fmt.contract_of(row)
             if contract is None:
                 continue  # not an index option (equity, futures): not ours to reconcile
-            out.append(BrokerPosition("", contract, fmt.net_quantity(row)))
+            net = fmt.net_quantity(row)
+            out.append(BrokerPosition("", contract, net, fields.price_or_none(row.get("buyAvg" if net > 0 else "sellAvg"))))
         return out
 
     def on_order_alert(self, data: dict[str, Any]) -> None:

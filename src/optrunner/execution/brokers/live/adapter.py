@@ -71,6 +71,7 @@ class LiveBroker:
 
     name = "live"
     tag_max_len = 20
+    halt_on_lost_fills = True  # a fill only the trade book showed halts its strategy (execution/reconcile.py)
 
     def __init__(self, clock: Clock, *, tag_file: Path | None = None, poll_seconds: float | None = 1.0) -> None:
         self._clock = clock
@@ -166,6 +167,7 @@ class LiveBroker:
         if tr is None:
             self._push(K.CANCEL_REJECTED, client_id, reject_reason=RejectReason.NOT_WORKING, reason="no such order at the broker")
             return
+        tr.cancel_sent = True
         try:
             self._cancel_at(tr.broker_id)  # type: ignore[arg-type]
         except RateLimited as exc:
@@ -240,7 +242,8 @@ class LiveBroker:
 
     def orders(self) -> list[BrokerOrderStatus]:
         return [BrokerOrderStatus(self.tags.tags.get(v.tag, v.tag or f"broker:{v.broker_id}"), v.state, v.filled_qty,
-                                  v.avg_price, v.broker_id, reason=v.reason, limit_price=v.limit_price)
+                                  v.avg_price, v.broker_id, reason=v.reason, limit_price=v.limit_price,
+                                  contract=v.contract)
                 for v in self._read_book()]  # fmt: skip
 
     def trades(self) -> list[BrokerEvent]:
@@ -333,6 +336,8 @@ class LiveBroker:
                 return  # the trade book has not caught up: the next update or poll applies the rest
         if v.state in (S.CANCELLED, S.EXPIRED):
             tr.state = v.state
+            if v.state is S.CANCELLED and not tr.cancel_sent:
+                self._cancelled_elsewhere(tr, v)
             kind = K.CANCELLED if v.state is S.CANCELLED else K.EXPIRED
             self._push(kind, cid, v.broker_id, reason=v.reason or str(v.state).lower())
         elif tr.filled >= tr.quantity:
@@ -374,6 +379,15 @@ class LiveBroker:
         if not was:
             self._alert("info", f"{self.name} session restored; orders flow again")
             self._notify("resume")
+
+    def _cancelled_elsewhere(self, tr: _Track, v: OrderView) -> None:
+        """Our order was cancelled at the broker without our asking (by hand on the broker's
+        terminal, by its risk system): the strategy's plan no longer holds — halt it, alert."""
+        what = v.contract.id if v.contract is not None else f"broker order {v.broker_id}"
+        self.counters["cancelled_elsewhere"] += 1
+        self._alert("critical", f"{self.name}: order {tr.client_id} ({what}, {v.filled_qty}/{tr.quantity} filled) was "
+                                f"cancelled at the broker, not by us{': ' + v.reason if v.reason else ''}")  # fmt: skip
+        self._notify("halt", tr.strategy or None, f"{self.name}: order {tr.client_id} cancelled at the broker")
 
     def _bad_answer(self, strategy: str | None, what: str) -> None:
         self.counters["bad_answers"] += 1

@@ -25,6 +25,7 @@ from optrunner.core.clock import Clock
 from optrunner.core.orders import Order
 from optrunner.core.timeutil import IST
 from optrunner.execution.brokers.base import BrokerPosition
+from optrunner.execution.brokers.live import fields
 from optrunner.execution.brokers.live.adapter import LiveBroker, OrderView, TradeView
 from optrunner.execution.brokers.live.errors import BadAnswer, BrokerRefused, LiveBrokerError
 from optrunner.execution.brokers.live.http import RestClient
@@ -162,7 +163,7 @@ class ShoonyaBroker(StoreRelogin, LiveBroker):
             contract = self._by_symbol.get(str(row.get("tsym"))) or fmt.contract_of(row)
             if contract is None:
                 continue  # not an index option of ours
-            out.append(BrokerPosition("", contract, fmt.net_quantity(row)))
+            out.append(BrokerPosition("", contract, fmt.net_quantity(row), fields.price_or_none(row.get("netavgprc"))))
         return out
 
     def on_order_update(self, message: dict[str, Any]) -> None:
