@@ -25,7 +25,7 @@ snapshots) goes through :meth:`Reconciler.settlement_mismatch` instead of raisin
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -152,7 +152,7 @@ class Reconciler:
         halt: dict[str, None] = {}  # strategies to halt, in order
         book = self._book()
         seen, self._account_seen = self._account_seen, {}  # a difference that went away is reported anew
-        unders = set(self._underlyings().values())  # an account may hold underlyings no strategy trades
+        unders = set(self.underlyings().values())  # an account may hold underlyings no strategy trades
         venue = {(p.strategy, p.contract): p.quantity for p in venue_positions
                  if p.quantity and (not unders or p.contract.underlying in unders)}  # fmt: skip
         for (strategy, contract), b, v in position_differences(book, venue):
@@ -193,16 +193,20 @@ class Reconciler:
         holders = sorted({p.strategy for p in k.portfolio.positions() if p.contract == contract and p.quantity})
         if holders:
             return holders
-        return sorted(n for n, u in self._underlyings().items() if u == contract.underlying)
+        return sorted(n for n, u in self.underlyings().items() if u == contract.underlying)
 
     @property
     def scoped(self) -> bool:
         """True when the strategies' underlyings are known (differences are then attributed)."""
-        return bool(self._underlyings())
+        return bool(self.underlyings())
 
-    def adopt_positions(self, assignments: list[tuple[str, OptionContract, int, float]], when: str = "start (adopted)") -> list[Difference]:
+    def adopt_positions(self, assignments: list[tuple[str, OptionContract, int, float]], orders: Iterable[str] = (),
+                        when: str = "start (adopted)") -> list[Difference]:  # fmt: skip
         """``--adopt``: book the venue's positions deliberately — ``(strategy, contract, signed
-        units to add, price)`` each — recorded (journaled by the node) and alerted, no halt."""
+        units to add, price)`` each — recorded (journaled by the node) and alerted, no halt.
+        ``orders``: the venue's orders (client ids) that made them, known from now on (not
+        reported as unknown to the book)."""
+        self.flagged_orders.update(orders)
         now = self._k.clock.now()
         found = []
         for strategy, contract, delta, price in assignments:
@@ -216,7 +220,7 @@ class Reconciler:
     def _book(self) -> dict[Key, int]:
         return {(p.strategy, p.contract): p.quantity for p in self._k.portfolio.positions()}
 
-    def _underlyings(self) -> dict[str, str]:
+    def underlyings(self) -> dict[str, str]:
         """strategy -> the underlying it trades (from its config; none for a bare kernel)."""
         out = {}
         for name, cfg in self._k.runner.configs().items():

@@ -214,7 +214,7 @@ class DhanBroker(StoreRelogin, LiveBroker):
 
     def _view(self, row: dict[str, Any]) -> OrderView:
         def build(r: dict[str, Any]) -> OrderView:
-            st = fmt.order_status(r, "", [], self._clock.now())
+            st = fmt.order_status(r, "", [], self._now())
             contract = self._by_security.get(str(r.get("securityId"))) or fmt.contract_of(r)
             return OrderView(st.broker_id or "", str(r.get("correlationId") or ""), st.state, fmt.quantity(r),
                              st.filled_qty, st.avg_price, st.limit_price, st.reason, contract,
@@ -223,7 +223,7 @@ class DhanBroker(StoreRelogin, LiveBroker):
         return build(row)
 
     def _trades(self, rows: list[dict[str, Any]]) -> list[TradeView]:
-        now = self._clock.now()
+        now = self._now()
 
         def build(t: dict[str, Any]) -> TradeView:
             ev = fmt.fill_event(t, "", now)

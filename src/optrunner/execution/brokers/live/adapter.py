@@ -33,7 +33,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -408,10 +408,19 @@ class LiveBroker:
     def _push(self, kind: BrokerEventKind, client_id: str, broker_id: str | None = None, *, quantity: int = 0,
               price: float = 0.0, exec_id: str = "", reason: str = "", reject_reason: RejectReason | None = None,
               ts: datetime | None = None) -> None:  # fmt: skip
-        ev = BrokerEvent(kind, client_id, ts or self._clock.now(), broker_id, quantity, price, exec_id, redact(reason),
+        ev = BrokerEvent(kind, client_id, ts or self._now(), broker_id, quantity, price, exec_id, redact(reason),
                          reject_reason)  # fmt: skip
         with self._lock:
             self._outbox.append(ev)
+
+    def _now(self) -> datetime:
+        """The session's time, for an answer that carries none. Before a replayed session's
+        first input its simulated clock has not started (the start reconciliation reads the
+        books then): the wall clock stands in — only ever a fallback timestamp."""
+        try:
+            return self._clock.now()
+        except RuntimeError:
+            return datetime.now(UTC)
 
     def _track_for_request(self, client_id: str) -> _Track | None:
         tr = self._tracks.get(client_id)

@@ -195,7 +195,7 @@ class ShoonyaBroker(StoreRelogin, LiveBroker):
 
     def _view(self, row: dict[str, Any]) -> OrderView:
         def build(r: dict[str, Any]) -> OrderView:
-            st = fmt.order_status(r, "", [], self._clock.now())
+            st = fmt.order_status(r, "", [], self._now())
             contract = self._by_symbol.get(str(r.get("tsym"))) or fmt.contract_of(r)
             ts = fmt.parse_time(r.get("exch_tm"))
             return OrderView(st.broker_id or "", str(r.get("remarks") or ""), st.state, fmt.quantity(r),
@@ -204,7 +204,7 @@ class ShoonyaBroker(StoreRelogin, LiveBroker):
         return build(row)
 
     def _trades(self, rows: list[dict[str, Any]]) -> list[TradeView]:
-        now = self._clock.now()
+        now = self._now()
 
         def build(t: dict[str, Any]) -> TradeView:
             ev = fmt.fill_event(t, "", now)
