@@ -120,3 +120,49 @@ def test_positions_that_do_not_parse_halt_every_strategy(venue: Venue) -> None:
     assert kernel.reconciler.run("periodic") == []
     assert kernel.om.is_halted("a") and kernel.om.is_halted("b")
     assert any("did not parse" in m and "every strategy halted" in m for m in criticals(kernel))
+
+
+def test_the_start_check_refuses_adopts_and_a_restart_keeps_what_was_adopted(venue: Venue, tmp_path: Path) -> None:
+    """``serve --live``'s start check (live/adopt.py) on each broker: matching books pass; a
+    position opened by hand refuses (with and without --adopt when no strategy is named); a
+    fresh store adopts the strategy's own position by its client id, the hand position into the
+    named strategy; a restart from that store finds the books matching."""
+    from optrunner.backtest.commands import load_configs
+    from optrunner.core.errors import RunFailed, UserError
+    from optrunner.live.adopt import reconcile_at_start
+    from optrunner.live.node import RECONCILIATION, TradingNode
+    from optrunner.store import Store
+    from service_cases import STRATEGY, make_case
+
+    cfgs, _ = load_configs([make_case(tmp_path)[1]])
+
+    def node(db: str, make=TradingNode):  # type: ignore[no-untyped-def]
+        store = Store(f"sqlite:///{tmp_path / db}")
+        store.create_schema()
+        return make(cfgs, store, venue.broker, venue.clock, capital=10_000_000.0)
+    first = node("first.sqlite")
+    venue.fake.fill_at_limit = True
+    first.kernel.router.submit(OrderIntent(STRATEGY, Tag.ENTRY, venue.call, Side.SELL, venue.lot, OrderType.LIMIT, 100.0))
+    first.kernel.om.drain()
+    assert reconcile_at_start(first, adopt=False, adopt_strategy=None, day=None) == []  # the books agree
+
+    fresh = node("fresh.sqlite")  # the store was lost: the broker's position is SVC's by its order's client id
+    lines = reconcile_at_start(fresh, adopt=True, adopt_strategy=None, day=None)
+    assert lines == [f"adopted from {venue.name}: {STRATEGY} {venue.call.id} {-venue.lot:+d} @ 100"]
+    venue.hand_trade(venue.put, "SELL", venue.lot)
+    with pytest.raises(UserError) as refused:
+        reconcile_at_start(fresh, adopt=False, adopt_strategy=None, day=None)
+    assert f"{venue.put.id}: book +0, broker {-venue.lot:+d}" in str(refused.value) and "--adopt" in str(refused.value)
+    with pytest.raises(UserError, match="no order of ours explains it"):
+        reconcile_at_start(fresh, adopt=True, adopt_strategy=None, day=None)
+    reconcile_at_start(fresh, adopt=True, adopt_strategy=STRATEGY, day=None)
+    assert fresh.kernel.portfolio.position(STRATEGY, venue.put).quantity == -venue.lot
+    assert [e.payload["contract"] for e in fresh.store.journal() if e.kind == RECONCILIATION] == [venue.call.id, venue.put.id]
+    fresh.store.close()
+
+    restarted = node("fresh.sqlite", TradingNode.recover)
+    assert reconcile_at_start(restarted, adopt=False, adopt_strategy=None, day=None) == []
+    assert not restarted.kernel.om.is_halted(STRATEGY)
+    venue.fault_positions("garbage")  # fail closed: a broker answer that does not parse never goes live
+    with pytest.raises(RunFailed, match="not going live"):
+        reconcile_at_start(restarted, adopt=True, adopt_strategy=STRATEGY, day=None)

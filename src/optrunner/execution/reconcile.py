@@ -143,19 +143,21 @@ class Reconciler:
             k.om.drain()  # their fills reach the portfolio
             self._lost_fills(now, when, adopted, before)
         try:
-            venue_positions = k.broker.positions()
+            book, venue = self._book(), self._venue()
+            diffs = position_differences(book, venue)
+            if diffs and callable(poll):  # a live venue moves while we read it: confirm once, after
+                poll()  # its latest updates, so a fill landing between two reads is no difference
+                k.om.drain()
+                book, venue = self._book(), self._venue()
+                diffs = position_differences(book, venue)
             venue_orders = k.broker.orders()
         except Exception as exc:
             self._unreadable(now, when, "positions or order book", exc)
             return []
         found: list[Difference] = []
         halt: dict[str, None] = {}  # strategies to halt, in order
-        book = self._book()
         seen, self._account_seen = self._account_seen, {}  # a difference that went away is reported anew
-        unders = set(self.underlyings().values())  # an account may hold underlyings no strategy trades
-        venue = {(p.strategy, p.contract): p.quantity for p in venue_positions
-                 if p.quantity and (not unders or p.contract.underlying in unders)}  # fmt: skip
-        for (strategy, contract), b, v in position_differences(book, venue):
+        for (strategy, contract), b, v in diffs:
             if strategy:
                 self._adopt(strategy, contract, b, v, now)
                 found.append(self._note(now, when, strategy, contract.id, b, v,
@@ -219,6 +221,13 @@ class Reconciler:
 
     def _book(self) -> dict[Key, int]:
         return {(p.strategy, p.contract): p.quantity for p in self._k.portfolio.positions()}
+
+    def _venue(self) -> dict[Key, int]:
+        """The venue's non-zero positions in the underlyings our strategies trade (an account
+        may also hold others: not ours to reconcile)."""
+        unders = set(self.underlyings().values())
+        return {(p.strategy, p.contract): p.quantity for p in self._k.broker.positions()
+                if p.quantity and (not unders or p.contract.underlying in unders)}  # fmt: skip
 
     def underlyings(self) -> dict[str, str]:
         """strategy -> the underlying it trades (from its config; none for a bare kernel)."""
