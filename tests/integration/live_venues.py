@@ -19,7 +19,7 @@ import httpx
 from kite_cases import EXPIRY as KITE_EXPIRY
 from kite_cases import T0, make_broker, start_fake
 
-from fakes.rigs import CALL, LOT, PUT, open_rig
+from fakes.rigs import CALL, LOT, PUT, open_rig, reopen_broker
 from optrunner.core.clock import SimClock
 from optrunner.core.timeutil import IST
 from optrunner.core.types import Right
@@ -44,6 +44,11 @@ class Venue:
     put: OptionContract
     lot: int
     _close: Any
+    _reopen: Any
+
+    def reopen(self) -> Any:
+        """A second adapter on the same account and tag file: the process after a restart."""
+        return self._reopen()
 
     def hand_trade(self, contract: OptionContract, side: str, qty: int) -> None:
         """Someone trades on the broker's own terminal (no tag of ours); it fills at once."""
@@ -112,10 +117,11 @@ def open_venue(name: str, tmp: Path) -> Venue:
         fake = start_fake()
         fake.issue_token(KITE_TOKEN)
         broker = make_broker(fake, tmp, KITE_TOKEN, clock)
-        return Venue(name, fake, broker, clock, KITE_CALL, KITE_PUT, KITE_LOT, fake.stop)
+        return Venue(name, fake, broker, clock, KITE_CALL, KITE_PUT, KITE_LOT, fake.stop,
+                     lambda: make_broker(fake, tmp, KITE_TOKEN, clock))  # fmt: skip
     clock = SimClock(datetime.now(IST).replace(hour=10, minute=0, second=0, microsecond=0))
     rig = open_rig(name, tmp, clock)
-    return Venue(name, rig.fake, rig.broker, clock, CALL, PUT, LOT, rig.close)
+    return Venue(name, rig.fake, rig.broker, clock, CALL, PUT, LOT, rig.close, lambda: reopen_broker(rig, clock))
 
 
 __all__ = ["Venue", "open_venue"]

@@ -111,6 +111,31 @@ def test_an_order_cancelled_at_the_broker_halts_the_strategy(venue: Venue) -> No
     assert kernel.reconciler.run("periodic") == []  # the books agree: the order is cancelled in ours too
 
 
+def test_our_own_cancel_does_not_halt_even_when_confirmed_after_a_restart(venue: Venue) -> None:
+    kernel = trading(venue)
+    resting_order(kernel, venue)
+    (order,) = kernel.om.open_orders("a")
+    kernel.om.cancel(order.client_id)
+    kernel.om.drain()
+    assert str(kernel.om.get(order.client_id).state) == "CANCELLED"
+    assert not kernel.om.is_halted("a") and not any("not by us" in m for m in criticals(kernel))
+    # a cancel asked just before a restart, confirmed by the broker only after it
+    second = resting_order(kernel, venue)
+    (order,) = kernel.om.open_orders("a")
+    kernel.om.cancel(order.client_id)
+    assert kernel.om.cancelling() == {order.client_id}
+    venue.cancel_by_hand(second)  # the broker cancels it, as asked
+    halts: dict[str, list] = {"resumed": [], "forgot": []}
+    for key, cancelling in (("resumed", kernel.om.cancelling()), ("forgot", set())):
+        again = venue.reopen()
+        again.on_halt = lambda s, why, key=key: halts[key].append((s, why))
+        again.resume_orders(kernel.om.open_orders(), cancelling)
+        again.poll()
+        again.events()
+    assert halts["resumed"] == []
+    assert halts["forgot"] == [("a", f"{venue.name}: order {order.client_id} cancelled at the broker")]  # the control
+
+
 def test_positions_that_do_not_parse_halt_every_strategy(venue: Venue) -> None:
     kernel = trading(venue)
     venue.fault_positions("500")  # once: a broker hiccup is retried, nobody halted

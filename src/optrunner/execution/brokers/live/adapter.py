@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -256,17 +256,19 @@ class LiveBroker:
         out.sort(key=lambda e: (e.ts, e.exec_id))
         return out
 
-    def resume_orders(self, orders: list[Order]) -> None:
+    def resume_orders(self, orders: list[Order], cancelling: Collection[str] = ()) -> None:
         """After a restart: track the order manager's open orders as it knows them, so the
         broker's updates continue them (fills are told again; the order manager skips the
-        exec ids it has). Submitted ones are looked up by tag before any resend."""
+        exec ids it has). Submitted ones are looked up by tag before any resend; ``cancelling``:
+        those whose cancel was asked before the restart."""
         with self._lock:
             for o in orders:
                 if o.state.is_terminal or o.state is S.NEW:
                     continue
                 tr = _Track(o.client_id, o.strategy, o.quantity, tag_for(o.client_id, self.tag_max_len), o,
                             o.broker_id, o.state if o.state is not S.PARTIALLY_FILLED else S.ACCEPTED,
-                            limit=o.limit_price, ambiguous=o.state is S.SUBMITTED)  # fmt: skip
+                            limit=o.limit_price, ambiguous=o.state is S.SUBMITTED,
+                          cancel_sent=o.client_id in cancelling)  # fmt: skip
                 self._tracks[o.client_id] = tr
                 self.tags.remember(tr.tag, o.client_id)
                 if o.broker_id:
