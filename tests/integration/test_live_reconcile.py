@@ -87,6 +87,21 @@ def test_a_position_opened_by_hand_halts_its_holder(venue: Venue) -> None:
     assert len(kernel.alerts) == before
 
 
+def test_a_position_closed_by_hand_halts_its_holder_and_its_book_follows(venue: Venue) -> None:
+    kernel = trading(venue)
+    venue.hand_trade(venue.call, "BUY", venue.lot)  # someone closes a's short call at the broker
+    assert venue.net(venue.call) == 0
+    found = kernel.reconciler.run("periodic")
+    assert [(d.contract, d.book, d.venue) for d in found if d.detail.startswith(ACCOUNT_DIFFERS)] == [
+        (venue.call.id, -venue.lot, 0)]
+    assert kernel.om.is_halted("a") and not kernel.om.is_halted("b")
+    # a's book now holds what the broker does: a flatten of a would send nothing (no new position)
+    assert kernel.portfolio.position("a", venue.call).quantity == 0
+    msg = next(m for m in criticals(kernel) if "account position differs" in m)
+    assert venue.call.id in msg and f"book {-venue.lot:+d}" in msg and "venue +0" in msg and "halted: a" in msg
+    assert kernel.reconciler.run("periodic") == []
+
+
 def test_a_fill_the_order_updates_missed_halts_the_strategy(venue: Venue) -> None:
     kernel = trading(venue)
     broker_id = resting_order(kernel, venue)

@@ -168,7 +168,14 @@ class Reconciler:
             if seen.get(contract.id) == (b, v):
                 continue  # reported (and its strategies halted) already: not every interval again
             names = self.affected(contract)
-            found.append(self._note(now, when, "", contract.id, b, v, ACCOUNT_DIFFERS, halted=names))
+            detail = ACCOUNT_DIFFERS
+            holders = [(s, q) for (s, c), q in book.items() if c == contract and q]
+            if len(holders) == 1 and (v == 0 or (v > 0) == (b > 0)) and abs(v) < abs(b):
+                # the book claims more than the venue holds (closed by hand...): its holder's book
+                # follows the venue, so a halt's flatten never sends what would open a new position
+                self._adopt(holders[0][0], contract, b, v, now)
+                detail += f"; {holders[0][0]}'s position reduced to the venue's"
+            found.append(self._note(now, when, "", contract.id, b, v, detail, halted=names))
             halt.update(dict.fromkeys(names))
         known = k.om.get
         for st in venue_orders:
