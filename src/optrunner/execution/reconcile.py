@@ -16,6 +16,17 @@ stopped every strategy. A difference between our book and the venue's is not a c
 3. orders the venue holds that we never created are recorded and alerted, and their
    strategy halted: a human must look.
 
+A live broker keeps one book per *account* (``BrokerPosition.strategy`` is ""): a contract
+whose net differs from the sum of our strategies' is alerted with both quantities and halts
+the strategies holding it (else those trading its underlying), once while it stays the same;
+it is adopted only where it is safe — the book claims more than the venue holds and one
+strategy holds it — so a halt's flatten never opens a position. On a live venue a fill only
+the trade book showed (``halt_on_lost_fills``) halts its strategy too, and a difference is
+confirmed by a second read after the broker's latest order updates. Books that cannot be read
+for a transient reason wait for the next run; books that do not parse halt every strategy.
+Taking the broker's positions deliberately (``serve --adopt``) is :meth:`adopt_positions`,
+driven by live/adopt.py.
+
 Runs at the first input, after recovery, periodically in paper/live (``every_seconds``) and
 at each session close (before the venue settles expiring contracts, so the settlement meets
 a book that matches). A settlement that still does not match (a broker without position
@@ -264,12 +275,14 @@ class Reconciler:
             self._k.safety.halt(strategy, f"reconciliation ({when}): a fill was missed")
 
     def _unreadable(self, now: datetime, when: str, what: str, exc: Exception) -> None:
-        """The venue's books could not be read. A transient failure (timeout, 5xx, 429) is
-        retried at the next input; anything else — an answer that does not parse — fails
+        """The venue's books could not be read. A transient failure (timeout, 5xx, 429) waits
+        for the next reconciliation (not the next input: a broker that is down would stall
+        every input on its timeouts); anything else — an answer that does not parse — fails
         closed: every strategy is halted, since nobody can tell whose book is wrong."""
         if getattr(exc, "transient", False):
-            self.wanted = self.wanted or when
-            self._alert(now, "warning", "reconcile", f"{when}: the venue's {what} could not be read ({exc}); retrying")
+            self.wanted = None
+            self._alert(now, "warning", "reconcile",
+                        f"{when}: the venue's {what} could not be read ({exc}); tried again at the next reconciliation")  # fmt: skip
             return
         self._alert(now, "critical", "reconcile",
                     f"{when}: the venue's {what} did not parse ({type(exc).__name__}: {exc}): every strategy halted")  # fmt: skip
