@@ -22,7 +22,6 @@ are not adopted twice.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -30,9 +29,8 @@ from typing import Any
 from optrunner.core.errors import RunFailed, UserError
 from optrunner.core.timeutil import IST
 from optrunner.core.types import Side
+from optrunner.execution.ids import strategy_of
 from optrunner.instruments.contracts import OptionContract
-
-_CLIENT_ID = re.compile(r"^(?P<strategy>.+)-\d{6,}(?:-s[1-9]\d*)?$")  # execution/ids.py's order ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +85,7 @@ def owner_of(contract: OptionContract, orders: list[Any], kernel: Any, strategie
         if st.contract != contract or not st.filled_qty:
             continue
         o = kernel.om.get(st.client_id)
-        m = _CLIENT_ID.match(st.client_id)
-        name = o.strategy if o is not None else (m.group("strategy") if m else None)
+        name = o.strategy if o is not None else strategy_of(st.client_id)
         if name not in strategies:
             return None  # a fill nobody of ours made: the position is not one strategy's to claim
         names.add(name)
