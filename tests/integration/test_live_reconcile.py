@@ -115,6 +115,16 @@ def test_a_fill_the_order_updates_missed_halts_the_strategy(venue: Venue) -> Non
     assert venue.call.id in msg and f"book {-venue.lot:+d}" in msg and f"venue {-2 * venue.lot:+d}" in msg
 
 
+def test_fills_lost_in_a_crash_are_read_after_recovery_without_a_halt(venue: Venue) -> None:
+    kernel = trading(venue)
+    broker_id = resting_order(kernel, venue)
+    venue.fill_unseen(broker_id)
+    kernel.reconciler.run("after recovery")
+    assert kernel.portfolio.position("a", venue.call).quantity == -2 * venue.lot
+    assert not kernel.om.is_halted("a") and criticals(kernel) == []
+    assert any("read from the trade book" in a.message and venue.call.id in a.message for a in kernel.alerts)
+
+
 def test_an_order_cancelled_at_the_broker_halts_the_strategy(venue: Venue) -> None:
     kernel = trading(venue)
     broker_id = resting_order(kernel, venue)

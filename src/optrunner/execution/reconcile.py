@@ -259,13 +259,15 @@ class Reconciler:
     def _lost_fills(self, now: datetime, when: str, exec_ids: list[str], before: dict[Key, int]) -> None:
         """Executions only the trade book showed were applied: alerted per position they moved.
         A live venue (``halt_on_lost_fills``) also halts the strategy — its order updates missed
-        a fill, and it may have acted as if unfilled (re-priced, resent) meanwhile."""
+        a fill, and it may have acted as if unfilled (re-priced, resent) meanwhile — except
+        after a recovery, where the crash lost them."""
         after = self._book()
         self.adopted_trades += len(exec_ids)
         moved = [(key, before.get(key, 0), after.get(key, 0)) for key in after.keys() | before.keys()
                  if before.get(key, 0) != after.get(key, 0)]  # fmt: skip
         moved.sort(key=lambda t: (t[0][0], t[0][1].id))
-        if not getattr(self._k.broker, "halt_on_lost_fills", False):
+        if not getattr(self._k.broker, "halt_on_lost_fills", False) or when == "after recovery":
+            # (after a restart, answers lost in the crash are expected: recovery reads them so)
             parts = "; ".join(f"{s} {c.id}: book {b:+d}, venue {v:+d}" for (s, c), b, v in moved)
             self._alert(now, "warning", "reconcile", f"{when}: {len(exec_ids)} execution(s) read from the trade book ({parts})")
             return
