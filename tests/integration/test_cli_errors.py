@@ -395,3 +395,15 @@ def test_a_path_the_system_refuses_is_named(tmp_path):
     r = cli("schema", "--out", tmp_path / "no" / "such" / "dir" / "schema.json")
     assert r.exit_code == 2
     assert f"error: cannot use {tmp_path / 'no' / 'such' / 'dir' / 'schema.json'}: No such file or directory" in one_line(r)
+
+
+def test_adopt_without_live_is_refused_before_anything_starts(tmp_path):
+    (tmp_path / "configs").mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = cli("serve", "--config-dir", tmp_path / "configs", "--feed", "ws://127.0.0.1:9", "--adopt",
+            "--store", f"sqlite:///{tmp_path / 's.sqlite'}", "--port", str(port),
+            env={"OPTRUNNER_API_TOKEN": "t" * 32, "XDG_CONFIG_HOME": str(tmp_path / "xdg")})  # fmt: skip
+    assert r.exit_code == 2 and "--adopt takes a live broker's positions into the book: use it with --live" in one_line(r)
+    assert not (tmp_path / "s.sqlite").exists()

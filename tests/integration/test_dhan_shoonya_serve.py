@@ -74,19 +74,41 @@ def start_fake(name: str, catalog: Path, tmp: Path) -> tuple[object, ServerThrea
     return fake, server, env, secret
 
 
+def serve(name: str, tmp: Path, broker_env: dict[str, str], configs: Path, catalog: Path, port: int,
+          *extra: str) -> subprocess.Popen:  # fmt: skip
+    """``optrunner serve --live --broker NAME`` on the replayed day, its store in ``tmp``."""
+    env = os.environ | broker_env | {
+        "OPTRUNNER_TOKEN_DIR": str(tmp / "tokens"), "XDG_CONFIG_HOME": str(tmp / "xdg"),
+        "OPTRUNNER_SECRETS_FILE": str(tmp / "none.json"), "OPTRUNNER_API_TOKEN": API_TOKEN,
+        "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
+    cmd = [sys.executable, "-m", "optrunner.cli", "serve", "--live", "--broker", name, "--yes", "--config-dir",
+           str(configs), "--data", str(catalog), "--date", DAY.isoformat(), "--store", f"sqlite:///{tmp / 's.sqlite'}",
+           "--port", str(port), "--reconcile-seconds", "300", *extra]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def wait_finished(proc: subprocess.Popen, port: int, seconds: float = 90) -> dict:
+    """Poll ``/api/health`` until the replay finished (or failed); returns the last health."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        end = time.monotonic() + seconds
+        health: dict = {}
+        while time.monotonic() < end:
+            try:
+                health = http.get("/api/health").json()
+                if health["feed"]["state"] in ("finished", "failed"):
+                    break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.2)
+    return health
+
+
 @pytest.mark.parametrize("name", ["dhan", "shoonya"])
 def test_serve_live_trades_a_replayed_day(tmp_path: Path, name: str) -> None:
     catalog, configs = make_case(tmp_path)
     fake, server, broker_env, secret = start_fake(name, catalog, tmp_path)
     port = free_port()
-    env = os.environ | broker_env | {
-        "OPTRUNNER_TOKEN_DIR": str(tmp_path / "tokens"), "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-        "OPTRUNNER_SECRETS_FILE": str(tmp_path / "none.json"), "OPTRUNNER_API_TOKEN": API_TOKEN,
-        "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
-    cmd = [sys.executable, "-m", "optrunner.cli", "serve", "--live", "--broker", name, "--yes", "--config-dir",
-           str(configs), "--data", str(catalog), "--date", DAY.isoformat(), "--store", f"sqlite:///{tmp_path / 's.sqlite'}",
-           "--port", str(port), "--reconcile-seconds", "300"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = serve(name, tmp_path, broker_env, configs, catalog, port)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10,
                           headers={"Authorization": f"Bearer {API_TOKEN}"}) as http:  # fmt: skip

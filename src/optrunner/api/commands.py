@@ -172,6 +172,8 @@ def serve_command(
     live: Annotated[bool, typer.Option("--live", help="Send real orders to --broker (needs today's login: optrunner broker login).")] = False,
     broker: Annotated[str, typer.Option("--broker", help="paper, or with --live: kite, dhan or shoonya.")] = "paper",
     yes: Annotated[bool, typer.Option("--yes", help="With --live: do not ask for confirmation.")] = False,
+    adopt: Annotated[bool, typer.Option("--adopt", help="With --live: take the broker's open positions into the book when they differ from it at start (else a difference refuses to go live).")] = False,
+    adopt_strategy: Annotated[str | None, typer.Option("--adopt-strategy", help="With --adopt: the strategy that takes positions no order of ours explains.", show_default=False)] = None,
     feed: Annotated[str | None, typer.Option("--feed", help="Live data instead of --data: ws://HOST:PORT (docs/feed-protocol.md), kite (Kite Ticker chains), shoonya (Noren WebSocket chains), dhan (Dhan Live Market Feed chains) or breeze (ICICI Breeze socket.io quotes, data only); brokers need today's login.", show_default=False)] = None,
     strategies: StrategiesOpt = StrategySource.files,
     on_change: OnChangeOpt = OnChangePolicy.drain,
@@ -210,6 +212,8 @@ def serve_command(
     alert_settings = load_account(account)[0].alerts
     resolve_alert_secrets(alert_settings)  # a missing variable stops us before the session opens
     make_broker, mode = None, "paper"
+    if (adopt or adopt_strategy) and not live:
+        raise UserError("--adopt takes a live broker's positions into the book: use it with --live --broker NAME")
     if live or broker != "paper":
         if not live:
             raise UserError(f"--broker {broker} sends real orders: add --live (paper trading uses --broker paper)")
@@ -225,11 +229,15 @@ def serve_command(
                                  strategies=strategies.value, on_change=on_change.value)  # fmt: skip
     node = session.node
     if make_broker is not None:
+        from optrunner.live.adopt import reconcile_at_start
         from optrunner.live.live_brokers import attach, confirm_live
 
         attach(node.kernel.broker, node)
         try:
             confirm_live(broker, node.kernel.broker.settings.api_root, node.kernel.runner.strategies(), yes)
+            for line in reconcile_at_start(node, adopt=adopt, adopt_strategy=adopt_strategy,
+                                           day=session.day if session.catalog is not None else None):  # fmt: skip
+                console.print(f"[yellow]{line}[/]")
         except UserError:
             session.store.close()
             raise

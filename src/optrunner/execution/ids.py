@@ -53,6 +53,13 @@ class ClientIds:
         return cls(state.get("orders"), state.get("baskets"))
 
 
+def strategy_of(client_id: str) -> str | None:
+    """The strategy an order (or slice) id of ours was issued for; None for any other id (a
+    broker's order placed by hand carries none of ours)."""
+    m = _ID.match(client_id)
+    return None if m is None else m.group("strategy")
+
+
 def _check_strategy(strategy: str) -> None:
     if not isinstance(strategy, str) or not strategy.strip():
         raise ValueError(f"strategy name must be a non-empty string, got {strategy!r}")

@@ -186,6 +186,11 @@ class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
     def open_orders(self, strategy: str | None = None) -> list[Order]:
         return [r.order for r in self._open.values() if strategy is None or r.order.strategy == strategy]
 
+    def cancelling(self) -> set[str]:
+        """Open orders whose cancel we asked for (a restarted live adapter must not take their
+        CANCELLED for a cancel at the broker we never asked for)."""
+        return {cid for cid, r in self._open.items() if r.cancel_wanted}
+
     def is_unknown(self, client_id: str) -> bool:
         rec = self._recs.get(client_id)
         return bool(rec and rec.unknown)

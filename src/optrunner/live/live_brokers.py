@@ -251,7 +251,8 @@ def attach(broker: Any, node: Any) -> None:
 
     attach_kernel(broker, node.kernel)
     if hasattr(broker, "resume_orders"):
-        broker.resume_orders(node.kernel.om.open_orders())
+        om = node.kernel.om
+        broker.resume_orders(om.open_orders(), om.cancelling())
 
 
 __all__ = ["LIVE_BROKERS", "LIVE_FEEDS", "attach", "check_token", "confirm_live", "kite_session", "live_broker_factory",

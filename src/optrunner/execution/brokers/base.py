@@ -92,16 +92,20 @@ class BrokerOrderStatus:
     reason: str = ""
     limit_price: float | None = None
     strategy: str = ""  # in an order-book snapshot (``orders()``); "" when the broker cannot tell
+    contract: OptionContract | None = None  # in an order-book snapshot, when the broker says (live brokers)
 
 
 @dataclass(slots=True, frozen=True)
 class BrokerPosition:
     """One net position as the venue holds it, in signed units. ``strategy`` is "" for a
-    broker that keeps one book per account (reconciliation then compares per contract)."""
+    broker that keeps one book per account (reconciliation then compares per contract).
+    ``avg_price``: the venue's average price of the net position, when it reports one (what an
+    adopted position is booked at)."""
 
     strategy: str
     contract: OptionContract
     quantity: int
+    avg_price: float | None = None
 
 
 class BrokerUnreachable(Exception):

@@ -39,6 +39,7 @@ from optrunner.execution.brokers.dhan.config import (
 from optrunner.execution.brokers.dhan.errors import error_text, refine
 from optrunner.execution.brokers.dhan.feed import DhanOrderUpdates, alert_ids
 from optrunner.execution.brokers.dhan.symbols import DhanInstrument, parse_scrip_master
+from optrunner.execution.brokers.live import fields
 from optrunner.execution.brokers.live.adapter import LiveBroker, OrderView, TradeView
 from optrunner.execution.brokers.live.errors import BadAnswer, BrokerRefused, LiveBrokerError
 from optrunner.execution.brokers.live.http import RestClient
@@ -171,7 +172,8 @@ class DhanBroker(StoreRelogin, LiveBroker):
             contract = self._by_security.get(str(row.get("securityId"))) or fmt.contract_of(row)
             if contract is None:
                 continue  # not an index option (equity, futures): not ours to reconcile
-            out.append(BrokerPosition("", contract, fmt.net_quantity(row)))
+            net = fmt.net_quantity(row)
+            out.append(BrokerPosition("", contract, net, fields.price_or_none(row.get("buyAvg" if net > 0 else "sellAvg"))))
         return out
 
     def on_order_alert(self, data: dict[str, Any]) -> None:
@@ -212,7 +214,7 @@ class DhanBroker(StoreRelogin, LiveBroker):
 
     def _view(self, row: dict[str, Any]) -> OrderView:
         def build(r: dict[str, Any]) -> OrderView:
-            st = fmt.order_status(r, "", [], self._clock.now())
+            st = fmt.order_status(r, "", [], self._now())
             contract = self._by_security.get(str(r.get("securityId"))) or fmt.contract_of(r)
             return OrderView(st.broker_id or "", str(r.get("correlationId") or ""), st.state, fmt.quantity(r),
                              st.filled_qty, st.avg_price, st.limit_price, st.reason, contract,
@@ -221,7 +223,7 @@ class DhanBroker(StoreRelogin, LiveBroker):
         return build(row)
 
     def _trades(self, rows: list[dict[str, Any]]) -> list[TradeView]:
-        now = self._clock.now()
+        now = self._now()
 
         def build(t: dict[str, Any]) -> TradeView:
             ev = fmt.fill_event(t, "", now)

@@ -33,6 +33,7 @@ from optrunner.execution.brokers.kite.errors import map_kite_error
 from optrunner.execution.brokers.kite.symbols import KiteInstruments, UnknownInstrument
 from optrunner.execution.brokers.live.adapter import LiveBroker, OrderView, TradeView
 from optrunner.execution.brokers.live.errors import BadAnswer, BrokerRefused, LiveBrokerError
+from optrunner.execution.brokers.live.fields import price_or_none
 from optrunner.execution.brokers.live.secrets import register
 from optrunner.execution.brokers.live.settings import LiveBrokerSettings
 from optrunner.execution.rate_limit import TokenBucket
@@ -200,7 +201,7 @@ class KiteBroker(LiveBroker):
                 contract = self.instruments.contract_of(p["exchange"], p["tradingsymbol"])
                 if contract is None:
                     continue  # not an index option we know (equity, futures): not ours to reconcile
-                out.append(BrokerPosition("", contract, int(p["quantity"])))
+                out.append(BrokerPosition("", contract, int(p["quantity"]), price_or_none(p.get("average_price"))))
             return out
         except (KeyError, TypeError, ValueError) as exc:
             raise BadAnswer(f"GET /portfolio/positions did not parse ({type(exc).__name__}: {exc})") from None

@@ -32,8 +32,8 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ class LiveBroker:
 
     name = "live"
     tag_max_len = 20
+    halt_on_lost_fills = True  # a fill only the trade book showed halts its strategy (execution/reconcile.py)
 
     def __init__(self, clock: Clock, *, tag_file: Path | None = None, poll_seconds: float | None = 1.0) -> None:
         self._clock = clock
@@ -166,6 +167,7 @@ class LiveBroker:
         if tr is None:
             self._push(K.CANCEL_REJECTED, client_id, reject_reason=RejectReason.NOT_WORKING, reason="no such order at the broker")
             return
+        tr.cancel_sent = True
         try:
             self._cancel_at(tr.broker_id)  # type: ignore[arg-type]
         except RateLimited as exc:
@@ -240,7 +242,8 @@ class LiveBroker:
 
     def orders(self) -> list[BrokerOrderStatus]:
         return [BrokerOrderStatus(self.tags.tags.get(v.tag, v.tag or f"broker:{v.broker_id}"), v.state, v.filled_qty,
-                                  v.avg_price, v.broker_id, reason=v.reason, limit_price=v.limit_price)
+                                  v.avg_price, v.broker_id, reason=v.reason, limit_price=v.limit_price,
+                                  contract=v.contract)
                 for v in self._read_book()]  # fmt: skip
 
     def trades(self) -> list[BrokerEvent]:
@@ -253,17 +256,19 @@ class LiveBroker:
         out.sort(key=lambda e: (e.ts, e.exec_id))
         return out
 
-    def resume_orders(self, orders: list[Order]) -> None:
+    def resume_orders(self, orders: list[Order], cancelling: Collection[str] = ()) -> None:
         """After a restart: track the order manager's open orders as it knows them, so the
         broker's updates continue them (fills are told again; the order manager skips the
-        exec ids it has). Submitted ones are looked up by tag before any resend."""
+        exec ids it has). Submitted ones are looked up by tag before any resend; ``cancelling``:
+        those whose cancel was asked before the restart."""
         with self._lock:
             for o in orders:
                 if o.state.is_terminal or o.state is S.NEW:
                     continue
                 tr = _Track(o.client_id, o.strategy, o.quantity, tag_for(o.client_id, self.tag_max_len), o,
                             o.broker_id, o.state if o.state is not S.PARTIALLY_FILLED else S.ACCEPTED,
-                            limit=o.limit_price, ambiguous=o.state is S.SUBMITTED)  # fmt: skip
+                            limit=o.limit_price, ambiguous=o.state is S.SUBMITTED,
+                          cancel_sent=o.client_id in cancelling)  # fmt: skip
                 self._tracks[o.client_id] = tr
                 self.tags.remember(tr.tag, o.client_id)
                 if o.broker_id:
@@ -333,6 +338,8 @@ class LiveBroker:
                 return  # the trade book has not caught up: the next update or poll applies the rest
         if v.state in (S.CANCELLED, S.EXPIRED):
             tr.state = v.state
+            if v.state is S.CANCELLED and not tr.cancel_sent:
+                self._cancelled_elsewhere(tr, v)
             kind = K.CANCELLED if v.state is S.CANCELLED else K.EXPIRED
             self._push(kind, cid, v.broker_id, reason=v.reason or str(v.state).lower())
         elif tr.filled >= tr.quantity:
@@ -375,6 +382,15 @@ class LiveBroker:
             self._alert("info", f"{self.name} session restored; orders flow again")
             self._notify("resume")
 
+    def _cancelled_elsewhere(self, tr: _Track, v: OrderView) -> None:
+        """Our order was cancelled at the broker without our asking (by hand on the broker's
+        terminal, by its risk system): the strategy's plan no longer holds — halt it, alert."""
+        what = v.contract.id if v.contract is not None else f"broker order {v.broker_id}"
+        self.counters["cancelled_elsewhere"] += 1
+        self._alert("critical", f"{self.name}: order {tr.client_id} ({what}, {v.filled_qty}/{tr.quantity} filled) was "
+                                f"cancelled at the broker, not by us{': ' + v.reason if v.reason else ''}")  # fmt: skip
+        self._notify("halt", tr.strategy or None, f"{self.name}: order {tr.client_id} cancelled at the broker")
+
     def _bad_answer(self, strategy: str | None, what: str) -> None:
         self.counters["bad_answers"] += 1
         self._alert("critical", f"{self.name}: an answer did not parse ({what})")
@@ -394,10 +410,19 @@ class LiveBroker:
     def _push(self, kind: BrokerEventKind, client_id: str, broker_id: str | None = None, *, quantity: int = 0,
               price: float = 0.0, exec_id: str = "", reason: str = "", reject_reason: RejectReason | None = None,
               ts: datetime | None = None) -> None:  # fmt: skip
-        ev = BrokerEvent(kind, client_id, ts or self._clock.now(), broker_id, quantity, price, exec_id, redact(reason),
+        ev = BrokerEvent(kind, client_id, ts or self._now(), broker_id, quantity, price, exec_id, redact(reason),
                          reject_reason)  # fmt: skip
         with self._lock:
             self._outbox.append(ev)
+
+    def _now(self) -> datetime:
+        """The session's time, for an answer that carries none. Before a replayed session's
+        first input its simulated clock has not started (the start reconciliation reads the
+        books then): the wall clock stands in — only ever a fallback timestamp."""
+        try:
+            return self._clock.now()
+        except RuntimeError:
+            return datetime.now(UTC)
 
     def _track_for_request(self, client_id: str) -> _Track | None:
         tr = self._tracks.get(client_id)

@@ -25,7 +25,10 @@ from optrunner.execution.brokers.live.secrets import redact
 
 
 class LiveBrokerError(Exception):
-    """Base of the taxonomy; the message never holds a registered secret."""
+    """Base of the taxonomy; the message never holds a registered secret. ``transient``: the
+    same read may well succeed in a moment (reconciliation retries it instead of halting)."""
+
+    transient = False
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(redact(message))
@@ -33,15 +36,15 @@ class LiveBrokerError(Exception):
 
 
 class RateLimited(LiveBrokerError):
-    pass
+    transient = True
 
 
 class PossiblySent(LiveBrokerError):
-    pass
+    transient = True
 
 
 class SessionExpired(LiveBrokerError):
-    pass
+    transient = True
 
 
 class BadAnswer(LiveBrokerError):
@@ -54,6 +57,8 @@ class BrokerRefused(LiveBrokerError):
 
 class NotSent(BrokerUnreachable, LiveBrokerError):
     """Certainly did not reach the broker (a ``BrokerUnreachable``, so the order manager resends)."""
+
+    transient = True
 
 
 def classify_http(status: int, message: str) -> LiveBrokerError | None:

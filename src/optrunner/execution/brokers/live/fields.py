@@ -41,4 +41,17 @@ def whole_or_zero(row: dict[str, Any], key: str, who: str) -> int:
     return 0 if row.get(key) in (None, "") else whole(row, key, who)
 
 
-__all__ = ["number", "text", "whole", "whole_or_zero"]
+def price_or_none(value: Any) -> float | None:
+    """An informative price (a position's average): None when absent, zero or unreadable —
+    never a :class:`BadAnswer`, since nothing is decided on it (an adopted position then
+    takes its price from the order book)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        price = float(value)
+    except (TypeError, ValueError):
+        return None
+    return price if price > 0 else None
+
+
+__all__ = ["number", "price_or_none", "text", "whole", "whole_or_zero"]

@@ -71,6 +71,7 @@ class _Track:
     exec_ids: set[str] = field(default_factory=set)
     limit: float | None = None
     ambiguous: bool = False  # a submit ended without a clear answer: look it up before resending
+    cancel_sent: bool = False  # we asked for a cancel (one without it was cancelled at the broker)
 
 
 class TagFile:

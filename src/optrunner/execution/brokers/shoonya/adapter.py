@@ -25,6 +25,7 @@ from optrunner.core.clock import Clock
 from optrunner.core.orders import Order
 from optrunner.core.timeutil import IST
 from optrunner.execution.brokers.base import BrokerPosition
+from optrunner.execution.brokers.live import fields
 from optrunner.execution.brokers.live.adapter import LiveBroker, OrderView, TradeView
 from optrunner.execution.brokers.live.errors import BadAnswer, BrokerRefused, LiveBrokerError
 from optrunner.execution.brokers.live.http import RestClient
@@ -162,7 +163,7 @@ class ShoonyaBroker(StoreRelogin, LiveBroker):
             contract = self._by_symbol.get(str(row.get("tsym"))) or fmt.contract_of(row)
             if contract is None:
                 continue  # not an index option of ours
-            out.append(BrokerPosition("", contract, fmt.net_quantity(row)))
+            out.append(BrokerPosition("", contract, fmt.net_quantity(row), fields.price_or_none(row.get("netavgprc"))))
         return out
 
     def on_order_update(self, message: dict[str, Any]) -> None:
@@ -194,7 +195,7 @@ class ShoonyaBroker(StoreRelogin, LiveBroker):
 
     def _view(self, row: dict[str, Any]) -> OrderView:
         def build(r: dict[str, Any]) -> OrderView:
-            st = fmt.order_status(r, "", [], self._clock.now())
+            st = fmt.order_status(r, "", [], self._now())
             contract = self._by_symbol.get(str(r.get("tsym"))) or fmt.contract_of(r)
             ts = fmt.parse_time(r.get("exch_tm"))
             return OrderView(st.broker_id or "", str(r.get("remarks") or ""), st.state, fmt.quantity(r),
@@ -203,7 +204,7 @@ class ShoonyaBroker(StoreRelogin, LiveBroker):
         return build(row)
 
     def _trades(self, rows: list[dict[str, Any]]) -> list[TradeView]:
-        now = self._clock.now()
+        now = self._now()
 
         def build(t: dict[str, Any]) -> TradeView:
             ev = fmt.fill_event(t, "", now)
