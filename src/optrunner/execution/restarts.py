@@ -34,7 +34,13 @@ from optrunner.core.orders import Order
 from optrunner.core.types import OrderState
 from optrunner.execution.ids import ClientIds
 from optrunner.execution.rate_limit import TokenBucket
-from optrunner.execution.records import OrderRecord, copy_order, record_from_dict, record_to_dict
+from optrunner.execution.records import (
+    TERMINAL_STATES,
+    OrderRecord,
+    copy_order,
+    record_from_dict,
+    record_to_dict,
+)
 
 if TYPE_CHECKING:
     from optrunner.core.clock import Clock
@@ -57,6 +63,8 @@ class RestartHandling:
     _seq: int
     _limiter: TokenBucket | None
     _possibly_sent: dict[str, Order]
+    _finished: dict[str, OrderRecord] | None
+    _rank: dict[str, int]
     _clock: Clock
     _broker: Broker
     ids: ClientIds
@@ -137,6 +145,7 @@ class RestartHandling:
             o.state = S.SUBMITTED
             rec = OrderRecord(o, self.default_policy, False, awaiting_since=now, next_query=now)
             self._recs[cid] = self._open[cid] = rec
+            self._ranked(cid)
             st = self._status_or_none(cid)
             if st is None:
                 o.reason = "journaled before a restart, not placed again and unknown at the broker: never sent"
@@ -161,11 +170,12 @@ class RestartHandling:
 
     # --- checkpoints ------------------------------------------------------------------------
 
-    def to_state(self) -> dict[str, Any]:
-        """Everything needed to rebuild this order manager after a restart (plain JSON types)."""
+    def to_state(self, orders: bool = True) -> dict[str, Any]:
+        """Everything needed to rebuild this order manager after a restart (plain JSON types);
+        without ``orders``, all of it but the orders."""
         return {
             "ids": self.ids.to_state(),
-            "orders": [record_to_dict(r) for r in self._recs.values()],
+            "orders": [record_to_dict(r) for r in self._recs.values()] if orders else [],
             "halted": dict(self._halted),
             "settled": sorted(self._settled),
             "queue": [[t.isoformat(), s, k, c, p] for t, s, k, c, p in sorted(self._queue)],
@@ -182,7 +192,8 @@ class RestartHandling:
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Replace orders, ids, halts, settlements, the request queue and the rate limit with
-        ``state`` (in place, so listeners wired to this order manager stay wired)."""
+        ``state`` (in place, so listeners wired to this order manager stay wired). When
+        finished orders are tracked, the loaded ones count as saved (see :meth:`track_finished`)."""
         self.ids = ClientIds.from_state(state["ids"])
         self._recs.clear()
         self._open.clear()
@@ -198,3 +209,49 @@ class RestartHandling:
         self._seq = int(state["seq"])
         if state.get("limiter") and self._limiter is not None:
             self._limiter = TokenBucket.from_state(state["limiter"])
+        if self._finished is not None:
+            self.track_finished(unsaved=False)
+
+    # --- incremental checkpoints (live/recovery.py, CHECKPOINT_VERSION 2) ------------------
+    #
+    # A day's orders are mostly finished ones (filled, cancelled, rejected, expired), which
+    # nothing changes again; serialising all of them on every checkpoint made its cost grow
+    # with the day. Instead each finished order is saved once, in a batch, and a checkpoint
+    # holds only the open ones. "Finished since the last save" is recorded where it happens:
+    # a transition into a terminal state (``_transition``) and an answer about an order already
+    # terminal (``_handle``: it may clear a flag such as ``unknown``), so a record changed after
+    # it was saved is saved again. A REJECTED order reopened by a retry is open again, so it is
+    # in the checkpoint itself until it finishes (and is saved) again. Ranks keep ``_recs``'s
+    # order (creation order) across a restore, so order listings read the same after it.
+
+    def track_finished(self, unsaved: bool = True) -> None:
+        """Start recording which finished orders are not saved yet (off by default: a backtest
+        has no checkpoints); ``unsaved``: every order already finished counts as not saved."""
+        self._rank = {cid: n for n, cid in enumerate(self._recs)}
+        self._finished = {cid: r for cid, r in self._recs.items() if r.order.state in TERMINAL_STATES} if unsaved else {}
+
+    def finished_state(self) -> list[list[Any]]:
+        """The finished orders not saved yet, as ``[rank, record]`` pairs (see :meth:`live_state`);
+        they stay "not saved" until :meth:`finished_saved`, so a failed write loses none."""
+        if self._finished is None:
+            raise RuntimeError("finished orders are not tracked: call track_finished() first")
+        rank = self._rank
+        return [[rank[cid], record_to_dict(r)] for cid, r in self._finished.items() if r.order.state in TERMINAL_STATES]
+
+    def finished_saved(self) -> None:
+        """What :meth:`finished_state` returned is durable."""
+        if self._finished is not None:
+            self._finished.clear()
+
+    def live_state(self) -> dict[str, Any]:
+        """:meth:`to_state` with only the open orders, each as ``[rank, record]``: the
+        finished ones are in the batches of :meth:`finished_state`."""
+        state = self.to_state(orders=False)
+        rank = self._rank
+        state["orders"] = [[rank[cid], record_to_dict(r)] for cid, r in self._open.items()]
+        return state
+
+    def _ranked(self, cid: str) -> None:
+        """``cid`` was just added to ``_recs``: note its place (when tracking)."""
+        if self._finished is not None:
+            self._rank[cid] = len(self._rank)

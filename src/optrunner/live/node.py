@@ -26,6 +26,7 @@ from optrunner.execution.reconcile import Difference
 from optrunner.kernel import Kernel
 from optrunner.live.recovery import (
     CHECKPOINT,
+    CHECKPOINT_ORDERS,
     CHECKPOINT_VERSION,
     RECOVERED,
     StoreJournal,
@@ -82,6 +83,8 @@ class TradingNode:
             reconcile_seconds=reconcile_seconds,
         )  # fmt: skip
         self.kernel.reconciler.record = self._record_difference
+        self.kernel.om.track_finished()  # saved once each, in checkpoint_orders batches
+        self.order_batches = 0  # checkpoint_orders batches written (numbered from 1)
         self.keep_checkpoints = keep_checkpoints
         self._since_prune = 0
         for config in configs:
@@ -173,17 +176,26 @@ class TradingNode:
             self.checkpoint()
 
     def checkpoint(self) -> None:
-        """One journal entry with everything a restart resumes from, durable on return."""
+        """Everything a restart resumes from, durable on return: a batch of the orders finished
+        since the last checkpoint (when there are any) and the checkpoint itself, with the
+        open orders only, in one transaction (live/recovery.py, version 2)."""
         ts = self.clock.now()
+        om = self.kernel.om
+        finished = om.finished_state()
+        if finished:
+            self.order_batches += 1
+            self.store.append(CHECKPOINT_ORDERS, {"batch": self.order_batches, "orders": finished}, ts)
         payload = {
             "version": CHECKPOINT_VERSION,
             "ts": ts.isoformat(),
             "day": None if self.day is None else self.day.isoformat(),
             "closed": sorted(d.isoformat() for d in self.closed),
-            "kernel": kernel_state(self.kernel),
+            "order_batches": self.order_batches,
+            "kernel": kernel_state(self.kernel, live_orders=True),
         }
         self.store.append(CHECKPOINT, payload, ts)
         self.store.flush()
+        om.finished_saved()  # only now: after a failed write the next checkpoint saves them
         if self.keep_checkpoints is not None:
             self._since_prune += 1
             if self._since_prune >= self.keep_checkpoints:  # one DELETE per N checkpoints
@@ -230,6 +242,9 @@ class TradingNode:
             if isinstance(clock, SimClock):
                 clock.advance(ts)
             restore_kernel(k, payload["kernel"])
+            if payload["version"] == 1:  # its finished orders are in no batch yet
+                k.om.track_finished(unsaved=True)
+            node.order_batches = int(payload.get("order_batches", 0))
             node.day = None if payload["day"] is None else date.fromisoformat(payload["day"])
             node.closed = {date.fromisoformat(d) for d in payload["closed"]}
             node.resume_after = ts

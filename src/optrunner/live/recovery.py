@@ -7,6 +7,17 @@ state and the kernel's own bookkeeping, as of the input's time. A restart restor
 latest one and processes the inputs after it again; the orders journaled after it are the
 ones that may have reached the broker without our knowing (``possibly_sent``), and the fills
 saved after it come again, with the same ids, and must not be saved twice (``StoreJournal``).
+
+Version 2 (issue 14) makes a checkpoint's cost follow what changed, not the day so far: the
+order manager's finished orders, which make up most of a day's state and never change again,
+are saved once each, in numbered ``checkpoint_orders`` entries (a batch of the orders finished
+since the previous checkpoint, in the same transaction as the checkpoint); the checkpoint
+holds only open orders and the number of the last batch. ``latest_checkpoint`` puts the two
+back together, so a reader sees the whole state as in version 1 (still read: a restart from
+a version-1 checkpoint saves every finished order again with its first version-2 checkpoint).
+A batch is found by its number, not by position: batches written after the checkpoint a
+restart resumes from (by a session that then died) are ignored, and one written again by the
+resumed session under the same number replaces them (the newest ``seq`` of a number wins).
 """
 
 from __future__ import annotations
@@ -33,7 +44,9 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint"
 RECOVERED = "recovered"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_ORDERS = "checkpoint_orders"
+CHECKPOINT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class StoreJournal:
@@ -91,11 +104,12 @@ def _execution(f: Fill) -> tuple[Any, ...]:
 # --- the kernel's state ----------------------------------------------------------------------
 
 
-def kernel_state(k: Kernel) -> dict[str, Any]:
-    """Everything the kernel decides from, as plain JSON types (it must be quiescent)."""
+def kernel_state(k: Kernel, *, live_orders: bool = False) -> dict[str, Any]:
+    """Everything the kernel decides from, as plain JSON types (it must be quiescent);
+    ``live_orders``: only the open orders, ranked (a version-2 checkpoint's payload)."""
     switch = k.risk.kill_switch
     return {
-        "om": k.om.to_state(),
+        "om": k.om.live_state() if live_orders else k.om.to_state(),
         "router": k.router.to_state(),
         "portfolio": k.portfolio.to_state(),
         "account": {**k.risk.account.to_state(), "warned": k.risk.account.warned},
@@ -180,7 +194,8 @@ def _change_from_dict(d: dict[str, Any]) -> SwitchChange:
 
 
 def latest_checkpoint(store: Store) -> JournalEntry | None:
-    """The newest checkpoint in ``store`` (one row read, however long the journal is)."""
+    """The newest checkpoint in ``store``, a version-2 one with its orders put back from the
+    batches (``payload["kernel"]["om"]`` is then as :meth:`OrderManager.to_state` wrote it)."""
     store.flush()
     t = JournalRow.__table__
     query = select(t).where(t.c.kind == CHECKPOINT).order_by(t.c.seq.desc()).limit(1)
@@ -190,17 +205,42 @@ def latest_checkpoint(store: Store) -> JournalEntry | None:
         return None
     entry = journal_from_row(row)
     version = entry.payload.get("version")
-    if version != CHECKPOINT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ValueError(
-            f"checkpoint {entry.seq} has version {version!r}; this build reads {CHECKPOINT_VERSION}"
+            f"checkpoint {entry.seq} has version {version!r}; this build reads {READABLE_VERSIONS}"
         )
+    if version == 2:
+        om = entry.payload["kernel"]["om"]
+        ranked = finished_orders(store, entry.seq, int(entry.payload["order_batches"]))
+        ranked.update({d["order"]["client_id"]: (int(n), d) for n, d in om["orders"]})
+        om["orders"] = [d for _, d in sorted(ranked.values(), key=lambda nd: nd[0])]
     return entry
+
+
+def finished_orders(store: Store, before_seq: int, batches: int) -> dict[str, tuple[int, Any]]:
+    """Client id -> (rank, record) of the orders saved in ``checkpoint_orders`` batches 1 to
+    ``batches`` before journal entry ``before_seq`` (the newest entry of a number wins, later
+    batches replace earlier versions of an order)."""
+    t = JournalRow.__table__
+    query = select(t).where(t.c.kind == CHECKPOINT_ORDERS, t.c.seq < before_seq).order_by(t.c.seq)
+    latest: dict[int, dict[str, Any]] = {}
+    with store.engine.connect() as conn:
+        for row in conn.execute(query):
+            payload = journal_from_row(row).payload
+            if payload["batch"] <= batches:
+                latest[payload["batch"]] = payload
+    out: dict[str, tuple[int, Any]] = {}
+    for number in sorted(latest):
+        for n, d in latest[number]["orders"]:
+            out[d["order"]["client_id"]] = (int(n), d)
+    return out
 
 
 def prune_checkpoints(store: Store, keep: int) -> int:
     """Delete all but the newest ``keep`` checkpoints; returns how many went. A restart reads
     only the latest one; the ones kept are for a human looking back (and for the one being
-    written should a crash tear it — a transaction, so it cannot be torn, but keep >= 2)."""
+    written should a crash tear it — a transaction, so it cannot be torn, but keep >= 2).
+    ``checkpoint_orders`` batches are never deleted: every checkpoint needs all before it."""
     if keep < 1:
         raise ValueError(f"keep must be >= 1, got {keep}")
     store.flush()

@@ -1,0 +1,159 @@
+"""Version-2 checkpoints (issue 14): finished orders saved once each in ``checkpoint_orders``
+batches, the checkpoint holding only open orders; a restart rebuilds exactly the same state,
+from a version-2 checkpoint or from a version-1 one written the old way."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from _execution_support import LOT, T0, chain, intent
+
+from optrunner.core.clock import SimClock
+from optrunner.core.types import OrderState, OrderType, Side
+from optrunner.execution import ExecutionPolicy
+from optrunner.live.node import TradingNode
+from optrunner.live.paper_broker import PaperBroker
+from optrunner.live.recovery import (
+    CHECKPOINT,
+    CHECKPOINT_ORDERS,
+    kernel_state,
+    latest_checkpoint,
+)
+from optrunner.store import Store
+
+S = OrderState
+CAPITAL = 50_000_000.0
+MARKET = ExecutionPolicy(market_as_limit=False)
+
+
+def make_node(tmp_path, recover: bool = False, keep: int | None = 100) -> TradingNode:
+    """A node on the store and paper-broker book of ``tmp_path`` (the same files after a "crash")."""
+    store = Store(f"sqlite:///{tmp_path / 'node.sqlite'}")
+    store.create_schema()
+    clock = SimClock(T0 - timedelta(minutes=5))
+    make = TradingNode.recover if recover else TradingNode
+    return make([], store, PaperBroker(tmp_path / "book.json", clock), clock, capital=CAPITAL,
+                keep_checkpoints=keep)  # fmt: skip
+
+
+def trade(node: TradingNode, start: int, n: int) -> None:
+    """``n`` inputs from minute ``start``, each after a market order (buy, sell, buy...) that fills."""
+    for i in range(start, start + n):
+        node.kernel.router.submit(intent(Side.BUY if i % 2 == 0 else Side.SELL, LOT), MARKET)
+        node.kernel.om.drain()
+        node.process(chain(T0 + timedelta(minutes=i)))
+
+
+def state(node: TradingNode) -> dict:
+    return json.loads(json.dumps(kernel_state(node.kernel)))
+
+
+def checkpoint_rows(node: TradingNode) -> list[tuple[str, int]]:
+    """(kind, payload size in bytes) of the checkpoint journal entries, in order."""
+    return [
+        (e.kind, len(json.dumps(e.payload, separators=(",", ":"))))
+        for e in node.store.journal()
+        if e.kind in (CHECKPOINT, CHECKPOINT_ORDERS)
+    ]
+
+
+def test_the_checkpoint_does_not_grow_with_finished_orders_each_saved_once(tmp_path):
+    node = make_node(tmp_path)
+    node.process(chain(T0 - timedelta(minutes=1)))  # quotes for the first market order
+    trade(node, 0, 20)
+    size_20 = checkpoint_rows(node)[-1]
+    trade(node, 20, 180)
+    size_200 = checkpoint_rows(node)[-1]
+    orders = node.kernel.om.orders()
+    assert len(orders) == 200 and all(o.state is S.FILLED for o in orders)
+    assert size_20[0] == size_200[0] == CHECKPOINT
+    # totals gain a digit (P&L, charges); 180 more orders would be ~140 kB in version 1
+    assert size_200[1] - size_20[1] < 200, (size_20, size_200)
+    assert node.store.journal()[-1].payload["kernel"]["om"]["orders"] == []  # none open
+    saved = [
+        d["order"]["client_id"]
+        for e in node.store.journal()
+        if e.kind == CHECKPOINT_ORDERS
+        for _, d in e.payload["orders"]
+    ]
+    assert sorted(saved) == sorted(o.client_id for o in orders)  # each once
+    # a reader still sees the whole order manager
+    assert latest_checkpoint(node.store).payload["kernel"] == state(node)
+
+
+def test_a_restart_rebuilds_the_state_exactly_and_prune_keeps_the_batches(tmp_path):
+    node = make_node(tmp_path, keep=2)
+    node.process(chain(T0 - timedelta(minutes=1)))
+    trade(node, 0, 30)
+    # a resting order stays open across checkpoints; a refused intent finishes at once
+    node.kernel.router.submit(intent(Side.BUY, LOT, order_type=OrderType.LIMIT, limit=100.0), MARKET)
+    node.kernel.om.reject_intent(intent(Side.SELL, LOT), "refused by a test")
+    node.kernel.om.drain()
+    node.process(chain(T0 + timedelta(minutes=30)))
+    before = state(node)
+    listing = [o.client_id for o in node.kernel.om.orders()]
+    assert sum(1 for kind, _ in checkpoint_rows(node) if kind == CHECKPOINT) <= 3  # pruned
+    del node  # the process is killed: nothing more is written
+    resumed = make_node(tmp_path, recover=True, keep=2)
+    assert state(resumed) == before
+    assert [o.client_id for o in resumed.kernel.om.orders()] == listing  # creation order kept
+    assert resumed.kernel.om.get("s-000031").state is S.ACCEPTED
+
+
+def test_a_rejected_order_retried_after_its_save_is_saved_again(tmp_path):
+    node = make_node(tmp_path)
+    node.process(chain(T0 - timedelta(minutes=1)))
+    refused = intent(Side.BUY, LOT)
+    node.kernel.om.reject_intent(refused, "not now")
+    node.process(chain(T0))  # saved as REJECTED
+    node.kernel.om.place(refused)  # the retry reopens it under its id, and it fills
+    node.kernel.om.drain()
+    node.process(chain(T0 + timedelta(minutes=1)))
+    assert node.kernel.om.get(refused.client_id).state is S.FILLED
+    before = state(node)
+    resumed = make_node(tmp_path, recover=True)
+    assert state(resumed) == before
+    assert resumed.kernel.om.get(refused.client_id).state is S.FILLED
+
+
+def test_a_version_1_checkpoint_still_loads_and_the_next_one_saves_its_orders(tmp_path):
+    node = make_node(tmp_path)
+    node.process(chain(T0 - timedelta(minutes=1)))
+    trade(node, 0, 10)
+    before = state(node)
+    # what the previous build wrote: the whole kernel in one entry, no batches
+    store = node.store
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f"DELETE FROM journal WHERE kind IN ('{CHECKPOINT}', '{CHECKPOINT_ORDERS}')")
+    ts = node.clock.now()
+    store.append(CHECKPOINT, {"version": 1, "ts": ts.isoformat(), "day": node.day.isoformat(),
+                              "closed": [], "kernel": kernel_state(node.kernel)}, ts)  # fmt: skip
+    store.flush()
+    resumed = make_node(tmp_path, recover=True)
+    assert state(resumed) == before
+    assert resumed.run([chain(T0 + timedelta(minutes=10))], close_last_day=False) == 1
+    batches = [e.payload for e in resumed.store.journal() if e.kind == CHECKPOINT_ORDERS]
+    assert [b["batch"] for b in batches] == [1] and len(batches[0]["orders"]) == 10
+    after = state(resumed)
+    again = make_node(tmp_path, recover=True)
+    assert latest_checkpoint(again.store).payload["version"] == 2
+    assert state(again) == after
+
+
+def test_batches_a_dead_session_wrote_after_the_checkpoint_are_ignored(tmp_path):
+    node = make_node(tmp_path)
+    node.process(chain(T0 - timedelta(minutes=1)))
+    trade(node, 0, 4)
+    before = state(node)
+    number = node.order_batches
+    # a batch whose checkpoint never made it (a flush between the two, then the crash)
+    ghost = [[0, {**before["om"]["orders"][0], "order": {**before["om"]["orders"][0]["order"], "state": "CANCELLED"}}]]
+    node.store.append(CHECKPOINT_ORDERS, {"batch": number + 1, "orders": ghost}, node.clock.now())
+    node.store.flush()
+    resumed = make_node(tmp_path, recover=True)
+    assert state(resumed) == before
+    trade(resumed, 4, 1)  # writes batch number + 1 again, which replaces the ghost
+    after = state(resumed)
+    assert resumed.order_batches == number + 1
+    assert state(make_node(tmp_path, recover=True)) == after
