@@ -37,10 +37,15 @@ def make_node(tmp_path, recover: bool = False, keep: int | None = 100) -> Tradin
                 keep_checkpoints=keep)  # fmt: skip
 
 
+CONTRACTS = [(strike, right) for strike in (24800.0, 25000.0, 25200.0) for right in ("CE", "PE")]
+
+
 def trade(node: TradingNode, start: int, n: int) -> None:
-    """``n`` inputs from minute ``start``, each after a market order (buy, sell, buy...) that fills."""
+    """``n`` inputs from minute ``start``, each after a market order that fills: a buy, then a
+    sell of the same contract (flat again), then the next contract..."""
     for i in range(start, start + n):
-        node.kernel.router.submit(intent(Side.BUY if i % 2 == 0 else Side.SELL, LOT), MARKET)
+        strike, right = CONTRACTS[i // 2 % len(CONTRACTS)]
+        node.kernel.router.submit(intent(Side.BUY if i % 2 == 0 else Side.SELL, LOT, strike, right), MARKET)
         node.kernel.om.drain()
         node.process(chain(T0 + timedelta(minutes=i)))
 
@@ -58,7 +63,7 @@ def checkpoint_rows(node: TradingNode) -> list[tuple[str, int]]:
     ]
 
 
-def test_the_checkpoint_does_not_grow_with_finished_orders_each_saved_once(tmp_path):
+def test_the_checkpoint_does_not_grow_with_finished_orders_and_flat_positions_each_saved_once(tmp_path):
     node = make_node(tmp_path)
     node.process(chain(T0 - timedelta(minutes=1)))  # quotes for the first market order
     trade(node, 0, 20)
@@ -70,7 +75,8 @@ def test_the_checkpoint_does_not_grow_with_finished_orders_each_saved_once(tmp_p
     assert size_20[0] == size_200[0] == CHECKPOINT
     # totals gain a digit (P&L, charges); 180 more orders would be ~140 kB in version 1
     assert size_200[1] - size_20[1] < 200, (size_20, size_200)
-    assert node.store.journal()[-1].payload["kernel"]["om"]["orders"] == []  # none open
+    last = node.store.journal()[-1].payload["kernel"]
+    assert last["om"]["orders"] == [] and last["portfolio"]["positions"] == []  # none open
     saved = [
         d["order"]["client_id"]
         for e in node.store.journal()
@@ -91,13 +97,19 @@ def test_a_restart_rebuilds_the_state_exactly_and_prune_keeps_the_batches(tmp_pa
     node.kernel.om.reject_intent(intent(Side.SELL, LOT), "refused by a test")
     node.kernel.om.drain()
     node.process(chain(T0 + timedelta(minutes=30)))
+    node.kernel.router.submit(intent(Side.SELL, LOT, 24800.0, "PE"), MARKET)  # open at the crash
+    node.kernel.om.drain()
+    node.process(chain(T0 + timedelta(minutes=31)))
     before = state(node)
     listing = [o.client_id for o in node.kernel.om.orders()]
+    positions = [(p.strategy, p.contract.id) for p in node.kernel.portfolio.positions(open_only=False)]
+    assert len(positions) == len(CONTRACTS) and len(node.kernel.portfolio.positions()) == 1
     assert sum(1 for kind, _ in checkpoint_rows(node) if kind == CHECKPOINT) <= 3  # pruned
     del node  # the process is killed: nothing more is written
     resumed = make_node(tmp_path, recover=True, keep=2)
     assert state(resumed) == before
     assert [o.client_id for o in resumed.kernel.om.orders()] == listing  # creation order kept
+    assert [(p.strategy, p.contract.id) for p in resumed.kernel.portfolio.positions(open_only=False)] == positions
     assert resumed.kernel.om.get("s-000031").state is S.ACCEPTED
 
 
@@ -135,6 +147,7 @@ def test_a_version_1_checkpoint_still_loads_and_the_next_one_saves_its_orders(tm
     assert resumed.run([chain(T0 + timedelta(minutes=10))], close_last_day=False) == 1
     batches = [e.payload for e in resumed.store.journal() if e.kind == CHECKPOINT_ORDERS]
     assert [b["batch"] for b in batches] == [1] and len(batches[0]["orders"]) == 10
+    assert len(batches[0]["positions"]) == 5  # five contracts traded, each flat again
     after = state(resumed)
     again = make_node(tmp_path, recover=True)
     assert latest_checkpoint(again.store).payload["version"] == 2
@@ -148,8 +161,10 @@ def test_batches_a_dead_session_wrote_after_the_checkpoint_are_ignored(tmp_path)
     before = state(node)
     number = node.order_batches
     # a batch whose checkpoint never made it (a flush between the two, then the crash)
-    ghost = [[0, {**before["om"]["orders"][0], "order": {**before["om"]["orders"][0]["order"], "state": "CANCELLED"}}]]
-    node.store.append(CHECKPOINT_ORDERS, {"batch": number + 1, "orders": ghost}, node.clock.now())
+    first = before["om"]["orders"][0]
+    ghost = [[0, {**first, "order": {**first["order"], "state": "CANCELLED"}}]]
+    batch = {"batch": number + 1, "orders": ghost, "positions": []}
+    node.store.append(CHECKPOINT_ORDERS, batch, node.clock.now())
     node.store.flush()
     resumed = make_node(tmp_path, recover=True)
     assert state(resumed) == before

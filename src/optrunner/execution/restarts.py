@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self
 
 from optrunner.core.orders import Order
+from optrunner.core.saved_once import SavedOnce
 from optrunner.core.types import OrderState
 from optrunner.execution.ids import ClientIds
 from optrunner.execution.rate_limit import TokenBucket
@@ -63,8 +64,7 @@ class RestartHandling:
     _seq: int
     _limiter: TokenBucket | None
     _possibly_sent: dict[str, Order]
-    _finished: dict[str, OrderRecord] | None
-    _rank: dict[str, int]
+    _finished: SavedOnce[str, OrderRecord] | None
     _clock: Clock
     _broker: Broker
     ids: ClientIds
@@ -214,44 +214,42 @@ class RestartHandling:
 
     # --- incremental checkpoints (live/recovery.py, CHECKPOINT_VERSION 2) ------------------
     #
-    # A day's orders are mostly finished ones (filled, cancelled, rejected, expired), which
-    # nothing changes again; serialising all of them on every checkpoint made its cost grow
-    # with the day. Instead each finished order is saved once, in a batch, and a checkpoint
-    # holds only the open ones. "Finished since the last save" is recorded where it happens:
-    # a transition into a terminal state (``_transition``) and an answer about an order already
-    # terminal (``_handle``: it may clear a flag such as ``unknown``), so a record changed after
-    # it was saved is saved again. A REJECTED order reopened by a retry is open again, so it is
-    # in the checkpoint itself until it finishes (and is saved) again. Ranks keep ``_recs``'s
-    # order (creation order) across a restore, so order listings read the same after it.
+    # Finished orders (core/saved_once.py) are saved once each, in batches; a checkpoint holds
+    # the open ones. "Finished since the last save" is noted where it happens: a transition
+    # into a terminal state (``_transition``) and an answer about an order already terminal
+    # (``_handle``: it may clear a flag such as ``unknown``), so a record changed after its
+    # save is saved again. A REJECTED order reopened by a retry is open, hence in the
+    # checkpoint itself, until it finishes (and is saved) again.
 
     def track_finished(self, unsaved: bool = True) -> None:
-        """Start recording which finished orders are not saved yet (off by default: a backtest
+        """Start noting which finished orders are not saved yet (off by default: a backtest
         has no checkpoints); ``unsaved``: every order already finished counts as not saved."""
-        self._rank = {cid: n for n, cid in enumerate(self._recs)}
-        self._finished = {cid: r for cid, r in self._recs.items() if r.order.state in TERMINAL_STATES} if unsaved else {}
+        self._finished = SavedOnce(self._recs, _is_finished, unsaved=unsaved)
 
     def finished_state(self) -> list[list[Any]]:
-        """The finished orders not saved yet, as ``[rank, record]`` pairs (see :meth:`live_state`);
-        they stay "not saved" until :meth:`finished_saved`, so a failed write loses none."""
+        """The finished orders not saved yet, as ``[rank, record]`` (:meth:`SavedOnce.pending`)."""
         if self._finished is None:
             raise RuntimeError("finished orders are not tracked: call track_finished() first")
-        rank = self._rank
-        return [[rank[cid], record_to_dict(r)] for cid, r in self._finished.items() if r.order.state in TERMINAL_STATES]
+        return self._finished.pending(record_to_dict)
 
     def finished_saved(self) -> None:
         """What :meth:`finished_state` returned is durable."""
         if self._finished is not None:
-            self._finished.clear()
+            self._finished.saved()
 
     def live_state(self) -> dict[str, Any]:
-        """:meth:`to_state` with only the open orders, each as ``[rank, record]``: the
-        finished ones are in the batches of :meth:`finished_state`."""
+        """:meth:`to_state` with only the open orders, each as ``[rank, record]``."""
+        if self._finished is None:
+            raise RuntimeError("finished orders are not tracked: call track_finished() first")
         state = self.to_state(orders=False)
-        rank = self._rank
-        state["orders"] = [[rank[cid], record_to_dict(r)] for cid, r in self._open.items()]
+        state["orders"] = self._finished.ranked(self._open.items(), record_to_dict)
         return state
 
     def _ranked(self, cid: str) -> None:
         """``cid`` was just added to ``_recs``: note its place (when tracking)."""
         if self._finished is not None:
-            self._rank[cid] = len(self._rank)
+            self._finished.added(cid)
+
+
+def _is_finished(rec: OrderRecord) -> bool:
+    return rec.order.state in TERMINAL_STATES

@@ -83,7 +83,8 @@ class TradingNode:
             reconcile_seconds=reconcile_seconds,
         )  # fmt: skip
         self.kernel.reconciler.record = self._record_difference
-        self.kernel.om.track_finished()  # saved once each, in checkpoint_orders batches
+        self.kernel.om.track_finished()  # finished orders and flat positions are saved
+        self.kernel.portfolio.track_flat()  # once each, in checkpoint_orders batches
         self.order_batches = 0  # checkpoint_orders batches written (numbered from 1)
         self.keep_checkpoints = keep_checkpoints
         self._since_prune = 0
@@ -177,25 +178,27 @@ class TradingNode:
 
     def checkpoint(self) -> None:
         """Everything a restart resumes from, durable on return: a batch of the orders finished
-        since the last checkpoint (when there are any) and the checkpoint itself, with the
-        open orders only, in one transaction (live/recovery.py, version 2)."""
+        and the positions gone flat since the last checkpoint (when there are any) and the
+        checkpoint itself, with the open ones only, in one transaction (live/recovery.py)."""
         ts = self.clock.now()
-        om = self.kernel.om
-        finished = om.finished_state()
-        if finished:
+        om, portfolio = self.kernel.om, self.kernel.portfolio
+        finished, flat = om.finished_state(), portfolio.flat_state()
+        if finished or flat:
             self.order_batches += 1
-            self.store.append(CHECKPOINT_ORDERS, {"batch": self.order_batches, "orders": finished}, ts)
+            batch = {"batch": self.order_batches, "orders": finished, "positions": flat}
+            self.store.append(CHECKPOINT_ORDERS, batch, ts)
         payload = {
             "version": CHECKPOINT_VERSION,
             "ts": ts.isoformat(),
             "day": None if self.day is None else self.day.isoformat(),
             "closed": sorted(d.isoformat() for d in self.closed),
             "order_batches": self.order_batches,
-            "kernel": kernel_state(self.kernel, live_orders=True),
+            "kernel": kernel_state(self.kernel, live=True),
         }
         self.store.append(CHECKPOINT, payload, ts)
         self.store.flush()
         om.finished_saved()  # only now: after a failed write the next checkpoint saves them
+        portfolio.flat_saved()
         if self.keep_checkpoints is not None:
             self._since_prune += 1
             if self._since_prune >= self.keep_checkpoints:  # one DELETE per N checkpoints
@@ -242,8 +245,9 @@ class TradingNode:
             if isinstance(clock, SimClock):
                 clock.advance(ts)
             restore_kernel(k, payload["kernel"])
-            if payload["version"] == 1:  # its finished orders are in no batch yet
-                k.om.track_finished(unsaved=True)
+            in_batches = payload["version"] >= 2  # version 1: all in the checkpoint, none in a batch
+            k.om.track_finished(unsaved=not in_batches)
+            k.portfolio.track_flat(unsaved=not in_batches)  # a new Portfolio
             node.order_batches = int(payload.get("order_batches", 0))
             node.day = None if payload["day"] is None else date.fromisoformat(payload["day"])
             node.closed = {date.fromisoformat(d) for d in payload["closed"]}

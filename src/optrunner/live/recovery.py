@@ -9,10 +9,11 @@ ones that may have reached the broker without our knowing (``possibly_sent``), a
 saved after it come again, with the same ids, and must not be saved twice (``StoreJournal``).
 
 Version 2 (issue 14) makes a checkpoint's cost follow what changed, not the day so far: the
-order manager's finished orders, which make up most of a day's state and never change again,
-are saved once each, in numbered ``checkpoint_orders`` entries (a batch of the orders finished
-since the previous checkpoint, in the same transaction as the checkpoint); the checkpoint
-holds only open orders and the number of the last batch. ``latest_checkpoint`` puts the two
+order manager's finished orders and the portfolio's flat positions, which make up most of a
+day's state and do not change again (core/saved_once.py), are saved once each, in numbered
+``checkpoint_orders`` entries (a batch of those settled since the previous checkpoint, in the
+same transaction as the checkpoint); the checkpoint holds only open orders and positions and
+the number of the last batch. ``latest_checkpoint`` puts the two
 back together, so a reader sees the whole state as in version 1 (still read: a restart from
 a version-1 checkpoint saves every finished order again with its first version-2 checkpoint).
 A batch is found by its number, not by position: batches written after the checkpoint a
@@ -30,6 +31,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from optrunner.core.orders import Fill, Order
+from optrunner.core.saved_once import merge_ranked
 from optrunner.core.types import OrderState
 from optrunner.execution.states import ExecutionError
 from optrunner.instruments.contracts import OptionContract
@@ -104,14 +106,14 @@ def _execution(f: Fill) -> tuple[Any, ...]:
 # --- the kernel's state ----------------------------------------------------------------------
 
 
-def kernel_state(k: Kernel, *, live_orders: bool = False) -> dict[str, Any]:
+def kernel_state(k: Kernel, *, live: bool = False) -> dict[str, Any]:
     """Everything the kernel decides from, as plain JSON types (it must be quiescent);
-    ``live_orders``: only the open orders, ranked (a version-2 checkpoint's payload)."""
+    ``live``: only the open orders and positions, ranked (a version-2 checkpoint's payload)."""
     switch = k.risk.kill_switch
     return {
-        "om": k.om.live_state() if live_orders else k.om.to_state(),
+        "om": k.om.live_state() if live else k.om.to_state(),
         "router": k.router.to_state(),
-        "portfolio": k.portfolio.to_state(),
+        "portfolio": k.portfolio.live_state() if live else k.portfolio.to_state(),
         "account": {**k.risk.account.to_state(), "warned": k.risk.account.warned},
         "kill_switch": {
             **switch.to_state(),
@@ -210,17 +212,17 @@ def latest_checkpoint(store: Store) -> JournalEntry | None:
             f"checkpoint {entry.seq} has version {version!r}; this build reads {READABLE_VERSIONS}"
         )
     if version == 2:
-        om = entry.payload["kernel"]["om"]
-        ranked = finished_orders(store, entry.seq, int(entry.payload["order_batches"]))
-        ranked.update({d["order"]["client_id"]: (int(n), d) for n, d in om["orders"]})
-        om["orders"] = [d for _, d in sorted(ranked.values(), key=lambda nd: nd[0])]
+        kernel = entry.payload["kernel"]
+        batches = saved_batches(store, entry.seq, int(entry.payload["order_batches"]))
+        om, pf = kernel["om"], kernel["portfolio"]
+        om["orders"] = merge_ranked((b["orders"] for b in batches), om["orders"], _client_id)
+        pf["positions"] = merge_ranked((b["positions"] for b in batches), pf["positions"], _position_key)
     return entry
 
 
-def finished_orders(store: Store, before_seq: int, batches: int) -> dict[str, tuple[int, Any]]:
-    """Client id -> (rank, record) of the orders saved in ``checkpoint_orders`` batches 1 to
-    ``batches`` before journal entry ``before_seq`` (the newest entry of a number wins, later
-    batches replace earlier versions of an order)."""
+def saved_batches(store: Store, before_seq: int, batches: int) -> list[dict[str, Any]]:
+    """The ``checkpoint_orders`` batches 1 to ``batches`` before journal entry ``before_seq``,
+    oldest first (the newest entry of a number wins: see the module docstring)."""
     t = JournalRow.__table__
     query = select(t).where(t.c.kind == CHECKPOINT_ORDERS, t.c.seq < before_seq).order_by(t.c.seq)
     latest: dict[int, dict[str, Any]] = {}
@@ -229,11 +231,15 @@ def finished_orders(store: Store, before_seq: int, batches: int) -> dict[str, tu
             payload = journal_from_row(row).payload
             if payload["batch"] <= batches:
                 latest[payload["batch"]] = payload
-    out: dict[str, tuple[int, Any]] = {}
-    for number in sorted(latest):
-        for n, d in latest[number]["orders"]:
-            out[d["order"]["client_id"]] = (int(n), d)
-    return out
+    return [latest[n] for n in sorted(latest)]
+
+
+def _client_id(record: dict[str, Any]) -> str:
+    return record["order"]["client_id"]
+
+
+def _position_key(position: dict[str, Any]) -> tuple[str, str]:
+    return position["strategy"], position["contract"]
 
 
 def prune_checkpoints(store: Store, keep: int) -> int:
