@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from _execution_support import LOT, T0, chain, intent
+from _execution_support import LOT, T0, ScriptedBroker, chain, intent
 
 from optrunner.core.clock import SimClock
+from optrunner.core.orders import Basket
 from optrunner.core.types import OrderState, OrderType, Side
-from optrunner.execution import ExecutionPolicy
+from optrunner.execution import ExecutionPolicy, OrderManager
+from optrunner.execution.brokers import BrokerEventKind
+from optrunner.execution.records import record_from_dict
 from optrunner.live.node import TradingNode
 from optrunner.live.paper_broker import PaperBroker
 from optrunner.live.recovery import (
@@ -42,10 +45,16 @@ CONTRACTS = [(strike, right) for strike in (24800.0, 25000.0, 25200.0) for right
 
 def trade(node: TradingNode, start: int, n: int) -> None:
     """``n`` inputs from minute ``start``, each after a market order that fills: a buy, then a
-    sell of the same contract (flat again), then the next contract..."""
+    sell of the same contract (flat again), then the next contract...; every tenth input a
+    basket of the two (filled, so finished) instead."""
     for i in range(start, start + n):
         strike, right = CONTRACTS[i // 2 % len(CONTRACTS)]
-        node.kernel.router.submit(intent(Side.BUY if i % 2 == 0 else Side.SELL, LOT, strike, right), MARKET)
+        leg = intent(Side.BUY if i % 2 == 0 else Side.SELL, LOT, strike, right)
+        if i % 10 == 9:
+            node.kernel.router.submit_basket(Basket([leg, intent(Side.BUY, LOT, 25200.0, "PE")]), MARKET)
+            node.kernel.om.drain()
+            leg = intent(Side.SELL, LOT, 25200.0, "PE")
+        node.kernel.router.submit(leg, MARKET)
         node.kernel.om.drain()
         node.process(chain(T0 + timedelta(minutes=i)))
 
@@ -71,12 +80,14 @@ def test_the_checkpoint_does_not_grow_with_finished_orders_and_flat_positions_ea
     trade(node, 20, 180)
     size_200 = checkpoint_rows(node)[-1]
     orders = node.kernel.om.orders()
-    assert len(orders) == 200 and all(o.state is S.FILLED for o in orders)
+    assert len(orders) == 240 and all(o.state is S.FILLED for o in orders)
+    assert [b.state for b in node.kernel.router.baskets()] == ["COMPLETED"] * 20
     assert size_20[0] == size_200[0] == CHECKPOINT
-    # totals gain a digit (P&L, charges); 180 more orders would be ~140 kB in version 1
+    # totals gain a digit (P&L, charges); 200 more orders would be ~150 kB in version 1
     assert size_200[1] - size_20[1] < 200, (size_20, size_200)
     last = node.store.journal()[-1].payload["kernel"]
     assert last["om"]["orders"] == [] and last["portfolio"]["positions"] == []  # none open
+    assert last["router"]["baskets"] == []  # none going
     saved = [
         d["order"]["client_id"]
         for e in node.store.journal()
@@ -110,7 +121,8 @@ def test_a_restart_rebuilds_the_state_exactly_and_prune_keeps_the_batches(tmp_pa
     assert state(resumed) == before
     assert [o.client_id for o in resumed.kernel.om.orders()] == listing  # creation order kept
     assert [(p.strategy, p.contract.id) for p in resumed.kernel.portfolio.positions(open_only=False)] == positions
-    assert resumed.kernel.om.get("s-000031").state is S.ACCEPTED
+    assert resumed.kernel.om.get(listing[-3]).state is S.ACCEPTED  # the resting one
+    assert len(resumed.kernel.router.baskets()) == 3
 
 
 def test_a_rejected_order_retried_after_its_save_is_saved_again(tmp_path):
@@ -146,8 +158,9 @@ def test_a_version_1_checkpoint_still_loads_and_the_next_one_saves_its_orders(tm
     assert state(resumed) == before
     assert resumed.run([chain(T0 + timedelta(minutes=10))], close_last_day=False) == 1
     batches = [e.payload for e in resumed.store.journal() if e.kind == CHECKPOINT_ORDERS]
-    assert [b["batch"] for b in batches] == [1] and len(batches[0]["orders"]) == 10
-    assert len(batches[0]["positions"]) == 5  # five contracts traded, each flat again
+    assert [b["batch"] for b in batches] == [1]
+    assert len(batches[0]["positions"]) == 6  # six contracts traded (one in the basket), all flat again
+    assert len(batches[0]["orders"]) == 12 and len(batches[0]["baskets"]) == 1
     after = state(resumed)
     again = make_node(tmp_path, recover=True)
     assert latest_checkpoint(again.store).payload["version"] == 2
@@ -172,3 +185,30 @@ def test_batches_a_dead_session_wrote_after_the_checkpoint_are_ignored(tmp_path)
     after = state(resumed)
     assert resumed.order_batches == number + 1
     assert state(make_node(tmp_path, recover=True)) == after
+
+
+def test_an_answer_about_a_saved_finished_order_saves_it_again():
+    """A cancel is asked for, the order fills first, then the broker refuses the cancel: the
+    refusal clears ``cancel_wanted`` on a record already saved as FILLED."""
+    clock = SimClock(T0)
+    broker = ScriptedBroker(clock)
+    om = OrderManager(broker, clock)
+    om.track_finished()
+    om.on_snapshot(chain())
+    cid = om.place(intent(Side.BUY, LOT, order_type=OrderType.LIMIT, limit=140.0), MARKET).client_id
+    om.drain()
+    broker.answer(BrokerEventKind.ACK, cid, broker_id="B1")
+    om.drain()
+    om.cancel(cid)
+    broker.fill(cid, LOT, 140.0)
+    om.drain()
+    assert om.live_state()["orders"] == []
+    saved = om.finished_state()
+    assert [(n, d["order"]["state"], d["cancel_wanted"]) for n, d in saved] == [(0, "FILLED", True)]
+    om.finished_saved()
+    assert om.finished_state() == []  # nothing changed since
+    broker.answer(BrokerEventKind.CANCEL_REJECTED, cid, reason="already filled")
+    om.drain()
+    again = om.finished_state()
+    assert [(n, d["cancel_wanted"]) for n, d in again] == [(0, False)]
+    assert record_from_dict(again[0][1]).order.state is S.FILLED

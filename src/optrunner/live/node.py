@@ -84,7 +84,8 @@ class TradingNode:
         )  # fmt: skip
         self.kernel.reconciler.record = self._record_difference
         self.kernel.om.track_finished()  # finished orders and flat positions are saved
-        self.kernel.portfolio.track_flat()  # once each, in checkpoint_orders batches
+        self.kernel.portfolio.track_flat()  # and finished basket runs are saved once each,
+        self.kernel.router.track_final()  # in checkpoint_orders batches
         self.order_batches = 0  # checkpoint_orders batches written (numbered from 1)
         self.keep_checkpoints = keep_checkpoints
         self._since_prune = 0
@@ -178,14 +179,14 @@ class TradingNode:
 
     def checkpoint(self) -> None:
         """Everything a restart resumes from, durable on return: a batch of the orders finished
-        and the positions gone flat since the last checkpoint (when there are any) and the
+        the positions gone flat and the basket runs finished since the last checkpoint (when there are any) and the
         checkpoint itself, with the open ones only, in one transaction (live/recovery.py)."""
         ts = self.clock.now()
-        om, portfolio = self.kernel.om, self.kernel.portfolio
-        finished, flat = om.finished_state(), portfolio.flat_state()
-        if finished or flat:
+        om, portfolio, router = self.kernel.om, self.kernel.portfolio, self.kernel.router
+        finished, flat, baskets = om.finished_state(), portfolio.flat_state(), router.final_state()
+        if finished or flat or baskets:
             self.order_batches += 1
-            batch = {"batch": self.order_batches, "orders": finished, "positions": flat}
+            batch = {"batch": self.order_batches, "orders": finished, "positions": flat, "baskets": baskets}
             self.store.append(CHECKPOINT_ORDERS, batch, ts)
         payload = {
             "version": CHECKPOINT_VERSION,
@@ -199,6 +200,7 @@ class TradingNode:
         self.store.flush()
         om.finished_saved()  # only now: after a failed write the next checkpoint saves them
         portfolio.flat_saved()
+        router.final_saved()
         if self.keep_checkpoints is not None:
             self._since_prune += 1
             if self._since_prune >= self.keep_checkpoints:  # one DELETE per N checkpoints
@@ -248,6 +250,7 @@ class TradingNode:
             in_batches = payload["version"] >= 2  # version 1: all in the checkpoint, none in a batch
             k.om.track_finished(unsaved=not in_batches)
             k.portfolio.track_flat(unsaved=not in_batches)  # a new Portfolio
+            k.router.track_final(unsaved=not in_batches)
             node.order_batches = int(payload.get("order_batches", 0))
             node.day = None if payload["day"] is None else date.fromisoformat(payload["day"])
             node.closed = {date.fromisoformat(d) for d in payload["closed"]}

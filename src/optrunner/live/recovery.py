@@ -9,7 +9,8 @@ ones that may have reached the broker without our knowing (``possibly_sent``), a
 saved after it come again, with the same ids, and must not be saved twice (``StoreJournal``).
 
 Version 2 (issue 14) makes a checkpoint's cost follow what changed, not the day so far: the
-order manager's finished orders and the portfolio's flat positions, which make up most of a
+order manager's finished orders, the portfolio's flat positions and the router's finished
+basket runs, which make up most of a
 day's state and do not change again (core/saved_once.py), are saved once each, in numbered
 ``checkpoint_orders`` entries (a batch of those settled since the previous checkpoint, in the
 same transaction as the checkpoint); the checkpoint holds only open orders and positions and
@@ -108,11 +109,12 @@ def _execution(f: Fill) -> tuple[Any, ...]:
 
 def kernel_state(k: Kernel, *, live: bool = False) -> dict[str, Any]:
     """Everything the kernel decides from, as plain JSON types (it must be quiescent);
-    ``live``: only the open orders and positions, ranked (a version-2 checkpoint's payload)."""
+    ``live``: only the open orders and positions and the basket runs still going, ranked (a
+    version-2 checkpoint's payload)."""
     switch = k.risk.kill_switch
     return {
         "om": k.om.live_state() if live else k.om.to_state(),
-        "router": k.router.to_state(),
+        "router": k.router.live_state() if live else k.router.to_state(),
         "portfolio": k.portfolio.live_state() if live else k.portfolio.to_state(),
         "account": {**k.risk.account.to_state(), "warned": k.risk.account.warned},
         "kill_switch": {
@@ -120,11 +122,8 @@ def kernel_state(k: Kernel, *, live: bool = False) -> dict[str, Any]:
             "history": [_change_to_dict(c) for c in switch.history],
         },
         "strategies": k.runner.states(),
-        "halted_strategies": {
-            name: m["halt_reason"]
-            for name, m in k.runner.get_metrics()["strategies"].items()
-            if m["halted"]
-        },
+        # every halted strategy (not only those collecting metrics), without building metrics
+        "halted_strategies": k.runner.halt_reasons(),
         "day": None if k.day is None else k.day.isoformat(),
         "day_start_net": dict(k.day_start_net),
         "opened": [[s, c.id, ts.isoformat()] for (s, c), ts in k.opened.items()],
@@ -214,9 +213,10 @@ def latest_checkpoint(store: Store) -> JournalEntry | None:
     if version == 2:
         kernel = entry.payload["kernel"]
         batches = saved_batches(store, entry.seq, int(entry.payload["order_batches"]))
-        om, pf = kernel["om"], kernel["portfolio"]
+        om, pf, router = kernel["om"], kernel["portfolio"], kernel["router"]
         om["orders"] = merge_ranked((b["orders"] for b in batches), om["orders"], _client_id)
         pf["positions"] = merge_ranked((b["positions"] for b in batches), pf["positions"], _position_key)
+        router["baskets"] = merge_ranked((b["baskets"] for b in batches), router["baskets"], _basket_id)
     return entry
 
 
@@ -236,6 +236,10 @@ def saved_batches(store: Store, before_seq: int, batches: int) -> list[dict[str,
 
 def _client_id(record: dict[str, Any]) -> str:
     return record["order"]["client_id"]
+
+
+def _basket_id(run: dict[str, Any]) -> str:
+    return run["basket_id"]
 
 
 def _position_key(position: dict[str, Any]) -> tuple[str, str]:
