@@ -176,7 +176,7 @@ def test_batches_a_dead_session_wrote_after_the_checkpoint_are_ignored(tmp_path)
     # a batch whose checkpoint never made it (a flush between the two, then the crash)
     first = before["om"]["orders"][0]
     ghost = [[0, {**first, "order": {**first["order"], "state": "CANCELLED"}}]]
-    batch = {"batch": number + 1, "orders": ghost, "positions": []}
+    batch = {"batch": number + 1, "orders": ghost, "positions": [], "baskets": []}
     node.store.append(CHECKPOINT_ORDERS, batch, node.clock.now())
     node.store.flush()
     resumed = make_node(tmp_path, recover=True)

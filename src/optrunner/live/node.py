@@ -83,9 +83,11 @@ class TradingNode:
             reconcile_seconds=reconcile_seconds,
         )  # fmt: skip
         self.kernel.reconciler.record = self._record_difference
-        self.kernel.om.track_finished()  # finished orders and flat positions are saved
-        self.kernel.portfolio.track_flat()  # and finished basket runs are saved once each,
-        self.kernel.router.track_final()  # in checkpoint_orders batches
+        # finished orders, flat positions and finished basket runs: saved once each, in
+        # checkpoint_orders batches (see checkpoint)
+        self.kernel.om.track_finished()
+        self.kernel.portfolio.track_flat()
+        self.kernel.router.track_final()
         self.order_batches = 0  # checkpoint_orders batches written (numbered from 1)
         self.keep_checkpoints = keep_checkpoints
         self._since_prune = 0
@@ -178,9 +180,10 @@ class TradingNode:
             self.checkpoint()
 
     def checkpoint(self) -> None:
-        """Everything a restart resumes from, durable on return: a batch of the orders finished
-        the positions gone flat and the basket runs finished since the last checkpoint (when there are any) and the
-        checkpoint itself, with the open ones only, in one transaction (live/recovery.py)."""
+        """Everything a restart resumes from, durable on return, in one transaction: a batch of
+        the orders finished, the positions gone flat and the basket runs finished since the
+        last checkpoint (when there are any), then the checkpoint itself, which holds the open
+        ones only (live/recovery.py, version 2)."""
         ts = self.clock.now()
         om, portfolio, router = self.kernel.om, self.kernel.portfolio, self.kernel.router
         finished, flat, baskets = om.finished_state(), portfolio.flat_state(), router.final_state()

@@ -8,18 +8,17 @@ latest one and processes the inputs after it again; the orders journaled after i
 ones that may have reached the broker without our knowing (``possibly_sent``), and the fills
 saved after it come again, with the same ids, and must not be saved twice (``StoreJournal``).
 
-Version 2 (issue 14) makes a checkpoint's cost follow what changed, not the day so far: the
+Version 2 (issue 14) makes a checkpoint's cost follow what changed, not the day so far. The
 order manager's finished orders, the portfolio's flat positions and the router's finished
-basket runs, which make up most of a
-day's state and do not change again (core/saved_once.py), are saved once each, in numbered
-``checkpoint_orders`` entries (a batch of those settled since the previous checkpoint, in the
-same transaction as the checkpoint); the checkpoint holds only open orders and positions and
-the number of the last batch. ``latest_checkpoint`` puts the two
-back together, so a reader sees the whole state as in version 1 (still read: a restart from
-a version-1 checkpoint saves every finished order again with its first version-2 checkpoint).
-A batch is found by its number, not by position: batches written after the checkpoint a
-restart resumes from (by a session that then died) are ignored, and one written again by the
-resumed session under the same number replaces them (the newest ``seq`` of a number wins).
+basket runs make up most of a day's state and do not change again (core/saved_once.py): each
+is saved once, in a numbered ``checkpoint_orders`` entry (a batch of those settled since the
+previous checkpoint, in the checkpoint's transaction), and the checkpoint holds only the open
+ones and the number of the last batch. ``latest_checkpoint`` puts the two back together, so
+a reader sees the whole state as in version 1 (still read: after a restart from a version-1
+checkpoint, the first version-2 one saves every settled entry in a batch). A batch is found
+by its number, not by position: batches written after the checkpoint a restart resumes from
+(by a session that then died) are ignored, and one written again by the resumed session
+under the same number replaces them (the newest ``seq`` of a number wins).
 """
 
 from __future__ import annotations
@@ -195,8 +194,9 @@ def _change_from_dict(d: dict[str, Any]) -> SwitchChange:
 
 
 def latest_checkpoint(store: Store) -> JournalEntry | None:
-    """The newest checkpoint in ``store``, a version-2 one with its orders put back from the
-    batches (``payload["kernel"]["om"]`` is then as :meth:`OrderManager.to_state` wrote it)."""
+    """The newest checkpoint in ``store``; a version-2 one with its orders, positions and
+    basket runs put back from the batches, so its ``payload["kernel"]`` is as
+    ``kernel_state(k)`` (the whole state) returns it."""
     store.flush()
     t = JournalRow.__table__
     query = select(t).where(t.c.kind == CHECKPOINT).order_by(t.c.seq.desc()).limit(1)
