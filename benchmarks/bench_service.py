@@ -9,6 +9,11 @@
    while the kernel replays 20 DNSS strategies at full speed. Target p99 <= 20 ms.
 3. **WebSocket fan-out**: the kernel's replay throughput (inputs/s) with 50 WebSocket
    clients connected and reading vs none. Target >= 90 % of the no-client rate.
+4. **Checkpoint cost** (``--only ckpt``): what the API threads wait for on the kernel lock
+   after every input: the node's checkpoint, timed per input over the 20 DNSS replay (in
+   this process, no server), and the bytes it writes (the checkpoint and, from version 2
+   on, its batch of finished orders). Runs against an older build too (PYTHONPATH), for a
+   before/after.
 
 The server runs in its own process, as ``optrunner serve`` does (uvicorn in the main thread,
 the replay in a thread); clients run in this process. Times across the two processes use
@@ -415,6 +420,51 @@ def replay_rate(work: Path, days: int, clients: int) -> dict[str, float]:
         server.close()
 
 
+def checkpoint_cost(work: Path, days: int) -> dict[str, float]:
+    """The 20 DNSS replayed through a TradingNode on SQLite, each checkpoint timed; sizes from
+    the journal afterwards (nothing pruned)."""
+    from optrunner.backtest.commands import account_settings, load_configs
+    from optrunner.backtest.engine import merged_snapshots
+    from optrunner.core.clock import SimClock
+    from optrunner.data.catalog import Catalog
+    from optrunner.instruments import calendar_for
+    from optrunner.live.node import TradingNode
+    from optrunner.live.paper_broker import PaperBroker
+    from optrunner.store import Store
+
+    tag = f"ckpt-{time.monotonic_ns()}"
+    last = calendar_for("NIFTY").trading_days(DAY, date(2026, 12, 31))[days - 1]
+    settings, _ = account_settings(None, capital=1e9)
+    clock = SimClock()
+    store = Store(f"sqlite:///{work / f'{tag}.sqlite'}")
+    store.create_schema()
+    configs, _ = load_configs([work / "dnss"])
+    node = TradingNode(configs, store, PaperBroker(work / f"{tag}.broker.json", clock, settings.sim_config()), clock,
+                       capital=settings.capital, risk=settings.risk, charges=settings.charge_schedule(),
+                       keep_checkpoints=None)  # fmt: skip
+    times: list[float] = []
+    inner = node.checkpoint
+
+    def timed() -> None:
+        t = time.perf_counter()
+        inner()
+        times.append(time.perf_counter() - t)
+
+    node.checkpoint = timed  # type: ignore[method-assign]
+    node.run(merged_snapshots(Catalog(work / "catalog"), ["NIFTY"], DAY, last))
+    sizes: dict[str, list[int]] = {}
+    for e in store.journal():
+        if e.kind.startswith("checkpoint"):
+            sizes.setdefault(e.kind, []).append(len(json.dumps(e.payload, separators=(",", ":"))))
+    store.close()
+    a = np.array(times) * 1e3
+    ck = sizes["checkpoint"]
+    written = sum(sum(v) for v in sizes.values())
+    return {"checkpoints": len(a), "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
+            "max_ms": float(a.max()), "last_bytes": ck[-1], "max_bytes": max(ck),
+            "bytes_per_checkpoint": written / len(ck), "orders": len(node.kernel.om.orders())}  # fmt: skip
+
+
 def prepare(work: Path, days: int) -> None:
     from optrunner.data.synthetic import generate
     from optrunner.instruments import calendar_for
@@ -430,13 +480,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--days", type=int, default=1, help="days replayed at full speed (longer: more samples)")
-    ap.add_argument("--only", choices=["stop", "api", "ws"], default=None)
+    ap.add_argument("--only", choices=["stop", "api", "closed", "ws", "ckpt"],
+                    help="one measurement (closed: only the API's closed loop)", default=None)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
         work = Path(tmp)
         t = time.perf_counter()
         prepare(work, args.days)
         print(f"data: {args.days} synthetic NIFTY day(s), {STRATEGIES} strategies ({time.perf_counter() - t:.1f}s)")
+        if args.only in (None, "ckpt"):
+            runs = [checkpoint_cost(work, args.days) for _ in range(args.repeats)]
+            med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            print(f"checkpoint per input, {STRATEGIES} DNSS ({med['checkpoints']:.0f} checkpoints, {med['orders']:.0f} orders): "
+                  f"p50 {med['p50_ms']:.2f} ms, p99 {med['p99_ms']:.2f} ms, max {med['max_ms']:.1f} ms (median of {len(runs)}; "
+                  f"p99s {[round(r['p99_ms'], 2) for r in runs]}); last checkpoint {med['last_bytes'] / 1e3:.1f} kB, "
+                  f"largest {med['max_bytes'] / 1e3:.1f} kB, {med['bytes_per_checkpoint'] / 1e3:.1f} kB written per checkpoint")  # fmt: skip
         if args.only in (None, "stop"):
             runs = [emergency_stop(work, 1) for _ in range(args.repeats)]
             last = statistics.median(r["to_last_submit_ms"] for r in runs)
@@ -445,7 +503,7 @@ def main() -> None:
                   f"{last:.1f} ms after the request (median of {len(runs)}; runs {[round(r['to_last_submit_ms'], 1) for r in runs]}), "
                   f"answer {answer:.1f} ms; {runs[0]['flatten_orders']} flatten orders, open legs after: "
                   f"{[r['open_after'] for r in runs]}  target <= 1000 ms: {'OK' if last <= 1000 else 'MISSED'}")  # fmt: skip
-        if args.only in (None, "api"):
+        if args.only in (None, "api"):  # the open loop
             runs = [api_latency(work, args.days) for _ in range(args.repeats)]
             p99 = statistics.median(r["p99_ms"] for r in runs)
             print(f"API at {RATE:.0f} req/s during a full-speed replay of {STRATEGIES} DNSS: p50 "
@@ -454,6 +512,7 @@ def main() -> None:
                   f"{runs[0]['requests']} requests ({[r['errors'] for r in runs]} failed) over {runs[0]['replay_s']:.1f} s, replay "
                   f"{statistics.median(r['inputs_per_s'] for r in runs):.0f} inputs/s  "
                   f"target p99 <= 20 ms: {'OK' if p99 <= 20 else 'MISSED'}")  # fmt: skip
+        if args.only in (None, "api", "closed"):
             closed = [api_closed_loop(work, args.days) for _ in range(args.repeats)]
             print(f"  the same, one request at a time (closed loop, at most {RATE:.0f}/s): p50 "
                   f"{statistics.median(r['p50_ms'] for r in closed):.1f} ms, p99 "

@@ -33,6 +33,7 @@ from optrunner.execution.states import ExecutionError, IllegalTransition, Overfi
 
 if TYPE_CHECKING:
     from optrunner.core.clock import Clock
+    from optrunner.core.saved_once import SavedOnce
     from optrunner.execution.brokers.base import Broker
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ _ACK, _FILL, _SETTLEMENT = K.ACK, K.FILL, K.SETTLEMENT
 
 class AnswerHandling:
     _recs: dict[str, OrderRecord]
+    _finished: SavedOnce[str, OrderRecord] | None
     _settled: set[str]
     _clock: Clock
     _broker: Broker
@@ -72,10 +74,12 @@ class AnswerHandling:
             self.counters["unmatched_answers"] += 1
             self.alert("critical", f"{self._broker.name}: {ev.kind} for unknown order {ev.client_id!r} ({ev.reason})")
             return
+        o = rec.order
+        if self._finished is not None and o.state in TERMINAL_STATES:
+            self._finished.unsaved[ev.client_id] = rec  # an answer may change a saved record: save it again
         if rec.unknown:
             rec.unknown = False
             self.alert("info", f"order {ev.client_id} answered ({ev.kind}) after being flagged unknown")
-        o = rec.order
         if kind is _ACK:
             self._on_ack(rec, ev.broker_id)
         elif kind is _FILL:

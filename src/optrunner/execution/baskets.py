@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from optrunner.core.orders import OrderIntent
+from optrunner.core.saved_once import SavedOnce
 from optrunner.core.types import LegRole, OrderState, OrderType, Product, Side, Tag
 from optrunner.execution.order_manager import OrderManager
 from optrunner.execution.policy import ExecutionPolicy
@@ -113,15 +114,27 @@ class BasketEngine:
         self._plan = plan
         self._unwind_policy = unwind_policy
         self.runs: dict[str, BasketRun] = {}
+        # finished runs (which never change again) not saved yet: see Router.track_final
+        self.final: SavedOnce[str, BasketRun] | None = None
 
     def start(self, run: BasketRun) -> None:
         self.runs[run.basket_id] = run
+        if self.final is not None:
+            self.final.added(run.basket_id)
         with self._om.batch():
             self._send(run, run.phases[0], run.policy)
         self.advance(run)
+        if self.final is not None and run.state.is_final:  # it may have failed while sending
+            self.final.unsaved[run.basket_id] = run
 
     def advance(self, run: BasketRun) -> None:
         """Re-evaluate ``run`` against the current order states (idempotent)."""
+        was_final = run.state.is_final
+        self._advance(run)
+        if not was_final and run.state.is_final and self.final is not None:
+            self.final.unsaved[run.basket_id] = run
+
+    def _advance(self, run: BasketRun) -> None:
         om = self._om
         if run.state is BasketState.UNKNOWN:
             if any(om.is_unknown(c) for c in run.sent):
@@ -262,8 +275,28 @@ class BasketEngine:
     def to_state(self) -> list[dict[str, Any]]:
         return [_run_to_dict(r) for r in self.runs.values()]
 
+    def track_final(self, unsaved: bool = True) -> None:
+        """Note finished runs not saved yet (core/saved_once.py); ``unsaved``: all finished so far."""
+        self.final = SavedOnce(self.runs, _is_final, unsaved=unsaved)
+
+    def final_state(self) -> list[list[Any]]:
+        """The finished runs not saved yet, as ``[rank, run]``."""
+        return [] if self.final is None else self.final.pending(_run_to_dict)
+
+    def live_state(self) -> list[list[Any]]:
+        """The runs still going, as ``[rank, run]`` (tracking must be on)."""
+        if self.final is None:
+            raise RuntimeError("finished basket runs are not tracked: call track_final() first")
+        return self.final.ranked(((b, r) for b, r in self.runs.items() if not r.state.is_final), _run_to_dict)
+
     def load_state(self, state: list[dict[str, Any]]) -> None:
         self.runs = {d["basket_id"]: _run_from_dict(d) for d in state}
+        if self.final is not None:
+            self.track_final(unsaved=False)
+
+
+def _is_final(run: BasketRun) -> bool:
+    return run.state.is_final
 
 
 def intent_to_dict(i: OrderIntent) -> dict[str, Any]:

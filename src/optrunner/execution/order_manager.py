@@ -31,6 +31,7 @@ from typing import Any
 from optrunner.core.clock import Clock
 from optrunner.core.events import AlertEvent, FillEvent, OrderUpdateEvent
 from optrunner.core.orders import ChargeBreakdown, Fill, Order, OrderIntent
+from optrunner.core.saved_once import SavedOnce
 from optrunner.core.types import OrderState, OrderType, Side, Tag
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.execution.answers import AnswerHandling
@@ -122,6 +123,7 @@ class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
         # the time).
         self._publish: deque[Order | Fill | AlertEvent] = deque()
         self._possibly_sent: dict[str, Order] = {}  # client id -> as journaled before a restart
+        self._finished: SavedOnce[str, OrderRecord] | None = None  # see track_finished
         self._known_underlyings: set[str] = set()  # passed get_index in _validate
         self._dirty = False
         self._in_commit = False
@@ -281,6 +283,7 @@ class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
         rec = OrderRecord(order, pol, pol.market_as_limit and intent.order_type is _MARKET)
         self._recs[cid] = rec
         self._open[cid] = rec
+        self._ranked(cid)
         self._journal.record_transition(order, None, _NEW, now, _created_reason(intent))
         self._dirty = True
         self._publish.append(copy_order(order))  # updated_ts is now: the event's time
@@ -306,6 +309,7 @@ class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
         rec = OrderRecord(order, pol, False)
         self._recs[cid] = rec
         self._open[cid] = rec
+        self._ranked(cid)
         self._journal.record_transition(order, None, _NEW, now, _created_reason(intent))
         self._publish.append(copy_order(order))
         order.reason = reason  # the REJECTED update carries why
@@ -467,6 +471,8 @@ class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
         o.state, o.updated_ts = to_state, now
         if to_state in TERMINAL_STATES:
             self._open.pop(o.client_id, None)
+            if self._finished is not None:
+                self._finished.unsaved[o.client_id] = rec
         elif frm in TERMINAL_STATES:
             self._open[o.client_id] = rec
         self._journal.record_transition(o, frm, to_state, now, reason)  # carries the order's new row

@@ -31,10 +31,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self
 
 from optrunner.core.orders import Order
+from optrunner.core.saved_once import SavedOnce
 from optrunner.core.types import OrderState
 from optrunner.execution.ids import ClientIds
 from optrunner.execution.rate_limit import TokenBucket
-from optrunner.execution.records import OrderRecord, copy_order, record_from_dict, record_to_dict
+from optrunner.execution.records import (
+    TERMINAL_STATES,
+    OrderRecord,
+    copy_order,
+    record_from_dict,
+    record_to_dict,
+)
 
 if TYPE_CHECKING:
     from optrunner.core.clock import Clock
@@ -57,6 +64,7 @@ class RestartHandling:
     _seq: int
     _limiter: TokenBucket | None
     _possibly_sent: dict[str, Order]
+    _finished: SavedOnce[str, OrderRecord] | None
     _clock: Clock
     _broker: Broker
     ids: ClientIds
@@ -137,6 +145,7 @@ class RestartHandling:
             o.state = S.SUBMITTED
             rec = OrderRecord(o, self.default_policy, False, awaiting_since=now, next_query=now)
             self._recs[cid] = self._open[cid] = rec
+            self._ranked(cid)
             st = self._status_or_none(cid)
             if st is None:
                 o.reason = "journaled before a restart, not placed again and unknown at the broker: never sent"
@@ -161,11 +170,12 @@ class RestartHandling:
 
     # --- checkpoints ------------------------------------------------------------------------
 
-    def to_state(self) -> dict[str, Any]:
-        """Everything needed to rebuild this order manager after a restart (plain JSON types)."""
+    def to_state(self, orders: bool = True) -> dict[str, Any]:
+        """Everything needed to rebuild this order manager after a restart (plain JSON types);
+        without ``orders``, all of it but the orders."""
         return {
             "ids": self.ids.to_state(),
-            "orders": [record_to_dict(r) for r in self._recs.values()],
+            "orders": [record_to_dict(r) for r in self._recs.values()] if orders else [],
             "halted": dict(self._halted),
             "settled": sorted(self._settled),
             "queue": [[t.isoformat(), s, k, c, p] for t, s, k, c, p in sorted(self._queue)],
@@ -182,7 +192,8 @@ class RestartHandling:
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Replace orders, ids, halts, settlements, the request queue and the rate limit with
-        ``state`` (in place, so listeners wired to this order manager stay wired)."""
+        ``state`` (in place, so listeners wired to this order manager stay wired). When
+        finished orders are tracked, the loaded ones count as saved (see :meth:`track_finished`)."""
         self.ids = ClientIds.from_state(state["ids"])
         self._recs.clear()
         self._open.clear()
@@ -198,3 +209,47 @@ class RestartHandling:
         self._seq = int(state["seq"])
         if state.get("limiter") and self._limiter is not None:
             self._limiter = TokenBucket.from_state(state["limiter"])
+        if self._finished is not None:
+            self.track_finished(unsaved=False)
+
+    # --- incremental checkpoints (live/recovery.py, CHECKPOINT_VERSION 2) ------------------
+    #
+    # Finished orders (core/saved_once.py) are saved once each, in batches; a checkpoint holds
+    # the open ones. "Finished since the last save" is noted where it happens: a transition
+    # into a terminal state (``_transition``) and an answer about an order already terminal
+    # (``_handle``: it may clear a flag such as ``unknown``), so a record changed after its
+    # save is saved again. A REJECTED order reopened by a retry is open, hence in the
+    # checkpoint itself, until it finishes (and is saved) again.
+
+    def track_finished(self, unsaved: bool = True) -> None:
+        """Start noting which finished orders are not saved yet (off by default: a backtest
+        has no checkpoints); ``unsaved``: every order already finished counts as not saved."""
+        self._finished = SavedOnce(self._recs, _is_finished, unsaved=unsaved)
+
+    def finished_state(self) -> list[list[Any]]:
+        """The finished orders not saved yet, as ``[rank, record]`` (:meth:`SavedOnce.pending`)."""
+        if self._finished is None:
+            raise RuntimeError("finished orders are not tracked: call track_finished() first")
+        return self._finished.pending(record_to_dict)
+
+    def finished_saved(self) -> None:
+        """What :meth:`finished_state` returned is durable."""
+        if self._finished is not None:
+            self._finished.saved()
+
+    def live_state(self) -> dict[str, Any]:
+        """:meth:`to_state` with only the open orders, each as ``[rank, record]``."""
+        if self._finished is None:
+            raise RuntimeError("finished orders are not tracked: call track_finished() first")
+        state = self.to_state(orders=False)
+        state["orders"] = self._finished.ranked(self._open.items(), record_to_dict)
+        return state
+
+    def _ranked(self, cid: str) -> None:
+        """``cid`` was just added to ``_recs``: note its place (when tracking)."""
+        if self._finished is not None:
+            self._finished.added(cid)
+
+
+def _is_finished(rec: OrderRecord) -> bool:
+    return rec.order.state in TERMINAL_STATES

@@ -114,11 +114,33 @@ class Router:
             if run is not None:
                 self._baskets.advance(run)
 
-    def to_state(self) -> dict[str, Any]:
+    def to_state(self, baskets: bool = True) -> dict[str, Any]:
+        """Slices and basket runs as plain JSON types (without ``baskets``: no runs)."""
         return {
             "children": {p: [list(s) for s in sl] for p, sl in self._children.items()},
-            "baskets": self._baskets.to_state(),
+            "baskets": self._baskets.to_state() if baskets else [],
         }
+
+    # Finished basket runs never change again: saved once each for an incremental
+    # checkpoint, like finished orders (core/saved_once.py, live/recovery.py).
+
+    def track_final(self, unsaved: bool = True) -> None:
+        """Note finished basket runs not saved yet; ``unsaved``: every run finished so far."""
+        self._baskets.track_final(unsaved)
+
+    def final_state(self) -> list[list[Any]]:
+        """Finished basket runs not saved yet, as ``[rank, run]``."""
+        return self._baskets.final_state()
+
+    def final_saved(self) -> None:
+        if self._baskets.final is not None:
+            self._baskets.final.saved()
+
+    def live_state(self) -> dict[str, Any]:
+        """:meth:`to_state` with only the runs still going, as ``[rank, run]``."""
+        state = self.to_state(baskets=False)
+        state["baskets"] = self._baskets.live_state()
+        return state
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore after a restart (the order manager first, then this)."""

@@ -26,6 +26,7 @@ from optrunner.execution.reconcile import Difference
 from optrunner.kernel import Kernel
 from optrunner.live.recovery import (
     CHECKPOINT,
+    CHECKPOINT_ORDERS,
     CHECKPOINT_VERSION,
     RECOVERED,
     StoreJournal,
@@ -82,6 +83,12 @@ class TradingNode:
             reconcile_seconds=reconcile_seconds,
         )  # fmt: skip
         self.kernel.reconciler.record = self._record_difference
+        # finished orders, flat positions and finished basket runs: saved once each, in
+        # checkpoint_orders batches (see checkpoint)
+        self.kernel.om.track_finished()
+        self.kernel.portfolio.track_flat()
+        self.kernel.router.track_final()
+        self.order_batches = 0  # checkpoint_orders batches written (numbered from 1)
         self.keep_checkpoints = keep_checkpoints
         self._since_prune = 0
         for config in configs:
@@ -173,17 +180,30 @@ class TradingNode:
             self.checkpoint()
 
     def checkpoint(self) -> None:
-        """One journal entry with everything a restart resumes from, durable on return."""
+        """Everything a restart resumes from, durable on return, in one transaction: a batch of
+        the orders finished, the positions gone flat and the basket runs finished since the
+        last checkpoint (when there are any), then the checkpoint itself, which holds the open
+        ones only (live/recovery.py, version 2)."""
         ts = self.clock.now()
+        om, portfolio, router = self.kernel.om, self.kernel.portfolio, self.kernel.router
+        finished, flat, baskets = om.finished_state(), portfolio.flat_state(), router.final_state()
+        if finished or flat or baskets:
+            self.order_batches += 1
+            batch = {"batch": self.order_batches, "orders": finished, "positions": flat, "baskets": baskets}
+            self.store.append(CHECKPOINT_ORDERS, batch, ts)
         payload = {
             "version": CHECKPOINT_VERSION,
             "ts": ts.isoformat(),
             "day": None if self.day is None else self.day.isoformat(),
             "closed": sorted(d.isoformat() for d in self.closed),
-            "kernel": kernel_state(self.kernel),
+            "order_batches": self.order_batches,
+            "kernel": kernel_state(self.kernel, live=True),
         }
         self.store.append(CHECKPOINT, payload, ts)
         self.store.flush()
+        om.finished_saved()  # only now: after a failed write the next checkpoint saves them
+        portfolio.flat_saved()
+        router.final_saved()
         if self.keep_checkpoints is not None:
             self._since_prune += 1
             if self._since_prune >= self.keep_checkpoints:  # one DELETE per N checkpoints
@@ -230,6 +250,11 @@ class TradingNode:
             if isinstance(clock, SimClock):
                 clock.advance(ts)
             restore_kernel(k, payload["kernel"])
+            in_batches = payload["version"] >= 2  # version 1: all in the checkpoint, none in a batch
+            k.om.track_finished(unsaved=not in_batches)
+            k.portfolio.track_flat(unsaved=not in_batches)  # a new Portfolio
+            k.router.track_final(unsaved=not in_batches)
+            node.order_batches = int(payload.get("order_batches", 0))
             node.day = None if payload["day"] is None else date.fromisoformat(payload["day"])
             node.closed = {date.fromisoformat(d) for d in payload["closed"]}
             node.resume_after = ts

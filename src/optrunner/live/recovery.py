@@ -7,6 +7,18 @@ state and the kernel's own bookkeeping, as of the input's time. A restart restor
 latest one and processes the inputs after it again; the orders journaled after it are the
 ones that may have reached the broker without our knowing (``possibly_sent``), and the fills
 saved after it come again, with the same ids, and must not be saved twice (``StoreJournal``).
+
+Version 2 (issue 14) makes a checkpoint's cost follow what changed, not the day so far. The
+order manager's finished orders, the portfolio's flat positions and the router's finished
+basket runs make up most of a day's state and do not change again (core/saved_once.py): each
+is saved once, in a numbered ``checkpoint_orders`` entry (a batch of those settled since the
+previous checkpoint, in the checkpoint's transaction), and the checkpoint holds only the open
+ones and the number of the last batch. ``latest_checkpoint`` puts the two back together, so
+a reader sees the whole state as in version 1 (still read: after a restart from a version-1
+checkpoint, the first version-2 one saves every settled entry in a batch). A batch is found
+by its number, not by position: batches written after the checkpoint a restart resumes from
+(by a session that then died) are ignored, and one written again by the resumed session
+under the same number replaces them (the newest ``seq`` of a number wins).
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from optrunner.core.orders import Fill, Order
+from optrunner.core.saved_once import merge_ranked
 from optrunner.core.types import OrderState
 from optrunner.execution.states import ExecutionError
 from optrunner.instruments.contracts import OptionContract
@@ -33,7 +46,9 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint"
 RECOVERED = "recovered"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_ORDERS = "checkpoint_orders"
+CHECKPOINT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class StoreJournal:
@@ -91,24 +106,23 @@ def _execution(f: Fill) -> tuple[Any, ...]:
 # --- the kernel's state ----------------------------------------------------------------------
 
 
-def kernel_state(k: Kernel) -> dict[str, Any]:
-    """Everything the kernel decides from, as plain JSON types (it must be quiescent)."""
+def kernel_state(k: Kernel, *, live: bool = False) -> dict[str, Any]:
+    """Everything the kernel decides from, as plain JSON types (it must be quiescent);
+    ``live``: only the open orders and positions and the basket runs still going, ranked (a
+    version-2 checkpoint's payload)."""
     switch = k.risk.kill_switch
     return {
-        "om": k.om.to_state(),
-        "router": k.router.to_state(),
-        "portfolio": k.portfolio.to_state(),
+        "om": k.om.live_state() if live else k.om.to_state(),
+        "router": k.router.live_state() if live else k.router.to_state(),
+        "portfolio": k.portfolio.live_state() if live else k.portfolio.to_state(),
         "account": {**k.risk.account.to_state(), "warned": k.risk.account.warned},
         "kill_switch": {
             **switch.to_state(),
             "history": [_change_to_dict(c) for c in switch.history],
         },
         "strategies": k.runner.states(),
-        "halted_strategies": {
-            name: m["halt_reason"]
-            for name, m in k.runner.get_metrics()["strategies"].items()
-            if m["halted"]
-        },
+        # every halted strategy (not only those collecting metrics), without building metrics
+        "halted_strategies": k.runner.halt_reasons(),
         # removed (or changed) by a hot reload, drained or kept until flat (runner_reload.py)
         "waiting_strategies": sorted(k.runner.pending_changes),
         "day": None if k.day is None else k.day.isoformat(),
@@ -191,7 +205,9 @@ def _change_from_dict(d: dict[str, Any]) -> SwitchChange:
 
 
 def latest_checkpoint(store: Store) -> JournalEntry | None:
-    """The newest checkpoint in ``store`` (one row read, however long the journal is)."""
+    """The newest checkpoint in ``store``; a version-2 one with its orders, positions and
+    basket runs put back from the batches, so its ``payload["kernel"]`` is as
+    ``kernel_state(k)`` (the whole state) returns it."""
     store.flush()
     t = JournalRow.__table__
     query = select(t).where(t.c.kind == CHECKPOINT).order_by(t.c.seq.desc()).limit(1)
@@ -201,17 +217,51 @@ def latest_checkpoint(store: Store) -> JournalEntry | None:
         return None
     entry = journal_from_row(row)
     version = entry.payload.get("version")
-    if version != CHECKPOINT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ValueError(
-            f"checkpoint {entry.seq} has version {version!r}; this build reads {CHECKPOINT_VERSION}"
+            f"checkpoint {entry.seq} has version {version!r}; this build reads {READABLE_VERSIONS}"
         )
+    if version == 2:
+        kernel = entry.payload["kernel"]
+        batches = saved_batches(store, entry.seq, int(entry.payload["order_batches"]))
+        om, pf, router = kernel["om"], kernel["portfolio"], kernel["router"]
+        om["orders"] = merge_ranked((b["orders"] for b in batches), om["orders"], _client_id)
+        pf["positions"] = merge_ranked((b["positions"] for b in batches), pf["positions"], _position_key)
+        router["baskets"] = merge_ranked((b["baskets"] for b in batches), router["baskets"], _basket_id)
     return entry
+
+
+def saved_batches(store: Store, before_seq: int, batches: int) -> list[dict[str, Any]]:
+    """The ``checkpoint_orders`` batches 1 to ``batches`` before journal entry ``before_seq``,
+    oldest first (the newest entry of a number wins: see the module docstring)."""
+    t = JournalRow.__table__
+    query = select(t).where(t.c.kind == CHECKPOINT_ORDERS, t.c.seq < before_seq).order_by(t.c.seq)
+    latest: dict[int, dict[str, Any]] = {}
+    with store.engine.connect() as conn:
+        for row in conn.execute(query):
+            payload = journal_from_row(row).payload
+            if payload["batch"] <= batches:
+                latest[payload["batch"]] = payload
+    return [latest[n] for n in sorted(latest)]
+
+
+def _client_id(record: dict[str, Any]) -> str:
+    return record["order"]["client_id"]
+
+
+def _basket_id(run: dict[str, Any]) -> str:
+    return run["basket_id"]
+
+
+def _position_key(position: dict[str, Any]) -> tuple[str, str]:
+    return position["strategy"], position["contract"]
 
 
 def prune_checkpoints(store: Store, keep: int) -> int:
     """Delete all but the newest ``keep`` checkpoints; returns how many went. A restart reads
     only the latest one; the ones kept are for a human looking back (and for the one being
-    written should a crash tear it — a transaction, so it cannot be torn, but keep >= 2)."""
+    written should a crash tear it — a transaction, so it cannot be torn, but keep >= 2).
+    ``checkpoint_orders`` batches are never deleted: every checkpoint needs all before it."""
     if keep < 1:
         raise ValueError(f"keep must be >= 1, got {keep}")
     store.flush()

@@ -23,6 +23,7 @@ from numbers import Integral, Real
 from typing import Any, Literal
 
 from optrunner.core.orders import ChargeBreakdown, Fill
+from optrunner.core.saved_once import SavedOnce
 from optrunner.core.timeutil import to_ist
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.instruments.contracts import OptionContract
@@ -119,6 +120,7 @@ class Portfolio:
         self.peak_equity = self.capital
         self.max_drawdown = 0.0
         self.mark_misses = 0  # marks kept because the contract had no usable price
+        self._flat: SavedOnce[tuple[str, str], Position] | None = None  # see track_flat
 
     # --- booking ------------------------------------------------------------------------
 
@@ -131,6 +133,8 @@ class Portfolio:
             _check_settlement(fill, pos)
         if pos is None:
             pos = self._positions[key] = Position(fill.strategy, fill.contract)
+            if self._flat is not None:
+                self._flat.added(key)
         effect = pos.apply(fill)
         self._totals.setdefault(fill.strategy, _Totals()).add(effect)
         self._account.add(effect)
@@ -139,6 +143,8 @@ class Portfolio:
             book[key] = pos
         else:
             book.pop(key, None)
+            if self._flat is not None:
+                self._flat.unsaved[key] = pos
         self._observe_equity()
         return pos
 
@@ -271,8 +277,38 @@ class Portfolio:
 
     # --- state --------------------------------------------------------------------------
 
-    def to_state(self) -> dict[str, Any]:
-        """Plain dicts, lists, str, int, float and None (JSON-ready, no NaN)."""
+    # Flat positions are saved once each for an incremental checkpoint (core/saved_once.py):
+    # only a fill changes a position, and a fill on a flat one reopens it (a checkpoint then
+    # holds it again until it is flat, and saved, again). Marks touch open positions only.
+
+    def track_flat(self, unsaved: bool = True) -> None:
+        """Start noting which flat positions are not saved yet; ``unsaved``: every position
+        already flat counts as not saved."""
+        self._flat = SavedOnce(self._positions, _is_flat, unsaved=unsaved)
+
+    def flat_state(self) -> list[list[Any]]:
+        """The flat positions not saved yet, as ``[rank, position]`` (kept until :meth:`flat_saved`)."""
+        if self._flat is None:
+            raise RuntimeError("flat positions are not tracked: call track_flat() first")
+        return self._flat.pending(Position.to_state)
+
+    def flat_saved(self) -> None:
+        """What :meth:`flat_state` returned is durable."""
+        if self._flat is not None:
+            self._flat.saved()
+
+    def live_state(self) -> dict[str, Any]:
+        """:meth:`to_state` with only the open positions, each as ``[rank, position]``."""
+        if self._flat is None:
+            raise RuntimeError("flat positions are not tracked: call track_flat() first")
+        state = self.to_state(positions=False)
+        live = ((k, p) for book in self._open.values() for k, p in book.items())
+        state["positions"] = self._flat.ranked(live, Position.to_state)
+        return state
+
+    def to_state(self, positions: bool = True) -> dict[str, Any]:
+        """Plain dicts, lists, str, int, float and None (JSON-ready, no NaN); without
+        ``positions``, all of it but the positions."""
         return {
             "version": STATE_VERSION,
             "capital": self.capital,
@@ -284,7 +320,7 @@ class Portfolio:
             "mark_misses": self.mark_misses,
             "account": self._account.to_state(),
             "strategies": {name: t.to_state() for name, t in self._totals.items()},
-            "positions": [p.to_state() for p in self._positions.values()],
+            "positions": [p.to_state() for p in self._positions.values()] if positions else [],
         }
 
     @classmethod
@@ -324,6 +360,10 @@ class Portfolio:
         if eq > self.peak_equity:
             self.peak_equity = eq
         self.max_drawdown = max(self.max_drawdown, self.peak_equity - eq)
+
+
+def _is_flat(p: Position) -> bool:
+    return not p.is_open
 
 
 def _mark_price(snap: ChainSnapshot, i: int, use_mid: bool) -> float:
