@@ -52,6 +52,7 @@ from optrunner.execution.states import (
     IllegalTransition,
     InvalidOrder,
     StrategyHalted,
+    validate_intent,
 )
 from optrunner.instruments.contracts import OptionContract
 from optrunner.instruments.specs import get_index
@@ -329,7 +330,7 @@ class OrderManager(RestartHandling, RequestHandling, AnswerHandling):
             and (t is _MARKET or (t is _LIMIT and type(intent.limit_price) is float and intent.limit_price > 0))
         ):  # fmt: skip
             return
-        _validate(intent, qty)
+        validate_intent(intent, qty)
         self._known_underlyings.add(intent.contract.underlying)
 
     def _retry(self, rec: OrderRecord, intent: OrderIntent, qty: int) -> Order:
@@ -491,21 +492,3 @@ def _created_reason(intent: OrderIntent) -> str:
         if reason is not None:
             return reason
     return f"created: {intent.tag} {intent.reason}".strip()
-
-
-def _validate(intent: OrderIntent, qty: int) -> None:
-    problems = []
-    if not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
-        problems.append(f"quantity must be a positive integer number of units, got {qty!r}")
-    t = intent.order_type
-    if t in (OrderType.LIMIT, OrderType.SL) and not (intent.limit_price and intent.limit_price > 0):
-        problems.append(f"{t} needs a limit_price > 0, got {intent.limit_price!r}")
-    if t in (OrderType.SL, OrderType.SL_M) and not (intent.trigger_price and intent.trigger_price > 0):
-        problems.append(f"{t} needs a trigger_price > 0, got {intent.trigger_price!r}")
-    try:
-        get_index(intent.contract.underlying)
-    except KeyError as exc:
-        problems.append(str(exc.args[0]))
-    if problems:
-        what = f"{intent.strategy}/{intent.leg or intent.contract.id}"
-        raise InvalidOrder(f"intent {what}: " + "; ".join(problems))

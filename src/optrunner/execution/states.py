@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from optrunner.core.types import OrderState
+from optrunner.core.types import OrderState, OrderType
+from optrunner.instruments.specs import get_index
 
 if TYPE_CHECKING:
-    from optrunner.core.orders import Order
+    from optrunner.core.orders import Order, OrderIntent
 
 S = OrderState
 
@@ -63,3 +64,22 @@ def check_transition(order: Order, to_state: OrderState, why: str) -> None:
     """Raise :class:`IllegalTransition` unless ``order`` may move to ``to_state``."""
     if to_state not in LEGAL_TRANSITIONS[order.state]:
         raise IllegalTransition(order.client_id, order.state, to_state, why)
+
+
+def validate_intent(intent: OrderIntent, qty: int) -> None:
+    """Every problem of an intent at once (InvalidOrder), before it costs a client id."""
+    problems = []
+    if not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
+        problems.append(f"quantity must be a positive integer number of units, got {qty!r}")
+    t = intent.order_type
+    if t in (OrderType.LIMIT, OrderType.SL) and not (intent.limit_price and intent.limit_price > 0):
+        problems.append(f"{t} needs a limit_price > 0, got {intent.limit_price!r}")
+    if t in (OrderType.SL, OrderType.SL_M) and not (intent.trigger_price and intent.trigger_price > 0):
+        problems.append(f"{t} needs a trigger_price > 0, got {intent.trigger_price!r}")
+    try:
+        get_index(intent.contract.underlying)
+    except KeyError as exc:
+        problems.append(str(exc.args[0]))
+    if problems:
+        what = f"{intent.strategy}/{intent.leg or intent.contract.id}"
+        raise InvalidOrder(f"intent {what}: " + "; ".join(problems))
