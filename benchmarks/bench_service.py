@@ -351,7 +351,8 @@ async def _ws_clients(port: int, n: int, conn: Any) -> dict[str, int]:
     from websockets.exceptions import ConnectionClosed
 
     stop = asyncio.Event()
-    counts = [0] * n
+    counts = [0] * n  # messages
+    frames = [0] * n  # each a JSON array of messages (docs/service.md)
     dropped = [0]
 
     async def client(k: int, connected: asyncio.Event) -> None:
@@ -362,10 +363,11 @@ async def _ws_clients(port: int, n: int, conn: Any) -> dict[str, int]:
             try:
                 while not stop.is_set():
                     try:
-                        json.loads(await asyncio.wait_for(ws.recv(), 0.5))  # a client reads what it gets
+                        frame = json.loads(await asyncio.wait_for(ws.recv(), 0.5))  # a client reads what it gets
                     except TimeoutError:
                         continue
-                    counts[k] += 1
+                    counts[k] += len(frame)
+                    frames[k] += 1
             except ConnectionClosed:
                 dropped[0] += 1
 
@@ -377,7 +379,7 @@ async def _ws_clients(port: int, n: int, conn: Any) -> dict[str, int]:
     await loop.run_in_executor(None, conn.recv)
     stop.set()
     await asyncio.gather(*tasks)
-    return {"messages": sum(counts), "dropped": dropped[0]}
+    return {"messages": sum(counts), "frames": sum(frames), "dropped": dropped[0]}
 
 
 def clients_main(conn: Any, port: int, n: int) -> None:
@@ -405,7 +407,7 @@ def replay_rate(work: Path, days: int, clients: int) -> dict[str, float]:
             server.ask("go")
             done = server.ask("wait")
             conn.send("stop")
-            got = conn.recv() if conn.poll(60) else {"messages": -1, "dropped": -1}
+            got = conn.recv() if conn.poll(60) else {"messages": -1, "frames": -1, "dropped": -1}
         finally:
             proc.join(30)
             if proc.is_alive():
@@ -471,7 +473,7 @@ def main() -> None:
             pair = statistics.median(pairs)  # each pair ran back to back: the least noisy ratio
             print(f"replay of {STRATEGIES} DNSS at full speed: {b:.0f} inputs/s without clients "
                   f"({[round(r['inputs_per_s']) for r in base]}), {w:.0f} inputs/s with {CLIENTS} WebSocket clients "
-                  f"({[round(r['inputs_per_s']) for r in loaded]}; {loaded[0]['messages']} messages read, "
+                  f"({[round(r['inputs_per_s']) for r in loaded]}; {loaded[0]['messages']} messages in {loaded[0]['frames']} frames read, "
                   f"{[r['dropped'] for r in loaded]} clients dropped): "
                   f"ratio of medians {w / b:.2f}, median of pairwise ratios {pair:.2f} {[round(x, 2) for x in pairs]}  "
                   f"target >= 0.90: {'OK' if pair >= 0.9 else 'MISSED'}")  # fmt: skip
