@@ -138,6 +138,11 @@ def test_dashboard_shows_live_positions_and_the_emergency_stop_flattens(browser,
             assert drawn >= 2 and abs(drawn - len(rest)) <= 1, (drawn, len(rest))
             assert page.locator("#spot").inner_text() != "—"
             assert int(page.evaluate("Number(document.body.dataset.markers || 0)")) >= 1
+            # a dropped connection comes back resuming after its last seq: no snapshot, no gap
+            assert page.evaluate("document.body.dataset.wsStart") == "snapshot"
+            seq = int(page.evaluate("ws.close(); Number(document.body.dataset.wsSeq)"))
+            page.wait_for_function("document.body.dataset.wsStart === 'resumed'", timeout=10_000)
+            page.wait_for_function(f"Number(document.body.dataset.wsSeq) > {seq}", timeout=10_000)
             page.wait_for_timeout(300)  # the chart paints on the next animation frame
             assert page.evaluate(CANDLE_PIXELS) > 200  # candles really drawn, not just handed to the chart
             assert page.locator("#day-pnl").inner_text() != "—"

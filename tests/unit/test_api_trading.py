@@ -286,7 +286,8 @@ def test_websocket_pushes_ticks_bars_and_pnl(driven) -> None:
             if m["type"] in WS_DATA:
                 WS_DATA[m["type"]].model_validate(m["data"])
     components = client.get("/openapi.json").json()["components"]["schemas"]
-    assert {"WsMessage", "TickData", "BarData", "PnLData"} <= set(components)
+    assert {"WsFrame", "WsMessage", "TickData", "BarData", "PnLData"} <= set(components)
+    assert components["WsFrame"]["items"] == {"$ref": "#/components/schemas/WsMessage"}
     assert "tick" in components["WsMessage"]["properties"]["type"]["enum"]
 
 

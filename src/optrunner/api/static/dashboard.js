@@ -119,10 +119,16 @@ function connectWs() {
   ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(token)}${resume}`);
   setWs("wait", "connecting");
   ws.onopen = () => setWs("on", "live");
+  let first = true;
   ws.onmessage = (ev) => {
     stats.wsFrames += 1;
     document.body.dataset.wsFrames = stats.wsFrames;
-    for (const msg of JSON.parse(ev.data)) onMessage(msg); // a frame: the messages of one round, in seq order
+    const frame = JSON.parse(ev.data); // the messages of one round, in seq order
+    if (first) { // a snapshot, or (resuming) the events missed since lastSeq
+      first = false;
+      document.body.dataset.wsStart = frame[0].type === "snapshot" ? "snapshot" : "resumed";
+    }
+    for (const msg of frame) onMessage(msg);
   };
   ws.onclose = (ev) => {
     ws = null;
