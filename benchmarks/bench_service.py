@@ -190,6 +190,7 @@ def server_main(conn: Any, work: str, kind: str, days: int, port: int) -> None:
         msg = conn.recv()
         if msg == "go":
             started = time.monotonic()
+            cpu0 = time.process_time()  # every thread of this process: the kernel's and the API's
             inputs0 = node.inputs
             service.start()
             conn.send({"started": started})
@@ -197,6 +198,7 @@ def server_main(conn: Any, work: str, kind: str, days: int, port: int) -> None:
             service.wait()
             ended = time.monotonic()
             conn.send({"ended": ended, "inputs": node.inputs - inputs0, "seconds": ended - started,
+                       "cpu_s": time.process_time() - cpu0,
                        "clients": len(app.state.hub.clients) if hasattr(app.state.hub, "clients") else None})  # fmt: skip
         elif msg == "submits":
             conn.send({"submits": list(submits), "open_legs": len(node.kernel.portfolio.positions())})
@@ -396,7 +398,7 @@ def replay_rate(work: Path, days: int, clients: int) -> dict[str, float]:
             server.ask("go")
             done = server.ask("wait")
             return {"inputs_per_s": done["inputs"] / done["seconds"], "seconds": done["seconds"], "messages": 0,
-                    "dropped": 0}  # fmt: skip
+                    "frames": 0, "dropped": 0, "cpu_ms_per_input": 1e3 * done["cpu_s"] / done["inputs"]}  # fmt: skip
         ctx = mp.get_context("spawn")
         conn, child = ctx.Pipe()
         proc = ctx.Process(target=clients_main, args=(child, server.port, clients), daemon=True)
@@ -412,7 +414,8 @@ def replay_rate(work: Path, days: int, clients: int) -> dict[str, float]:
             proc.join(30)
             if proc.is_alive():
                 proc.kill()
-        return {"inputs_per_s": done["inputs"] / done["seconds"], "seconds": done["seconds"], **got}
+        return {"inputs_per_s": done["inputs"] / done["seconds"], "seconds": done["seconds"],
+                "cpu_ms_per_input": 1e3 * done["cpu_s"] / done["inputs"], **got}  # fmt: skip
     finally:
         server.close()
 
@@ -477,6 +480,13 @@ def main() -> None:
                   f"{[r['dropped'] for r in loaded]} clients dropped): "
                   f"ratio of medians {w / b:.2f}, median of pairwise ratios {pair:.2f} {[round(x, 2) for x in pairs]}  "
                   f"target >= 0.90: {'OK' if pair >= 0.9 else 'MISSED'}")  # fmt: skip
+            # the server's CPU per input (all its threads): what the clients cost it, far less
+            # sensitive than the wall-clock rate to other work on a shared machine
+            cb = statistics.median(r["cpu_ms_per_input"] for r in base)
+            cw = statistics.median(r["cpu_ms_per_input"] for r in loaded)
+            print(f"  server CPU per input: {cb:.2f} ms without clients ({[round(r['cpu_ms_per_input'], 2) for r in base]}), "
+                  f"{cw:.2f} ms with {CLIENTS} ({[round(r['cpu_ms_per_input'], 2) for r in loaded]}): "
+                  f"throughput bound {cb / cw:.2f} of without")  # fmt: skip
     sys.stdout.flush()
 
 
