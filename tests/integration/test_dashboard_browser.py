@@ -27,6 +27,10 @@ from required_services import service_unavailable
 from service_cases import DAY, STRATEGY, TOKEN, make_case
 
 CHROMIUM = "/usr/bin/chromium"
+ALL_GREEKS = """() => {
+  const cells = [...document.querySelectorAll('#positions tbody td[class*=greek-]')];
+  return cells.length >= 4 && cells.every((c) => c.textContent !== '—');
+}"""
 # pixels of the candles' colours (up #2fbf71, down #e5484d) on the chart's canvases
 CANDLE_PIXELS = """() => {
   let n = 0;
@@ -86,7 +90,7 @@ def test_dashboard_shows_live_positions_and_the_emergency_stop_flattens(browser,
     store_url = f"sqlite:///{tmp_path / 'serve.sqlite'}"
     env = {**os.environ, "OPTRUNNER_API_TOKEN": TOKEN}
     cmd = [sys.executable, "-m", "optrunner.cli", "serve", "--config-dir", str(configs), "--data", str(catalog),
-           "--date", DAY.isoformat(), "--store", store_url, "--port", str(port), "--pace-ms", "40"]  # fmt: skip
+           "--date", DAY.isoformat(), "--store", store_url, "--port", str(port), "--pace-ms", "60"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     base = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -124,9 +128,9 @@ def test_dashboard_shows_live_positions_and_the_emergency_stop_flattens(browser,
 
             # greeks: every open leg's four, moving with the market over the WebSocket
             page.wait_for_function("Number(document.body.dataset.greekUpdates || 0) >= 2", timeout=20_000)
+            # a leg opened by an adjustment has greeks from its first mark, one input later
+            page.wait_for_function(ALL_GREEKS, timeout=10_000)
             for g in ("delta", "gamma", "vega", "theta"):
-                cells = page.locator(f"#positions tbody td.greek-{g}").all_inner_texts()
-                assert cells and all(c != "—" for c in cells), (g, cells)
                 assert page.locator(f"#g-{g}").inner_text() != "—"
             assert page.locator("#positions tfoot td.greek-delta").inner_text() != "—"
 
@@ -140,6 +144,7 @@ def test_dashboard_shows_live_positions_and_the_emergency_stop_flattens(browser,
             assert int(page.evaluate("Number(document.body.dataset.markers || 0)")) >= 1
             # a dropped connection comes back resuming after its last seq: no snapshot, no gap
             assert page.evaluate("document.body.dataset.wsStart") == "snapshot"
+            page.wait_for_function("ws !== null && ws.readyState === WebSocket.OPEN", timeout=10_000)
             seq = int(page.evaluate("ws.close(); Number(document.body.dataset.wsSeq)"))
             page.wait_for_function("document.body.dataset.wsStart === 'resumed'", timeout=10_000)
             page.wait_for_function(f"Number(document.body.dataset.wsSeq) > {seq}", timeout=10_000)

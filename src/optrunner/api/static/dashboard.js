@@ -354,8 +354,12 @@ async function refreshBars() {
     $("chart-symbol").textContent = b.symbol;
     const fresh = b.bars.map((x) => ({ time: toTime(x.ts), end: toTime(x.end), closed: x.closed,
       open: x.open, high: x.high, low: x.low, close: x.close }));
+    // what the WebSocket brought while this answer was on its way stays: newer bars, and a bar
+    // it already saw close (the answer may still show it building)
+    const seen = new Map(lastBars.map((x) => [x.time, x]));
+    const merged = fresh.map((x) => (seen.get(x.time)?.closed && !x.closed ? seen.get(x.time) : x));
     const newer = lastBars.filter((x) => x.time > (fresh.length ? fresh[fresh.length - 1].time : 0));
-    lastBars = fresh.concat(newer); // bars the WebSocket brought while this answer was on its way stay
+    lastBars = merged.concat(newer);
     if (candles) candles.setData(lastBars.map(plain));
     fitChart();
     barStatus();
