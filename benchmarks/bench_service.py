@@ -195,6 +195,7 @@ def server_main(conn: Any, work: str, kind: str, days: int, port: int) -> None:
         msg = conn.recv()
         if msg == "go":
             started = time.monotonic()
+            cpu0 = time.process_time()  # every thread of this process: the kernel's and the API's
             inputs0 = node.inputs
             service.start()
             conn.send({"started": started})
@@ -202,6 +203,7 @@ def server_main(conn: Any, work: str, kind: str, days: int, port: int) -> None:
             service.wait()
             ended = time.monotonic()
             conn.send({"ended": ended, "inputs": node.inputs - inputs0, "seconds": ended - started,
+                       "cpu_s": time.process_time() - cpu0,
                        "clients": len(app.state.hub.clients) if hasattr(app.state.hub, "clients") else None})  # fmt: skip
         elif msg == "submits":
             conn.send({"submits": list(submits), "open_legs": len(node.kernel.portfolio.positions())})
@@ -356,7 +358,8 @@ async def _ws_clients(port: int, n: int, conn: Any) -> dict[str, int]:
     from websockets.exceptions import ConnectionClosed
 
     stop = asyncio.Event()
-    counts = [0] * n
+    counts = [0] * n  # messages
+    frames = [0] * n  # each a JSON array of messages (docs/service.md)
     dropped = [0]
 
     async def client(k: int, connected: asyncio.Event) -> None:
@@ -367,10 +370,11 @@ async def _ws_clients(port: int, n: int, conn: Any) -> dict[str, int]:
             try:
                 while not stop.is_set():
                     try:
-                        json.loads(await asyncio.wait_for(ws.recv(), 0.5))  # a client reads what it gets
+                        frame = json.loads(await asyncio.wait_for(ws.recv(), 0.5))  # a client reads what it gets
                     except TimeoutError:
                         continue
-                    counts[k] += 1
+                    counts[k] += len(frame)
+                    frames[k] += 1
             except ConnectionClosed:
                 dropped[0] += 1
 
@@ -382,7 +386,7 @@ async def _ws_clients(port: int, n: int, conn: Any) -> dict[str, int]:
     await loop.run_in_executor(None, conn.recv)
     stop.set()
     await asyncio.gather(*tasks)
-    return {"messages": sum(counts), "dropped": dropped[0]}
+    return {"messages": sum(counts), "frames": sum(frames), "dropped": dropped[0]}
 
 
 def clients_main(conn: Any, port: int, n: int) -> None:
@@ -399,7 +403,7 @@ def replay_rate(work: Path, days: int, clients: int) -> dict[str, float]:
             server.ask("go")
             done = server.ask("wait")
             return {"inputs_per_s": done["inputs"] / done["seconds"], "seconds": done["seconds"], "messages": 0,
-                    "dropped": 0}  # fmt: skip
+                    "frames": 0, "dropped": 0, "cpu_ms_per_input": 1e3 * done["cpu_s"] / done["inputs"]}  # fmt: skip
         ctx = mp.get_context("spawn")
         conn, child = ctx.Pipe()
         proc = ctx.Process(target=clients_main, args=(child, server.port, clients), daemon=True)
@@ -410,12 +414,13 @@ def replay_rate(work: Path, days: int, clients: int) -> dict[str, float]:
             server.ask("go")
             done = server.ask("wait")
             conn.send("stop")
-            got = conn.recv() if conn.poll(60) else {"messages": -1, "dropped": -1}
+            got = conn.recv() if conn.poll(60) else {"messages": -1, "frames": -1, "dropped": -1}
         finally:
             proc.join(30)
             if proc.is_alive():
                 proc.kill()
-        return {"inputs_per_s": done["inputs"] / done["seconds"], "seconds": done["seconds"], **got}
+        return {"inputs_per_s": done["inputs"] / done["seconds"], "seconds": done["seconds"],
+                "cpu_ms_per_input": 1e3 * done["cpu_s"] / done["inputs"], **got}  # fmt: skip
     finally:
         server.close()
 
@@ -530,10 +535,17 @@ def main() -> None:
             pair = statistics.median(pairs)  # each pair ran back to back: the least noisy ratio
             print(f"replay of {STRATEGIES} DNSS at full speed: {b:.0f} inputs/s without clients "
                   f"({[round(r['inputs_per_s']) for r in base]}), {w:.0f} inputs/s with {CLIENTS} WebSocket clients "
-                  f"({[round(r['inputs_per_s']) for r in loaded]}; {loaded[0]['messages']} messages read, "
+                  f"({[round(r['inputs_per_s']) for r in loaded]}; {loaded[0]['messages']} messages in {loaded[0]['frames']} frames read, "
                   f"{[r['dropped'] for r in loaded]} clients dropped): "
                   f"ratio of medians {w / b:.2f}, median of pairwise ratios {pair:.2f} {[round(x, 2) for x in pairs]}  "
                   f"target >= 0.90: {'OK' if pair >= 0.9 else 'MISSED'}")  # fmt: skip
+            # the server's CPU per input (all its threads): what the clients cost it, far less
+            # sensitive than the wall-clock rate to other work on a shared machine
+            cb = statistics.median(r["cpu_ms_per_input"] for r in base)
+            cw = statistics.median(r["cpu_ms_per_input"] for r in loaded)
+            print(f"  server CPU per input: {cb:.2f} ms without clients ({[round(r['cpu_ms_per_input'], 2) for r in base]}), "
+                  f"{cw:.2f} ms with {CLIENTS} ({[round(r['cpu_ms_per_input'], 2) for r in loaded]}): "
+                  f"throughput bound {cb / cw:.2f} of without")  # fmt: skip
     sys.stdout.flush()
 
 

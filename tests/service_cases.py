@@ -4,14 +4,38 @@ opens two short legs at 09:20 and adjusts on a small delta drift (so it trades a
 from __future__ import annotations
 
 import json
+from collections import deque
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from optrunner.data.synthetic import generate
 
 DAY = date(2026, 11, 16)
 STRATEGY = "SVC"
 TOKEN = "service-test-token-0123456789"
+
+
+class Frames:
+    """The messages of a ``/ws`` connection one at a time, whatever the client library:
+    ``recv`` returns one frame's text, a JSON array of messages in ``seq`` order
+    (docs/service.md). ``frames`` counts the frames read, ``sizes`` their message counts."""
+
+    def __init__(self, recv: Callable[[], str]) -> None:
+        self._recv = recv
+        self._pending: deque[dict[str, Any]] = deque()
+        self.frames = 0
+        self.sizes: list[int] = []
+
+    def next(self) -> dict[str, Any]:
+        while not self._pending:
+            frame = json.loads(self._recv())
+            assert isinstance(frame, list) and frame, f"a frame is a non-empty JSON array: {frame!r:.200}"
+            self.frames += 1
+            self.sizes.append(len(frame))
+            self._pending.extend(frame)
+        return self._pending.popleft()
 
 
 def strategy_config(catalog: Path) -> dict:

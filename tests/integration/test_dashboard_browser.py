@@ -1,7 +1,9 @@
 """The dashboard in a real browser: `optrunner serve` as a subprocess on 127.0.0.1 replaying a
 synthetic day (paced, so positions are open while the page is), the page opened in headless
 Chromium (Debian's ``chromium`` driven by Playwright). Enter the token, see positions arrive and
-update over the WebSocket, the hourly chart drawn, press Emergency Stop, confirm by typing STOP,
+update over the WebSocket with their greeks moving, the hourly chart drawn from the replay's bars
+and extended by the WebSocket's bar and tick messages (candle pixels on its canvas, entry/exit
+markers), the day P&L, then press Emergency Stop, confirm by typing STOP,
 and check from the API and then the store that every position is flat. No script error, no
 request leaves 127.0.0.1. A screenshot (``dashboard.png``) is kept next to the run.
 
@@ -25,6 +27,25 @@ from required_services import service_unavailable
 from service_cases import DAY, STRATEGY, TOKEN, make_case
 
 CHROMIUM = "/usr/bin/chromium"
+ALL_GREEKS = """() => {
+  const cells = [...document.querySelectorAll('#positions tbody td[class*=greek-]')];
+  return cells.length >= 4 && cells.every((c) => c.textContent !== '—');
+}"""
+# pixels of the candles' colours (up #2fbf71, down #e5484d) on the chart's canvases
+CANDLE_PIXELS = """() => {
+  let n = 0;
+  for (const c of document.querySelectorAll('#chart canvas')) {
+    const ctx = c.getContext('2d');
+    if (!ctx || !c.width || !c.height) continue;
+    const px = ctx.getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < px.length; i += 4) {
+      const [r, g, b] = [px[i], px[i + 1], px[i + 2]];
+      if ((Math.abs(r - 47) < 12 && Math.abs(g - 191) < 12 && Math.abs(b - 113) < 12) ||
+          (Math.abs(r - 229) < 12 && Math.abs(g - 72) < 12 && Math.abs(b - 77) < 12)) n++;
+    }
+  }
+  return n;
+}"""
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 pytestmark = pytest.mark.slow
@@ -69,7 +90,7 @@ def test_dashboard_shows_live_positions_and_the_emergency_stop_flattens(browser,
     store_url = f"sqlite:///{tmp_path / 'serve.sqlite'}"
     env = {**os.environ, "OPTRUNNER_API_TOKEN": TOKEN}
     cmd = [sys.executable, "-m", "optrunner.cli", "serve", "--config-dir", str(configs), "--data", str(catalog),
-           "--date", DAY.isoformat(), "--store", store_url, "--port", str(port), "--pace-ms", "40"]  # fmt: skip
+           "--date", DAY.isoformat(), "--store", store_url, "--port", str(port), "--pace-ms", "60"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     base = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -104,6 +125,32 @@ def test_dashboard_shows_live_positions_and_the_emergency_stop_flattens(browser,
             page.wait_for_function("Number(document.body.dataset.bars || 0) >= 2", timeout=30_000)
             page.wait_for_selector("#fills tbody tr", timeout=10_000)
             assert page.locator("#chart canvas").count() >= 1
+
+            # greeks: every open leg's four, moving with the market over the WebSocket
+            page.wait_for_function("Number(document.body.dataset.greekUpdates || 0) >= 2", timeout=20_000)
+            # a leg opened by an adjustment has greeks from its first mark, one input later
+            page.wait_for_function(ALL_GREEKS, timeout=10_000)
+            for g in ("delta", "gamma", "vega", "theta"):
+                assert page.locator(f"#g-{g}").inner_text() != "—"
+            assert page.locator("#positions tfoot td.greek-delta").inner_text() != "—"
+
+            # the chart: the replay's hourly bars, extended by bar and tick messages, with markers
+            page.wait_for_function("Number(document.body.dataset.wsBars || 0) >= 1 && "
+                                   "Number(document.body.dataset.wsTicks || 0) >= 2", timeout=20_000)  # fmt: skip
+            rest = http.get("/api/bars", headers=auth).json()["bars"]
+            drawn = int(page.evaluate("Number(document.body.dataset.chartBars || 0)"))
+            assert drawn >= 2 and abs(drawn - len(rest)) <= 1, (drawn, len(rest))
+            assert page.locator("#spot").inner_text() != "—"
+            assert int(page.evaluate("Number(document.body.dataset.markers || 0)")) >= 1
+            # a dropped connection comes back resuming after its last seq: no snapshot, no gap
+            assert page.evaluate("document.body.dataset.wsStart") == "snapshot"
+            page.wait_for_function("ws !== null && ws.readyState === WebSocket.OPEN", timeout=10_000)
+            seq = int(page.evaluate("ws.close(); Number(document.body.dataset.wsSeq)"))
+            page.wait_for_function("document.body.dataset.wsStart === 'resumed'", timeout=10_000)
+            page.wait_for_function(f"Number(document.body.dataset.wsSeq) > {seq}", timeout=10_000)
+            page.wait_for_timeout(300)  # the chart paints on the next animation frame
+            assert page.evaluate(CANDLE_PIXELS) > 200  # candles really drawn, not just handed to the chart
+            assert page.locator("#day-pnl").inner_text() != "—"
             page.wait_for_timeout(500)
             page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
 

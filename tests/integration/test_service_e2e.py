@@ -20,7 +20,7 @@ from websockets.sync.client import connect
 
 from optrunner.live.recovery import RECOVERED, latest_checkpoint
 from optrunner.store import Store
-from service_cases import DAY, STRATEGY, make_case
+from service_cases import DAY, STRATEGY, Frames, make_case
 
 pytestmark = pytest.mark.slow
 
@@ -78,14 +78,15 @@ def test_serve_end_to_end(tmp_path) -> None:
             assert http.get("/metrics").status_code == 200
 
             with connect(f"ws://127.0.0.1:{port}/ws?token={token}", open_timeout=10) as ws:
-                first = json.loads(ws.recv(timeout=10))
+                frames = Frames(lambda: ws.recv(timeout=10))
+                first = frames.next()
                 assert first["type"] == "snapshot"
-                nxt = json.loads(ws.recv(timeout=10))  # positions every second, orders and fills as they come
+                nxt = frames.next()  # positions every second, orders and fills as they come
                 assert nxt["seq"] > first["seq"] and nxt["type"] in {"order", "fill", "positions", "alert", "tick",
                                                                      "bar", "pnl"}  # fmt: skip
                 kinds, last = set(), nxt["seq"]
                 while not {"tick", "pnl", "positions"} <= kinds:
-                    m = json.loads(ws.recv(timeout=10))
+                    m = frames.next()
                     kinds.add(m["type"])
                     last = m["seq"]
             epoch = first["data"]["epoch"]
@@ -102,10 +103,11 @@ def test_serve_end_to_end(tmp_path) -> None:
             http.post("/api/trading/disable", headers=auth, json={"reason": "while the client was away"})
             http.post("/api/trading/enable", headers=auth)
             with connect(f"ws://127.0.0.1:{port}/ws?token={token}&since={last}&epoch={epoch}", open_timeout=10) as ws:
-                resumed = [json.loads(ws.recv(timeout=10))]
+                frames = Frames(lambda: ws.recv(timeout=10))
+                resumed = [frames.next()]
                 assert resumed[0]["type"] != "snapshot" and resumed[0]["seq"] > last
                 while "while the client was away" not in json.dumps(resumed[-1]):
-                    resumed.append(json.loads(ws.recv(timeout=10)))
+                    resumed.append(frames.next())
                 assert [m["seq"] for m in resumed] == sorted({m["seq"] for m in resumed})
 
             started = http.post("/integrated/trading/start", headers=auth,

@@ -16,11 +16,12 @@ from starlette.websockets import WebSocketDisconnect
 
 from optrunner.api import create_app
 from optrunner.api.auth import RedactTokens, load_token
+from optrunner.api.hub import Client
 from optrunner.backtest.engine import merged_snapshots
 from optrunner.core.errors import UserError
 from optrunner.live.commands import open_paper_session
 from optrunner.live.service import TradingService
-from service_cases import DAY, STRATEGY, TOKEN, make_case
+from service_cases import DAY, STRATEGY, TOKEN, Frames, make_case
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PROTECTED = [
@@ -210,21 +211,33 @@ def test_metrics_registry_is_per_app(case, tmp_path) -> None:
 def test_websocket_snapshot_then_sequenced_messages(session) -> None:
     s, client = session
     with client.websocket_connect(f"/ws?token={TOKEN}") as ws:
-        first = ws.receive_json()
+        frames = Frames(ws.receive_text)
+        first = frames.next()
         assert first["type"] == "snapshot" and first["data"]["kill_switch"]["state"] == "ACTIVE"
+        assert frames.sizes == [1]  # the snapshot comes alone
         s.until_open()
+        s.step()  # the legs' first mark: their greeks
         seen: list[dict[str, Any]] = []
         while not {"order", "fill", "positions"} <= {m["type"] for m in seen}:
-            seen.append(ws.receive_json())
+            seen.append(frames.next())
         seqs = [m["seq"] for m in seen]
         assert seqs == sorted(seqs) and seqs[0] > first["seq"] and len(set(seqs)) == len(seqs)
+        assert max(frames.sizes) > 1  # a round's orders and fills share a frame
+        while (p := frames.next())["type"] != "positions" or p["data"]["greeks_missing"] or not p["data"]["open_legs"]:
+            pass
+        p = p["data"]
+        assert {"delta", "gamma", "vega", "theta", "greeks_missing"} <= set(p)
+        leg = p["positions"][0]
+        assert all(isinstance(leg[g], float) for g in ("delta", "gamma", "vega", "theta")), leg
+        assert p["greeks_missing"] == 0 and p["delta"] == pytest.approx(
+            sum(x["quantity"] * x["delta"] for x in p["positions"]))
         client.post("/api/trading/disable", headers=AUTH)
-        while (m := ws.receive_json())["type"] != "kill_switch":
+        while (m := frames.next())["type"] != "kill_switch":
             pass
         assert "REDUCING" in m["data"]["message"]
     with client.websocket_connect("/ws") as ws:  # reconnect, token as the first message
         ws.send_json({"token": TOKEN})
-        again = ws.receive_json()
+        again = Frames(ws.receive_text).next()
         assert again["type"] == "snapshot" and again["seq"] >= m["seq"]
         assert again["data"]["positions"]["open_legs"] >= 1
 
@@ -262,14 +275,40 @@ def test_access_log_lines_never_show_a_query_token() -> None:
     assert TOKEN not in line and "token=***&x=1" in line
 
 
-def test_a_client_too_slow_is_dropped_not_waited_for(session) -> None:
-    import asyncio
+@pytest.fixture
+def idle_hub(case, tmp_path) -> Iterator[Any]:
+    """The hub of an app never started: its task does not run, the test is its loop."""
+    s = Session(case, tmp_path)
+    yield s.app.state.hub
+    s.service.stop()
 
-    s, _ = session
-    hub = s.app.state.hub
-    slow: asyncio.Queue = asyncio.Queue(maxsize=2)
+
+def test_a_client_too_slow_is_dropped_not_waited_for(idle_hub) -> None:
+    hub = idle_hub
+    slow = Client(hub.seq, maxsize=2)
     hub.clients.add(slow)
     for _ in range(3):
-        hub._broadcast(hub._message("positions", {}))
+        hub._message("positions", {})
+        hub.flush()
     assert slow not in hub.clients  # dropped at once; its reader sees None and closes with 1013
-    assert json.loads(slow.get_nowait())["type"] == "positions" and slow.get_nowait() is None
+    assert json.loads(slow.queue.get_nowait())[0]["type"] == "positions" and slow.queue.get_nowait() is None
+
+
+def test_a_frame_is_encoded_once_and_trimmed_for_a_client_that_joined_during_it(idle_hub) -> None:
+    hub = idle_hub
+    base = hub.seq
+    old, new = Client(base), Client(base + 3)  # ``new``'s snapshot covered the first three messages
+    hub.clients.update({old, new})
+    frames = hub.frames
+    for k in range(3):
+        hub._message("tick", {"symbol": "NIFTY", "spot": 100.0 + k})  # superseded: only the last goes
+    hub._message("alert", {"level": "info", "message": "x", "source": "t", "ts": "2026-11-16T04:00:00+00:00"})
+    hub._message("positions", {"n": 1})
+    hub._message("positions", {"n": 2})
+    assert hub.flush() == 3
+    assert hub.frames == frames + 1  # one encoding shared by every client that needs all of it
+    a, b = json.loads(old.queue.get_nowait()), json.loads(new.queue.get_nowait())
+    assert [(m["type"], m["seq"] - base) for m in a] == [("tick", 3), ("alert", 4), ("positions", 6)]
+    assert a[2]["data"] == {"n": 2} and b == a[1:]
+    assert [m["seq"] - base for m in hub.recent if m["seq"] > base] == [4]  # only events are replayable
+    assert hub.flush() == 0 and old.queue.empty()

@@ -18,7 +18,7 @@ from optrunner.api.models_trading import WS_DATA, WsMessage
 from optrunner.live.service_actions import _strategy_trades, store_configs
 from optrunner.store import Store
 from optrunner.strategies.weekly_zones import Position
-from service_cases import STRATEGY, TOKEN, DrivenService, make_case
+from service_cases import STRATEGY, TOKEN, DrivenService, Frames, make_case
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NEW = [
@@ -253,10 +253,10 @@ def test_start_with_the_seed_payload_reconfigures_the_weekly_zones_strategy(case
     d.service.stop()
 
 
-def _until(ws, kinds: set[str], limit: int = 500) -> list[dict]:
+def _until(frames: Frames, kinds: set[str], limit: int = 500) -> list[dict]:
     seen: list[dict] = []
     while not kinds <= {m["type"] for m in seen}:
-        seen.append(ws.receive_json())
+        seen.append(frames.next())
         assert len(seen) < limit, [m["type"] for m in seen]
     return seen
 
@@ -264,12 +264,13 @@ def _until(ws, kinds: set[str], limit: int = 500) -> list[dict]:
 def test_websocket_pushes_ticks_bars_and_pnl(driven) -> None:
     d, client = driven
     with client.websocket_connect(f"/ws?token={TOKEN}") as ws:
-        first = ws.receive_json()
+        frames = Frames(ws.receive_text)
+        first = frames.next()
         assert first["type"] == "snapshot" and first["data"]["epoch"]
         d.step(80)  # past 10:15: one closed hourly bar and one building
-        seen = _until(ws, {"tick", "bar", "pnl"})
+        seen = _until(frames, {"tick", "bar", "pnl"})
         while not any(m["type"] == "bar" and m["data"]["closed"] for m in seen):
-            seen.append(ws.receive_json())
+            seen.append(frames.next())
         tick = next(m for m in seen if m["type"] == "tick")["data"]
         assert tick["symbol"] == "NIFTY" and tick["spot"] > 0
         bars = [m["data"] for m in seen if m["type"] == "bar"]
@@ -285,26 +286,29 @@ def test_websocket_pushes_ticks_bars_and_pnl(driven) -> None:
             if m["type"] in WS_DATA:
                 WS_DATA[m["type"]].model_validate(m["data"])
     components = client.get("/openapi.json").json()["components"]["schemas"]
-    assert {"WsMessage", "TickData", "BarData", "PnLData"} <= set(components)
+    assert {"WsFrame", "WsMessage", "TickData", "BarData", "PnLData"} <= set(components)
+    assert components["WsFrame"]["items"] == {"$ref": "#/components/schemas/WsMessage"}
     assert "tick" in components["WsMessage"]["properties"]["type"]["enum"]
 
 
 def test_websocket_resumes_from_a_seq(driven) -> None:
     d, client = driven
     with client.websocket_connect(f"/ws?token={TOKEN}") as ws:
-        snap = ws.receive_json()
+        frames = Frames(ws.receive_text)
+        snap = frames.next()
         epoch = snap["data"]["epoch"]
         d.until_open()
-        seen = _until(ws, {"order", "fill"})
+        seen = _until(frames, {"order", "fill"})
         last = seen[-1]["seq"]
     d.step(2)
     client.post("/api/trading/disable", headers=AUTH, json={"reason": "while away"})
     with client.websocket_connect(f"/ws?token={TOKEN}&since={last}&epoch={epoch}") as ws:
-        first = ws.receive_json()
+        frames = Frames(ws.receive_text)
+        first = frames.next()
         assert first["type"] != "snapshot" and first["seq"] > last
         got = [first]
         while got[-1]["type"] != "kill_switch":
-            got.append(ws.receive_json())
+            got.append(frames.next())
         assert "while away" in got[-1]["data"]["message"]
         seqs = [m["seq"] for m in got]
         assert seqs == sorted(set(seqs))
@@ -312,12 +316,12 @@ def test_websocket_resumes_from_a_seq(driven) -> None:
     replayed = hub.replay_after(last, epoch)
     assert replayed is not None and all(m["type"] not in ("positions", "pnl", "tick") for m in replayed)
     with client.websocket_connect(f"/ws?token={TOKEN}&since={last}&epoch=other") as ws:
-        assert ws.receive_json()["type"] == "snapshot"  # another process's seq
+        assert Frames(ws.receive_text).next()["type"] == "snapshot"  # another process's seq
     with client.websocket_connect(f"/ws?token={TOKEN}&since=99999999") as ws:
-        assert ws.receive_json()["type"] == "snapshot"
+        assert Frames(ws.receive_text).next()["type"] == "snapshot"
     hub.evicted = last + 1  # as if the buffer had dropped what came after
     with client.websocket_connect(f"/ws?token={TOKEN}&since={last}&epoch={epoch}") as ws:
-        assert ws.receive_json()["type"] == "snapshot"
+        assert Frames(ws.receive_text).next()["type"] == "snapshot"
 
 
 @pytest.mark.parametrize("on_change", ["drain", "keep"])

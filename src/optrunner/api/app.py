@@ -214,7 +214,8 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
     async def ws(websocket: WebSocket) -> None:
         """Token as ``?token=``, an Authorization header, or the first message
         (``{"token": "..."}``); then a snapshot — or, with ``?since=<seq>&epoch=<epoch>``,
-        the event messages after ``seq`` — and every message (hub.py)."""
+        the event messages after ``seq`` — and a frame (a JSON array of messages) per 100 ms
+        round (hub.py)."""
         await websocket.accept()
         given = websocket.query_params.get("token") or bearer(websocket.headers.get("authorization"))
         if not given:

@@ -1,17 +1,22 @@
-"""The publisher: kernel events -> metrics and WebSocket messages, on the API's event loop.
+"""The publisher: kernel events -> metrics and WebSocket frames, on the API's event loop.
 
 The kernel's observer only appends to ``TradingService.events``. A task here drains that
-queue every ``interval`` seconds, updates the Prometheus counters, turns each event into a
-typed JSON message with a sequence number and hands it to every connected client's own
-bounded queue; every ``positions_every`` seconds it adds a positions/P&L message. A client
-too slow to keep up is disconnected (close code 1013), never waited for: neither the kernel
-nor the other clients slow down for one reader.
+queue every ``interval`` seconds (100 ms), updates the Prometheus counters and turns each
+event into a typed JSON message with a sequence number; every ``positions_every`` seconds it
+adds positions, P&L and bar messages, every 100 ms a tick when the spot moved. What one round
+made goes out as **one frame, a JSON array of messages in ``seq`` order, encoded once** and
+handed to every connected client's own bounded queue: at full replay speed (hundreds of
+events a second) each client gets about ten frames a second, not one per event, so the
+fan-out costs the interpreter the kernel shares little. Periodic messages superseded within
+the round (an older tick of the same symbol, positions, pnl, a building bar) are dropped
+before encoding. A client too slow to keep up is disconnected (close code 1013), never waited
+for: neither the kernel nor the other clients slow down for one reader.
 
 Messages: ``{"seq": n, "type": t, "ts": ..., "data": {...}}`` with ``type`` one of
-``snapshot`` (first message of every connection: the current positions, P&L, kill switch
-and working orders, ``seq`` = the last message it includes), ``order``, ``fill``,
-``alert``, ``kill_switch``, ``positions``, ``pnl`` (every ``positions_every`` seconds),
-``tick`` (spot, at most 4 a second) and ``bar`` (closed and building bars; hub_market.py).
+``snapshot`` (first message of every connection, alone in its frame: the current positions,
+P&L, kill switch and working orders, ``seq`` = the last message it includes), ``order``,
+``fill``, ``alert``, ``kill_switch``, ``positions``, ``pnl`` (every ``positions_every``
+seconds), ``tick`` (spot) and ``bar`` (closed and building bars; hub_market.py).
 
 Resume: a client reconnecting with ``?since=<seq>&epoch=<epoch>`` (both from what it last
 received; the epoch is in every snapshot) gets the event messages after ``seq`` from a
@@ -30,6 +35,7 @@ import logging
 import secrets
 import threading
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -44,9 +50,9 @@ from optrunner.core.events import AlertEvent, FillEvent
 from optrunner.live.service import OrderNote, TradingService
 
 log = logging.getLogger(__name__)
-CLIENT_QUEUE = 1000  # messages a client may lag behind before it is disconnected
+CLIENT_QUEUE = 600  # frames (about ten a second) a client may lag behind before it is disconnected
 REPLAY = 10_000  # event messages kept for clients resuming with ?since=
-PERIODIC = frozenset({"positions", "pnl", "tick"})  # superseded by the next one: not replayed
+REPLAY_FRAME = 500  # messages per frame when a resuming client catches up
 
 
 def _ts(ts: datetime) -> str:
@@ -71,6 +77,47 @@ def event_message(event: Any) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+def _encode(messages: list[dict[str, Any]]) -> str:
+    return json.dumps(messages, separators=(",", ":"))
+
+
+def _topic(msg: dict[str, Any]) -> tuple[str, str] | None:
+    """What a periodic message supersedes (None: an event, always sent)."""
+    kind = msg["type"]
+    if kind in ("positions", "pnl"):
+        return kind, ""
+    if kind == "tick" or (kind == "bar" and not msg["data"].get("closed")):
+        return kind, str(msg["data"].get("symbol", ""))
+    return None
+
+
+def coalesce(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``batch`` without the periodic messages a later one of the same topic supersedes."""
+    seen: set[tuple[str, str]] = set()
+    keep = []
+    for msg in reversed(batch):
+        topic = _topic(msg)
+        if topic is not None:
+            if topic in seen:
+                continue
+            seen.add(topic)
+        keep.append(msg)
+    keep.reverse()
+    return keep
+
+
+class Client:
+    """One connection's queue of encoded frames (``None``: close, it fell behind) and the
+    last ``seq`` it already has (its snapshot's or replay's): a frame overlapping that is
+    trimmed for it alone, so a (re)connecting client sees nothing twice and misses nothing."""
+
+    __slots__ = ("after", "queue")
+
+    def __init__(self, after: int, maxsize: int = CLIENT_QUEUE) -> None:
+        self.after = after
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=maxsize)
+
+
 class Hub:
     """Connected WebSocket clients and the task that feeds them."""
 
@@ -80,50 +127,63 @@ class Hub:
         self.metrics = metrics
         self.watch = watch  # alerts: kernel events and seed 001's rules -> channels
         self._pump_lock = threading.Lock()  # the loop's task and /metrics (a worker thread) both pump
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread = 0
+        self._seq_lock = threading.Lock()  # seq order == outbox order, whichever thread numbers
         self.interval = interval
         self.positions_every = positions_every
         self.seq = 0
-        self.clients: set[asyncio.Queue[str | None]] = set()  # each client's encoded messages
+        self.clients: set[Client] = set()
+        self._outbox: list[dict[str, Any]] = []  # numbered, not yet sent: the next frame
         self.recent: deque[dict[str, Any]] = deque(maxlen=REPLAY)  # event messages, for resuming clients
         self.evicted = 0  # seq of the newest event message dropped from ``recent``
         self.epoch = secrets.token_hex(4)  # seqs restart with the process: a resume names its epoch
         self.market = MarketStream(service)
+        self.frames = 0  # frames encoded (once each, whatever the number of clients)
         self._task: asyncio.Task[None] | None = None
 
     # --- publishing -----------------------------------------------------------------------------
 
     def _message(self, kind: str, data: Any) -> dict[str, Any]:
-        self.seq += 1
-        msg = {"seq": self.seq, "type": kind, "ts": datetime.now(UTC).isoformat(), "data": data}
-        if kind not in PERIODIC and not (kind == "bar" and not data.get("closed")):
-            if len(self.recent) == self.recent.maxlen:
-                self.evicted = self.recent[0]["seq"]
-            self.recent.append(msg)
+        """Number a message and queue it for the next frame (any thread)."""
+        with self._seq_lock:
+            self.seq += 1
+            msg = {"seq": self.seq, "type": kind, "ts": datetime.now(UTC).isoformat(), "data": data}
+            if _topic(msg) is None:
+                if len(self.recent) == self.recent.maxlen:
+                    self.evicted = self.recent[0]["seq"]
+                self.recent.append(msg)
+            self._outbox.append(msg)
         return msg
 
-    def _publish(self, msg: dict[str, Any]) -> None:
-        """``_broadcast`` on the loop's thread. ``/metrics`` pumps from a worker thread:
-        asyncio's queues belong to the loop, so from there the hand-over is scheduled onto it."""
-        loop = self._loop
-        if loop is not None and threading.get_ident() != self._loop_thread and not loop.is_closed():
-            loop.call_soon_threadsafe(self._broadcast, msg)
-        else:
-            self._broadcast(msg)
+    def flush(self) -> int:
+        """Send what was numbered since the last flush as one frame to every client, on the
+        loop's thread (asyncio's queues belong to it). Returns the messages sent."""
+        with self._seq_lock:
+            batch, self._outbox = self._outbox, []
+        if not batch or not self.clients:
+            return 0
+        batch = coalesce(batch)
+        lo, hi = batch[0]["seq"], batch[-1]["seq"]
+        shared: str | None = None
+        for client in list(self.clients):
+            if client.after >= hi:
+                continue
+            if client.after < lo:
+                if shared is None:
+                    shared = _encode(batch)  # once, not once per client
+                    self.frames += 1
+                self._put(client, shared)
+            else:  # connected while this batch was made: only what its snapshot lacks
+                self._put(client, _encode([m for m in batch if m["seq"] > client.after]))
+        return len(batch)
 
-    def _broadcast(self, msg: dict[str, Any]) -> None:
-        if not self.clients:
-            return
-        text = json.dumps(msg, separators=(",", ":"))  # once, not once per client
-        for q in list(self.clients):
-            try:
-                q.put_nowait(text)
-            except asyncio.QueueFull:  # too slow: drop the client, not the kernel's pace
-                self.clients.discard(q)
-                with contextlib.suppress(asyncio.QueueFull):
-                    q.get_nowait()
-                    q.put_nowait(None)
+    def _put(self, client: Client, text: str) -> None:
+        try:
+            client.queue.put_nowait(text)
+        except asyncio.QueueFull:  # too slow: drop the client, not the kernel's pace
+            self.clients.discard(client)
+            with contextlib.suppress(asyncio.QueueFull, asyncio.QueueEmpty):
+                client.queue.get_nowait()
+                client.queue.put_nowait(None)
 
     def pump(self) -> int:
         """Drain the service's queued events once; returns how many were handled."""
@@ -141,16 +201,20 @@ class Hub:
                 self.watch.consume(event)
             out = event_message(event)
             if out is not None:
-                self._publish(self._message(*out))
+                self._message(*out)
         self.metrics.poll()
         if self.watch is not None:
             for alert in self.watch.poll():  # the rules' and the service's own alerts, as kernel ones look
-                self._publish(self._message("alert", {"ts": alert.ts.isoformat(), "level": alert.level,
-                                                        "source": f"alerts:{alert.rule}", "message": alert.message}))  # fmt: skip
+                self._message("alert", {"ts": alert.ts.isoformat(), "level": alert.level,
+                                        "source": f"alerts:{alert.rule}", "message": alert.message})  # fmt: skip
         return n
 
     def positions_message(self) -> dict[str, Any]:
         return self._message("positions", positions_out(self.service).model_dump(mode="json"))
+
+    def _periodic(self, kinds: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        for kind, data in kinds:
+            self._message(kind, data)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -159,24 +223,21 @@ class Hub:
             self.pump()
             if self.clients and loop.time() >= next_tick:
                 next_tick = loop.time() + TICK_EVERY
-                for kind, data in self.market.ticks():
-                    self._broadcast(self._message(kind, data))
+                self._periodic(self.market.ticks())
             if self.clients and loop.time() >= next_positions:
                 next_positions = loop.time() + self.positions_every
-                self._broadcast(self.positions_message())
-                for kind, data in [*self.market.bars(), self.market.pnl()]:
-                    self._broadcast(self._message(kind, data))
+                self.positions_message()
+                self._periodic([*self.market.bars(), self.market.pnl()])
+            self.flush()
             await asyncio.sleep(self.interval)
 
     def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
-        self._task = self._loop.create_task(self.run(), name="optrunner-hub")
+        self._task = asyncio.get_running_loop().create_task(self.run(), name="optrunner-hub")
 
     async def stop(self) -> None:
-        for q in list(self.clients):
+        for client in list(self.clients):
             with contextlib.suppress(asyncio.QueueFull):
-                q.put_nowait(None)
+                client.queue.put_nowait(None)
         self.clients.clear()
         if self._task is not None:
             self._task.cancel()
@@ -188,8 +249,12 @@ class Hub:
 
     def snapshot(self) -> dict[str, Any]:
         """The state a (re)connecting client starts from; its seq is the last message it covers."""
+        with self._pump_lock:
+            self._pump()  # everything up to now is in it
+            return self._snapshot()
+
+    def _snapshot(self) -> dict[str, Any]:
         s = self.service
-        self.pump()  # everything up to now is in it
         with s.lock:
             switch = s.kernel.risk.kill_switch
             data = {
@@ -204,26 +269,45 @@ class Hub:
     def replay_after(self, since: int | None, epoch: str | None) -> list[dict[str, Any]] | None:
         """The buffered event messages after ``since``; None when a snapshot is needed (no
         ``since``, another epoch, or messages after it already dropped from the buffer)."""
+        with self._pump_lock:
+            self._pump()
+            return self._replay_after(since, epoch)
+
+    def _replay_after(self, since: int | None, epoch: str | None) -> list[dict[str, Any]] | None:
         if since is None or (epoch is not None and epoch != self.epoch) or since > self.seq or since < 0:
             return None
-        self.pump()
         if since == self.seq:
             return []
         if since < self.evicted:  # event messages after it have left the buffer
             return None
         return [m for m in self.recent if m["seq"] > since]
 
+    def connect(self, since: int | None = None, epoch: str | None = None) -> tuple[Client, list[str]]:
+        """Register a client and return it with its first frames: the snapshot alone, or
+        the replayed messages after ``since``. Numbering is held still meanwhile (no pump
+        on another thread), so the client's ``after`` is exactly what those frames cover."""
+        with self._pump_lock:
+            self._pump()
+            replay = self._replay_after(since, epoch)
+            if replay is None:
+                snap = self._snapshot()
+                first, after = [_encode([snap])], snap["seq"]
+            else:
+                first = [_encode(replay[i:i + REPLAY_FRAME]) for i in range(0, len(replay), REPLAY_FRAME)]
+                after = self.seq
+            client = Client(after)
+            self.clients.add(client)
+        return client, first
+
     async def serve(self, ws: WebSocket, since: int | None = None, epoch: str | None = None) -> None:
         """Send the snapshot (or, resuming, the messages after ``since``), then every
-        message, until the client goes or is dropped."""
-        q: asyncio.Queue[str | None] = asyncio.Queue(maxsize=CLIENT_QUEUE)
-        replay = self.replay_after(since, epoch)
-        first = [self.snapshot()] if replay is None else replay
-        self.clients.add(q)  # before any await: nothing published from now on is missed
+        frame, until the client goes or is dropped."""
+        client, first = self.connect(since, epoch)  # before any await: nothing published from now on is missed
+        q = client.queue
         reader = asyncio.create_task(self._read_until_closed(ws))
         try:
-            for msg in first:
-                await ws.send_json(msg)
+            for text in first:
+                await ws.send_text(text)
             while True:
                 getter = asyncio.create_task(q.get())
                 done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -241,7 +325,7 @@ class Hub:
                     await ws.close(code=1013)
                     return
         finally:
-            self.clients.discard(q)
+            self.clients.discard(client)
             reader.cancel()
 
     async def _read_until_closed(self, ws: WebSocket) -> None:

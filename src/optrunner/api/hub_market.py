@@ -15,7 +15,7 @@ from typing import Any
 from optrunner.api.views import UnknownSymbol, bars, performance
 from optrunner.live.service import TradingService
 
-TICK_EVERY = 0.25  # seconds between two ticks of a symbol: at most 4 a second per client
+TICK_EVERY = 0.1  # seconds between two ticks of a symbol: one per frame at most (the hub sends ~10 a second)
 BAR_TIMEFRAME = "1h"
 
 

@@ -69,7 +69,10 @@ class PositionOut(Model):
     unrealized: float
     realized: float
     charges: float
-    delta: float | None
+    delta: float | None = Field(description="per unit, from the last chain row the leg was marked with (None: never had greeks)")
+    gamma: float | None = Field(description="per unit, per index point²")
+    vega: float | None = Field(description="per unit, per vol point")
+    theta: float | None = Field(description="per unit, per calendar day")
 
 
 class Positions(Model):
@@ -79,6 +82,11 @@ class Positions(Model):
     realized: float
     charges: float
     net: float
+    delta: float = Field(0.0, description="account greeks: sum of quantity x per-unit greek over open legs")
+    gamma: float = 0.0
+    vega: float = 0.0
+    theta: float = 0.0
+    greeks_missing: int = Field(0, description="open legs left out of the sums: never marked with greeks")
 
 
 class TradingStatus(Model):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, RootModel, StringConstraints, model_validator
 
 from optrunner.api.models import BarOut, Model, PnLOut
 
@@ -203,12 +203,18 @@ class PnLData(Model):
 
 
 class WsMessage(Model):
-    """Every message on ``/ws``: ``seq`` grows by one per message (replayable with ``?since=``)."""
+    """Every message on ``/ws``: ``seq`` grows by one per message (replayable with ``?since=``;
+    superseded periodic messages are dropped, so a client may see gaps)."""
 
     seq: int
     type: Literal["snapshot", "order", "fill", "alert", "kill_switch", "positions", "tick", "bar", "pnl"]
     ts: datetime
     data: dict[str, Any]
+
+
+class WsFrame(RootModel[list[WsMessage]]):
+    """One WebSocket frame: the messages of one 100 ms round in ``seq`` order, never empty
+    (the snapshot comes alone in the first frame)."""
 
 
 WS_DATA: dict[str, type[Model]] = {"tick": TickData, "bar": BarData, "pnl": PnLData}  # the rest: see docs/service.md
@@ -219,6 +225,6 @@ def ws_schemas() -> dict[str, Any]:
     document's components (a WebSocket has no operation there)."""
     from pydantic.json_schema import models_json_schema
 
-    _, top = models_json_schema([(m, "serialization") for m in (WsMessage, TickData, BarData, PnLData)],
+    _, top = models_json_schema([(m, "serialization") for m in (WsFrame, WsMessage, TickData, BarData, PnLData)],
                                 ref_template="#/components/schemas/{model}")  # fmt: skip
     return top.get("$defs", {})

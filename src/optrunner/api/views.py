@@ -79,12 +79,14 @@ def positions_out(s: TradingService) -> Positions:
                         underlying=p.contract.underlying,
                         expiry=p.contract.expiry.isoformat(), strike=p.contract.strike, right=p.contract.right.value,
                         quantity=p.quantity, avg_price=p.avg_price, mark_price=p.mark_price, unrealized=p.unrealized,
-                        realized=p.realized, charges=p.charges_paid, delta=p.delta)
+                        realized=p.realized, charges=p.charges_paid, delta=p.delta, gamma=p.gamma, vega=p.vega,
+                        theta=p.theta)
             for p in pf.positions()
         ]
         total = pf.summary()
         return Positions(positions=out, open_legs=len(out), unrealized=total.unrealized, realized=total.realized,
-                         charges=total.charges, net=total.net)  # fmt: skip
+                         charges=total.charges, net=total.net, delta=total.delta, gamma=total.gamma,
+                         vega=total.vega, theta=total.theta, greeks_missing=total.greeks_missing)  # fmt: skip
 
 
 def status(s: TradingService) -> TradingStatus:

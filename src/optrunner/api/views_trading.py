@@ -127,8 +127,9 @@ def effective_config(s: TradingService) -> ConfigOut:
 
 
 def document_websocket(app: FastAPI) -> None:
-    """Add the WebSocket's message models to the OpenAPI components (``WsMessage``,
-    ``TickData``, ``BarData``, ``PnLData``): /docs and generated clients see their shapes."""
+    """Add the WebSocket's message models to the OpenAPI components (``WsFrame``, a JSON
+    array of ``WsMessage``; ``TickData``, ``BarData``, ``PnLData``): /docs and generated
+    clients see their shapes."""
     plain = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -1,6 +1,9 @@
-/* optrunner dashboard: plain JS, no build step. REST for lists and actions, the /ws WebSocket
-   for live positions/MTM, orders, fills, alerts and kill-switch changes. The API token stays in
-   sessionStorage (this tab only) and goes out as a Bearer header (REST) or ?token= (WebSocket). */
+/* optrunner dashboard: plain JS, no build step. REST for lists, the chart's first bars and
+   actions; the /ws WebSocket for everything live: positions with MTM and greeks, P&L, the spot
+   (ticks) and hourly bars the chart draws, fills (its entry/exit markers), alerts and kill-switch
+   changes. A WebSocket frame is a JSON array of messages; a reconnect resumes from the last seq.
+   The API token stays in sessionStorage (this tab only) and goes out as a Bearer header (REST)
+   or ?token= (WebSocket). */
 "use strict";
 
 const KEY = "optrunner-token";
@@ -12,8 +15,9 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 
 let token = sessionStorage.getItem(KEY) || "";
 let ws = null, wsRetry = null, pollTimer = null, refreshSoon = null;
-let chart = null, candles = null, markers = null, lastBars = [], lastFills = [];
-const stats = { wsMessages: 0, wsPositions: 0 };
+let lastFills = [], liveFills = []; // fills from /api/fills, and those the WebSocket brought since
+let lastSeq = null, epoch = null, lastGreeks = null;
+const stats = { wsFrames: 0, wsMessages: 0, wsPositions: 0, wsBars: 0, wsTicks: 0, greekUpdates: 0 };
 
 // --- helpers -------------------------------------------------------------------------------
 
@@ -33,6 +37,8 @@ function signed(node, v) {
   node.classList.toggle("neg", v < 0);
 }
 function price(v) { return v === null || v === undefined ? "—" : px.format(v); }
+function greek(v, digits) { return v === null || v === undefined ? "—" : v.toFixed(digits); }
+function toTime(ts) { return Math.floor(Date.parse(ts) / 1000) + IST; } // the chart's axis: IST as if UTC
 function clock(ts) {
   if (!ts) return "—";
   return new Date(ts).toLocaleTimeString("en-GB", { timeZone: "Asia/Kolkata", hour12: false });
@@ -70,6 +76,7 @@ function logout(message) {
   token = "";
   sessionStorage.removeItem(KEY);
   if (ws) { ws.onclose = null; ws.close(); ws = null; }
+  lastSeq = epoch = null;
   clearInterval(pollTimer); clearTimeout(wsRetry);
   $("main").hidden = true;
   $("login").hidden = false;
@@ -90,8 +97,7 @@ async function login(candidate) {
     initChart();
     connectWs();
     refreshAll();
-    refreshBars();
-    pollTimer = setInterval(refreshAll, 3000);  // bars too; the WebSocket pushes positions every second
+    pollTimer = setInterval(refreshAll, 3000);  // lists; the chart, positions and P&L come over the WebSocket
   } catch (e) {
     if (e.message !== "unauthorized") $("login-error").textContent = "Cannot reach the service: " + e.message;
   }
@@ -109,27 +115,51 @@ function setWs(cls, text) { const s = $("ws-state"); s.className = "dot " + cls;
 
 function connectWs() {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(token)}`);
+  const resume = lastSeq !== null && epoch ? `&since=${lastSeq}&epoch=${encodeURIComponent(epoch)}` : "";
+  ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(token)}${resume}`);
   setWs("wait", "connecting");
   ws.onopen = () => setWs("on", "live");
-  ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
+  let first = true;
+  ws.onmessage = (ev) => {
+    stats.wsFrames += 1;
+    document.body.dataset.wsFrames = stats.wsFrames;
+    const frame = JSON.parse(ev.data); // the messages of one round, in seq order
+    if (first) { // a snapshot, or (resuming) the events missed since lastSeq
+      first = false;
+      document.body.dataset.wsStart = frame[0].type === "snapshot" ? "snapshot" : "resumed";
+    }
+    for (const msg of frame) onMessage(msg);
+  };
   ws.onclose = (ev) => {
     ws = null;
     if (ev.code === 1008) { logout("The WebSocket refused the token."); return; }
     setWs("off", "reconnecting");
-    wsRetry = setTimeout(() => { if (token) connectWs(); }, 2000); // the snapshot brings it up to date
+    wsRetry = setTimeout(() => { if (token) connectWs(); }, 2000); // resumes after lastSeq, or a fresh snapshot
   };
 }
 
 function onMessage(msg) {
   stats.wsMessages += 1;
+  lastSeq = msg.seq;
   document.body.dataset.wsSeq = msg.seq;
   const d = msg.data;
   switch (msg.type) {
     case "snapshot":
+      epoch = d.epoch;
       renderPositions(d.positions, msg.seq);
       renderKill(d.kill_switch.state, d.kill_switch.reason);
       $("feed-state").textContent = d.feed_state;
+      refreshBars(); // the day so far; bar and tick messages extend it from here
+      break;
+    case "bar":
+      onBar(d);
+      break;
+    case "tick":
+      onTick(d);
+      break;
+    case "pnl":
+      signed($("day-pnl"), d.day_pnl);
+      document.body.dataset.dayPnl = d.day_pnl;
       break;
     case "positions":
       stats.wsPositions += 1;
@@ -143,8 +173,12 @@ function onMessage(msg) {
     case "alert":
       addAlert(d);
       break;
-    case "order":
     case "fill":
+      liveFills.push(d);
+      drawMarkers();
+      refreshSoonish();
+      break;
+    case "order":
       refreshSoonish();
       break;
   }
@@ -172,6 +206,10 @@ function renderStatus(s) {
   renderKill(s.trading_state, s.trading_reason);
 }
 
+const GREEKS = [["delta", 1], ["gamma", 3], ["vega", 0], ["theta", 0]]; // name, decimals shown
+
+function greekCells(values) { return GREEKS.map(([g, digits]) => el("td", greek(values[g], digits), "n greek-" + g)); }
+
 function renderPositions(p, seq) {
   const body = $("positions").tBodies[0];
   body.replaceChildren(...p.positions.map((x) => {
@@ -180,9 +218,28 @@ function renderPositions(p, seq) {
       el("td", price(x.avg_price), "n"), el("td", price(x.mark_price), "n"));
     const u = el("td", "", "n"); signed(u, x.unrealized);
     const r = el("td", "", "n"); signed(r, x.realized);
-    tr.append(u, r, el("td", x.delta === null ? "—" : x.delta.toFixed(2), "n"));
+    const own = {}; // the position's greeks: quantity x the per-unit greek of its last mark
+    for (const [g] of GREEKS) own[g] = x[g] === null || x[g] === undefined ? null : x.quantity * x[g];
+    tr.append(u, r, ...greekCells(own));
     return tr;
   }));
+  const foot = $("positions").tFoot;
+  if (p.positions.length) {
+    const tr = el("tr");
+    const total = el("td", "", "n"); signed(total, p.unrealized);
+    const missing = p.greeks_missing ? ` (${p.greeks_missing} leg(s) without greeks)` : "";
+    tr.append(el("td", "Account" + missing), el("td"), el("td"), el("td"), el("td"), total, el("td"), ...greekCells(p));
+    foot.replaceChildren(tr);
+  } else {
+    foot.replaceChildren();
+  }
+  for (const [g, digits] of GREEKS) $("g-" + g).textContent = greek(p[g], digits);
+  const key = GREEKS.map(([g]) => p[g]).join("|");
+  if (p.positions.length && key !== lastGreeks) { // the test watches greeks move with the market
+    if (lastGreeks !== null) stats.greekUpdates += 1;
+    document.body.dataset.greekUpdates = stats.greekUpdates;
+  }
+  lastGreeks = key;
   $("positions-empty").hidden = p.positions.length > 0;
   $("open-legs").textContent = p.open_legs;
   signed($("pnl-unrealized"), p.unrealized);
@@ -247,6 +304,8 @@ function renderOrders(list) {
 
 function renderFills(list) {
   lastFills = list;
+  const known = new Set(list.map((f) => f.fill_id));
+  liveFills = liveFills.filter((f) => !known.has(f.fill_id)); // the list caught up with them
   $("fills").tBodies[0].replaceChildren(...list.slice().reverse().slice(0, 100).map((f) => {
     const tr = el("tr");
     tr.append(el("td", clock(f.ts)), el("td", f.tag), el("td", contractName(f.contract)),
@@ -271,71 +330,6 @@ function addAlert(a) {
 }
 function renderAlerts(list) { list.forEach((a) => addAlert(a)); }
 
-// --- the chart -----------------------------------------------------------------------------
-
-function initChart() {
-  if (chart || !window.LightweightCharts) return;
-  const LC = window.LightweightCharts;
-  chart = LC.createChart($("chart"), {
-    autoSize: true,
-    layout: { background: { color: "#182028" }, textColor: "#c4cdd5", attributionLogo: false },
-    grid: { vertLines: { color: "#222d37" }, horzLines: { color: "#222d37" } },
-    timeScale: { timeVisible: true, secondsVisible: false, borderColor: "#2a3540" },
-    rightPriceScale: { borderColor: "#2a3540" },
-  });
-  candles = chart.addSeries(LC.CandlestickSeries, {
-    upColor: "#2fbf71", downColor: "#e5484d", borderVisible: false, wickUpColor: "#2fbf71", wickDownColor: "#e5484d",
-  });
-  markers = LC.createSeriesMarkers(candles, []);
-}
-
-async function refreshBars() {
-  try {
-    const b = await api("/api/bars?timeframe=1h");
-    $("chart-symbol").textContent = b.symbol;
-    lastBars = b.bars.map((x) => ({
-      time: Math.floor(Date.parse(x.ts) / 1000) + IST, open: x.open, high: x.high, low: x.low, close: x.close,
-    }));
-    if (candles) {
-      candles.setData(lastBars);  // the session's 7 hourly slots (09:15 ... 15:15) stay in view
-      chart.timeScale().setVisibleLogicalRange({ from: -0.6, to: Math.max(6.6, lastBars.length - 0.4) });
-    }
-    const closed = b.bars.filter((x) => x.closed);
-    const open = b.bars.find((x) => !x.closed);
-    $("bar-status").textContent = b.bars.length
-      ? `${closed.length} closed bar(s) today` + (open ? ` · current ${clock(open.ts)}–${clock(open.end)} last ${price(open.close)}` : "")
-      : "no bars yet";
-    document.body.dataset.bars = b.bars.length;
-    drawMarkers();
-  } catch (e) {
-    if (e.message !== "unauthorized") $("bar-status").textContent = "bars: " + e.message;
-  }
-}
-
-function drawMarkers() {
-  if (!markers || !lastBars.length) return;
-  const groups = new Map();
-  for (const f of lastFills) {
-    const t = Math.floor(Date.parse(f.ts) / 1000) + IST;
-    let bar = null;
-    for (const b of lastBars) { if (b.time <= t) bar = b.time; else break; }
-    if (bar === null) continue;
-    const kind = f.tag === "ENTRY" || f.tag === "HEDGE" ? "entry" : f.tag.startsWith("ADJUST") ? "adjust" : "exit";
-    const key = bar + kind;
-    const g = groups.get(key) || { time: bar, kind, n: 0 };
-    g.n += 1;
-    groups.set(key, g);
-  }
-  const style = {
-    entry: { position: "belowBar", color: "#2fbf71", shape: "arrowUp", text: "Entry" },
-    exit: { position: "aboveBar", color: "#e5484d", shape: "arrowDown", text: "Exit" },
-    adjust: { position: "aboveBar", color: "#f5a524", shape: "circle", text: "Adj" },
-  };
-  const list = [...groups.values()].sort((a, b) => a.time - b.time)
-    .map((g) => ({ time: g.time, ...style[g.kind], text: `${style[g.kind].text} ×${g.n}` }));
-  markers.setMarkers(list);
-}
-
 // --- polling -------------------------------------------------------------------------------
 
 async function refreshAll() {
@@ -351,7 +345,6 @@ async function refreshAll() {
     renderOrders(orders);
     renderFills(fills);
     renderAlerts(alerts);
-    refreshBars();
     document.body.dataset.refreshed = String(Date.now());
   } catch (e) {
     if (e.message !== "unauthorized") toast("Refresh failed: " + e.message, true);
