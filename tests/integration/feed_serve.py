@@ -1,7 +1,8 @@
 """`optrunner serve --feed <broker>` as a subprocess, for the broker-feed end-to-end tests: start
 it on a free port with the fake broker's environment, wait until the running node has taken
 ``inputs`` snapshots, let the test look at the fake while it runs, stop it with SIGTERM and
-return what it printed (so a test can check no secret was)."""
+return what it printed (so a test can check no secret was). ``wait_finished`` waits for a
+``serve --data`` replay of a day to finish."""
 
 from __future__ import annotations
 
@@ -83,3 +84,19 @@ def serve_on_feed(tmp: Path, feed: str, configs: Path, broker_env: dict[str, str
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=10)
+
+
+def wait_finished(proc: subprocess.Popen[str], port: int, seconds: float = 90) -> dict[str, Any]:
+    """Poll ``/api/health`` until the replay finished (or failed); returns the last health."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        end = time.monotonic() + seconds
+        health: dict[str, Any] = {}
+        while time.monotonic() < end:
+            try:
+                health = http.get("/api/health").json()
+                if health["feed"]["state"] in ("finished", "failed"):
+                    break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.2)
+    return health

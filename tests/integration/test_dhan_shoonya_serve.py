@@ -11,12 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from feed_serve import wait_finished
 from test_kite_serve import day_contracts
 
 from fakes import dhan_server, shoonya_server
@@ -87,22 +87,6 @@ def serve(name: str, tmp: Path, broker_env: dict[str, str], configs: Path, catal
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
-def wait_finished(proc: subprocess.Popen, port: int, seconds: float = 90) -> dict:
-    """Poll ``/api/health`` until the replay finished (or failed); returns the last health."""
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-        end = time.monotonic() + seconds
-        health: dict = {}
-        while time.monotonic() < end:
-            try:
-                health = http.get("/api/health").json()
-                if health["feed"]["state"] in ("finished", "failed"):
-                    break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            time.sleep(0.2)
-    return health
-
-
 @pytest.mark.parametrize("name", ["dhan", "shoonya"])
 def test_serve_live_trades_a_replayed_day(tmp_path: Path, name: str) -> None:
     catalog, configs = make_case(tmp_path)
@@ -110,19 +94,10 @@ def test_serve_live_trades_a_replayed_day(tmp_path: Path, name: str) -> None:
     port = free_port()
     proc = serve(name, tmp_path, broker_env, configs, catalog, port)
     try:
+        health = wait_finished(proc, port)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10,
                           headers={"Authorization": f"Bearer {API_TOKEN}"}) as http:  # fmt: skip
-            end = time.monotonic() + 90
-            health = None
-            while time.monotonic() < end:
-                try:
-                    health = http.get("/api/health").json()
-                    if health["feed"]["state"] in ("finished", "failed"):
-                        break
-                except httpx.TransportError:
-                    assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                time.sleep(0.2)
-            assert health is not None and health["feed"]["state"] == "finished", health
+            assert health.get("feed", {}).get("state") == "finished", health
             assert (health["mode"], health["broker"], health["broker_ok"]) == ("live", name, True)
             metrics = http.get("/metrics").text
         assert f'orders_placed_total{{broker="{name}",mode="live"}}' in metrics

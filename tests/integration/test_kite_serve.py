@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from feed_serve import wait_finished
 from kite_cases import settings_env
 
 from fakes.kite_server import API_SECRET, FakeKite, free_port, instrument_csv
@@ -64,19 +65,10 @@ def test_serve_live_kite_trades_a_replayed_day(tmp_path: Path) -> None:
     port = free_port()
     proc = serve(tmp_path, fake, configs, catalog, port, "--reconcile-seconds", "300")
     try:
+        health = wait_finished(proc, port)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10,
                           headers={"Authorization": f"Bearer {API_TOKEN}"}) as http:  # fmt: skip
-            end = time.monotonic() + 90
-            health = None
-            while time.monotonic() < end:
-                try:
-                    health = http.get("/api/health").json()
-                    if health["feed"]["state"] in ("finished", "failed"):
-                        break
-                except httpx.TransportError:
-                    assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                time.sleep(0.2)
-            assert health is not None and health["feed"]["state"] == "finished", health
+            assert health.get("feed", {}).get("state") == "finished", health
             assert (health["mode"], health["broker"], health["broker_ok"]) == ("live", "kite", True)
             orders = http.get("/api/orders").json()
             metrics = http.get("/metrics").text

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_dhan_shoonya_serve import API_TOKEN, free_port, serve, start_fake, wait_finished
+from feed_serve import wait_finished
+from test_dhan_shoonya_serve import API_TOKEN, free_port, serve, start_fake
 from test_kite_serve import ACCESS, day_contracts
 from test_kite_serve import API_TOKEN as KITE_API_TOKEN
 from test_kite_serve import serve as serve_kite
