@@ -82,37 +82,48 @@ def _kite(clock: Any, tag_file: Path) -> Any:
     return KiteBroker(settings, tok.access_token.value, instruments, clock, tag_file=tag_file, poll_seconds=0.0)
 
 
-def _dhan(clock: Any, tag_file: Path) -> Any:
+def _session(broker: str, settings: Any, what: str, load: Callable[[Any], Any]) -> tuple[Any, SessionToken, Any]:
+    """(settings, today's session, instruments) of a broker whose master ``load`` downloads:
+    each problem one clear error (the Dhan and Shoonya orders and feeds share it)."""
     import httpx
 
-    from optrunner.execution.brokers.dhan.adapter import DhanBroker, load_instruments
-    from optrunner.execution.brokers.dhan.config import dhan_settings, order_ws_root
-
-    settings = dhan_settings()
     settings.require("user_id")
-    tok = check_token("dhan")
+    tok = check_token(broker)
     try:
-        instruments = load_instruments(settings)
+        instruments = load(settings)
     except (httpx.HTTPError, ValueError) as exc:
-        raise RunFailed(f"cannot load Dhan's scrip master: {exc}") from None
+        raise RunFailed(f"cannot load {what}: {exc}") from None
+    return settings, tok, instruments
+
+
+def dhan_session() -> tuple[Any, SessionToken, Any]:
+    from optrunner.execution.brokers.dhan.adapter import load_instruments
+    from optrunner.execution.brokers.dhan.config import dhan_settings
+
+    return _session("dhan", dhan_settings(), "Dhan's scrip master", load_instruments)
+
+
+def shoonya_session() -> tuple[Any, SessionToken, Any]:
+    from optrunner.execution.brokers.shoonya.adapter import load_instruments
+    from optrunner.execution.brokers.shoonya.config import shoonya_settings
+
+    return _session("shoonya", shoonya_settings(), "Shoonya's NFO symbols", load_instruments)
+
+
+def _dhan(clock: Any, tag_file: Path) -> Any:
+    from optrunner.execution.brokers.dhan.adapter import DhanBroker
+    from optrunner.execution.brokers.dhan.config import order_ws_root
+
+    settings, tok, instruments = dhan_session()
     broker = DhanBroker(settings, tok, instruments, clock, tag_file=tag_file, poll_seconds=0.0, token_store=TokenStore())
     broker.start_order_updates(order_ws_root(settings))  # alerts make the adapter read its books sooner
     return broker
 
 
 def _shoonya(clock: Any, tag_file: Path) -> Any:
-    import httpx
+    from optrunner.execution.brokers.shoonya.adapter import ShoonyaBroker
 
-    from optrunner.execution.brokers.shoonya.adapter import ShoonyaBroker, load_instruments
-    from optrunner.execution.brokers.shoonya.config import shoonya_settings
-
-    settings = shoonya_settings()
-    settings.require("user_id")
-    tok = check_token("shoonya")
-    try:
-        instruments = load_instruments(settings)
-    except (httpx.HTTPError, ValueError) as exc:
-        raise RunFailed(f"cannot load Shoonya's NFO symbols: {exc}") from None
+    settings, tok, instruments = shoonya_session()
     return ShoonyaBroker(settings, tok, instruments, clock, tag_file=tag_file, poll_seconds=0.0,
                          token_store=TokenStore())
 
@@ -159,19 +170,10 @@ def open_shoonya_feed(symbols: list[str], *, width: int = 20, every_seconds: flo
                       stale_seconds: float = 5.0) -> tuple[Any, Iterator[Any]]:  # fmt: skip
     """Noren WebSocket touchline chains (nearest expiry, ATM +- ``width`` strikes) for ``symbols``:
     (the running feed, its snapshots for a trading node)."""
-    import httpx
-
-    from optrunner.execution.brokers.shoonya.adapter import load_instruments
-    from optrunner.execution.brokers.shoonya.config import account, shoonya_settings
+    from optrunner.execution.brokers.shoonya.config import account
     from optrunner.execution.brokers.shoonya.feed import ChainInstruments, ShoonyaFeed
 
-    settings = shoonya_settings()
-    settings.require("user_id")
-    tok = check_token("shoonya")
-    try:
-        instruments = load_instruments(settings)
-    except (httpx.HTTPError, ValueError) as exc:
-        raise RunFailed(f"cannot load Shoonya's NFO symbols: {exc}") from None
+    settings, tok, instruments = shoonya_session()
     chains = nearest_chains("Shoonya", symbols, instruments, ChainInstruments(instruments), width)
     feed = ShoonyaFeed(settings.ws_root, settings.user_id, tok.extra.get("actid") or account(settings),
                        tok.access_token, chains, stale_seconds=stale_seconds).start()  # fmt: skip
@@ -182,19 +184,9 @@ def open_dhan_feed(symbols: list[str], *, width: int = 20, every_seconds: float 
                    stale_seconds: float = 5.0) -> tuple[Any, Iterator[Any]]:  # fmt: skip
     """Dhan Live Market Feed chains (nearest expiry, ATM +- ``width`` strikes, full packets) for
     ``symbols``: (the running feed, its snapshots for a trading node)."""
-    import httpx
-
-    from optrunner.execution.brokers.dhan.adapter import load_instruments
-    from optrunner.execution.brokers.dhan.config import dhan_settings
     from optrunner.execution.brokers.dhan.marketfeed import ChainInstruments, DhanMarketFeed
 
-    settings = dhan_settings()
-    settings.require("user_id")
-    tok = check_token("dhan")
-    try:
-        instruments = load_instruments(settings)
-    except (httpx.HTTPError, ValueError) as exc:
-        raise RunFailed(f"cannot load Dhan's scrip master: {exc}") from None
+    settings, tok, instruments = dhan_session()
     chains = nearest_chains("Dhan", symbols, instruments, ChainInstruments(instruments), width)
     feed = DhanMarketFeed(settings.ws_root, settings.user_id, tok.access_token, chains,
                           stale_seconds=stale_seconds, token_store=TokenStore()).start()  # fmt: skip
@@ -255,5 +247,5 @@ def attach(broker: Any, node: Any) -> None:
         broker.resume_orders(om.open_orders(), om.cancelling())
 
 
-__all__ = ["LIVE_BROKERS", "LIVE_FEEDS", "attach", "check_token", "confirm_live", "kite_session", "live_broker_factory",
-           "nearest_chains", "open_breeze_feed", "open_dhan_feed", "open_kite_feed", "open_shoonya_feed"]
+__all__ = ["LIVE_BROKERS", "LIVE_FEEDS", "attach", "check_token", "confirm_live", "dhan_session", "kite_session", "live_broker_factory",
+           "nearest_chains", "open_breeze_feed", "open_dhan_feed", "open_kite_feed", "open_shoonya_feed", "shoonya_session"]
