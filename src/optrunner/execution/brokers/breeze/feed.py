@@ -26,11 +26,8 @@ import logging
 import math
 from typing import Any
 
-import numpy as np
-
 from optrunner.execution.brokers.breeze.symbols import BreezeInstruments
-from optrunner.execution.brokers.kite.ticks import Ticks
-from optrunner.execution.brokers.live.chain import QUOTE_FIELDS, LiveChain
+from optrunner.execution.brokers.live.chain import LiveChain
 from optrunner.execution.brokers.live.chainfeed import ChainFeed
 from optrunner.execution.brokers.live.secrets import Secret
 
@@ -39,7 +36,6 @@ log = logging.getLogger(__name__)
 #: quote field -> index in the ``stock`` list, per list length
 _LAYOUT = {23: {"ltp": 2, "bid": 6, "bid_qty": 7, "ask": 8, "ask_qty": 9, "oi": 12, "volume": 14},
            21: {"ltp": 2, "bid": 6, "bid_qty": 7, "ask": 8, "ask_qty": 9, "volume": 12}}  # fmt: skip
-_ORDER = ("ltp", "volume", "oi", "bid", "ask", "bid_qty", "ask_qty")  # Ticks' column order
 
 
 def _num(v: Any) -> float:
@@ -142,15 +138,7 @@ class BreezeFeed(ChainFeed):
         if tok is None or math.isnan(fields["ltp"]):
             self.unknown += tok is None
             return
-        if tok >= 0:  # an option: one row, no re-centring (only spot moves the window)
-            values = tuple(fields.get(f, math.nan) for f in QUOTE_FIELDS)
-            self.frames += 1
-            for c in self.chains:
-                c.apply_quote(tok, values)
-            return
-        ticks = Ticks(np.asarray([tok], np.int64), *(np.asarray([fields.get(f, math.nan)]) for f in _ORDER),
-                      np.zeros(1, np.int64), np.asarray([True]))  # fmt: skip
-        await self._apply(ws, ticks)  # spot: the shared path, which re-centres the window
+        await self._apply_quote(ws, tok, fields)
 
 
 __all__ = ["BreezeFeed", "parse_quote"]

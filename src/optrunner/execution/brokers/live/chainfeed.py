@@ -14,15 +14,18 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+import numpy as np
 
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.execution.brokers.kite.ticks import Ticks
-from optrunner.execution.brokers.live.chain import LiveChain
+from optrunner.execution.brokers.live.chain import QUOTE_FIELDS, LiveChain
 from optrunner.execution.brokers.live.secrets import redact
 
 log = logging.getLogger(__name__)
+TICK_FIELDS = ("ltp", "volume", "oi", "bid", "ask", "bid_qty", "ask_qty")  # Ticks' float columns, in order
 
 
 class ChainFeed:
@@ -122,6 +125,20 @@ class ChainFeed:
             if add:
                 await self._send_subscribe(ws, add)
                 self.subscribed |= add
+
+    async def _apply_quote(self, ws: Any, token: int, fields: Mapping[str, float]) -> None:
+        """One instrument's quote (feeds that push one per message: Shoonya, Breeze); a field
+        it lacks keeps its value. An option goes straight into its row; spot goes through
+        :meth:`_apply`, since only spot moves the window."""
+        if any(c.spot_token == token for c in self.chains):
+            ticks = Ticks(np.asarray([token], np.int64), *(np.asarray([fields.get(f, np.nan)]) for f in TICK_FIELDS),
+                          np.zeros(1, np.int64), np.asarray([True]))  # fmt: skip
+            await self._apply(ws, ticks)
+            return
+        values = tuple(fields.get(f, np.nan) for f in QUOTE_FIELDS)
+        self.frames += 1
+        for c in self.chains:
+            c.apply_quote(token, values)
 
     def snapshots(self, every_seconds: float = 1.0, until: Callable[[], bool] | None = None) -> Iterator[ChainSnapshot]:
         """Snapshots for a trading node, every ``every_seconds`` of wall time; stale chains

@@ -22,9 +22,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from optrunner.execution.brokers.kite.ticks import Ticks
 from optrunner.execution.brokers.live.chain import LiveChain, TokenView
 from optrunner.execution.brokers.live.chainfeed import ChainFeed
 from optrunner.execution.brokers.live.secrets import Secret
@@ -118,9 +115,6 @@ class ShoonyaFeed(ChainFeed):
                     self.errors += 1
         if "ltp" not in last:
             return  # no price yet: nothing a chain can use
-        ticks = Ticks(np.asarray([tok], np.int64), *(np.asarray([last.get(f, np.nan)]) for f in
-                      ("ltp", "volume", "oi", "bid", "ask", "bid_qty", "ask_qty")),
-                      np.zeros(1, np.int64), np.asarray([tok < 0]))  # fmt: skip
-        await self._apply(ws, ticks)
+        await self._apply_quote(ws, tok, last)
 
 __all__ = ["INDEX_KEYS", "ChainInstruments", "ShoonyaFeed", "key_of", "token_of"]
