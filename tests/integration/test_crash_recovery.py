@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from optrunner.data.synthetic import generate
+from optrunner.live.paper_book import load_book
 from optrunner.live.paper_broker import CRASH_ENV
 from optrunner.live.recovery import RECOVERED, latest_checkpoint
 from optrunner.store import Store
@@ -89,7 +90,7 @@ def end_state(root: Path, name: str) -> dict[str, Any]:
         }
     finally:
         store.close()
-    broker = json.loads((root / f"{name}.json").read_text())
+    broker = load_book(root / f"{name}.json")
     return state | {
         "executions": broker["executions"],
         "accepted": broker["accepted"],

@@ -2,14 +2,14 @@
 
 A real broker keeps its orders, executions and positions when our process dies; a paper
 broker must too, or a restart could not tell which orders were sent. ``PaperBroker`` wraps a
-:class:`SimulatedExchange` and writes its book (``to_state()``) to a JSON file after calls
-that produced an answer — an accept, a reject, an execution, a cancel, a modify, an expiry,
-a settlement — and before that answer can be read. Requests the order manager sends back to
-back (``batch``: an emergency stop's 80 flatten orders) share one write at the end of the
-batch, still before any answer is read: a crash before it is a crash before the broker heard
-of them, which a restart resolves like any order possibly sent. The write replaces the file
-atomically (temporary file, fsync, rename, fsync of the folder), so a ``kill -9`` leaves
-the old book or the new one, never half of either.
+:class:`SimulatedExchange` and writes what changed in its book to a file (paper_book.py: the
+whole book, then a line per change) after calls that produced an answer — an accept, a
+reject, an execution, a cancel, a modify, an expiry, a settlement — and before that answer
+can be read. Requests the order manager sends back to back (``batch``: an emergency stop's
+80 flatten orders) share one write at the end of the batch, still before any answer is read:
+a crash before it is a crash before the broker heard of them, which a restart resolves like
+any order possibly sent. A ``kill -9`` leaves the book as of the last finished write, never
+half of one.
 
 The outbox (answers not yet read) is not written: like a real broker's push stream it dies
 with the connection, and a restart recovers those answers through ``order_status`` (status
@@ -26,7 +26,6 @@ reaches ``<point>``, for crash tests that need an exact place:
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections import Counter
@@ -42,6 +41,7 @@ from optrunner.data.snapshot import ChainSnapshot
 from optrunner.execution.brokers.base import BrokerEvent, BrokerOrderStatus, BrokerPosition
 from optrunner.execution.brokers.faults import FaultInjector
 from optrunner.execution.brokers.simulated import SimConfig, SimulatedExchange
+from optrunner.live.paper_book import BookFile, load_book
 
 CRASH_ENV = "OPTRUNNER_TEST_CRASH"
 CRASH_POINTS = ("submit", "accepted", "snapshot")
@@ -84,14 +84,15 @@ class PaperBroker:
         """``faults``: chaos mode; its state (RNG included) is saved with the book, so a resumed
         session continues the same fault sequence."""
         self.path = Path(path)
-        if self.path.exists():
-            try:
-                state = json.loads(self.path.read_text())
-            except (OSError, ValueError) as exc:
-                raise ValueError(f"paper broker state {self.path} cannot be read: {exc}") from exc
+        state = load_book(self.path)
+        if state is not None:
             self.exchange = SimulatedExchange.from_state(state, clock, config, faults)
         else:
             self.exchange = SimulatedExchange(clock, config, faults)
+        self._book = BookFile(self.path, self.exchange)
+        if state is not None:
+            self._book.loaded()
+        self._touched: set[str] = set()  # client ids sent a request since the last write
         self.name = self.exchange.name
         self.config = self.exchange.config
         self.saves = 0
@@ -104,16 +105,19 @@ class PaperBroker:
 
     def submit(self, order: Order) -> None:
         self._crash.reached("submit")
+        self._touched.add(order.client_id)
         self.exchange.submit(order)
         if self.exchange.accepted[order.client_id]:
             self._accepted_unsaved += 1
         self._answered()
 
     def cancel(self, client_id: str) -> None:
+        self._touched.add(client_id)
         self.exchange.cancel(client_id)
         self._answered()
 
     def modify(self, client_id: str, limit_price: float) -> None:
+        self._touched.add(client_id)
         self.exchange.modify(client_id, limit_price)
         self._answered()
 
@@ -154,7 +158,7 @@ class PaperBroker:
             self.exchange.republish_settlements(day)
             return
         self.exchange.end_of_day(day)
-        self._flush(force=True)
+        self._flush(force=True, compact=True)  # the day's changes folded into one book
 
     # --- for checks and reports --------------------------------------------------------
 
@@ -188,30 +192,17 @@ class PaperBroker:
         if self._batch_depth == 0:
             self._flush()
 
-    def _flush(self, *, force: bool = False) -> None:
+    def _flush(self, *, force: bool = False, compact: bool = False) -> None:
         """Write the book if it holds answers the file does not (or ``force``)."""
         if not (self._dirty or force):
             return
-        self._save()
+        self._book.write(self._touched, compact=compact)
+        self._touched = set()
+        self.saves += 1
         self._dirty = False
         accepted, self._accepted_unsaved = self._accepted_unsaved, 0
         for _ in range(accepted):  # each accepted and saved, its answers unread
             self._crash.reached("accepted")
-
-    def _save(self) -> None:
-        text = json.dumps(self.exchange.to_state(), separators=(",", ":"), allow_nan=False)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)  # the rename itself is durable
-        finally:
-            os.close(fd)
-        self.saves += 1
 
 
 __all__ = ["CRASH_ENV", "CrashPoint", "PaperBroker"]

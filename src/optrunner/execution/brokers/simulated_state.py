@@ -31,19 +31,28 @@ def book_state(ex: SimulatedExchange) -> dict[str, Any]:
         "name": ex.name,
         "orders": [exchange_order_to_dict(o) for o in ex._by_client.values()],
         "rejected": dict(ex._rejected),
+        **small_fields(ex),
+        "positions": [[s, c.id, n] for (s, c), n in ex.net_positions.items()],
+        "accepted": dict(ex.accepted),
+        "executions": [event_to_dict(e) for e in ex.executions],
+        "session": {"orders": list(ex._session_orders), "exec_from": ex._session_exec_from},
+    }
+
+
+SMALL_FIELDS = ("seen", "taken", "close_spot", "day", "closed", "n_orders", "n_exec", "faults")
+
+
+def small_fields(ex: SimulatedExchange) -> dict[str, Any]:
+    """The book's fields that stay small all day (``SMALL_FIELDS``): a paper broker's change
+    line (live/paper_book.py) holds them in full."""
+    return {
         "seen": {s: ts.isoformat() for s, ts in ex._seen.items()},
-        "taken": {
-            s: [[i, side.value, q] for (i, side), q in t.items()] for s, t in ex._taken.items()
-        },
+        "taken": {s: [[i, side.value, q] for (i, side), q in t.items()] for s, t in ex._taken.items()},
         "close_spot": {s: [d.isoformat(), spot] for s, (d, spot) in ex._close_spot.items()},
         "day": None if ex._day is None else ex._day.isoformat(),
         "closed": sorted(d.isoformat() for d in ex._closed),
         "n_orders": ex._n_orders,
         "n_exec": ex._n_exec,
-        "positions": [[s, c.id, n] for (s, c), n in ex.net_positions.items()],
-        "accepted": dict(ex.accepted),
-        "executions": [event_to_dict(e) for e in ex.executions],
-        "session": {"orders": list(ex._session_orders), "exec_from": ex._session_exec_from},
         "faults": None if ex._faults is None else ex._faults.to_state(),
     }
 
