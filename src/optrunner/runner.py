@@ -106,6 +106,9 @@ class StrategyRunner(RunnerRegistration, RunnerLoop, RunnerReporting):
         self._hold_entries = False
         # name -> the config it changes to (None: removed) once it is flat (runner_reload.py)
         self.pending_changes: dict[str, Any] = {}
+        # called (this thread, lock held) where others may read the book in the middle of an
+        # input: after each strategy's intents went through the bot (live/service.py's API reads)
+        self.safe_points: list[Callable[[], None]] = []
         self._dispatchers: dict[type, Callable[[Any], DispatchResult]] = {
             ChainEvent: self._dispatch_chain,
             TickEvent: self._dispatch_tick,
@@ -250,6 +253,12 @@ class StrategyRunner(RunnerRegistration, RunnerLoop, RunnerReporting):
                 log.exception("bot failed to process %d intent(s) from %s", len(intents), name)
                 message = f"bot could not process {name}'s intents: {type(exc).__name__}: {exc}"
                 self._publish_alert(AlertEvent(ts, "critical", f"strategy:{name}", message), slot)
+            self.safe_point()
+
+    def safe_point(self) -> None:
+        """Let ``safe_points`` run: no strategy's intents are half way through the bot."""
+        for hook in self.safe_points:
+            hook()
 
     def _exits_only(self, intents: Intents) -> Intents:
         kept = [

@@ -84,7 +84,7 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
 
     scheme = HTTPBearer(auto_error=False, description="The API token (docs/service.md, Auth)")
 
-    def authorized(credentials: HTTPAuthorizationCredentials | None = Security(scheme)) -> None:  # noqa: B008
+    async def authorized(credentials: HTTPAuthorizationCredentials | None = Security(scheme)) -> None:  # noqa: B008
         if credentials is None or not token_matches(token, credentials.credentials):
             raise HTTPException(401, AUTH_FAILED, headers={"WWW-Authenticate": "Bearer"})
 
@@ -102,9 +102,9 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
     # --- seed 001 --------------------------------------------------------------------------------
 
     @app.get("/api/health", response_model=Health, tags=["health"])
-    def api_health() -> Health:
+    async def api_health() -> Health:
         """Feed (replay) alive, store reachable, broker, kill switch, last tick age. No token."""
-        return views.health(service)
+        return await service.read(lambda: views.health(service))
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
     def prometheus() -> Response:
@@ -131,12 +131,12 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
     # --- seed 002 --------------------------------------------------------------------------------
 
     @app.get("/integrated/trading/status", response_model=TradingStatus, dependencies=[Auth], tags=["trading"])
-    def trading_status() -> TradingStatus:
-        return views.status(service)
+    async def trading_status() -> TradingStatus:
+        return await service.read(lambda: views.status(service))
 
     @app.get("/integrated/trading/positions", response_model=Positions, dependencies=[Auth], tags=["trading"])
-    def trading_positions() -> Positions:
-        return views.positions_out(service)
+    async def trading_positions() -> Positions:
+        return await service.read(lambda: views.positions_out(service))
 
     @app.post("/integrated/trading/stop", response_model=StopAnswer, dependencies=[Auth], tags=["trading"])
     def trading_stop(body: ReasonBody | None = None) -> StopAnswer:
@@ -155,14 +155,14 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
                           open_positions=r["open_positions"], session_open=r["session_open"], message=message)  # fmt: skip
 
     @app.get("/performance/stats", response_model=PerformanceStats, dependencies=[Auth], tags=["trading"])
-    def performance_stats() -> PerformanceStats:
-        return views.performance(service)
+    async def performance_stats() -> PerformanceStats:
+        return await service.read(lambda: views.performance(service))
 
     # --- ours -------------------------------------------------------------------------------------
 
     @app.get("/api/strategies", response_model=list[StrategyOut], dependencies=[Auth], tags=["strategies"])
-    def list_strategies() -> list[StrategyOut]:
-        return views.strategies(service)
+    async def list_strategies() -> list[StrategyOut]:
+        return await service.read(lambda: views.strategies(service))
 
     def _unknown(name: str) -> HTTPException:
         return HTTPException(404, f"no strategy named {name!r}; GET /api/strategies lists them")
@@ -190,17 +190,18 @@ def create_app(service: TradingService, token: str, *, start_service: bool = Tru
         return StrategyAnswer(name=name, halted=False, changed=changed)
 
     @app.get("/api/orders", response_model=list[OrderOut], dependencies=[Auth], tags=["orders"])
-    def list_orders(strategy: str | None = None, state: OrderState | None = None, working: bool = False,
-                    limit: Limit = 500) -> list[OrderOut]:  # fmt: skip
-        return views.orders_out(service, working=working, strategy=strategy, state=state, limit=limit)
+    async def list_orders(strategy: str | None = None, state: OrderState | None = None, working: bool = False,
+                          limit: Limit = 500) -> list[OrderOut]:  # fmt: skip
+        return await service.read(lambda: views.orders_out(service, working=working, strategy=strategy, state=state,
+                                                           limit=limit))  # fmt: skip
 
     @app.get("/api/fills", response_model=list[FillOut], dependencies=[Auth], tags=["orders"])
-    def list_fills(strategy: str | None = None, limit: Limit = 500) -> list[FillOut]:
-        return views.fills_out(service, strategy=strategy, limit=limit)
+    async def list_fills(strategy: str | None = None, limit: Limit = 500) -> list[FillOut]:
+        return await service.read(lambda: views.fills_out(service, strategy=strategy, limit=limit))
 
     @app.get("/api/alerts", response_model=list[AlertOut], dependencies=[Auth], tags=["health"])
-    def list_alerts(limit: Limit = 200) -> list[AlertOut]:
-        return views.alerts_out(service, limit=limit)
+    async def list_alerts(limit: Limit = 200) -> list[AlertOut]:
+        return await service.read(lambda: views.alerts_out(service, limit=limit))
 
     app.include_router(dashboard.router(service, Auth))  # the dashboard at / and its bars
     app.include_router(views_trading.router(service, Auth))  # start, exit-position, spot, reload, risk, config

@@ -201,21 +201,21 @@ def router(service: TradingService, auth: Any) -> APIRouter:
             return out
 
     @r.get("/api/risk", response_model=RiskOut, tags=["health"])
-    def api_risk() -> RiskOut:
+    async def api_risk() -> RiskOut:
         """Kill switch state and its history (source, reason, time), account limits and usage,
         each strategy's limits."""
-        return risk(service)
+        return await service.read(lambda: risk(service))
 
     @r.get("/api/config", response_model=ConfigOut, tags=["health"])
-    def api_config() -> ConfigOut:
+    async def api_config() -> ConfigOut:
         """The effective configuration: account risk settings and every strategy's validated
         config, secrets (tokens, passwords, webhook URLs) replaced by ``***``."""
-        return effective_config(service)
+        return await service.read(lambda: effective_config(service))
 
     @r.get("/api/pnl", response_model=PnLAnswer, tags=["trading"])
-    def api_pnl() -> PnLAnswer:
+    async def api_pnl() -> PnLAnswer:
         """P&L of the account and of each strategy (realised, MTM, charges, net)."""
-        p = performance(service)
+        p = await service.read(lambda: performance(service))
         return PnLAnswer(account=p.account, strategies=p.strategies)
 
     return r

@@ -167,6 +167,7 @@ class TradingNode:
             self.kernel.on_chain(snapshot)
             self._after_interrupted_input()
             self.inputs += 1
+            self.kernel.runner.safe_point()  # the input is whole: readers need not wait for its checkpoint
             self.checkpoint()
 
     def close_day(self, d: date) -> None:

@@ -6,12 +6,14 @@ from other threads (the API) through the kernel's lock.
 thread holds the kernel's lock for each whole input (the kernel's work *and* its
 checkpoint, see ``TradingNode.process``); every operator action here takes the same lock,
 so an emergency stop lands between two inputs, never inside one, and is checkpointed
-before the lock is released. Reads for the API also take the lock: they see a consistent
-book, at the price of waiting for at most one input.
+before the lock is released. Reads for the API are answered by the replay thread at its next
+safe point (``TradingService.read``): they see a consistent book without waiting for a whole
+input.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -20,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from optrunner.core.buckets import MS_BUCKETS, Buckets, timed
 from optrunner.core.events import AlertEvent, FillEvent, OrderUpdateEvent
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 API_SOURCE = "api"  # the kill switch's ``source`` for operator actions through the API
 HANDOFF_SECONDS = 0.05  # the most the replay waits for API threads to take the lock after an input
 ON_STOP = ("keep", "flatten")  # what ``stop`` does with open positions (``--on-stop``)
+READ_RETRY_SECONDS = 0.002  # a read that found the kernel busy looks again this soon (see ``read``)
+T = TypeVar("T")
 
 
 class ReaderFirstLock:
@@ -155,7 +159,10 @@ class TradingService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._reads: deque[tuple[Callable[[], Any], asyncio.Future[Any]]] = deque()  # see ``read``
+        self._read_retries: set[asyncio.AbstractEventLoop] = set()  # loops with a look-again scheduled
         self.kernel.observe(self._observe)
+        self.kernel.runner.safe_points.append(self._reads_at_safe_point)
         # a strategy a reload left draining (or kept) goes once it is flat, between two inputs
         node.before_input.append(lambda: finish_drains(self.kernel.runner))
 
@@ -170,6 +177,9 @@ class TradingService:
 
     def _after_input(self, _node: TradingNode) -> None:
         self.last_input_wall = time.monotonic()
+        if self._reads:  # the API's reads, answered here between two inputs (see ``read``)
+            with self.kernel.lock:
+                self._answer_reads()
         if self.lock.waiting:  # let the API's readers and actions in before the next input
             deadline = self.last_input_wall + HANDOFF_SECONDS
             while self.lock.waiting and time.monotonic() < deadline:
@@ -367,8 +377,69 @@ class TradingService:
 
     # --- reads (any thread) ----------------------------------------------------------------------
 
+    async def read(self, fn: Callable[[], T]) -> T:
+        """``fn()`` under the kernel's lock, awaited without blocking the event loop or a
+        worker thread: the replay thread answers every waiting read itself at its next safe
+        point — between two strategies' orders, before the input's checkpoint, after the input
+        (``Runner.safe_point``): a read sees every strategy's orders whole, never half of
+        one's — or, when the kernel is idle (a live feed between two inputs, the replay over),
+        the event loop runs it at once. Each thread handed a request at full replay
+        speed waited for the interpreter up to a switch interval (5 ms) per hop, and a sync
+        endpoint made three hops (dependency, endpoint, response): this makes none
+        (benchmarks/bench_service.py, docs/service.md)."""
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._reads.append((fn, fut))
+        self._try_reads()
+        return await fut
+
+    def _try_reads(self) -> None:
+        """Event loop: answer the waiting reads if the kernel is idle, else look again soon (the
+        replay thread may have just finished its answers and be waiting for a live feed)."""
+        if not self._reads:
+            return
+        if self.kernel.lock.acquire(blocking=False):
+            try:
+                self._answer_reads()
+            finally:
+                self.kernel.lock.release()
+            return
+        loop = asyncio.get_running_loop()
+        if loop not in self._read_retries:
+            self._read_retries.add(loop)
+            loop.call_later(READ_RETRY_SECONDS, self._retry_reads, loop)
+
+    def _retry_reads(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._read_retries.discard(loop)
+        self._try_reads()
+
+    def _reads_at_safe_point(self) -> None:
+        """Kernel thread, lock held, in the middle of a long input (20 strategies entering at
+        once took 10-35 ms): between two strategies' orders, or before the checkpoint."""
+        if self._reads:
+            self._answer_reads()
+
+    def _answer_reads(self) -> None:
+        """Any thread, under the kernel's lock: run every waiting read, hand each result (or
+        error) to its event loop."""
+        while self._reads:
+            fn, fut = self._reads.popleft()
+            try:
+                result, error = fn(), None
+            except Exception as exc:  # the endpoint turns it into its 4xx; never lost here
+                result, error = None, exc
+            fut.get_loop().call_soon_threadsafe(_settle, fut, result, error)
+
     def last_tick_age(self) -> float | None:
         """Wall seconds since the last input was processed (None before the first)."""
         if self.last_input_wall is None:
             return None
         return time.monotonic() - self.last_input_wall
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if fut.done():  # the request went away (client disconnected)
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
