@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,7 +18,7 @@ from optrunner.data.schema import BAR_SCHEMA
 from optrunner.live.commands import open_paper_session
 from optrunner.live.service import TradingService
 from optrunner.live.spot_bars import SpotBars
-from service_cases import DAY, TOKEN, make_case
+from service_cases import DAY, TOKEN, hourly_ohlc, make_case
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 D1, D2 = date(2026, 1, 6), date(2026, 1, 7)
@@ -115,17 +115,6 @@ def on_feed(case, tmp_path) -> Iterator[tuple[TradingService, TestClient, Iterat
     service.stop()
 
 
-def hourly(spots: list[tuple[datetime, float]]) -> list[tuple[float, float, float, float]]:
-    """Hourly OHLC from 09:15 IST of (time, spot) pairs in time order, computed here by hand."""
-    out: dict[int, list[float]] = {}
-    for ts, spot in spots:
-        t = to_ist(ts)
-        minute = t.hour * 60 + t.minute - (9 * 60 + 15)
-        if 0 <= minute < 375:
-            out.setdefault(minute // 60, []).append(spot)
-    return [(v[0], max(v), min(v), v[-1]) for _, v in sorted(out.items())]
-
-
 def test_bars_and_spot_statistics_come_from_the_spots_on_a_feed(on_feed) -> None:
     service, client, snaps = on_feed
     assert client.get("/api/bars?timeframe=1h", headers=AUTH).json()["bars"] == []  # before the first input
@@ -138,7 +127,7 @@ def test_bars_and_spot_statistics_come_from_the_spots_on_a_feed(on_feed) -> None
     b = client.get("/api/bars?timeframe=1h", headers=AUTH).json()
     assert b["symbol"] == "NIFTY" and datetime.fromisoformat(b["session_time"]) == seen[-1][0]
     got = [(x["open"], x["high"], x["low"], x["close"]) for x in b["bars"]]
-    assert got == hourly(seen) and len(got) == 2
+    assert got == hourly_ohlc(seen) and len(got) == 2
     assert [x["closed"] for x in b["bars"]] == [True, False]  # 09:15-10:15 closed, 10:15 building
     assert b["bars"][-1]["close"] == seen[-1][1]  # the bar in progress ends at the latest spot
     assert client.get("/api/bars?symbol=nifty&timeframe=15m", headers=AUTH).json()["bars"][-1]["close"] == seen[-1][1]
