@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from optrunner.core.timeutil import to_ist
 from optrunner.data.synthetic import generate
 
 DAY = date(2026, 11, 16)
@@ -36,6 +37,18 @@ class Frames:
             self.sizes.append(len(frame))
             self._pending.extend(frame)
         return self._pending.popleft()
+
+
+def hourly_ohlc(spots: list[tuple[datetime, float]]) -> list[tuple[float, float, float, float]]:
+    """Hourly (open, high, low, close) from 09:15 IST of (time, spot) pairs in time order, worked
+    out here by hand: what the spot chart must show for a feed that sent these spots."""
+    out: dict[int, list[float]] = {}
+    for ts, spot in spots:
+        t = to_ist(ts)
+        minute = t.hour * 60 + t.minute - (9 * 60 + 15)
+        if 0 <= minute < 375:
+            out.setdefault(minute // 60, []).append(spot)
+    return [(v[0], max(v), min(v), v[-1]) for _, v in sorted(out.items())]
 
 
 def strategy_config(catalog: Path) -> dict:

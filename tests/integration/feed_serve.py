@@ -47,11 +47,12 @@ def market(push: Callable[[], None], every: float = 0.1) -> Iterator[None]:
 
 def serve_on_feed(tmp: Path, feed: str, configs: Path, broker_env: dict[str, str], *extra: str, inputs: int = 3,
                   expect: tuple[str, str] = ("paper", "paper"), timeout: float = 60.0,
-                  while_running: Callable[[dict[str, Any]], None] | None = None) -> str:  # fmt: skip
-    """Run ``serve --feed feed *extra`` until its node has had ``inputs`` snapshots; assert the
-    session's (mode, broker) is ``expect``, call ``while_running(health)``, stop it (exit 0
-    asserted) and return its output."""
-    port = free_port()
+                  while_running: Callable[[dict[str, Any]], None] | None = None,
+                  port: int | None = None) -> str:  # fmt: skip
+    """Run ``serve --feed feed *extra`` (on ``port``, a free one by default) until its node has
+    had ``inputs`` snapshots; assert the session's (mode, broker) is ``expect``, call
+    ``while_running(health)``, stop it (exit 0 asserted) and return its output."""
+    port = port or free_port()
     env = os.environ | broker_env | {
         "OPTRUNNER_TOKEN_DIR": str(tmp / "tokens"), "XDG_CONFIG_HOME": str(tmp / "xdg"),
         "OPTRUNNER_SECRETS_FILE": str(tmp / "none.json"), "OPTRUNNER_API_TOKEN": f"{feed}-feed-api-token-1",

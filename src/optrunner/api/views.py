@@ -167,7 +167,7 @@ def performance(s: TradingService) -> PerformanceStats:
 
 
 class UnknownSymbol(LookupError):
-    """Bars asked of an index the catalog has no bars of on the session day."""
+    """Bars asked of an index with no bars on the session day."""
 
 
 def _utc(ns: int) -> datetime:
@@ -176,8 +176,9 @@ def _utc(ns: int) -> datetime:
 
 def bars(s: TradingService, timeframe: str = "1h", symbol: str | None = None) -> Bars:
     """The index's bars of the session day up to the session time (the last one may be open),
-    aggregated from the replayed catalog's minute bars; none before the first input or
-    without a catalog. Raises ValueError (timeframe) or UnknownSymbol."""
+    aggregated from minute bars: the replayed catalog's, or on a live feed (no catalog) those
+    recorded from the spots of the inputs processed (live/spot_bars.py). None before the first
+    input. Raises ValueError (timeframe) or UnknownSymbol."""
     kind, _ = parse_timeframe(timeframe)  # ValueError: not a timeframe
     if kind == "week":
         raise ValueError("weekly bars span more than the session day")
@@ -186,10 +187,14 @@ def bars(s: TradingService, timeframe: str = "1h", symbol: str | None = None) ->
         started = node.inputs > 0 or node.resume_after is not None
         now = s.kernel.clock.now() if started else None
         day = node.day
+        recorded = s.spot_bars.copy()  # empty unless on a live feed
     catalog = s.catalog
-    if catalog is None or now is None or day is None:
+    if now is None or day is None:
         return Bars(symbol="", timeframe=timeframe, session_time=now, bars=[])
-    have = [x for x in catalog.symbols() if day in catalog.bar_dates(x)]
+    if catalog is not None:
+        have = [x for x in catalog.symbols() if day in catalog.bar_dates(x)]
+    else:
+        have = recorded.symbols(day)
     if symbol is None:
         symbol = have[0] if have else ""
     elif symbol.upper() not in have:
@@ -197,9 +202,12 @@ def bars(s: TradingService, timeframe: str = "1h", symbol: str | None = None) ->
     symbol = symbol.upper()
     if not symbol:
         return Bars(symbol="", timeframe=timeframe, session_time=now, bars=[])
-    minutes = catalog.bars(symbol, day, day)
     now_ns = int(now.timestamp() * 1e9)
-    minutes = minutes.filter(pa.array(ts_ns(minutes["ts"]) < now_ns))
+    if catalog is not None:  # a catalog minute starting at the session time is still to come
+        minutes = catalog.bars(symbol, day, day)
+        minutes = minutes.filter(pa.array(ts_ns(minutes["ts"]) < now_ns))
+    else:
+        minutes = recorded.table(symbol, now)
     table = resample(minutes, timeframe)
     start, end = ts_ns(table["ts"]), ts_ns(table["end"])
     cols: dict[str, Any] = {n: table[n].to_numpy() for n in ("open", "high", "low", "close")}

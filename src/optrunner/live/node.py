@@ -110,6 +110,9 @@ class TradingNode:
         # called between two inputs, under the kernel lock: a safe point to change the
         # strategy set (strategy_db/watch.py, --strategies db)
         self.before_input: list[Callable[[], None]] = []
+        # called with each input once the kernel has taken it, under the kernel lock (keep it
+        # cheap: it runs on every input; live/spot_bars.py records the spot on a live feed)
+        self.on_input: list[Callable[[ChainSnapshot], None]] = []
 
     @property
     def clock(self) -> Clock:
@@ -165,6 +168,8 @@ class TradingNode:
                 self.close_day(self.day)
             self.day = d
             self.kernel.on_chain(snapshot)
+            for hook in self.on_input:
+                hook(snapshot)
             self._after_interrupted_input()
             self.inputs += 1
             self.kernel.runner.safe_point()  # the input is whole: readers need not wait for its checkpoint

@@ -28,6 +28,7 @@ from optrunner.core.buckets import MS_BUCKETS, Buckets, timed
 from optrunner.core.events import AlertEvent, FillEvent, OrderUpdateEvent
 from optrunner.data.snapshot import ChainSnapshot
 from optrunner.live.node import TradingNode
+from optrunner.live.spot_bars import SpotBars
 from optrunner.risk.kill_switch import TradingState
 from optrunner.runner_reload import ON_CHANGE, finish_drains
 
@@ -140,7 +141,10 @@ class TradingService:
         self.mode = mode
         self.broker_name = broker
         self.quality = quality  # the catalog's DataQuality (bad-data drops), when replaying one
-        self.catalog = catalog  # the replayed catalog: the dashboard's spot bars (None: no bars)
+        self.catalog = catalog  # the replayed catalog: the dashboard's spot bars
+        self.spot_bars = SpotBars()  # without a catalog (a live feed): the spots' minute bars
+        if catalog is None:
+            node.on_input.append(self.spot_bars.on_snapshot)
         self.config_dir = config_dir  # the strategy files a reload re-reads (None: no reload)
         self.symbols = tuple(symbols)  # the indices replayed (a reload cannot add another)
         self.strategy_source = strategy_source  # "files" (config_dir) or "store" (strategy_configurations)
