@@ -107,7 +107,8 @@ class StrategyRunner(RunnerRegistration, RunnerLoop, RunnerReporting):
         # name -> the config it changes to (None: removed) once it is flat (runner_reload.py)
         self.pending_changes: dict[str, Any] = {}
         # called (this thread, lock held) where others may read the book in the middle of an
-        # input: after each strategy's intents went through the bot (live/service.py's API reads)
+        # input: after each strategy's handler and after its intents went through the bot
+        # (live/service.py's API reads)
         self.safe_points: list[Callable[[], None]] = []
         self._dispatchers: dict[type, Callable[[Any], DispatchResult]] = {
             ChainEvent: self._dispatch_chain,
@@ -234,6 +235,8 @@ class StrategyRunner(RunnerRegistration, RunnerLoop, RunnerReporting):
                 if intents:
                     slot.commands += len(intents)
                     out.append((slot.name, intents))
+                if self.safe_points:  # nothing of this event went out yet: the book is as before it
+                    self.safe_point()
             if out and self._send_intents is not None:
                 self._forward(out, event.ts)
         return out

@@ -46,6 +46,7 @@ RECONCILIATION = "reconciliation"  # journal kind of a recorded difference with 
 INVARIANTS = "invariants"  # journal kind of the invariant check at the end of a run
 DEFAULT_RECONCILE_SECONDS = 60.0
 DEFAULT_KEEP_CHECKPOINTS = 100
+PRUNE_EVERY = 10  # checkpoints between two prunes: small DELETEs, each short under the kernel's lock
 
 
 class TradingNode:
@@ -212,8 +213,9 @@ class TradingNode:
         router.final_saved()
         if self.keep_checkpoints is not None:
             self._since_prune += 1
-            if self._since_prune >= self.keep_checkpoints:  # one DELETE per N checkpoints
+            if self._since_prune >= PRUNE_EVERY:  # a DELETE of 100 checkpoints took ~9 ms; of 10, 2-5 ms
                 self._since_prune = 0
+                self.kernel.runner.safe_point()  # the checkpoint is durable: readers need not wait for the DELETE
                 prune_checkpoints(self.store, self.keep_checkpoints)
 
     # --- restart ------------------------------------------------------------------------------

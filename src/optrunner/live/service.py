@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 API_SOURCE = "api"  # the kill switch's ``source`` for operator actions through the API
 HANDOFF_SECONDS = 0.05  # the most the replay waits for API threads to take the lock after an input
 ON_STOP = ("keep", "flatten")  # what ``stop`` does with open positions (``--on-stop``)
+SWITCH_INTERVAL = 0.0005  # seconds a thread waits for the interpreter at most (see ``start``)
 READ_RETRY_SECONDS = 0.002  # a read that found the kernel busy looks again this soon (see ``read``)
 T = TypeVar("T")
 
@@ -216,9 +218,14 @@ class TradingService:
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start replaying in a daemon thread (returns at once)."""
+        """Start replaying in a daemon thread (returns at once). The replay shares the
+        interpreter with the API's event loop: a loop woken by a request or by an answer waits
+        for the replay to let go of it for at most ``SWITCH_INTERVAL`` (CPython's 5 ms default
+        was paid twice by each request at full replay speed: bench_service.py)."""
         if self._thread is not None:
             raise RuntimeError("the service was started already")
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
         self._thread = threading.Thread(target=self._replay, name="optrunner-replay", daemon=True)
         self._thread.start()
 
