@@ -17,6 +17,13 @@ A live broker (Kite, Dhan, Shoonya) executes on its own market: "the market move
 only ask it for what it said since (their answers carry its fills of resting orders), and it
 is not shown snapshots. Its books are read over HTTP, so they are copied to Redis only after
 a command that changed something, not after every command.
+
+A live broker's alerts, halts and resumes (its session expired, an answer did not parse, an
+order was cancelled at the broker) are heard through the adapter's hooks, which it calls
+from ``events()`` — so always while a command is handled — and published as ``Notice``s on
+``orders.updates`` with that command's answer, just before it: every strategies process on
+this broker reads them, and the sender has them when its answer arrives. A notice's id is the
+command's key and its place in the answer, the same if the command is handled again.
 """
 
 from __future__ import annotations
@@ -55,6 +62,11 @@ class Gateway:
         self.marks = MarketMarks(bus, GROUP)
         self.market_driven = hasattr(broker, "on_snapshot")  # paper; a live broker has its own market
         self._books_written = False
+        self._heard: list[tuple[str, tuple[Any, ...]]] = []  # the adapter's notices, for the next answer
+        if hasattr(broker, "on_halt"):  # a live adapter (the paper broker raises none)
+            broker.on_alert = lambda level, message: self._heard.append(("alert", (level, message)))
+            broker.on_halt = lambda strategy, reason: self._heard.append(("halt", (strategy, reason)))
+            broker.on_resume = lambda: self._heard.append(("resume", ()))
         self.warm_up()
 
     def warm_up(self) -> None:
@@ -117,6 +129,9 @@ class Gateway:
             seen = {e.exec_id for e in events if e.exec_id}
             events += [e for e in self.broker.trades() if e.exec_id not in seen]
         touched.update(e.client_id for e in events if e.client_id)
+        heard, self._heard = self._heard, []
+        out.publish.extend(("orders.updates", m.Notice.of(f"{cmd.origin}:{cmd.seq}:{i}", m.utc_now(), kind, *args))
+                           for i, (kind, args) in enumerate(heard))  # fmt: skip
         out.publish.append(("orders.updates", m.Answer(cmd.origin, cmd.seq, [m.EventMsg.of(e) for e in events])))
         out.publish.extend(("orders.fills", m.FillMsg(m.EventMsg.of(e))) for e in events if e.kind in _EXECUTIONS)
         out.apply = self._books_writer(touched, changed=bool(events) or d.redelivered)
