@@ -42,6 +42,14 @@ log = logging.getLogger(__name__)
 SWITCH_INTERVAL = 0.0005  # seconds; CPython's default 5 ms would add up to 5 ms to a tick's latency
 
 
+def wire_kernel(broker: StreamBroker, kernel: Any) -> None:
+    """A live gateway's alerts and halts, relayed by ``broker``, to ``kernel`` — as ``serve
+    --live`` wires its adapter (``attach_kernel``); a halt of a strategy this kernel does not
+    trade (no config, no order) is left to the strategies process that does."""
+    attach_kernel(broker, kernel)
+    broker.owns = lambda strategy: strategy in kernel.runner.configs() or bool(kernel.om.orders(strategy))
+
+
 @dataclass
 class BusConfig:
     """Where the bus is and how this process uses it (seed 004's ``config``)."""
@@ -99,7 +107,7 @@ class StrategyRunnerService:
                                      make_broker=self._make_broker, **s.extra)  # fmt: skip
         self.node = node = session.node
         for b in self._stream_brokers():
-            self._wire(b)
+            wire_kernel(b, self.node.kernel)
         if session.recovered:
             log.warning("strategies service resumed its session after %s", node.resume_after or "the start")
         try:
@@ -120,7 +128,7 @@ class StrategyRunnerService:
         def make(name: str) -> StreamBroker:
             b = StreamBroker(self._bus_of(name), clock, name=name, origin=c.origin, config=sim_config, settle=c.settle)
             if self.node is not None:  # a broker first named by a row swapped in mid-session
-                self._wire(b)
+                wire_kernel(b, self.node.kernel)
             return b
 
         if names == [c.broker] and not from_table:
@@ -137,15 +145,6 @@ class StrategyRunnerService:
     def _stream_brokers(self) -> list[StreamBroker]:
         b = self.broker
         return list(b.brokers.values()) if isinstance(b, RoutingBroker) else [b] if b is not None else []
-
-    def _wire(self, broker: StreamBroker) -> None:
-        """A live gateway's alerts and halts (relayed by ``broker``) to this node's kernel, as
-        ``serve --live`` wires its adapter; a halt of a strategy this kernel does not trade is
-        left to the process that does."""
-        assert self.node is not None
-        kernel = self.node.kernel
-        attach_kernel(broker, kernel)
-        broker.owns = lambda strategy: strategy in kernel.runner.configs() or bool(kernel.om.orders(strategy))
 
     def _table_configs(self) -> list[Any]:
         """The active rows' configs now (the session reads them again itself and follows them)."""
