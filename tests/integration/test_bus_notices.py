@@ -78,8 +78,8 @@ class KiteBackend:
         self.adapter = KiteBroker(settings, ACCESS, KiteInstruments.from_csv(self.fake.instruments, day, {"NIFTY"}), clock,
                                   tag_file=tmp / "kite-tags.txt", poll_seconds=0.0)  # fmt: skip
         self.gateway = Gateway(self.bus, self.adapter, clock)
-        settings, _ = account_settings(account, capital=CAPITAL)
-        self.risk = RiskGate(self.bus, RiskEngine(settings.risk), CAPITAL, configs=load_configs(files)[0] if files else ())
+        risk = account_settings(account, capital=CAPITAL)[0].risk
+        self.risk = RiskGate(self.bus, RiskEngine(risk), CAPITAL, configs=load_configs(files)[0] if files else ())
         self._stop = threading.Event()
         self._failed: list[BaseException] = []
         self._thread = threading.Thread(target=self._serve, name="kite-backend", daemon=True)

@@ -107,7 +107,7 @@ class StrategyRunnerService:
                                      make_broker=self._make_broker, **s.extra)  # fmt: skip
         self.node = node = session.node
         for b in self._stream_brokers():
-            wire_kernel(b, self.node.kernel)
+            wire_kernel(b, node.kernel)
         if session.recovered:
             log.warning("strategies service resumed its session after %s", node.resume_after or "the start")
         try:
