@@ -12,6 +12,12 @@ a replay through the services makes the same orders and fills as ``optrunner run
 it (a live feed) ``events()`` returns what has arrived. The gateway keeps its books in Redis
 (order statuses, positions, trades), so ``order_status`` and reconciliation work, and so does
 a restart's recovery (``TradingNode.recover``).
+
+A live gateway also publishes its adapter's alerts, halts and resumes there (``Notice``): a
+StreamBroker hands each one, once by its id, to its own ``on_alert``/``on_halt``/``on_resume``
+hooks from ``events()``, as the adapter does in one process — so ``attach_kernel`` wires it to
+a kernel the same way (``serve --live``'s wiring). A halt of a strategy this process does not
+trade (``owns``) is another strategies process's to apply.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -36,6 +43,7 @@ from optrunner.execution.brokers.base import (
     BrokerPosition,
     RejectReason,
 )
+from optrunner.execution.brokers.live.adapter import deliver_notice
 from optrunner.instruments.contracts import OptionContract
 
 log = logging.getLogger(__name__)
@@ -81,6 +89,12 @@ class StreamBroker:
         self._polled = 0.0
         self._outbox: list[m.Command] = []  # one input's requests go out in one round trip
         self.fed = False  # True: the owner's input loop reads the answer streams and ingest()s them
+        self.on_alert: Callable[[str, str], None] | None = None  # the live adapter's hooks (wiring.attach_kernel)
+        self.on_halt: Callable[[str | None, str], None] | None = None
+        self.on_resume: Callable[[], None] | None = None
+        self.owns: Callable[[str], bool] = lambda _strategy: True  # does this process trade it?
+        self._notices: list[m.Notice] = []  # read, not yet handed to the hooks
+        self._notice_ids: set[str] = set()  # every notice id applied or pending (redeliveries)
 
     # --- requests --------------------------------------------------------------------------
 
@@ -118,6 +132,11 @@ class StreamBroker:
 
     def events(self) -> list[BrokerEvent]:
         self.flush()
+        out = self._answered()
+        self._deliver()  # after the read: a notice comes before the answer of its command
+        return out
+
+    def _answered(self) -> list[BrokerEvent]:
         if self._next > self._seq:  # every request answered: nothing can come (a tick costs no round trip)
             return []
         if not self.settle and self.fed:
@@ -164,6 +183,11 @@ class StreamBroker:
         for entry_id, fields in entries:
             self._keys[k] = entry_id.decode()
             msg = m.decode(fields[FIELD])
+            if isinstance(msg, m.Notice):  # for every process on this broker
+                if msg.id not in self._notice_ids:
+                    self._notice_ids.add(msg.id)
+                    self._notices.append(msg)
+                continue
             if getattr(msg, "origin", None) != self.origin:
                 continue
             if isinstance(msg, m.Answer):
@@ -172,6 +196,18 @@ class StreamBroker:
                 self._answers[msg.seq] = [BrokerEvent(BrokerEventKind.REJECT, msg.client_id, msg.ts,
                                                       reject_reason=RejectReason.BROKER,
                                                       reason=f"RISK {msg.code}: {msg.reason}")]  # fmt: skip
+
+    def _deliver(self) -> None:
+        """The notices read so far, to the hooks in the kernel's thread; kept until the hooks
+        are set (a recovering node drains before its service wires it)."""
+        if self.on_alert is None or not self._notices:
+            return
+        notices, self._notices = self._notices, []
+        for n in notices:
+            if n.kind == "halt" and n.strategy and not self.owns(n.strategy):
+                log.info("%s gateway halted %s, which another strategies process trades: %s", self.name, n.strategy, n.message)
+                continue
+            deliver_notice(self, n.kind, n.args())
 
     # --- the gateway's books ----------------------------------------------------------------
 

@@ -17,13 +17,26 @@ A live broker (Kite, Dhan, Shoonya) executes on its own market: "the market move
 only ask it for what it said since (their answers carry its fills of resting orders), and it
 is not shown snapshots. Its books are read over HTTP, so they are copied to Redis only after
 a command that changed something, not after every command.
+
+A live broker's alerts, halts and resumes (its session expired, an answer did not parse, an
+order was cancelled at the broker) are heard through the adapter's hooks, which it calls
+from ``events()`` — so always while a command is handled — and published as ``Notice``s on
+``orders.updates`` with that command's answer, just before it: every strategies process on
+this broker reads them, and the sender has them when its answer arrives. A notice's id is the
+command's key and its place in the answer, the same if the command is handled again.
+
+Once a live broker's session has expired its books cannot be read until the next login: a
+command is still answered (the adapter rejects orders with "log in again" and raises the
+alert), and the books in Redis stay as last read. An order is not looked up before it is sent
+then: with no session the broker takes none, so it cannot be sent twice.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -33,10 +46,12 @@ from optrunner.bus.streams import Delivery, GroupConsumer, MarketMarks, Outcome,
 from optrunner.core.clock import SimClock
 from optrunner.core.types import OrderState
 from optrunner.execution.brokers.base import BrokerEvent, BrokerEventKind, RejectReason
+from optrunner.execution.brokers.live.errors import SessionExpired
 
 log = logging.getLogger(__name__)
 GROUP = "gateway"
 _EXECUTIONS = (BrokerEventKind.FILL, BrokerEventKind.SETTLEMENT)
+T = TypeVar("T")
 
 
 def command_key(msg: Any) -> str | None:
@@ -57,6 +72,12 @@ class Gateway:
         self._books_written = False
         self._trade_msgs: list[m.EventMsg] = []  # the trade book as last written (see _trade_book)
         self._trade_last: BrokerEvent | None = None
+        self._expired = False  # the broker's books could not be read (its session expired)
+        self._heard: list[tuple[str, tuple[Any, ...]]] = []  # the adapter's notices, for the next answer
+        if hasattr(broker, "on_halt"):  # a live adapter (the paper broker raises none)
+            broker.on_alert = lambda level, message: self._heard.append(("alert", (level, message)))
+            broker.on_halt = lambda strategy, reason: self._heard.append(("halt", (strategy, reason)))
+            broker.on_resume = lambda: self._heard.append(("resume", ()))
         self.warm_up()
 
     def warm_up(self) -> None:
@@ -86,7 +107,7 @@ class Gateway:
         if isinstance(cmd, m.Submit):
             cid = cmd.order.client_id
             touched.add(cid)
-            if self.broker.order_status(cid) is None:
+            if self._book(lambda: self.broker.order_status(cid), None) is None:
                 self.broker.submit(cmd.order.order())
                 out.publish.append(("orders.submitted", m.Submitted(cmd.ts, cmd.order)))
                 events = self.broker.events()
@@ -117,8 +138,11 @@ class Gateway:
             events, self._carry = self._carry + events, []
         if d.redelivered:  # the first attempt's answers may be lost with the crash
             seen = {e.exec_id for e in events if e.exec_id}
-            events += [e for e in self.broker.trades() if e.exec_id not in seen]
+            events += [e for e in self._book(self.broker.trades, []) if e.exec_id not in seen]
         touched.update(e.client_id for e in events if e.client_id)
+        heard, self._heard = self._heard, []
+        out.publish.extend(("orders.updates", m.Notice.of(f"{cmd.origin}:{cmd.seq}:{i}", m.utc_now(), kind, *args))
+                           for i, (kind, args) in enumerate(heard))  # fmt: skip
         out.publish.append(("orders.updates", m.Answer(cmd.origin, cmd.seq, [m.EventMsg.of(e) for e in events])))
         out.publish.extend(("orders.fills", m.FillMsg(m.EventMsg.of(e))) for e in events if e.kind in _EXECUTIONS)
         out.apply = self._books_writer(touched, changed=bool(events) or d.redelivered)
@@ -131,6 +155,16 @@ class Gateway:
         except RuntimeError:  # before the first command
             return datetime.min.replace(tzinfo=UTC)
 
+    def _book(self, read: Callable[[], T], expired: T) -> T:
+        """``read()`` of the broker's books; ``expired`` when its session has expired."""
+        try:
+            return read()
+        except SessionExpired as exc:
+            (log.debug if self._expired else log.warning)(
+                "the broker's books cannot be read (%s): its session expired; Redis keeps their last copy", exc)
+            self._expired = True  # said once (a login takes a gateway restart)
+            return expired
+
     def _from_book(self, client_id: str) -> list[BrokerEvent]:
         st = self.broker.order_status(client_id)
         if st.state is OrderState.REJECTED:
@@ -141,17 +175,11 @@ class Gateway:
     def _books_writer(self, touched: set[str], *, changed: bool) -> Any:
         """The books as they are after this command. Paper: every time (a local read); a live
         broker: only when the command changed something (each read is an HTTP request)."""
-        statuses = {}
-        for cid in touched:
-            st = self.broker.order_status(cid)
-            if st is not None:
-                statuses[cid] = m.encode(m.StatusMsg.of(st))
         refresh = self.market_driven or changed or not self._books_written
-        positions = trades = b""
-        if refresh:
-            positions = msgspec.msgpack.encode([(p.strategy, p.contract.id, p.quantity) for p in self.broker.positions()])
-            trades = self._trade_book()
-            self._books_written = True
+        books = self._book(lambda: self._read_books(touched, refresh), None)  # None: Redis keeps the last
+        statuses, positions, trades = books or ({}, b"", b"")
+        refresh = refresh and books is not None
+        self._books_written = self._books_written or refresh
 
         def write(pipe: Any) -> None:
             if statuses:
@@ -162,6 +190,17 @@ class Gateway:
             self.marks.write(pipe)
 
         return write
+
+    def _read_books(self, touched: set[str], refresh: bool) -> tuple[dict[str, bytes], bytes, bytes]:
+        statuses = {}
+        for cid in touched:
+            st = self.broker.order_status(cid)
+            if st is not None:
+                statuses[cid] = m.encode(m.StatusMsg.of(st))
+        if not refresh:
+            return statuses, b"", b""
+        positions = msgspec.msgpack.encode([(p.strategy, p.contract.id, p.quantity) for p in self.broker.positions()])
+        return statuses, positions, self._trade_book()
 
     def _trade_book(self) -> bytes:
         """The broker's trade book, encoded. A paper broker's book grows all session and was

@@ -227,6 +227,36 @@ class Answer(Msg, tag="answer.1"):
     events: list[EventMsg]
 
 
+class Notice(Msg, tag="notice.1"):
+    """``{broker}.orders.updates``: a live broker's alert, halt or resume, for every strategies
+    process trading on it — what the adapter hands its ``on_alert(level, message)``,
+    ``on_halt(strategy or None, reason)`` and ``on_resume()`` hooks in one process. ``id``
+    names it (the command it came with, and its place there): the same notice published again
+    keeps its id, so a reader applies each id once."""
+
+    id: str
+    kind: str  # alert | halt | resume
+    ts: datetime
+    level: str = ""  # an alert's
+    strategy: str | None = None  # a halt's: None halts every new order
+    message: str = ""  # an alert's text, a halt's reason
+
+    @classmethod
+    def of(cls, notice_id: str, ts: datetime, kind: str, *args: Any) -> Notice:
+        """From a hook's call: ``of(notice_id, ts, "halt", strategy, reason)``."""
+        if kind == "alert":
+            return cls(notice_id, kind, ts, level=args[0], message=args[1])
+        if kind == "halt":
+            return cls(notice_id, kind, ts, strategy=args[0], message=args[1])
+        if kind == "resume":
+            return cls(notice_id, kind, ts)
+        raise ValueError(f"unknown notice kind {kind!r}")
+
+    def args(self) -> tuple[Any, ...]:
+        """The hook's arguments, as the adapter passes them."""
+        return {"alert": (self.level, self.message), "halt": (self.strategy, self.message), "resume": ()}[self.kind]
+
+
 class Rejected(Msg, tag="rejected.1"):
     """``{broker}.signals.rejected``: an order the risk service refused, and why."""
 
@@ -299,8 +329,8 @@ class DeadLetter(Msg, tag="dlq.1"):
 
 
 AnyMsg = (
-    Tick | Chain | Bar | SessionEnd | Submit | Cancel | Modify | MarketAt | SessionClose | Answer | Rejected
-    | Submitted | FillMsg | PnlSnapshot | DeadLetter
+    Tick | Chain | Bar | SessionEnd | Submit | Cancel | Modify | MarketAt | SessionClose | Answer | Notice
+    | Rejected | Submitted | FillMsg | PnlSnapshot | DeadLetter
 )  # fmt: skip
 
 _encoder = msgspec.msgpack.Encoder()

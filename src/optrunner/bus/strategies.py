@@ -30,10 +30,19 @@ from optrunner.bus.routing import RoutingBroker, strategy_broker, strategy_broke
 from optrunner.bus.streams import FIELD, StreamBus
 from optrunner.bus.topics import Topics
 from optrunner.data.snapshot import ChainSnapshot
+from optrunner.execution.brokers.live.wiring import attach_kernel
 from optrunner.live.commands import open_paper_session
 from optrunner.live.node import DEFAULT_RECONCILE_SECONDS, TradingNode
 
 log = logging.getLogger(__name__)
+
+
+def wire_kernel(broker: StreamBroker, kernel: Any) -> None:
+    """A live gateway's alerts and halts, relayed by ``broker``, to ``kernel`` — as ``serve
+    --live`` wires its adapter (``attach_kernel``); a halt of a strategy this kernel does not
+    trade (no config, no order) is left to the strategies process that does."""
+    attach_kernel(broker, kernel)
+    broker.owns = lambda strategy: strategy in kernel.runner.configs() or bool(kernel.om.orders(strategy))
 
 
 @dataclass
@@ -92,6 +101,8 @@ class StrategyRunnerService:
                                      capital=s.capital, reconcile_seconds=s.reconcile_seconds,
                                      make_broker=self._make_broker, **s.extra)  # fmt: skip
         self.node = node = session.node
+        for b in self._stream_brokers():
+            wire_kernel(b, node.kernel)
         if session.recovered:
             log.warning("strategies service resumed its session after %s", node.resume_after or "the start")
         try:
@@ -110,7 +121,10 @@ class StrategyRunnerService:
         names = sorted(set(self.routes.values()) or {c.broker})
 
         def make(name: str) -> StreamBroker:
-            return StreamBroker(self._bus_of(name), clock, name=name, origin=c.origin, config=sim_config, settle=c.settle)
+            b = StreamBroker(self._bus_of(name), clock, name=name, origin=c.origin, config=sim_config, settle=c.settle)
+            if self.node is not None:  # a broker first named by a row swapped in mid-session
+                wire_kernel(b, self.node.kernel)
+            return b
 
         if names == [c.broker] and not from_table:
             self.broker = make(c.broker)
@@ -122,6 +136,10 @@ class StrategyRunnerService:
         self.broker = RoutingBroker({n: make(n) for n in names}, self.routes, c.broker if c.broker in names else names[0],
                                     resolve=resolve, make=make if from_table else None)  # fmt: skip
         return self.broker
+
+    def _stream_brokers(self) -> list[StreamBroker]:
+        b = self.broker
+        return list(b.brokers.values()) if isinstance(b, RoutingBroker) else [b] if b is not None else []
 
     def _table_configs(self) -> list[Any]:
         """The active rows' configs now (the session reads them again itself and follows them)."""

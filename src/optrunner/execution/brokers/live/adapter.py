@@ -66,6 +66,14 @@ _RANK = {S.NEW: 0, S.SUBMITTED: 0, S.ACCEPTED: 1, S.PARTIALLY_FILLED: 2, S.FILLE
          S.REJECTED: 3, S.EXPIRED: 3}  # fmt: skip
 
 
+def deliver_notice(broker: Any, kind: str, args: tuple[Any, ...]) -> None:
+    """Call ``broker``'s ``on_alert``/``on_halt``/``on_resume`` for one notice (unset: dropped).
+    Shared by the adapter and, across the bus, the StreamBroker that relays its gateway's."""
+    fn = {"alert": broker.on_alert, "halt": broker.on_halt, "resume": broker.on_resume}[kind]
+    if fn is not None:
+        fn(*args)
+
+
 class LiveBroker:
     """Base of the real-broker adapters (see the module docstring)."""
 
@@ -230,9 +238,7 @@ class LiveBroker:
             out, self._outbox = self._outbox, []
             notices, self._notices = self._notices, []
         for kind, args in notices:
-            fn = {"alert": self.on_alert, "halt": self.on_halt, "resume": self.on_resume}[kind]
-            if fn is not None:
-                fn(*args)
+            deliver_notice(self, kind, args)
         return out
 
     # --- books, for reconciliation -------------------------------------------------------------
@@ -457,4 +463,4 @@ class LiveBroker:
         return True
 
 
-__all__ = ["LiveBroker", "OrderView", "TagFile", "TradeView", "tag_for"]
+__all__ = ["LiveBroker", "OrderView", "TagFile", "TradeView", "deliver_notice", "tag_for"]
