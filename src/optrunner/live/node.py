@@ -213,7 +213,7 @@ class TradingNode:
         router.final_saved()
         if self.keep_checkpoints is not None:
             self._since_prune += 1
-            if self._since_prune >= PRUNE_EVERY:  # a DELETE of 100 checkpoints took ~9 ms; of 10, 2-5 ms
+            if self._since_prune >= min(PRUNE_EVERY, self.keep_checkpoints):  # a DELETE of 100 checkpoints took ~9 ms; of 10, 2-5 ms
                 self._since_prune = 0
                 self.kernel.runner.safe_point()  # the checkpoint is durable: readers need not wait for the DELETE
                 prune_checkpoints(self.store, self.keep_checkpoints)
